@@ -1,0 +1,57 @@
+"""The `automation` command. Each command group lives in its own module here.
+
+`main()` turns every `UserError` into one line on stderr and a non-zero exit,
+and any other failure into one line too (set AUTOMATION_DEBUG=1 for the
+traceback): a user never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from automation.cli import core, journeys_cmd
+from automation.cli.app import app, err_console
+from automation.errors import JourneyError, UserError
+
+__all__ = ["app", "core", "journeys_cmd", "main"]
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("AUTOMATION_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("dramatiq", "alembic", "apscheduler.executors", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        code = app(standalone_mode=False)
+    except JourneyError as exc:
+        for problem in exc.problems:
+            err_console.print(problem, highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted", highlight=False)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("AUTOMATION_DEBUG"):
+            raise
+        err_console.print(
+            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(set AUTOMATION_DEBUG=1 for details)",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,30 @@
+"""The Typer application and the shared console objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+from rich.console import Console
+
+from automation.records import RecordError, parse_instant
+
+app = typer.Typer(
+    name="automation",
+    help="Lifecycle campaigns as code: journeys in YAML, sent by email and SMS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """`--now` as an aware UTC instant; the wall clock when absent."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        return parse_instant(value, "--now")
+    except RecordError as exc:
+        raise typer.BadParameter(str(exc)) from None

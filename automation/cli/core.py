@@ -1,0 +1,116 @@
+"""Operations: schema, ingest, tick, worker, scheduler."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from automation import db
+from automation.cli.app import app, console, err_console, parse_now
+from automation.config import load_settings
+from automation.errors import UserError
+from automation.ingest import ingest as run_ingest
+from automation.runtime import build_runtime, drain, open_database, run_tick
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = load_settings()
+    engine = db.make_engine(settings.database_url)
+    revision = db.upgrade(engine)
+    console.print(f"schema at revision {revision} on {db.safe_url(settings.database_url)}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[str, typer.Argument(help="A JSON Lines file of identify/track records, or - for stdin.")],
+) -> None:
+    """Load identify/track records into customer state (idempotent)."""
+    settings = load_settings()
+    _, sessions = open_database(settings)
+    if file == "-":
+        source, stream = "<stdin>", sys.stdin
+        result = run_ingest(stream, source, sessions, parse_now(None), settings.order_event)
+    else:
+        path = Path(file)
+        try:
+            handle = path.open(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UserError(f"cannot read {file}: {exc.strerror}") from None
+        with handle:
+            result = run_ingest(handle, file, sessions, parse_now(None), settings.order_event)
+    for problem in result.rejected:
+        err_console.print(problem, highlight=False, markup=False)
+    console.print(
+        f"read {result.read} records: applied {result.applied} ({result.new_events} new events), "
+        f"rejected {len(result.rejected)}"
+    )
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tick(
+    now: Annotated[str | None, typer.Option(help="Evaluate at this ISO 8601 instant (default: now).")] = None,
+) -> None:
+    """Evaluate every journey once at NOW and enqueue what is due.
+
+    Without REDIS_URL (the embedded default) the deliveries are also sent in-process.
+    """
+    settings = load_settings()
+    from automation.worker import broker, install
+
+    runtime = build_runtime(settings)
+    report = run_tick(runtime, broker, parse_now(now))
+    console.print(report.summary())
+    if settings.embedded_broker and report.enqueued:
+        from automation.worker import build_deliverer
+
+        install(build_deliverer(settings, broker))
+        drain(broker)
+        console.print("delivered in-process (no REDIS_URL set)")
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option("--burst", help="Process what is queued, then exit.")] = False,
+    processes: Annotated[int, typer.Option(help="Worker processes (always-on mode).")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+) -> None:
+    """Run the delivery workers (always-on: `dramatiq automation.worker`)."""
+    settings = load_settings()
+    from automation.worker import broker, build_deliverer, install
+
+    deliverer = build_deliverer(settings, broker)
+    if burst:
+        install(deliverer)
+        drain(broker, threads=threads)
+        console.print("queue drained")
+        return
+    if settings.embedded_broker:
+        raise UserError("the always-on worker needs REDIS_URL; without it, `automation tick` delivers")
+    exe = shutil.which("dramatiq") or "dramatiq"
+    args = [exe, "automation.worker", "--processes", str(processes), "--threads", str(threads)]
+    os.execvp(exe, args)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM)."""
+    settings = load_settings()
+    from automation.scheduler import run_scheduler
+    from automation.worker import broker, build_deliverer, install
+
+    runtime = build_runtime(settings)
+    if settings.embedded_broker:
+        install(build_deliverer(settings, broker))
+    run_scheduler(runtime, broker, embedded=settings.embedded_broker)

@@ -1,0 +1,88 @@
+"""Settings from the environment (and a `.env` file).
+
+Nothing reads settings at import time: entry points call `load_settings()` and
+pass the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from automation.errors import ConfigError
+
+ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
+
+
+class Settings(BaseSettings):
+    """Every knob, named as in DESIGN.md; secrets are `SecretStr` and never printed."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///automation.db", alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_namespace: str = Field("automation", alias="AUTOMATION_REDIS_NAMESPACE")
+
+    sendgrid_api_key: SecretStr | None = Field(None, alias="SENDGRID_API_KEY")
+    sendgrid_api_host: str = Field("https://api.sendgrid.com", alias="SENDGRID_API_HOST")
+    sendgrid_webhook_public_key: str | None = Field(None, alias="SENDGRID_WEBHOOK_PUBLIC_KEY")
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+
+    email_from: str = Field("hello@example.com", alias="AUTOMATION_EMAIL_FROM")
+    email_from_name: str = Field("Northwind Coffee", alias="AUTOMATION_EMAIL_FROM_NAME")
+    sms_from: str | None = Field(None, alias="AUTOMATION_SMS_FROM")
+    email_provider: ProviderName | None = Field(None, alias="AUTOMATION_EMAIL_PROVIDER")
+    sms_provider: ProviderName | None = Field(None, alias="AUTOMATION_SMS_PROVIDER")
+    outbox_dir: Path = Field(Path("outbox"), alias="AUTOMATION_OUTBOX_DIR")
+
+    journeys_dir: Path = Field(Path("journeys"), alias="AUTOMATION_JOURNEYS_DIR")
+    templates_dir: Path = Field(Path("templates"), alias="AUTOMATION_TEMPLATES_DIR")
+    default_timezone: str = Field("UTC", alias="AUTOMATION_DEFAULT_TIMEZONE")
+    order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
+    public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
+    unsubscribe_secret: SecretStr = Field(
+        SecretStr("change-me-in-production"), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
+    )
+
+    provider_timeout_s: float = Field(10.0, alias="AUTOMATION_PROVIDER_TIMEOUT_S")
+    max_attempts: int = Field(8, alias="AUTOMATION_MAX_ATTEMPTS")
+    retry_min_backoff_ms: int = Field(1000, alias="AUTOMATION_RETRY_MIN_BACKOFF_MS")
+    retry_max_backoff_ms: int = Field(300_000, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
+    email_rate_per_s: int = Field(100, alias="AUTOMATION_EMAIL_RATE_PER_S")
+    sms_rate_per_s: int = Field(10, alias="AUTOMATION_SMS_RATE_PER_S")
+
+    tick_interval_s: int = Field(60, alias="AUTOMATION_TICK_INTERVAL_S")
+    sweep_grace_s: int = Field(600, alias="AUTOMATION_SWEEP_GRACE_S")
+    claim_lease_s: int = Field(900, alias="AUTOMATION_CLAIM_LEASE_S")
+    heartbeat_timeout_ms: int = Field(15_000, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
+    maintenance_chance: int = Field(50_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no Redis is configured: the tick delivers in-process."""
+        return not self.redis_url
+
+    def resolved_email_provider(self) -> ProviderName:
+        if self.email_provider:
+            return self.email_provider
+        return "sendgrid" if self.sendgrid_api_key else "outbox"
+
+    def resolved_sms_provider(self) -> ProviderName:
+        if self.sms_provider:
+            return self.sms_provider
+        return "twilio" if self.twilio_account_sid else "outbox"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a malformed value is a one-line `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None

@@ -1,0 +1,58 @@
+"""The variables a template sees for one message. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from automation.journeys import Journey
+from automation.records import WELL_KNOWN
+
+
+def customer_view(customer: Any) -> dict[str, Any]:
+    """Traits (custom ones first, well-known columns over them) plus order facts."""
+    view: dict[str, Any] = dict(customer.traits or {})
+    for name in WELL_KNOWN:
+        view[name] = getattr(customer, name)
+    view["id"] = customer.id
+    view["order_count"] = customer.order_count or 0
+    view["lifetime_value"] = float(customer.lifetime_value or Decimal(0))
+    view["last_order_at"] = customer.last_order_at
+    return view
+
+
+def message_context(
+    journey: Journey,
+    customer: Any,
+    enrollment_context: dict[str, Any],
+    *,
+    delivery_id: int,
+    unsubscribe_url: str,
+    brand: str,
+) -> dict[str, Any]:
+    """Everything a template may read: see `rendering.TRIGGER_VARIABLES`."""
+    base: dict[str, Any] = {
+        "customer": customer_view(customer),
+        "journey": {"id": journey.id, "name": journey.name},
+        "brand": brand,
+        "unsubscribe_url": unsubscribe_url,
+        "delivery_id": delivery_id,
+    }
+    kind = journey.trigger.kind
+    ctx = enrollment_context or {}
+    if kind == "event":
+        base["event"] = ctx.get("event", {})
+    elif kind == "anniversary":
+        base["years"] = ctx.get("years", 0)
+        base["anniversary"] = ctx.get("anniversary", "")
+    elif kind == "inactivity":
+        base["days_inactive"] = ctx.get("days_inactive", 0)
+        last = ctx.get("last_event_at")
+        base["last_event_at"] = dt.datetime.fromisoformat(last) if isinstance(last, str) else last
+    elif kind == "tier_change":
+        base["old_tier"] = ctx.get("old_tier")
+        base["new_tier"] = ctx.get("new_tier")
+    elif kind == "manual":
+        base["campaign"] = ctx.get("campaign", {"id": None})
+    return base

@@ -1,0 +1,162 @@
+"""The audience / `if` filter language, compiled to SQL expressions.
+
+A filter is a tree of `all` / `any` / `not` around conditions such as
+`{trait: tier, in: [silver, gold]}` or `{fact: order_count, gte: 3}`. It is
+compiled to a SQLAlchemy expression over `customers`, so an audience of a
+million is filtered inside the database. Pure: builds SQL, runs none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy.sql.elements import ColumnElement as Col
+
+from automation.models import Customer
+
+Scalar = str | int | float | bool | dt.date | dt.datetime
+
+#: Traits stored as columns (everything else is looked up in the JSON `traits`).
+COLUMN_TRAITS: dict[str, Any] = {
+    "email": Customer.email,
+    "phone": Customer.phone,
+    "timezone": Customer.timezone,
+    "first_name": Customer.first_name,
+    "last_name": Customer.last_name,
+    "tier": Customer.tier,
+    "signed_up_at": Customer.signed_up_at,
+    "birthday": Customer.birthday,
+    "email_opt_in": Customer.email_opt_in,
+    "sms_opt_in": Customer.sms_opt_in,
+}
+#: Order facts maintained on ingest.
+FACTS: dict[str, Any] = {
+    "order_count": Customer.order_count,
+    "lifetime_value": Customer.lifetime_value,
+    "last_order_at": Customer.last_order_at,
+}
+OPERATORS = ("eq", "ne", "in", "gt", "gte", "lt", "lte", "exists")
+
+
+class Filter(BaseModel):
+    """One node of a filter: a combinator (all/any/not) or one condition."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    all: list[Filter] | None = Field(None, description="Every sub-filter holds.")
+    any: list[Filter] | None = Field(None, description="At least one sub-filter holds.")
+    not_: Filter | None = Field(None, alias="not", description="The sub-filter does not hold.")
+    trait: str | None = Field(None, description="A customer trait (column or custom).")
+    fact: str | None = Field(None, description="An order fact: " + ", ".join(FACTS))
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    gt: Scalar | None = None
+    gte: Scalar | None = None
+    lt: Scalar | None = None
+    lte: Scalar | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Filter:
+        given = self.model_fields_set
+        combinators = given & {"all", "any", "not_"}
+        subjects = given & {"trait", "fact"}
+        ops = given & {"eq", "ne", "in_", "gt", "gte", "lt", "lte", "exists"}
+        if combinators:
+            if len(combinators) > 1 or subjects or ops:
+                raise ValueError("use one of all/any/not alone in a filter node")
+            return self
+        if len(subjects) != 1:
+            raise ValueError("a condition names one `trait` or one `fact`")
+        if self.fact is not None and self.fact not in FACTS:
+            raise ValueError(f"unknown fact {self.fact!r}; known: {', '.join(FACTS)}")
+        if not ops:
+            raise ValueError("a condition needs an operator: " + ", ".join(OPERATORS))
+        return self
+
+    def subject(self) -> str:
+        return self.trait or self.fact or ""
+
+
+def _json_field(name: str, sample: Any) -> Any:
+    node = Customer.traits[name]
+    if isinstance(sample, bool):
+        return node.as_boolean()
+    if isinstance(sample, int | float):
+        return node.as_float()
+    return node.as_string()
+
+
+def _operand(f: Filter) -> Any:
+    for op in ("eq", "ne", "gt", "gte", "lt", "lte"):
+        if op in f.model_fields_set:
+            return getattr(f, op)
+    if f.in_:
+        return f.in_[0]
+    return ""
+
+
+def _column(f: Filter) -> Any:
+    name = f.subject()
+    if f.fact:
+        return FACTS[name]
+    if name in COLUMN_TRAITS:
+        return COLUMN_TRAITS[name]
+    return _json_field(name, _operand(f))
+
+
+def compile_filter(f: Filter | None) -> ColumnElement[bool]:
+    """Build the SQL condition over `customers` for a filter (None = everyone)."""
+    if f is None:
+        return true()
+    given = f.model_fields_set
+    if "all" in given:
+        return and_(true(), *(compile_filter(x) for x in f.all or []))
+    if "any" in given:
+        return or_(false(), *(compile_filter(x) for x in f.any or []))
+    if "not_" in given:
+        return not_(compile_filter(f.not_))
+    col = _column(f)
+    parts: list[Col[bool]] = []
+    if "exists" in given:
+        if f.trait and f.trait not in COLUMN_TRAITS:
+            raw = Customer.traits[f.trait]
+            present = raw.as_string().is_not(None) | raw.as_float().is_not(None)
+            parts.append(present if f.exists else not_(present))
+        else:
+            parts.append(col.is_not(None) if f.exists else col.is_(None))
+    if "eq" in given:
+        parts.append(col.is_(None) if f.eq is None else col == f.eq)
+    if "ne" in given:
+        parts.append(col.is_not(None) if f.ne is None else or_(col != f.ne, col.is_(None)))
+    if "in_" in given:
+        parts.append(col.in_(f.in_ or []))
+    for op, fn in (
+        ("gt", col.__gt__),
+        ("gte", col.__ge__),
+        ("lt", col.__lt__),
+        ("lte", col.__le__),
+    ):
+        if op in given:
+            parts.append(fn(getattr(f, op)))
+    return and_(*parts)
+
+
+def describe(f: Filter) -> str:
+    """A short human form of one node, for `explain` output."""
+    given = f.model_fields_set
+    if "all" in given:
+        return "all of (" + "; ".join(describe(x) for x in f.all or []) + ")"
+    if "any" in given:
+        return "any of (" + "; ".join(describe(x) for x in f.any or []) + ")"
+    if "not_" in given and f.not_ is not None:
+        return "not (" + describe(f.not_) + ")"
+    ops = []
+    for op in ("eq", "ne", "in_", "gt", "gte", "lt", "lte", "exists"):
+        if op in given:
+            ops.append(f"{op.rstrip('_')} {getattr(f, op)!r}")
+    return f"{f.subject()} " + " and ".join(ops)

@@ -1,0 +1,259 @@
+"""The database schema: customer state, the enrollment and delivery ledger.
+
+Typed SQLAlchemy 2 tables. Every timestamp is stored and returned as an aware
+UTC datetime on both PostgreSQL and SQLite (`UTCDateTime`), so the core never
+compares naive with aware times. Alembic migrations live in `migrations/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC timestamp everywhere; SQLite keeps naive UTC underneath."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Customer(Base):
+    """One person. Well-known traits are columns; the rest live in `traits`."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(128))
+    last_name: Mapped[str | None] = mapped_column(String(128))
+    tier: Mapped[str | None] = mapped_column(String(32))
+    signed_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    birthday: Mapped[dt.date | None] = mapped_column(Date)
+    email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # When each trait last became true, so an older identify never wins.
+    trait_times: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # Order facts kept on ingest so that journeys query an index, not events.
+    last_order_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    order_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0), server_default="0")
+    # Month*100+day of the date traits, for an indexed anniversary lookup.
+    signed_up_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    birthday_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "tier"), Index(None, "email"), Index(None, "phone"))
+
+
+class Event(Base):
+    """A tracked event. `event_key` (the record's event_id, else a hash) is unique."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "name", "occurred_at"),
+        Index(None, "customer_id", "name", "occurred_at"),
+    )
+
+
+class CustomerEventStat(Base):
+    """Per customer and event name: first/last time and count (inactivity, filters)."""
+
+    __tablename__ = "customer_event_stats"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index(None, "name", "last_at"),)
+
+
+class Enrollment(Base):
+    """A customer inside a journey for one occurrence; unique per occurrence."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    occurrence_key: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    next_step_id: Mapped[str | None] = mapped_column(String(64))
+    next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    campaign_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    exited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(64))
+    converted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("journey_id", "customer_id", "occurrence_key"),
+        Index(
+            "ix_enrollments_active_next_at",
+            "next_at",
+            postgresql_where=text("state = 'active'"),
+            sqlite_where=text("state = 'active'"),
+        ),
+        Index(None, "customer_id", "journey_id", "entered_at"),
+        Index(None, "journey_id", "state"),
+    )
+
+
+class Delivery(Base):
+    """One message for one (enrollment, step): the ledger the worker claims from."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    journey_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    campaign_id: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    template: Mapped[str] = mapped_column(String(128))
+    transactional: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The Dramatiq message that claimed it: a redelivery of that same message
+    # may resume; any other copy is dropped.
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    address: Mapped[str | None] = mapped_column(String(320))
+    segments: Mapped[int | None] = mapped_column(SmallInteger)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    provider_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id"),
+        Index(None, "status", "due_at"),
+        Index(None, "status", "enqueued_at"),
+        Index(None, "customer_id", "channel", "due_at"),
+        Index(None, "journey_id", "status"),
+    )
+
+
+class Suppression(Base):
+    """An address we must not message on a channel, and why."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+
+class Campaign(Base):
+    """A manual launch of a journey to an audience."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    launched_by: Mapped[str] = mapped_column(String(128))
+    launched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    audience_size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="launching")
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProviderEvent(Base):
+    """A webhook event as received, written before the 2xx; unique per provider event."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,173 @@
+"""Pure decisions of the tick: who enters, which step is due, what a step does.
+
+Nothing here reads the clock or touches the database: every function takes
+`now` and plain values, so each rule is tested with a table of fixed times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from automation.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
+
+
+def zone(name: str | None, default: str) -> ZoneInfo:
+    """The customer's zone, or the default when unset or unknown."""
+    for candidate in (name, default, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def next_local_time(after: dt.datetime, at: dt.time, tz: ZoneInfo) -> dt.datetime:
+    """The first instant at or after `after` whose local time in `tz` is `at`."""
+    local = after.astimezone(tz)
+    for days in range(3):
+        day = local.date() + dt.timedelta(days=days)
+        candidate = dt.datetime.combine(day, at, tzinfo=tz).astimezone(dt.UTC)
+        if candidate >= after:
+            return candidate
+    raise AssertionError("unreachable: a local time recurs within three days")
+
+
+# ---------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    step_id: str
+    step: SendStep
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What running an enrollment's due steps produced at `now`."""
+
+    sends: list[PlannedSend] = field(default_factory=list)
+    next_step_id: str | None = None
+    next_at: dt.datetime | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.next_step_id is None
+
+
+def advance(
+    journey: Journey, step_id: str, scheduled_at: dt.datetime, now: dt.datetime, tz: ZoneInfo
+) -> Advance:
+    """Run steps from `step_id` (scheduled at `scheduled_at`) until one lies in the future.
+
+    Waits count from the schedule, not from when a tick happened to run, so a
+    late tick does not stretch a journey. A send is due at `now`: the instant
+    the tick releases it. A step id that no longer exists (the journey was
+    edited) completes the enrollment.
+    """
+    ids = journey.step_ids()
+    index = journey.step_index(step_id)
+    if index is None:
+        return Advance()
+    sends: list[PlannedSend] = []
+    at = scheduled_at
+    while index < len(ids):
+        step = journey.steps[index]
+        if step.send is not None:
+            sends.append(PlannedSend(ids[index], step.send, max(at, now)))
+        elif step.wait is not None:
+            delta = step.wait.delta
+            if delta is not None:
+                at = at + delta
+            elif step.wait.until is not None:
+                at = next_local_time(at, step.wait.until, tz)
+            if at > now:
+                nxt = ids[index + 1] if index + 1 < len(ids) else None
+                if nxt is None:
+                    return Advance(sends)
+                return Advance(sends, nxt, at)
+        index += 1
+    return Advance(sends)
+
+
+# ---------------------------------------------------------------- triggers
+
+
+def occurrence_key(journey: Journey, raw_key: str) -> str:
+    """The enrollment's unique key under the journey's re-entry policy."""
+    return "once" if journey.re_entry == "once" else raw_key
+
+
+def anniversary_on(date: dt.date, year: int) -> dt.date:
+    """The date's anniversary in `year`; Feb 29 falls on Feb 28 in common years."""
+    try:
+        return date.replace(year=year)
+    except ValueError:
+        return dt.date(year, 2, 28)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    key: str
+    occurred_at: dt.datetime
+    context: dict[str, object]
+
+
+def anniversary_due(
+    trigger: AnniversaryTrigger, origin: dt.date, tz: ZoneInfo, now: dt.datetime
+) -> Occurrence | None:
+    """The anniversary moment of `origin` that is due at `now`, within the look-back."""
+    local_year = now.astimezone(tz).year
+    for year in (local_year, local_year - 1):
+        day = anniversary_on(origin, year)
+        moment = dt.datetime.combine(day, trigger.at, tzinfo=tz).astimezone(dt.UTC)
+        if moment > now:
+            continue
+        years = year - origin.year
+        if now - moment > trigger.lookback or years < trigger.min_years:
+            return None
+        return Occurrence(
+            key=str(year),
+            occurred_at=moment,
+            context={"years": years, "anniversary": day.isoformat()},
+        )
+    return None
+
+
+def anniversary_candidates(now: dt.datetime, lookback: dt.timedelta) -> list[int]:
+    """Month*100+day values that could be due somewhere on Earth at `now` (indexed lookup).
+
+    Covers UTC-12..UTC+14, the look-back, a day of margin for dates stored in
+    UTC, and Feb 29 whenever Feb 28 or Mar 1 is a candidate.
+    """
+    start = (now - lookback - dt.timedelta(hours=14 + 24)).date()
+    end = (now + dt.timedelta(hours=14 + 24)).date()
+    out: set[int] = set()
+    day = start
+    while day <= end:
+        out.add(day.month * 100 + day.day)
+        day += dt.timedelta(days=1)
+    if 228 in out or 301 in out:
+        out.add(229)
+    return sorted(out)
+
+
+def tier_change_matches(
+    trigger: TierChangeTrigger, old: str | None, new: str | None, order: Iterable[str]
+) -> bool:
+    """Whether a change from `old` to `new` enters, given the declared tier order."""
+    if new is None or old == new:
+        return False
+    if trigger.to is not None and new not in trigger.to:
+        return False
+    if trigger.direction == "any":
+        return True
+    rank = {t: n for n, t in enumerate(order)}
+    if new not in rank or (old is not None and old not in rank):
+        return False
+    old_rank = rank[old] if old is not None else -1
+    return (rank[new] > old_rank) if trigger.direction == "up" else (rank[new] < old_rank)

@@ -1,0 +1,52 @@
+"""Writes each rendered message to a file: `.eml` for email, `.txt` for SMS.
+
+For local work and the demo: open the files to see exactly what would be sent.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage as MimeMessage
+from email.utils import formataddr, make_msgid
+from pathlib import Path
+
+from automation.providers.base import EmailMessage, SmsMessage
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+
+
+class OutboxProvider:
+    name = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, kind: str, key: str, suffix: str) -> Path:
+        folder = self.directory / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{_safe(key)}{suffix}"
+
+    def send_email(self, message: EmailMessage) -> str:
+        mime = MimeMessage()
+        mime["From"] = formataddr((message.from_name or "", message.from_email))
+        mime["To"] = formataddr((message.to_name or "", message.to))
+        mime["Subject"] = message.subject
+        msgid = make_msgid(domain="outbox.local")
+        mime["Message-ID"] = msgid
+        for name, value in message.headers.items():
+            mime[name] = value
+        for name, value in message.custom_args.items():
+            mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
+        mime.set_content(message.text)
+        mime.add_alternative(message.html, subtype="html")
+        key = message.custom_args.get("delivery_id", msgid.strip("<>"))
+        self._path("email", f"delivery-{key}", ".eml").write_bytes(bytes(mime))
+        return msgid.strip("<>")
+
+    def send_sms(self, message: SmsMessage) -> str:
+        key = _safe(f"{message.to}-{abs(hash(message.body)) % 10**8}")
+        path = self._path("sms", key, ".txt")
+        path.write_text(f"From: {message.sender}\nTo: {message.to}\n\n{message.body}\n", encoding="utf-8")
+        return f"outbox-{key}"

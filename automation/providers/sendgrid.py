@@ -1,0 +1,105 @@
+"""Email through the official SendGrid SDK (v3 mail send), to any API host."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.error import URLError
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from automation.errors import PermanentProviderError, TransientProviderError
+from automation.providers.base import EmailMessage
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from Retry-After or SendGrid's X-RateLimit-Reset (epoch seconds)."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            # A hint for real-time backoff, so the wall clock is the right one here.
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def _errors(body: Any) -> list[dict[str, Any]]:
+    try:
+        parsed = json.loads(body.decode() if isinstance(body, bytes) else body or "{}")
+    except (ValueError, AttributeError):
+        return []
+    errors = parsed.get("errors") if isinstance(parsed, dict) else None
+    return [e for e in errors or [] if isinstance(e, dict)]
+
+
+def message_body(message: EmailMessage) -> dict[str, Any]:
+    """The v3 /mail/send request body for one message."""
+    to: dict[str, str] = {"email": message.to}
+    if message.to_name:
+        to["name"] = message.to_name
+    sender: dict[str, str] = {"email": message.from_email}
+    if message.from_name:
+        sender["name"] = message.from_name
+    body: dict[str, Any] = {
+        "personalizations": [{"to": [to], "custom_args": dict(message.custom_args)}],
+        "from": sender,
+        "subject": message.subject,
+        "content": [
+            {"type": "text/plain", "value": message.text},
+            {"type": "text/html", "value": message.html},
+        ],
+    }
+    if message.headers:
+        body["headers"] = dict(message.headers)
+    if message.categories:
+        body["categories"] = list(message.categories)
+    return body
+
+
+class SendGridProvider:
+    """Sends one message per request; every call has a timeout."""
+
+    name = "sendgrid"
+
+    def __init__(self, api_key: str, host: str, timeout_s: float) -> None:
+        self.client = SendGridAPIClient(api_key=api_key, host=host)
+        self.timeout_s = timeout_s
+
+    def send_email(self, message: EmailMessage) -> str:
+        try:
+            response = self.client.client.mail.send.post(
+                request_body=message_body(message), timeout=self.timeout_s
+            )
+        except HTTPError as exc:
+            raise self._classify(exc) from None
+        except (TimeoutError, URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TransientProviderError(f"sendgrid unreachable: {reason}") from None
+        message_id = response.headers.get("X-Message-Id") if response.headers else None
+        return str(message_id or "")
+
+    @staticmethod
+    def _classify(exc: HTTPError) -> Exception:
+        status = int(exc.status_code)
+        errors = _errors(exc.body)
+        text = "; ".join(str(e.get("message", "")) for e in errors) or f"HTTP {status}"
+        if status == 429 or status >= 500:
+            return TransientProviderError(f"sendgrid {status}: {text}", _retry_after(exc.headers))
+        invalid_recipient = any(
+            str(e.get("field") or "").startswith("personalizations") and "email" in str(e.get("field"))
+            for e in errors
+        )
+        return PermanentProviderError(
+            f"sendgrid {status}: {text}", suppress_reason="invalid" if invalid_recipient else None
+        )

@@ -1,0 +1,28 @@
+"""A recording provider for tests: keeps every message it was given, in memory."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from automation.providers.base import EmailMessage, SmsMessage
+
+
+class RecordingProvider:
+    name = "stub"
+
+    def __init__(self) -> None:
+        self.emails: list[EmailMessage] = []
+        self.sms: list[SmsMessage] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def send_email(self, message: EmailMessage) -> str:
+        with self._lock:
+            self.emails.append(message)
+            return f"stub-{next(self._ids)}"
+
+    def send_sms(self, message: SmsMessage) -> str:
+        with self._lock:
+            self.sms.append(message)
+            return f"stub-{next(self._ids)}"

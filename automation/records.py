@@ -1,0 +1,198 @@
+"""Ingest records (identify / track) and the pure rules for merging traits.
+
+A line of JSON becomes an `Identify` or a `Track`, or a one-line reason why
+not. Merging respects per-trait timestamps so that an older identify never
+overwrites a newer trait. Pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import parser as dateparser
+
+WELL_KNOWN = (
+    "email",
+    "phone",
+    "timezone",
+    "first_name",
+    "last_name",
+    "tier",
+    "signed_up_at",
+    "birthday",
+    "email_opt_in",
+    "sms_opt_in",
+)
+
+
+class RecordError(ValueError):
+    """Why a line was rejected (no PII in the message)."""
+
+
+def parse_instant(value: Any, what: str) -> dt.datetime:
+    """ISO 8601 to an aware UTC datetime; a date alone means midnight UTC."""
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError(f"{what} must be an ISO 8601 string")
+    try:
+        parsed = dateparser.isoparse(value)
+    except (ValueError, OverflowError):
+        raise RecordError(f"{what} is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def parse_date(value: Any, what: str) -> dt.date:
+    if not isinstance(value, str):
+        raise RecordError(f"{what} must be a date string YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise RecordError(f"{what} is not a date YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class Identify:
+    customer_id: str
+    traits: dict[str, Any]
+    timestamp: dt.datetime
+
+
+@dataclass(frozen=True)
+class Track:
+    customer_id: str
+    event: str
+    event_key: str
+    timestamp: dt.datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+Record = Identify | Track
+
+
+def _customer_id(data: dict[str, Any]) -> str:
+    cid = data.get("customer_id")
+    if isinstance(cid, int) and not isinstance(cid, bool):
+        cid = str(cid)
+    if not isinstance(cid, str) or not cid.strip():
+        raise RecordError("missing customer_id")
+    if len(cid) > 128:
+        raise RecordError("customer_id is longer than 128 characters")
+    return cid
+
+
+def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
+    out = dict(traits)
+    if "email" in out and out["email"] is not None:
+        if not isinstance(out["email"], str) or "@" not in out["email"]:
+            raise RecordError("traits.email is not an email address")
+        out["email"] = out["email"].strip().lower()
+    if "phone" in out and out["phone"] is not None:
+        phone = str(out["phone"]).replace(" ", "").replace("-", "")
+        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
+            raise RecordError("traits.phone must be in E.164 form, like +15551234567")
+        out["phone"] = phone
+    if out.get("timezone") is not None:
+        try:
+            ZoneInfo(str(out["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RecordError("traits.timezone is not an IANA time zone") from None
+    if out.get("signed_up_at") is not None:
+        out["signed_up_at"] = parse_instant(out["signed_up_at"], "traits.signed_up_at")
+    if out.get("birthday") is not None:
+        out["birthday"] = parse_date(out["birthday"], "traits.birthday")
+    for flag in ("email_opt_in", "sms_opt_in"):
+        if flag in out and not isinstance(out[flag], bool):
+            raise RecordError(f"traits.{flag} must be true or false")
+    if out.get("tier") is not None:
+        out["tier"] = str(out["tier"]).strip().lower()
+    return out
+
+
+def parse_record(line: str, now: dt.datetime) -> Record:
+    """One JSON line to a record; raises RecordError with the reason."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise RecordError("a record must be a JSON object")
+    kind = data.get("type")
+    cid = _customer_id(data)
+    ts = data.get("timestamp")
+    if kind == "identify":
+        traits = data.get("traits", {})
+        if not isinstance(traits, dict):
+            raise RecordError("traits must be an object")
+        stamp = parse_instant(ts, "timestamp") if ts is not None else now
+        return Identify(cid, _normalise_traits(traits), stamp)
+    if kind == "track":
+        name = data.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise RecordError("missing event name")
+        if ts is None:
+            raise RecordError("missing timestamp")
+        props = data.get("properties", {})
+        if not isinstance(props, dict):
+            raise RecordError("properties must be an object")
+        event_id = data.get("event_id")
+        key = str(event_id) if event_id not in (None, "") else record_hash(data)
+        return Track(cid, name.strip(), key[:200], parse_instant(ts, "timestamp"), props)
+    raise RecordError("type must be 'identify' or 'track'")
+
+
+def record_hash(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_total(properties: dict[str, Any]) -> Decimal:
+    """The order's value from `total` (or `value`/`revenue`), 0 when absent or bad."""
+    for key in ("total", "value", "revenue"):
+        if key in properties:
+            try:
+                return Decimal(str(properties[key])).quantize(Decimal("0.01"))
+            except (InvalidOperation, ValueError):
+                return Decimal(0)
+    return Decimal(0)
+
+
+@dataclass
+class TraitMerge:
+    """The traits that change, their new timestamps, and a tier change if any."""
+
+    changed: dict[str, Any]
+    times: dict[str, str]
+    tier_change: tuple[str | None, str] | None
+
+
+def merge_traits(current: dict[str, Any], times: dict[str, str], incoming: Identify) -> TraitMerge:
+    """Apply an identify to the current traits, trait by trait, newest wins."""
+    stamp = incoming.timestamp.isoformat()
+    changed: dict[str, Any] = {}
+    new_times = dict(times)
+    tier_change = None
+    for name, value in incoming.traits.items():
+        seen = times.get(name)
+        if seen is not None and seen > stamp:
+            continue
+        new_times[name] = stamp
+        if current.get(name) != value:
+            changed[name] = value
+            if name == "tier" and value is not None:
+                old = current.get("tier")
+                if old is not None:
+                    tier_change = (old, value)
+    return TraitMerge(changed, new_times, tier_change)
+
+
+def month_day(value: dt.date | dt.datetime | None) -> int | None:
+    if value is None:
+        return None
+    return value.month * 100 + value.day

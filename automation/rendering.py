@@ -1,0 +1,133 @@
+"""Rendering one message from templates on disk, in Jinja's sandbox.
+
+Email templates are folders `templates/NAME/` holding `subject.txt`,
+`body.html` and `body.txt`; SMS templates hold `sms.txt`. HTML parts are
+autoescaped, every undefined variable is an error, and the sandbox keeps
+customer-supplied traits away from Python internals. Templates are compiled
+once through the loader and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from automation import sms
+
+EMAIL_PARTS = ("subject.txt", "body.html", "body.txt")
+SMS_PARTS = ("sms.txt",)
+
+#: Variables every message can use, whatever the trigger.
+COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "unsubscribe_url", "delivery_id"})
+#: Variables each trigger kind adds.
+TRIGGER_VARIABLES: dict[str, frozenset[str]] = {
+    "event": frozenset({"event"}),
+    "anniversary": frozenset({"years", "anniversary"}),
+    "inactivity": frozenset({"days_inactive", "last_event_at"}),
+    "tier_change": frozenset({"old_tier", "new_tier"}),
+    "manual": frozenset({"campaign"}),
+}
+
+
+class RenderError(Exception):
+    """A template failed to render (a bug in the template, caught at load time ideally)."""
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RenderedSms:
+    body: str
+    encoding: str
+    segments: int
+
+
+class Renderer:
+    """Loads and renders templates from one folder."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(str(templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    def channel_of(self, name: str) -> str | None:
+        """`email` or `sms` from the files present, None when the template is missing."""
+        folder = self.templates_dir / name
+        if all((folder / p).is_file() for p in EMAIL_PARTS):
+            return "email"
+        if all((folder / p).is_file() for p in SMS_PARTS):
+            return "sms"
+        return None
+
+    def problems(self, name: str, channel: str, allowed: frozenset[str]) -> list[str]:
+        """Every reason this template cannot serve a step: missing, syntax, unknown variables."""
+        parts = EMAIL_PARTS if channel == "email" else SMS_PARTS
+        found = self.channel_of(name)
+        if found is None:
+            known = (
+                sorted(p.name for p in self.templates_dir.iterdir() if p.is_dir())
+                if self.templates_dir.is_dir()
+                else []
+            )
+            return [f"unknown template {name!r} (known: {', '.join(known) or 'none'})"]
+        if found != channel:
+            return [f"template {name!r} is an {found} template, not {channel}"]
+        out: list[str] = []
+        for part in parts:
+            out.extend(self._check_source(f"{name}/{part}", allowed))
+        return out
+
+    def _check_source(self, ref: str, allowed: frozenset[str], seen: set[str] | None = None) -> list[str]:
+        seen = seen if seen is not None else set()
+        if ref in seen:
+            return []
+        seen.add(ref)
+        path = self.templates_dir / ref
+        source = path.read_text(encoding="utf-8")
+        try:
+            ast = self.env.parse(source, name=ref)
+        except TemplateSyntaxError as exc:
+            return [f"{path}:{exc.lineno}:1: template syntax error: {exc.message}"]
+        out = []
+        unknown = meta.find_undeclared_variables(ast) - allowed
+        if unknown:
+            out.append(
+                f"{path}:1:1: uses {', '.join(sorted(unknown))}, which this journey cannot provide "
+                f"(available: {', '.join(sorted(allowed))})"
+            )
+        for parent in meta.find_referenced_templates(ast):
+            if parent:
+                out.extend(self._check_source(parent, allowed, seen))
+        return out
+
+    def _render(self, ref: str, context: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(ref).render(context).strip()
+        except TemplateError as exc:
+            raise RenderError(f"{ref}: {exc}") from None
+
+    def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
+        return RenderedEmail(
+            subject=" ".join(self._render(f"{name}/subject.txt", context).split()),
+            html=self._render(f"{name}/body.html", context),
+            text=self._render(f"{name}/body.txt", context),
+        )
+
+    def render_sms(self, name: str, context: dict[str, Any]) -> RenderedSms:
+        body = self._render(f"{name}/sms.txt", context)
+        return RenderedSms(body=body, encoding=sms.encoding(body), segments=sms.segments(body))

@@ -1,0 +1,122 @@
+"""Building the live objects from settings: engine, catalog, broker, providers.
+
+Entry points (the CLI, the Dramatiq worker module, the scheduler) call these;
+nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from automation import db
+from automation.catalog import Catalog, load_catalog
+from automation.config import Settings
+from automation.tick import TickReport, tick
+
+QUEUE = "deliveries"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """Connect and check that the schema is current."""
+    engine = db.make_engine(settings.database_url)
+    db.require_schema(engine)
+    return engine, db.sessions(engine)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    engine, sessions = open_database(settings)
+    return Runtime(settings, engine, sessions, catalog)
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """Redis when REDIS_URL is set, else Dramatiq's in-process stub broker.
+
+    The Redis broker's heartbeat timeout and maintenance chance decide how fast
+    a dead worker's unacknowledged messages come back; the defaults (60 s and
+    0.1%) can take hours on a quiet queue, so they are settings here.
+    """
+    if settings.redis_url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            heartbeat_timeout=settings.heartbeat_timeout_ms,
+            maintenance_chance=settings.maintenance_chance,
+        )
+    else:
+        broker = StubBroker()
+    broker.add_middleware(CurrentMessage())
+    return broker
+
+
+def enqueue_deliveries(broker: dramatiq.Broker, ids: Sequence[int]) -> None:
+    """One `deliver` message per delivery id, through the broker's own enqueue."""
+    for delivery_id in ids:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=QUEUE, actor_name="deliver", args=(delivery_id,), kwargs={}, options={}
+            )
+        )
+
+
+def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> TickReport:
+    s = runtime.settings
+    return tick(
+        runtime.engine,
+        runtime.sessions,
+        runtime.catalog,
+        now,
+        lambda ids: enqueue_deliveries(broker, ids),
+        default_tz=s.default_timezone,
+        sweep_grace=dt.timedelta(seconds=s.sweep_grace_s),
+        claim_lease=dt.timedelta(seconds=s.claim_lease_s),
+    )
+
+
+def _join(broker: dramatiq.Broker, queue: str) -> None:
+    if isinstance(broker, StubBroker):
+        broker.join(queue, fail_fast=False)
+    else:
+        broker.join(queue)
+
+
+def drain(broker: dramatiq.Broker, threads: int = 8) -> None:
+    """Process everything queued (and any retries it schedules), then stop: `--burst`."""
+    from dramatiq.common import dq_name
+
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    try:
+        while True:
+            _join(broker, QUEUE)
+            _join(broker, dq_name(QUEUE))
+            worker.join()
+            if not _pending(broker, QUEUE) and not _pending(broker, dq_name(QUEUE)):
+                return
+    finally:
+        worker.stop()
+
+
+def _pending(broker: dramatiq.Broker, queue: str) -> int:
+    if isinstance(broker, StubBroker):
+        q = broker.queues.get(queue)
+        return q.qsize() if q is not None else 0
+    return int(broker.do_qsize(queue))  # type: ignore[attr-defined]

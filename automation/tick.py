@@ -1,0 +1,220 @@
+"""One evaluation pass at `now`: enroll, exit, advance, release, sweep, then enqueue.
+
+Every write is committed before the ids it produced are handed to `enqueue`,
+so a crash between the two leaves `queued` rows that the sweep of a later tick
+re-enqueues. On PostgreSQL only one tick runs at a time (an advisory lock);
+unique keys make a second one harmless anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from automation import enroll, planner
+from automation.catalog import Catalog
+from automation.models import Customer, Delivery, Enrollment
+from automation.sqlutil import insert_ignore
+
+LOCK_KEY = 0x6175746F  # "auto"
+ADVANCE_BATCH = 5000
+Enqueue = Callable[[Sequence[int]], None]
+
+
+@dataclass
+class TickReport:
+    now: dt.datetime
+    locked_out: bool = False
+    enrolled: dict[str, int] = field(default_factory=dict)
+    exited: int = 0
+    deliveries: int = 0
+    released: int = 0
+    swept: int = 0
+    unknown: int = 0
+    enqueued: int = 0
+
+    def summary(self) -> str:
+        if self.locked_out:
+            return "another scheduler holds the tick lock; nothing done"
+        enrolled = sum(self.enrolled.values())
+        return (
+            f"tick at {self.now.isoformat()}: enrolled {enrolled}, exited {self.exited}, "
+            f"new deliveries {self.deliveries}, released {self.released}, swept {self.swept}, "
+            f"marked unknown {self.unknown}, enqueued {self.enqueued}"
+        )
+
+
+@contextmanager
+def tick_lock(engine: Engine) -> Iterator[bool]:
+    """Hold the PostgreSQL advisory lock for the tick; always granted on SQLite."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.execute(select(func.pg_try_advisory_lock(LOCK_KEY))).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(select(func.pg_advisory_unlock(LOCK_KEY)))
+                conn.commit()
+
+
+def _advance_batch(
+    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str
+) -> tuple[int, list[int]]:
+    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new delivery ids)."""
+    ids = [j.id for j in catalog.journeys.values()]
+    rows = session.execute(
+        select(
+            Enrollment.id,
+            Enrollment.journey_id,
+            Enrollment.customer_id,
+            Enrollment.next_step_id,
+            Enrollment.next_at,
+            Enrollment.campaign_id,
+            Customer.timezone,
+        )
+        .join(Customer, Customer.id == Enrollment.customer_id)
+        .where(Enrollment.state == "active", Enrollment.next_at <= now, Enrollment.journey_id.in_(ids))
+        .order_by(Enrollment.next_at)
+        .limit(ADVANCE_BATCH)
+    ).all()
+    deliveries: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for eid, jid, cid, step_id, next_at, campaign_id, tz_name in rows:
+        journey = catalog.journeys[jid]
+        result = planner.advance(journey, step_id, next_at, now, planner.zone(tz_name, default_tz))
+        for send in result.sends:
+            deliveries.append(
+                {
+                    "enrollment_id": eid,
+                    "step_id": send.step_id,
+                    "journey_id": jid,
+                    "customer_id": cid,
+                    "campaign_id": campaign_id,
+                    "channel": send.step.channel,
+                    "template": send.step.template,
+                    "transactional": journey.transactional,
+                    "status": "queued",
+                    "due_at": send.due_at,
+                    "enqueued_at": now,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        updates.append(
+            {
+                "id": eid,
+                "next_step_id": result.next_step_id,
+                "next_at": result.next_at,
+                "state": "completed" if result.completed else "active",
+            }
+        )
+    if updates:
+        session.execute(update(Enrollment), updates)
+    inserted = insert_ignore(session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], ["id"])
+    return len(rows), [r.id for r in inserted]
+
+
+def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now: dt.datetime) -> None:
+    if enrollment_ids:
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.enrollment_id.in_(enrollment_ids),
+                Delivery.status.in_(("queued", "deferred")),
+            )
+            .values(status="skipped", reason=reason, updated_at=now)
+        )
+
+
+def _release_and_sweep(
+    session: Session, now: dt.datetime, grace: dt.timedelta, lease: dt.timedelta, report: TickReport
+) -> list[int]:
+    """Deferred rows now due, queued rows whose message went missing, stale claims."""
+    released = session.scalars(
+        update(Delivery)
+        .where(Delivery.status == "deferred", Delivery.due_at <= now)
+        .values(status="queued", enqueued_at=now, message_id=None, updated_at=now)
+        .returning(Delivery.id)
+    ).all()
+    swept = session.scalars(
+        update(Delivery)
+        .where(Delivery.status == "queued", Delivery.enqueued_at < now - grace)
+        .values(enqueued_at=now, updated_at=now)
+        .returning(Delivery.id)
+    ).all()
+    reclaimed = session.scalars(
+        update(Delivery)
+        .where(Delivery.status == "claimed", Delivery.enqueued_at < now - lease)
+        .values(status="queued", message_id=None, enqueued_at=now, updated_at=now)
+        .returning(Delivery.id)
+    ).all()
+    unknown = session.scalars(
+        update(Delivery)
+        .where(Delivery.status == "sending", Delivery.enqueued_at < now - lease)
+        .values(
+            status="unknown",
+            reason="the worker stopped after handing the message to the provider; not re-sent",
+            updated_at=now,
+        )
+        .returning(Delivery.id)
+    ).all()
+    report.released = len(released)
+    report.swept = len(swept) + len(reclaimed)
+    report.unknown = len(unknown)
+    return [*released, *swept, *reclaimed]
+
+
+def tick(
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    catalog: Catalog,
+    now: dt.datetime,
+    enqueue: Enqueue,
+    *,
+    default_tz: str = "UTC",
+    sweep_grace: dt.timedelta = dt.timedelta(minutes=10),
+    claim_lease: dt.timedelta = dt.timedelta(minutes=15),
+) -> TickReport:
+    """Evaluate every journey at `now` and enqueue what became due."""
+    report = TickReport(now=now)
+    with tick_lock(engine) as got:
+        if not got:
+            report.locked_out = True
+            return report
+        with session_factory.begin() as session:
+            for journey in catalog.active():
+                exited = enroll.exits(session, journey, now)
+                _skip_pending(session, exited, "exited the journey", now)
+                report.exited += len(exited)
+                if journey.trigger.kind == "manual":
+                    continue
+                cands = enroll.candidates(session, journey, catalog, now, default_tz)
+                report.enrolled[journey.id] = len(enroll.insert_enrollments(session, journey, cands, now))
+        while True:
+            with session_factory.begin() as session:
+                processed, ids = _advance_batch(session, catalog, now, default_tz)
+            report.deliveries += len(ids)
+            _enqueue(enqueue, ids, report)
+            if processed < ADVANCE_BATCH:
+                break
+        with session_factory.begin() as session:
+            ids = _release_and_sweep(session, now, sweep_grace, claim_lease, report)
+        _enqueue(enqueue, ids, report)
+    return report
+
+
+def _enqueue(enqueue: Enqueue, ids: Sequence[int], report: TickReport) -> None:
+    if ids:
+        enqueue(ids)
+        report.enqueued += len(ids)
