@@ -20,7 +20,9 @@ ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
 class Settings(BaseSettings):
     """Every knob, named as in DESIGN.md; secrets are `SecretStr` and never printed."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str = Field("sqlite:///automation.db", alias="DATABASE_URL")
     redis_url: str | None = Field(None, alias="REDIS_URL")

@@ -120,8 +120,9 @@ class Deliverer:
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.status == "queued")
                 .values(status="claimed", message_id=message_id)
-            ).rowcount
-            return "go" if won == 1 else "dropped"
+                .returning(Delivery.id)
+            ).first()
+            return "go" if won is not None else "dropped"
 
     # ------------------------------------------------------------ judge
 

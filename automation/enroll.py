@@ -43,7 +43,7 @@ def _not_enrolled(journey: Journey, customer_col: Any, key: ColumnElement[Any]) 
     )
 
 
-def _key_expr(journey: Journey, natural: ColumnElement[Any]) -> ColumnElement[Any]:
+def _key_expr(journey: Journey, natural: Any) -> Any:
     return literal("once") if journey.re_entry == "once" else natural
 
 
@@ -192,14 +192,15 @@ def _cooled_down(
 
 def _drop_existing(session: Session, journey: Journey, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = {(r["customer_id"], r["occurrence_key"]) for r in rows}
-    existing = set(
-        session.execute(
+    existing = {
+        (cid, key)
+        for cid, key in session.execute(
             select(Enrollment.customer_id, Enrollment.occurrence_key).where(
                 Enrollment.journey_id == journey.id,
                 Enrollment.customer_id.in_({k[0] for k in keys}),
             )
-        ).tuples()
-    )
+        ).all()
+    }
     return [r for r in rows if (r["customer_id"], r["occurrence_key"]) not in existing]
 
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import FromClause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def _insert(session: Session, table: Table) -> Any:
+def _insert(session: Session, table: FromClause) -> Any:
     name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)  # type: ignore[arg-type]
 
 
 def insert_ignore(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     returning: Sequence[str] = (),
@@ -35,7 +35,7 @@ def insert_ignore(
 
 def upsert(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     update: Sequence[str],

@@ -91,6 +91,7 @@ def _advance_batch(
     updates: list[dict[str, Any]] = []
     for eid, jid, cid, step_id, next_at, campaign_id, tz_name in rows:
         journey = catalog.journeys[jid]
+        assert step_id is not None and next_at is not None  # active rows with next_at <= now
         result = planner.advance(journey, step_id, next_at, now, planner.zone(tz_name, default_tz))
         for send in result.sends:
             deliveries.append(

@@ -11,8 +11,6 @@ import logging
 import os
 import sys
 
-import click
-
 from automation.cli import core, journeys_cmd
 from automation.cli.app import app, err_console
 from automation.errors import JourneyError, UserError
@@ -28,19 +26,13 @@ def main() -> None:
     for noisy in ("dramatiq", "alembic", "apscheduler.executors", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        code = app(standalone_mode=False)
+        app()
     except JourneyError as exc:
         for problem in exc.problems:
             err_console.print(problem, highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except UserError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted", highlight=False)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -54,4 +46,3 @@ def main() -> None:
             markup=False,
         )
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)

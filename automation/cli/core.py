@@ -66,11 +66,12 @@ def tick(
 
     Without REDIS_URL (the embedded default) the deliveries are also sent in-process.
     """
+    at = parse_now(now)
     settings = load_settings()
     from automation.worker import broker, install
 
     runtime = build_runtime(settings)
-    report = run_tick(runtime, broker, parse_now(now))
+    report = run_tick(runtime, broker, at)
     console.print(report.summary())
     if settings.embedded_broker and report.enqueued:
         from automation.worker import build_deliverer

@@ -1,0 +1,5 @@
+"""`python -m automation` is the `automation` command."""
+
+from automation.cli import main
+
+main()
