@@ -1,0 +1,70 @@
+"""Prometheus metrics for `dramatiq automation.worker` (AUTOMATION_WORKER_METRICS=1).
+
+Dramatiq's own `Prometheus` middleware counts messages, retries and durations
+and forks an exposition server (port `dramatiq_prom_port`, default 9191) that
+merges every worker process's figures. `SendLatency` adds the time each
+delivery took, labelled by the status it ended in (`sent` is the send
+latency). prometheus_client is imported only after process boot, when the
+multiprocess directory is set, as Dramatiq's middleware requires.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+
+BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class SendLatency(Middleware):
+    """A histogram of `deliver` durations by resulting status, in every worker process."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.histogram: Any = None
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        from prometheus_client import Histogram
+
+        self.histogram = Histogram(
+            "automation_send_latency_seconds",
+            "Time a delivery took in the worker (claim to recorded result), by resulting status.",
+            ["status"],
+            buckets=BUCKETS,
+            registry=None,
+        )
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.started[message.message_id] = time.perf_counter()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started = self.started.pop(message.message_id, None)
+        if started is None or self.histogram is None:
+            return
+        status = "error" if exception is not None else str(result or "done")
+        self.histogram.labels(status).observe(time.perf_counter() - started)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.started.pop(message.message_id, None)
+
+
+def add_worker_metrics(broker: dramatiq.Broker) -> None:
+    """Add both middlewares when this process is Dramatiq's CLI (their hooks need its boot)."""
+    if "dramatiq.cli" not in sys.modules:
+        return
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
+    broker.add_middleware(SendLatency())
