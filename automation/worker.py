@@ -22,7 +22,7 @@ from automation.config import Settings, load_settings
 from automation.delivery import Deliverer, RetryLater
 from automation.errors import UserError
 from automation.runtime import QUEUE, build_runtime, make_broker
-from automation.worker_metrics import add_worker_metrics
+from automation.worker_metrics import add_worker_metrics, note_status
 
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None
@@ -111,12 +111,12 @@ broker = _setup()
 
 
 @dramatiq.actor(actor_name="deliver", queue_name=QUEUE, max_retries=None, time_limit=300_000)
-def deliver(delivery_id: int) -> str:
-    """Deliver one ledger row (returns its status); a transient provider error becomes a retry."""
+def deliver(delivery_id: int) -> None:
+    """Deliver one ledger row; a transient provider error becomes a Dramatiq retry."""
     message = CurrentMessage.get_current_message()
     assert message is not None
     try:
-        return _current().deliver(delivery_id, message.message_id)
+        note_status(_current().deliver(delivery_id, message.message_id))
     except RetryLater as exc:
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from None
 

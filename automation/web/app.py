@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 from collections.abc import Callable, Sequence
 
 import uvicorn
@@ -177,5 +178,10 @@ def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock
 
 
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT (uvicorn finishes in-flight requests first)."""
+    """Serve until SIGTERM/SIGINT; uvicorn finishes in-flight requests first.
+
+    Uvicorn re-raises the signal it caught once it has shut down; with this
+    no-op handler in place a SIGTERM stop exits 0, like the worker and scheduler.
+    """
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, proxy_headers=True)
