@@ -152,7 +152,7 @@ def sendgrid_event(raw: Any, index: int) -> Feedback:
         delivery_id=_delivery_id(raw.get("delivery_id")),
         provider_message_id=message_id.split(".")[0] if isinstance(message_id, str) else None,
         channel="email",
-        address=email.strip().lower() if email else None,
+        address=email.strip() if email else None,
         status=status,
         opened=kind == "open",
         clicked=kind == "click",
