@@ -8,6 +8,7 @@ suppressions; forged, unsigned, stale, replayed and malformed ones get a 4xx
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,8 @@ from automation.config import Settings, load_settings
 from automation.models import Customer, Delivery, Enrollment, ProviderEvent, Suppression
 from automation.tokens import unsubscribe_token
 from automation.web.app import create_app
-from tests.harness import utc
+from tests.conftest import ROOT
+from tests.harness import Flow, identify, track, utc
 from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event, twilio_post
 
 NOW = utc("2026-11-22T12:00:00Z")
@@ -469,3 +471,65 @@ def test_healthz_and_metrics(
     assert 'automation_webhook_requests_total{endpoint="sendgrid",outcome="rejected"} 1.0' in text
     assert 'automation_queue_messages{queue="deliveries"} 0.0' in text
     assert "automation_ledger_up 1.0" in text
+
+
+# ------------------------------------------------------------------ the loop through the worker
+
+SMS_JOURNEY = """\
+id: sms_thanks
+name: Thanks by SMS
+trigger:
+  event: {name: order_placed}
+audience: {trait: phone, exists: true}
+frequency_cap: false
+quiet_hours: false
+steps:
+  - send: {id: thanks, channel: sms, template: sms_thanks}
+"""
+
+
+def test_sms_status_callback_and_stop_close_the_loop(
+    web_settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, twilio: Any
+) -> None:
+    """The worker asks Twilio to call back with the delivery id; STOP stops the next SMS."""
+    journeys, templates = tmp_path / "sms-journeys", tmp_path / "sms-templates"
+    journeys.mkdir()
+    (journeys / "sms_thanks.yaml").write_text(SMS_JOURNEY)
+    shutil.copytree(ROOT / "templates" / "_layouts", templates / "_layouts")
+    (templates / "sms_thanks").mkdir()
+    (templates / "sms_thanks" / "sms.txt").write_text(
+        "Thanks {{ customer.first_name }}! Reply STOP to opt out."
+    )
+    monkeypatch.setenv("AUTOMATION_JOURNEYS_DIR", str(journeys))
+    monkeypatch.setenv("AUTOMATION_TEMPLATES_DIR", str(templates))
+    flow = Flow(load_settings())
+    try:
+        flow.ingest(
+            [
+                identify("c1", "2026-01-01T00:00:00Z", phone=PHONE, first_name="Ada", sms_opt_in=True),
+                track("c1", "order_placed", "2026-11-22T11:00:00Z", "o-1", total=5),
+            ]
+        )
+        flow.run("2026-11-22T11:30:00Z")
+        [row] = flow.deliveries()
+        [sms] = twilio.accepted
+        assert row.status == "sent" and sms.body["To"] == PHONE
+        callback = sms.body["StatusCallback"]
+        assert callback == f"{PUBLIC_URL}/webhooks/twilio/status?delivery_id={row.id}"
+
+        with TestClient(create_app(load_settings(), flow.runtime.sessions, clock=lambda: NOW)) as client:
+            path = callback.removeprefix(PUBLIC_URL)
+            params = {**status_params("delivered"), "MessageSid": row.provider_message_id or ""}
+            body, headers = twilio_post(path, params)
+            assert client.post(path, content=body, headers=headers).status_code == 204
+            assert inbound(client, "STOP", "SM-reply-1").status_code == 200
+
+        [row] = flow.deliveries()
+        assert (row.provider_status, row.provider_status_at) == ("delivered", NOW)
+        flow.ingest([track("c1", "order_placed", "2026-11-22T12:00:00Z", "o-2", total=6)])
+        flow.run("2026-11-22T12:30:00Z")
+        second = flow.deliveries()[1]
+        assert (second.status, second.reason) == ("suppressed", "address suppressed (stop)")
+        assert len(twilio.accepted) == 1
+    finally:
+        flow.close()
