@@ -42,9 +42,21 @@ def record(s: Session, items: Sequence[Feedback], received_at: dt.datetime) -> l
         key for (key,) in insert_ignore(s, ProviderEvent.__table__, rows, ["event_key"], ["event_key"])
     }
     fresh = sorted((f for f in resolved if f.event_key in inserted), key=lambda f: f.occurred_at)
+    deliveries = _lock(s, {f.delivery_id for f in fresh if f.delivery_id is not None})
     for f in fresh:
-        _apply(s, f, received_at)
+        d = deliveries.get(f.delivery_id) if f.delivery_id is not None else None
+        _apply(s, f, d if d is not None and d.channel == f.channel else None, received_at)
     return fresh
+
+
+def _lock(s: Session, ids: set[int]) -> dict[int, Delivery]:
+    """The deliveries a batch touches, locked in id order so concurrent batches cannot deadlock."""
+    if not ids:
+        return {}
+    stmt = select(Delivery).where(Delivery.id.in_(sorted(ids))).order_by(Delivery.id)
+    if s.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {d.id: d for d in s.scalars(stmt)}
 
 
 def _resolve(s: Session, f: Feedback) -> Feedback:
@@ -61,14 +73,9 @@ def _resolve(s: Session, f: Feedback) -> Feedback:
     return replace(f, delivery_id=found)
 
 
-def _apply(s: Session, f: Feedback, now: dt.datetime) -> None:
+def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> None:
+    """One new event: advance its delivery's status and engagement, then suppress or lift."""
     address = f.address
-    d = None
-    if f.delivery_id is not None:
-        pg = s.get_bind().dialect.name == "postgresql"
-        d = s.get(Delivery, f.delivery_id, with_for_update=pg)
-        if d is not None and d.channel != f.channel:
-            d = None
     if d is not None:
         address = d.address or address
         changed = False
