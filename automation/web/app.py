@@ -54,127 +54,144 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness."""
-    key = settings.sendgrid_webhook_public_key
-    signed_events = SignedEventWebhook(
-        load_public_key(key) if key else None, dt.timedelta(seconds=settings.webhook_tolerance_s)
-    )
-    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
-    twilio = SignedTwilioRequests(token, settings.public_url)
-    unsubscribe_secret = settings.unsubscribe_secret.get_secret_value()
-    registry = ledger_registry(sessions, settings.redis_url, settings.redis_namespace)
-    requests_total = Counter(
-        "automation_webhook_requests",
-        "Webhook requests by endpoint and outcome (accepted, rejected, unavailable).",
-        ["endpoint", "outcome"],
-        registry=registry,
-    )
-    if key is None:
-        log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")
-    if token is None:
-        log.warning("TWILIO_AUTH_TOKEN is not set: Twilio callbacks are refused")
+class WebApp:
+    """The handlers and what they share: verifiers, sessions, clock, metrics."""
 
-    def store(items: Sequence[Feedback]) -> int:
-        with sessions.begin() as s:
-            return len(ledger.record(s, items, clock()))
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> None:
+        key = settings.sendgrid_webhook_public_key
+        self.signed_events = SignedEventWebhook(
+            load_public_key(key) if key else None, dt.timedelta(seconds=settings.webhook_tolerance_s)
+        )
+        token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        self.twilio = SignedTwilioRequests(token, settings.public_url)
+        self.unsubscribe_secret = settings.unsubscribe_secret.get_secret_value()
+        self.sessions = sessions
+        self.clock = clock
+        self.registry = ledger_registry(sessions, settings.redis_url, settings.redis_namespace)
+        self.requests_total = Counter(
+            "automation_webhook_requests",
+            "Webhook requests by endpoint and outcome (accepted, rejected, unavailable).",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        if key is None:
+            log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")
+        if token is None:
+            log.warning("TWILIO_AUTH_TOKEN is not set: Twilio callbacks are refused")
 
-    async def accept(endpoint: str, items: Sequence[Feedback], reply: Response) -> Response:
+    def routes(self) -> list[Route]:
+        return [
+            Route("/webhooks/sendgrid", self.sendgrid_webhook, methods=["POST"]),
+            Route("/webhooks/twilio/status", self.twilio_status, methods=["POST"]),
+            Route("/webhooks/twilio/inbound", self.twilio_inbound, methods=["POST"]),
+            Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET", "POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ]
+
+    # ------------------------------------------------------------ webhooks
+
+    def _store(self, items: Sequence[Feedback]) -> int:
+        with self.sessions.begin() as s:
+            return len(ledger.record(s, items, self.clock()))
+
+    async def _accept(self, endpoint: str, items: Sequence[Feedback], reply: Response) -> Response:
+        """Commit the events, then answer `reply`; a 503 (the provider resends) if we cannot."""
         try:
-            fresh = await run_in_threadpool(store, items)
+            fresh = await run_in_threadpool(self._store, items)
         except SQLAlchemyError as exc:
-            requests_total.labels(endpoint, "unavailable").inc()
+            self.requests_total.labels(endpoint, "unavailable").inc()
             log.error("%s: cannot record events: %s", endpoint, type(exc).__name__)
             return PlainTextResponse("database unavailable", status_code=503)
-        requests_total.labels(endpoint, "accepted").inc()
+        self.requests_total.labels(endpoint, "accepted").inc()
         log.info("%s: %d events, %d new", endpoint, len(items), fresh)
         return reply
 
-    def refuse(endpoint: str, exc: Rejected) -> Response:
-        requests_total.labels(endpoint, "rejected").inc()
+    def _refuse(self, endpoint: str, exc: Rejected) -> Response:
+        self.requests_total.labels(endpoint, "rejected").inc()
         log.warning("%s: refused (%d): %s", endpoint, exc.status, exc)
         return PlainTextResponse(str(exc), status_code=exc.status)
 
-    async def sendgrid_webhook(request: Request) -> Response:
+    async def sendgrid_webhook(self, request: Request) -> Response:
         try:
             body = await _body(request)
-            signed_events.verify(request.headers, body, clock())
-            items = signed_events.parse(body)
+            self.signed_events.verify(request.headers, body, self.clock())
+            items = self.signed_events.parse(body)
         except Rejected as exc:
-            return refuse("sendgrid", exc)
-        return await accept("sendgrid", items, PlainTextResponse("ok"))
+            return self._refuse("sendgrid", exc)
+        return await self._accept("sendgrid", items, PlainTextResponse("ok"))
 
-    async def twilio_status(request: Request) -> Response:
+    async def _twilio_form(self, request: Request) -> dict[str, str]:
+        body = await _body(request)
+        return self.twilio.form(request.headers, request.url.path, request.url.query, body)
+
+    async def twilio_status(self, request: Request) -> Response:
         try:
-            body = await _body(request)
-            params = twilio.form(request.headers, request.url.path, request.url.query, body)
+            params = await self._twilio_form(request)
             raw_id = request.query_params.get("delivery_id", "")
             delivery_id = int(raw_id) if raw_id.isdigit() else None
-            item = feedback.twilio_status(params, delivery_id, clock())
+            item = feedback.twilio_status(params, delivery_id, self.clock())
         except MalformedEvent as exc:
-            return refuse("twilio_status", Rejected(400, str(exc)))
+            return self._refuse("twilio_status", Rejected(400, str(exc)))
         except Rejected as exc:
-            return refuse("twilio_status", exc)
-        return await accept("twilio_status", [item], PlainTextResponse("", status_code=204))
+            return self._refuse("twilio_status", exc)
+        return await self._accept("twilio_status", [item], Response(status_code=204))
 
-    async def twilio_inbound(request: Request) -> Response:
+    async def twilio_inbound(self, request: Request) -> Response:
         try:
-            body = await _body(request)
-            params = twilio.form(request.headers, request.url.path, request.url.query, body)
-            item = feedback.twilio_inbound(params, clock())
+            params = await self._twilio_form(request)
+            item = feedback.twilio_inbound(params, self.clock())
         except MalformedEvent as exc:
-            return refuse("twilio_inbound", Rejected(400, str(exc)))
+            return self._refuse("twilio_inbound", Rejected(400, str(exc)))
         except Rejected as exc:
-            return refuse("twilio_inbound", exc)
-        return await accept("twilio_inbound", [item], Response(EMPTY_TWIML, media_type="text/xml"))
+            return self._refuse("twilio_inbound", exc)
+        return await self._accept("twilio_inbound", [item], Response(EMPTY_TWIML, media_type="text/xml"))
 
-    def unsubscribe_sync(token: str, confirm: bool) -> HTMLResponse:
-        with sessions.begin() as s:
-            d = unsubscribe.delivery_for(token, unsubscribe_secret, s)
+    # ------------------------------------------------------------ unsubscribe
+
+    def _unsubscribe(self, token: str, confirm: bool) -> HTMLResponse:
+        with self.sessions.begin() as s:
+            d = unsubscribe.delivery_for(token, self.unsubscribe_secret, s)
             if d is None:
                 return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
             if not confirm:
                 return HTMLResponse(unsubscribe.CONFIRM)
-            if not unsubscribe.unsubscribe(s, d, clock()):
+            if not unsubscribe.unsubscribe(s, d, self.clock()):
                 return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
         log.info("unsubscribed the address of delivery %d", d.id)
         return HTMLResponse(unsubscribe.DONE)
 
-    async def unsubscribe_page(request: Request) -> Response:
+    async def unsubscribe_page(self, request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            return await run_in_threadpool(unsubscribe_sync, token, request.method == "POST")
+            return await run_in_threadpool(self._unsubscribe, token, request.method == "POST")
         except SQLAlchemyError as exc:
             log.error("unsubscribe: %s", type(exc).__name__)
             return PlainTextResponse("temporarily unavailable, please try again", status_code=503)
 
-    def database_ok() -> bool:
+    # ------------------------------------------------------------ health and metrics
+
+    def _database_ok(self) -> bool:
         try:
-            with sessions() as s:
+            with self.sessions() as s:
                 s.execute(text("SELECT 1"))
         except SQLAlchemyError:
             return False
         return True
 
-    async def healthz(_request: Request) -> Response:
-        if await run_in_threadpool(database_ok):
+    async def healthz(self, _request: Request) -> Response:
+        if await run_in_threadpool(self._database_ok):
             return PlainTextResponse("ok")
         return PlainTextResponse("database unavailable", status_code=503)
 
-    async def metrics(_request: Request) -> Response:
-        output = await run_in_threadpool(generate_latest, registry)
+    async def metrics(self, _request: Request) -> Response:
+        output = await run_in_threadpool(generate_latest, self.registry)
         return Response(output, media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/webhooks/sendgrid", sendgrid_webhook, methods=["POST"]),
-            Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
-            Route("/webhooks/twilio/inbound", twilio_inbound, methods=["POST"]),
-            Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ]
-    )
+
+def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
+    """The web application over this database; `clock` judges webhook freshness."""
+    return Starlette(routes=WebApp(settings, sessions, clock).routes())
 
 
 def serve(app: Starlette, host: str, port: int) -> None:
