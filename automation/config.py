@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     # The web process, webhooks and metrics.
     web_port: int = Field(8000, alias="PORT")
-    webhook_tolerance_s: int = Field(300, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
+    webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
     metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
 

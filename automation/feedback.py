@@ -64,7 +64,8 @@ TWILIO_STATUSES = frozenset(
 # Twilio error codes that condemn the number, not the message.
 TWILIO_SUPPRESS = {21610: "stop", 21211: "invalid", 21614: "invalid"}
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Twilio's default opt-out and opt-in keywords (REVOKE and OPTOUT are recent additions).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 
 
@@ -88,7 +89,7 @@ class Feedback:
     opened: bool = False
     clicked: bool = False
     suppress: str | None = None
-    unsuppress: bool = False
+    unsuppress: str | None = None  # lift a suppression held for this reason
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,6 +144,7 @@ def sendgrid_event(raw: Any, index: int) -> Feedback:
         suppress = DROPPED_SUPPRESS.get(str(raw.get("reason") or "").strip().lower())
     elif kind in ("spamreport", "unsubscribe", "group_unsubscribe"):
         suppress = kind
+    unsuppress = "group_unsubscribe" if kind == "group_resubscribe" else None
     message_id = raw.get("sg_message_id")
     return Feedback(
         provider="sendgrid",
@@ -157,6 +159,7 @@ def sendgrid_event(raw: Any, index: int) -> Feedback:
         opened=kind == "open",
         clicked=kind == "click",
         suppress=suppress if email else None,
+        unsuppress=unsuppress if email else None,
         payload=_without_pii(raw),
     )
 
@@ -221,6 +224,6 @@ def twilio_inbound(params: dict[str, str], received_at: dt.datetime) -> Feedback
         channel="sms",
         address=sender,
         suppress="stop" if word == "stop" else None,
-        unsuppress=word == "start",
+        unsuppress="stop" if word == "start" else None,
         payload={"MessageSid": sid, "keyword": word},
     )

@@ -99,7 +99,7 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
             delete(Suppression).where(
                 Suppression.channel == f.channel,
                 Suppression.address == address,
-                Suppression.reason == "stop",
+                Suppression.reason == f.unsuppress,
             )
         )
 

@@ -222,6 +222,24 @@ def test_events_that_condemn_the_address_suppress_it(
     assert suppressions(sessions) == expected
 
 
+def test_group_resubscribe_lifts_a_group_unsubscribe_but_not_a_bounce(
+    client: TestClient, signer: SendGridSigner, sessions: sessionmaker[Session]
+) -> None:
+    did = seed(sessions)
+    later = SENT + dt.timedelta(days=1)
+    body = batch(
+        sendgrid_event("group_resubscribe", "r1", later, did),
+        sendgrid_event("group_unsubscribe", "u1", SENT, did),
+    )
+    assert post_sendgrid(client, signer, body).status_code == 200
+    assert suppressions(sessions) == set()
+    body = batch(
+        sendgrid_event("bounce", "b1", later, did), sendgrid_event("group_resubscribe", "r2", later, did)
+    )
+    assert post_sendgrid(client, signer, body).status_code == 200
+    assert suppressions(sessions) == {("email", "ada@example.com", "bounce")}
+
+
 def test_an_event_for_no_known_delivery_still_suppresses_the_address(
     client: TestClient, signer: SendGridSigner, sessions: sessionmaker[Session]
 ) -> None:
@@ -388,7 +406,7 @@ def test_stop_and_start_replies_toggle_the_sms_suppression(
     assert suppressions(sessions) == {("sms", PHONE, "stop")}
     assert inbound(client, "unstop", "SMc").status_code == 200
     assert suppressions(sessions) == set()
-    for i, word in enumerate(["STOPALL", "unsubscribe", "Cancel", "end", "QUIT"]):
+    for i, word in enumerate(["STOPALL", "unsubscribe", "Cancel", "end", "QUIT", "optout", "REVOKE"]):
         assert inbound(client, word, f"SMs{i}").status_code == 200
         assert suppressions(sessions) == {("sms", PHONE, "stop")}
         assert inbound(client, ["START", "yes"][i % 2], f"SMr{i}").status_code == 200

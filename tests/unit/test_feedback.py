@@ -81,6 +81,11 @@ def test_sendgrid_events(
     assert f.address == "A@x.io" and "email" not in f.payload and "url" not in f.payload
 
 
+def test_group_resubscribe_lifts_only_a_group_unsubscribe() -> None:
+    assert sendgrid_event(sg("group_resubscribe"), 0).unsuppress == "group_unsubscribe"
+    assert sendgrid_event(sg("delivered"), 0).unsuppress is None
+
+
 def test_sendgrid_event_ids_and_unknown_types() -> None:
     f = sendgrid_event(sg("machine_opened", sg_message_id="abc.filter1", delivery_id="x"), 3)
     assert f.event_type == "other" and f.status is None and f.delivery_id is None
@@ -132,6 +137,8 @@ def test_twilio_status_mapping() -> None:
         ("cancel", "stop"),
         ("End", "stop"),
         ("quit", "stop"),
+        ("optout", "stop"),
+        ("Revoke", "stop"),
         ("start", "start"),
         ("Unstop", "start"),
         ("yes", "start"),
@@ -144,7 +151,7 @@ def test_inbound_keywords(body: str, word: str | None) -> None:
     assert keyword(body) == word
     f = twilio_inbound({"MessageSid": "SM9", "From": "+1555", "Body": body}, T0)
     assert f.suppress == ("stop" if word == "stop" else None)
-    assert f.unsuppress is (word == "start")
+    assert f.unsuppress == ("stop" if word == "start" else None)
 
 
 def test_feedback_module_is_pure() -> None:
