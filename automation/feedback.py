@@ -103,9 +103,10 @@ def supersedes(new: str, new_at: dt.datetime, current: str | None, current_at: d
     return current_at is None or new_at > current_at
 
 
-def _delivery_id(value: Any) -> int | None:
+def delivery_id(value: Any) -> int | None:
+    """A delivery id from a custom arg or query parameter; None unless plain digits that fit."""
     text = str(value).strip() if value is not None else ""
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _epoch(value: Any, what: str) -> dt.datetime:
@@ -151,7 +152,7 @@ def sendgrid_event(raw: Any, index: int) -> Feedback:
         event_key=f"sendgrid:{key}",
         event_type=kind if kind in SENDGRID_TYPES else "other",
         occurred_at=occurred_at,
-        delivery_id=_delivery_id(raw.get("delivery_id")),
+        delivery_id=delivery_id(raw.get("delivery_id")),
         provider_message_id=message_id.split(".")[0] if isinstance(message_id, str) else None,
         channel="email",
         address=email.strip() if email else None,

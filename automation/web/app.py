@@ -128,8 +128,7 @@ class WebApp:
     async def twilio_status(self, request: Request) -> Response:
         try:
             params = await self._twilio_form(request)
-            raw_id = request.query_params.get("delivery_id", "")
-            delivery_id = int(raw_id) if raw_id.isdigit() else None
+            delivery_id = feedback.delivery_id(request.query_params.get("delivery_id"))
             item = feedback.twilio_status(params, delivery_id, self.clock())
         except MalformedEvent as exc:
             return self._refuse("twilio_status", Rejected(400, str(exc)))

@@ -62,7 +62,7 @@ class SignedEventWebhook:
         signature, timestamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
         if not signature or not timestamp:
             raise Rejected(401, "missing signature headers")
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise Rejected(401, "bad timestamp header")
         signed_at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
         if abs(now - signed_at) > self.tolerance:

@@ -258,6 +258,8 @@ def test_an_event_for_no_known_delivery_still_suppresses_the_address(
         ("stale", 401),
         ("future", 401),
         ("garbage_signature", 401),
+        ("odd_timestamp", 401),
+        ("huge_timestamp", 401),
         ("not_json", 400),
         ("not_a_list", 400),
         ("no_event_id", 400),
@@ -281,6 +283,9 @@ def test_bad_sendgrid_requests_are_refused_and_change_nothing(
         headers = signer.headers(good, NOW - dt.timedelta(minutes=6))
     elif case == "future":
         headers = signer.headers(good, NOW + dt.timedelta(minutes=6))
+    elif case in ("odd_timestamp", "huge_timestamp"):
+        value = "²".encode("latin-1") if case == "odd_timestamp" else b"9" * 30
+        headers = {**headers, "X-Twilio-Email-Event-Webhook-Timestamp": value}
     elif case == "garbage_signature":
         headers = {**headers, "X-Twilio-Email-Event-Webhook-Signature": "not base64!"}
     else:
@@ -460,7 +465,7 @@ def test_a_bad_unsubscribe_token_is_404_and_changes_nothing(
     forged = unsubscribe_token(did, "another-secret")
     other_id = f"{did + 1}.{unsubscribe_token(did, secret).split('.')[1]}"
     missing = unsubscribe_token(did + 100, secret)
-    for token in (forged, other_id, missing, "nonsense"):
+    for token in (forged, other_id, missing, "nonsense", "².abc", "9" * 40 + ".abc"):
         response = client.request(method, f"/unsubscribe/{token}")
         assert response.status_code == 404
         assert "not valid" in response.text

@@ -86,6 +86,13 @@ def test_group_resubscribe_lifts_only_a_group_unsubscribe() -> None:
     assert sendgrid_event(sg("delivered"), 0).unsuppress is None
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [("42", 42), (" 7 ", 7), (None, None), ("x", None), ("²", None), ("9" * 19, None)]
+)
+def test_delivery_id(value: str | None, expected: int | None) -> None:
+    assert feedback.delivery_id(value) == expected
+
+
 def test_sendgrid_event_ids_and_unknown_types() -> None:
     f = sendgrid_event(sg("machine_opened", sg_message_id="abc.filter1", delivery_id="x"), 3)
     assert f.event_type == "other" and f.status is None and f.delivery_id is None
