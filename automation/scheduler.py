@@ -19,6 +19,7 @@ import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import Histogram, start_http_server
 
+from automation.errors import UserError
 from automation.metrics import ledger_registry, tick_histogram
 from automation.runtime import Runtime, drain, run_tick
 
@@ -33,7 +34,10 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
     s = runtime.settings
     registry = ledger_registry(runtime.sessions, s.redis_url, s.redis_namespace)
     histogram = tick_histogram(registry)
-    start_http_server(port, registry=registry)
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as exc:
+        raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from None
     log.info("metrics on port %d", port)
     return histogram
 

@@ -175,6 +175,22 @@ def test_scheduler_serves_tick_and_ledger_metrics(env: dict[str, str]) -> None:
         stop(proc)
 
 
+def test_scheduler_metrics_port_in_use_is_one_line(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [str(BIN), "scheduler"],
+            env={**os.environ, **env, "AUTOMATION_METRICS_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: cannot serve metrics on port {port}: Address already in use"
+
+
 def test_dramatiq_worker_serves_send_latency(
     flow: Flow, web_env: dict[str, str], sendgrid: SendGridStandIn, tmp_path: Path
 ) -> None:
