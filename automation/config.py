@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     heartbeat_timeout_ms: int = Field(15_000, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
     maintenance_chance: int = Field(50_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
 
+    # The web process, webhooks and metrics.
+    web_port: int = Field(8000, alias="PORT")
+    webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
+    metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
+    worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
+
     @property
     def embedded_broker(self) -> bool:
         """True when no Redis is configured: the tick delivers in-process."""

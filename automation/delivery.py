@@ -282,7 +282,9 @@ class Deliverer:
             if not self.settings.sms_from and self.sms.name == "twilio":
                 raise RenderError("AUTOMATION_SMS_FROM is not set")
             sender = self.settings.sms_from or "outbox"
-            return SmsMessage(to=address, sender=sender, body=rendered.body), rendered.segments
+            callback = f"{self.settings.public_url.rstrip('/')}/webhooks/twilio/status?delivery_id={d.id}"
+            sms = SmsMessage(to=address, sender=sender, body=rendered.body, status_callback=callback)
+            return sms, rendered.segments
         email = renderer.render_email(step.template, ctx)
         headers = {}
         if not journey.transactional:

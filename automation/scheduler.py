@@ -2,7 +2,9 @@
 
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
-SIGTERM and SIGINT stop it cleanly after the running tick finishes.
+SIGTERM and SIGINT stop it cleanly after the running tick finishes. With
+AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
+duration, and the ledger and queue figures the web process shows.
 """
 
 from __future__ import annotations
@@ -10,21 +12,45 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import time
 from types import FrameType
 
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
+from prometheus_client import Histogram, start_http_server
 
+from automation.errors import UserError
+from automation.metrics import ledger_registry, tick_histogram
 from automation.runtime import Runtime, drain, run_tick
 
 log = logging.getLogger("automation.scheduler")
 
 
+def _tick_metrics(runtime: Runtime) -> Histogram | None:
+    """With AUTOMATION_METRICS_PORT set, serve Prometheus metrics there; the tick histogram."""
+    port = runtime.settings.metrics_port
+    if not port:
+        return None
+    s = runtime.settings
+    registry = ledger_registry(runtime.sessions, s.redis_url, s.redis_namespace)
+    histogram = tick_histogram(registry)
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as exc:
+        raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from None
+    log.info("metrics on port %d", port)
+    return histogram
+
+
 def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> None:
     scheduler = BlockingScheduler(timezone=dt.UTC)
+    tick_seconds = _tick_metrics(runtime)
 
     def job() -> None:
+        started = time.perf_counter()
         report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+        if tick_seconds is not None:
+            tick_seconds.observe(time.perf_counter() - started)
         log.info("%s", report.summary())
         if embedded and report.enqueued:
             drain(broker)

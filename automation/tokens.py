@@ -19,7 +19,7 @@ def unsubscribe_token(delivery_id: int, secret: str) -> str:
 def verify_unsubscribe_token(token: str, secret: str) -> int | None:
     """The delivery id a valid token names, else None."""
     head, _, mac = token.partition(".")
-    if not head.isdigit() or not mac:
+    if not (head.isascii() and head.isdigit() and len(head) <= 18) or not mac:
         return None
     delivery_id = int(head)
     return delivery_id if hmac.compare_digest(mac, _mac(delivery_id, secret)) else None

@@ -22,6 +22,7 @@ from automation.config import Settings, load_settings
 from automation.delivery import Deliverer, RetryLater
 from automation.errors import UserError
 from automation.runtime import QUEUE, build_runtime, make_broker
+from automation.worker_metrics import add_worker_metrics, note_status
 
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None
@@ -100,6 +101,8 @@ def _setup() -> dramatiq.Broker:
     broker = make_broker(settings)
     if settings.redis_url:
         broker.add_middleware(ValidateOnBoot())
+    if settings.worker_metrics:
+        add_worker_metrics(broker)
     dramatiq.set_broker(broker)
     return broker
 
@@ -113,7 +116,7 @@ def deliver(delivery_id: int) -> None:
     message = CurrentMessage.get_current_message()
     assert message is not None
     try:
-        _current().deliver(delivery_id, message.message_id)
+        note_status(_current().deliver(delivery_id, message.message_id))
     except RetryLater as exc:
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from None
 

@@ -1,0 +1,27 @@
+"""`automation web`: the webhook, unsubscribe, health and metrics HTTP service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from automation.cli.app import app, console
+from automation.config import load_settings
+from automation.runtime import open_database
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT, else 8000).")] = None,
+) -> None:
+    """Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped."""
+    settings = load_settings()
+    from automation.web.app import create_app, serve
+
+    _, sessions = open_database(settings)
+    application = create_app(settings, sessions)
+    listen = port if port is not None else settings.web_port
+    console.print(f"web listening on http://{host}:{listen}", highlight=False)
+    serve(application, host, listen)

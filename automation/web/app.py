@@ -1,0 +1,203 @@
+"""The Starlette application of the `web` process, and serving it with uvicorn.
+
+Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
+messages, the unsubscribe link, `/healthz` and `/metrics`. A webhook is
+answered 2xx only after its events are committed; a request we refuse gets a
+4xx and changes nothing; a database failure gets a 503 so the provider
+resends later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable, Sequence
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from automation import feedback
+from automation.config import Settings
+from automation.feedback import Feedback, MalformedEvent
+from automation.metrics import ledger_registry
+from automation.web import ledger, unsubscribe
+from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
+from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests
+
+log = logging.getLogger("automation.web")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+Clock = Callable[[], dt.datetime]
+
+
+def _wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise Rejected(413, "body too large")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise Rejected(413, "body too large")
+    return body
+
+
+class WebApp:
+    """The handlers and what they share: verifiers, sessions, clock, metrics."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> None:
+        key = settings.sendgrid_webhook_public_key
+        self.signed_events = SignedEventWebhook(
+            load_public_key(key) if key else None, dt.timedelta(seconds=settings.webhook_tolerance_s)
+        )
+        token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        self.twilio = SignedTwilioRequests(token, settings.public_url)
+        self.unsubscribe_secret = settings.unsubscribe_secret.get_secret_value()
+        self.sessions = sessions
+        self.clock = clock
+        self.registry = ledger_registry(sessions, settings.redis_url, settings.redis_namespace)
+        self.requests_total = Counter(
+            "automation_webhook_requests",
+            "Webhook requests by endpoint and outcome (accepted, rejected, unavailable).",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        if key is None:
+            log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")
+        if token is None:
+            log.warning("TWILIO_AUTH_TOKEN is not set: Twilio callbacks are refused")
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/webhooks/sendgrid", self.sendgrid_webhook, methods=["POST"]),
+            Route("/webhooks/twilio/status", self.twilio_status, methods=["POST"]),
+            Route("/webhooks/twilio/inbound", self.twilio_inbound, methods=["POST"]),
+            Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET", "POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ]
+
+    # ------------------------------------------------------------ webhooks
+
+    def _store(self, items: Sequence[Feedback]) -> int:
+        with self.sessions.begin() as s:
+            return len(ledger.record(s, items, self.clock()))
+
+    async def _accept(self, endpoint: str, items: Sequence[Feedback], reply: Response) -> Response:
+        """Commit the events, then answer `reply`; a 503 (the provider resends) if we cannot."""
+        try:
+            fresh = await run_in_threadpool(self._store, items)
+        except SQLAlchemyError as exc:
+            self.requests_total.labels(endpoint, "unavailable").inc()
+            log.error("%s: cannot record events: %s", endpoint, type(exc).__name__)
+            return PlainTextResponse("database unavailable", status_code=503)
+        self.requests_total.labels(endpoint, "accepted").inc()
+        log.info("%s: %d events, %d new", endpoint, len(items), fresh)
+        return reply
+
+    def _refuse(self, endpoint: str, exc: Rejected) -> Response:
+        self.requests_total.labels(endpoint, "rejected").inc()
+        log.warning("%s: refused (%d): %s", endpoint, exc.status, exc)
+        return PlainTextResponse(str(exc), status_code=exc.status)
+
+    async def sendgrid_webhook(self, request: Request) -> Response:
+        try:
+            body = await _body(request)
+            self.signed_events.verify(request.headers, body, self.clock())
+            items = self.signed_events.parse(body)
+        except Rejected as exc:
+            return self._refuse("sendgrid", exc)
+        return await self._accept("sendgrid", items, PlainTextResponse("ok"))
+
+    async def _twilio_form(self, request: Request) -> dict[str, str]:
+        body = await _body(request)
+        return self.twilio.form(request.headers, request.url.path, request.url.query, body)
+
+    async def twilio_status(self, request: Request) -> Response:
+        try:
+            params = await self._twilio_form(request)
+            delivery_id = feedback.delivery_id(request.query_params.get("delivery_id"))
+            item = feedback.twilio_status(params, delivery_id, self.clock())
+        except MalformedEvent as exc:
+            return self._refuse("twilio_status", Rejected(400, str(exc)))
+        except Rejected as exc:
+            return self._refuse("twilio_status", exc)
+        return await self._accept("twilio_status", [item], Response(status_code=204))
+
+    async def twilio_inbound(self, request: Request) -> Response:
+        try:
+            params = await self._twilio_form(request)
+            item = feedback.twilio_inbound(params, self.clock())
+        except MalformedEvent as exc:
+            return self._refuse("twilio_inbound", Rejected(400, str(exc)))
+        except Rejected as exc:
+            return self._refuse("twilio_inbound", exc)
+        return await self._accept("twilio_inbound", [item], Response(EMPTY_TWIML, media_type="text/xml"))
+
+    # ------------------------------------------------------------ unsubscribe
+
+    def _unsubscribe(self, token: str, confirm: bool) -> HTMLResponse:
+        with self.sessions.begin() as s:
+            d = unsubscribe.delivery_for(token, self.unsubscribe_secret, s)
+            if d is None:
+                return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
+            if not confirm:
+                return HTMLResponse(unsubscribe.CONFIRM)
+            if not unsubscribe.unsubscribe(s, d, self.clock()):
+                return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
+        log.info("unsubscribed the address of delivery %d", d.id)
+        return HTMLResponse(unsubscribe.DONE)
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            return await run_in_threadpool(self._unsubscribe, token, request.method == "POST")
+        except SQLAlchemyError as exc:
+            log.error("unsubscribe: %s", type(exc).__name__)
+            return PlainTextResponse("temporarily unavailable, please try again", status_code=503)
+
+    # ------------------------------------------------------------ health and metrics
+
+    def _database_ok(self) -> bool:
+        try:
+            with self.sessions() as s:
+                s.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    async def healthz(self, _request: Request) -> Response:
+        if await run_in_threadpool(self._database_ok):
+            return PlainTextResponse("ok")
+        return PlainTextResponse("database unavailable", status_code=503)
+
+    async def metrics(self, _request: Request) -> Response:
+        output = await run_in_threadpool(generate_latest, self.registry)
+        return Response(output, media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
+    """The web application over this database; `clock` judges webhook freshness."""
+    return Starlette(routes=WebApp(settings, sessions, clock).routes())
+
+
+def serve(app: Starlette, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT; uvicorn finishes in-flight requests first.
+
+    Uvicorn re-raises the signal it caught once it has shut down; with this
+    no-op handler in place a SIGTERM stop exits 0, like the worker and scheduler.
+    """
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, proxy_headers=True)
