@@ -258,6 +258,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> list[int]:
             Event.occurred_at > Enrollment.occurred_at,
             Event.occurred_at <= now,
         )
+        .order_by(Event.occurred_at)
         .limit(1)
         .scalar_subquery()
     )
