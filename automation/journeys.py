@@ -138,6 +138,11 @@ class Trigger(_Strict):
     def kind(self) -> str:
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
 
+    def body(
+        self,
+    ) -> EventTrigger | AnniversaryTrigger | InactivityTrigger | TierChangeTrigger | ManualTrigger:
+        return getattr(self, self.kind)
+
 
 class SendStep(_Strict):
     """Send one message on a channel from a template."""
