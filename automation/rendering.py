@@ -80,7 +80,9 @@ class Renderer:
         found = self.channel_of(name)
         if found is None:
             known = (
-                sorted(p.name for p in self.templates_dir.iterdir() if p.is_dir())
+                sorted(
+                    p.name for p in self.templates_dir.iterdir() if p.is_dir() and not p.name.startswith("_")
+                )
                 if self.templates_dir.is_dir()
                 else []
             )
