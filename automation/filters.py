@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     and_,
     false,
+    func,
     literal,
     literal_column,
     not_,
@@ -155,11 +156,26 @@ def _column(f: Filter) -> Any:
     return _json_field(name, _operand(f))
 
 
+TIMESTAMPS = ("signed_up_at", "last_order_at")
+
+
 def _value(f: Filter, value: Any) -> Any:
-    """Dates compare with custom (JSON) traits as ISO 8601 text, which sorts like time."""
+    """The operand in the subject's type.
+
+    Dates compare with custom (JSON) traits as ISO 8601 text, which sorts like
+    time; timestamp columns take an aware instant (a date is midnight UTC).
+    """
     custom = f.trait is not None and f.trait not in COLUMN_TRAITS
     if custom and isinstance(value, dt.date):
         return value.isoformat()
+    if f.subject() in TIMESTAMPS and isinstance(value, str | dt.date):
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(0))
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if f.subject() == "birthday" and isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
     return value
 
 
@@ -196,7 +212,9 @@ def compile_filter(f: Filter | None) -> ColumnElement[bool]:
     ):
         if op in given:
             parts.append(fn(_value(f, getattr(f, op))))
-    return and_(*parts)
+    # A missing trait makes SQL's comparison unknown (NULL); a condition on it is
+    # false, so that `not` of it is true, as a marketer reads it.
+    return func.coalesce(and_(*parts), false())
 
 
 def describe(f: Filter) -> str:
