@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from automation import enroll, planner
 from automation.catalog import Catalog
 from automation.errors import UserError
+from automation.durations import format_duration
 from automation.filters import Filter, compile_filter, describe
 from automation.journeys import Cooldown, Journey, SendStep
 from automation.models import Customer, CustomerEventStat, Enrollment, Event
@@ -181,8 +182,8 @@ def explain(
     lookback = _lookback(journey)
     if now - occ.occurred_at > lookback:
         lines.append(
-            f"look-back: that occurrence is {now - occ.occurred_at} old, older than the look-back "
-            f"{lookback}; it is never sent late"
+            f"look-back: that occurrence is {format_duration(now - occ.occurred_at)} old, older than "
+            f"the look-back {format_duration(lookback)}; it is never sent late"
         )
         return Explanation(False, lines)
     if journey.audience is not None:

@@ -6,15 +6,19 @@ passed in as `now`; nothing sleeps.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from automation import db
 from automation.config import Settings
 from automation.filters import Filter, compile_filter
+from automation.ingest import ingest
 from automation.models import Customer, Enrollment
 from tests.harness import Flow, identify, track, utc
 from tests.standins import SendGridStandIn, TwilioStandIn
@@ -494,45 +498,44 @@ FILTER_PEOPLE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ({"trait": "tier", "eq": "gold"}, "a"),
-        ({"trait": "tier", "ne": "gold"}, "bcd"),
-        ({"trait": "tier", "in": ["silver", "bronze"]}, "bc"),
-        ({"trait": "city", "eq": "Lyon"}, "a"),
-        ({"trait": "city", "ne": "Lyon"}, "bcd"),
-        ({"trait": "city", "in": ["Paris", "Nice"]}, "b"),
-        ({"trait": "cups", "gt": 3}, "a"),
-        ({"trait": "cups", "gte": 3}, "ab"),
-        ({"trait": "cups", "lt": 12}, "b"),
-        ({"trait": "cups", "lte": 12}, "ab"),
-        ({"trait": "vip", "eq": True}, "a"),
-        ({"trait": "vip", "eq": False}, "b"),
-        ({"trait": "email_opt_in", "eq": False}, "c"),
-        ({"trait": "city", "exists": True}, "ab"),
-        ({"trait": "city", "exists": False}, "cd"),
-        ({"trait": "tier", "exists": False}, "d"),
-        ({"trait": "anniversary_on", "lt": "2022-01-01"}, "a"),
-        ({"fact": "order_count", "gte": 2}, "a"),
-        ({"fact": "order_count", "eq": 0}, "cd"),
-        ({"fact": "lifetime_value", "gt": 20}, "a"),
-        ({"fact": "last_order_at", "gte": "2026-03-01T00:00:00Z"}, "b"),
-        ({"fact": "last_order_at", "exists": True}, "ab"),
-        ({"all": [{"trait": "tier", "in": ["gold", "silver"]}, {"fact": "order_count", "lt": 2}]}, "b"),
-        ({"any": [{"trait": "tier", "eq": "gold"}, {"trait": "email_opt_in", "eq": False}]}, "ac"),
-        ({"not": {"trait": "tier", "eq": "gold"}}, "bcd"),
-        ({"not": {"any": [{"trait": "vip", "eq": True}, {"trait": "cups", "lt": 5}]}}, "cd"),
-    ],
-)
-def test_filter_operators_run_in_postgresql(make_flow: MakeFlow, spec: dict, expected: str) -> None:
-    flow = make_flow()
-    flow.ingest(FILTER_PEOPLE)
-    with flow.runtime.sessions() as s:
-        got = s.scalars(
-            select(Customer.id).where(compile_filter(Filter.model_validate(spec))).order_by(Customer.id)
-        )
-        assert "".join(got) == expected
+FILTER_CASES = [
+    ({"trait": "tier", "eq": "gold"}, "a"),
+    ({"trait": "tier", "ne": "gold"}, "bcd"),
+    ({"trait": "tier", "in": ["silver", "bronze"]}, "bc"),
+    ({"trait": "city", "eq": "Lyon"}, "a"),
+    ({"trait": "city", "ne": "Lyon"}, "bcd"),
+    ({"trait": "city", "in": ["Paris", "Nice"]}, "b"),
+    ({"trait": "cups", "gt": 3}, "a"),
+    ({"trait": "cups", "gte": 3}, "ab"),
+    ({"trait": "cups", "lt": 12}, "b"),
+    ({"trait": "cups", "lte": 12}, "ab"),
+    ({"trait": "vip", "eq": True}, "a"),
+    ({"trait": "vip", "eq": False}, "b"),
+    ({"trait": "email_opt_in", "eq": False}, "c"),
+    ({"trait": "city", "exists": True}, "ab"),
+    ({"trait": "city", "exists": False}, "cd"),
+    ({"trait": "tier", "exists": False}, "d"),
+    ({"trait": "anniversary_on", "lt": "2022-01-01"}, "a"),
+    ({"fact": "order_count", "gte": 2}, "a"),
+    ({"fact": "order_count", "eq": 0}, "cd"),
+    ({"fact": "lifetime_value", "gt": 20}, "a"),
+    ({"fact": "last_order_at", "gte": "2026-03-01T00:00:00Z"}, "b"),
+    ({"fact": "last_order_at", "exists": True}, "ab"),
+    ({"all": [{"trait": "tier", "in": ["gold", "silver"]}, {"fact": "order_count", "lt": 2}]}, "b"),
+    ({"any": [{"trait": "tier", "eq": "gold"}, {"trait": "email_opt_in", "eq": False}]}, "ac"),
+    ({"not": {"trait": "tier", "eq": "gold"}}, "bcd"),
+    ({"not": {"any": [{"trait": "vip", "eq": True}, {"trait": "cups", "lt": 5}]}}, "cd"),
+]
+
+
+def test_filter_operators_run_in_postgresql(sessions: sessionmaker[Session]) -> None:
+    ingest([json.dumps(r) for r in FILTER_PEOPLE], "t", sessions, utc("2026-04-01T00:00:00Z"))
+    with sessions() as s:
+        for spec, expected in FILTER_CASES:
+            stmt = (
+                select(Customer.id).where(compile_filter(Filter.model_validate(spec))).order_by(Customer.id)
+            )
+            assert "".join(s.scalars(stmt)) == expected, spec
 
 
 def test_an_audience_limits_who_enters(make_flow: MakeFlow) -> None:
@@ -553,3 +556,17 @@ def test_an_audience_limits_who_enters(make_flow: MakeFlow) -> None:
     )
     flow.tick("2026-04-01T10:00:00Z")
     assert [(e.customer_id, e.occurrence_key) for e in enrollments(flow)] == [("a", "o-4")]
+
+
+def test_filter_operators_on_the_embedded_sqlite_too(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'lite.db'}")
+    db.upgrade(engine)
+    sessions = db.sessions(engine)
+    ingest([json.dumps(r) for r in FILTER_PEOPLE], "t", sessions, utc("2026-04-01T00:00:00Z"))
+    with sessions() as s:
+        for spec, expected in FILTER_CASES:
+            stmt = (
+                select(Customer.id).where(compile_filter(Filter.model_validate(spec))).order_by(Customer.id)
+            )
+            assert "".join(s.scalars(stmt)) == expected, spec
+    engine.dispose()

@@ -101,7 +101,7 @@ def test_explain_names_the_condition_that_keeps_a_customer_out(env: dict[str, st
     assert "never does not enter inactive_60d" in explain("inactive_60d", "never")
     assert "trigger not met: never had a 'order_placed' event" in explain("inactive_60d", "never")
     assert "60 days without one are reached at 2026-04-21T10:00:00+00:00" in explain("inactive_60d", "recent")
-    assert "older than the look-back 3 days" in explain("inactive_60d", "stale")
+    assert "older than the look-back 3d" in explain("inactive_60d", "stale")
     assert "due enters inactive_60d" in explain("inactive_60d", "due")
     assert "audience: email exists True does not hold" in explain("membership_anniversary", "noemail")
     assert "trigger not met: the customer has no date in trait 'birthday'" in explain("birthday", "due")
