@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from automation import enroll, planner
 from automation.catalog import Catalog
-from automation.errors import UserError
 from automation.durations import format_duration
+from automation.errors import UserError
 from automation.filters import Filter, compile_filter, describe
 from automation.journeys import Cooldown, Journey, SendStep
 from automation.models import Customer, CustomerEventStat, Enrollment, Event

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,14 +101,14 @@ def test_explain_names_the_condition_that_keeps_a_customer_out(env: dict[str, st
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    assert "never does not enter inactive_60d" in explain("inactive_60d", "never")
-    assert "trigger not met: never had a 'order_placed' event" in explain("inactive_60d", "never")
+    never = explain("inactive_60d", "never")
+    assert "never does not enter inactive_60d" in never
+    assert "trigger not met: never had a 'order_placed' event" in never
     assert "60 days without one are reached at 2026-04-21T10:00:00+00:00" in explain("inactive_60d", "recent")
     assert "older than the look-back 3d" in explain("inactive_60d", "stale")
     assert "due enters inactive_60d" in explain("inactive_60d", "due")
     assert "audience: email exists True does not hold" in explain("membership_anniversary", "noemail")
     assert "trigger not met: the customer has no date in trait 'birthday'" in explain("birthday", "due")
-    assert "manual journey" not in explain("tier_upgrade", "due")
     assert cli("tick", "--now", NOW, env=env).returncode == 0
     assert "already enrolled (once per occurrence)" in explain("inactive_60d", "due")
     missing = cli("journeys", "explain", "inactive_60d", "--customer", "ghost", "--now", NOW, env=env)
@@ -194,3 +197,29 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
         and "nothing to preview" in nothing.stderr
         and "Traceback" not in nothing.stderr
     )
+
+
+def test_the_dramatiq_worker_refuses_to_boot_on_an_invalid_folder(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "one.yaml").write_text(
+        "id: one\nname: One\ntrigger: {event: {name: x}}\nsteps:\n  - wait: {dayz: 1}\n"
+    )
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dramatiq"),
+            "automation.worker",
+            "--processes",
+            "1",
+            "--threads",
+            "1",
+        ],
+        env={**os.environ, **env, "AUTOMATION_JOURNEYS_DIR": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"error: {folder}/one.yaml:5:12: unknown key 'dayz' (did you mean 'days'?)" in result.stderr
