@@ -43,7 +43,8 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
             continue
         where = loaded.where("steps", n, "send", "template")
         for problem in renderer.problems(step.send.template, step.send.channel, allowed):
-            out.append(problem if problem.startswith(str(renderer.templates_dir)) else f"{where}: {problem}")
+            in_template = problem.startswith(str(renderer.templates_dir))
+            out.append(f"{problem} (template of {where})" if in_template else f"{where}: {problem}")
     return out
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, exists, func, literal, select, update
 from sqlalchemy.orm import Session
@@ -64,10 +65,23 @@ def _event_candidates(session: Session, journey: Journey, now: dt.datetime) -> I
     )
     for cid, key, at, name, props in session.execute(stmt):
         props = props or {}
-        if trig.where and any(props.get(k) != v for k, v in trig.where.items()):
-            continue
-        event = {**props, "name": name, "occurred_at": at.isoformat()}
-        yield Candidate(cid, key, at, {"event": event})
+        if event_matches(journey, props):
+            yield Candidate(cid, key, at, event_context(name, props, at))
+
+
+def event_matches(journey: Journey, properties: dict[str, Any]) -> bool:
+    """Whether an event's properties satisfy the trigger's `where`."""
+    trig = journey.trigger.event
+    assert trig is not None
+    return not trig.where or all(properties.get(k) == v for k, v in trig.where.items())
+
+
+def event_context(name: str, properties: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    return {"event": {**properties, "name": name, "occurred_at": at.isoformat()}}
+
+
+def inactivity_context(days: int, last_at: dt.datetime) -> dict[str, Any]:
+    return {"days_inactive": days, "last_event_at": last_at.isoformat()}
 
 
 def _inactivity_candidates(session: Session, journey: Journey, now: dt.datetime) -> Iterable[Candidate]:
@@ -89,7 +103,7 @@ def _inactivity_candidates(session: Session, journey: Journey, now: dt.datetime)
             cid,
             last_at.isoformat(),
             last_at + lapse,
-            {"days_inactive": trig.days, "last_event_at": last_at.isoformat()},
+            inactivity_context(trig.days, last_at),
         )
 
 
@@ -139,18 +153,22 @@ def _anniversary_candidates(
     assert trig is not None
     for cid, origin, tz_name in session.execute(_anniversary_stmt(journey, now)):
         tz = planner.zone(tz_name, default_tz)
-        if isinstance(origin, dt.datetime):
-            day = origin.astimezone(tz).date()
-        elif isinstance(origin, dt.date):
-            day = origin
-        else:
-            try:
-                day = parse_date(origin, trig.trait)
-            except ValueError:
-                continue
-        occ = planner.anniversary_due(trig, day, tz, now)
+        day = origin_date(origin, tz)
+        occ = planner.anniversary_due(trig, day, tz, now) if day is not None else None
         if occ is not None:
             yield Candidate(cid, occ.key, occ.occurred_at, occ.context)
+
+
+def origin_date(origin: Any, tz: ZoneInfo) -> dt.date | None:
+    """The local calendar date of a date trait (a timestamp is read in the customer's zone)."""
+    if isinstance(origin, dt.datetime):
+        return origin.astimezone(tz).date()
+    if isinstance(origin, dt.date):
+        return origin
+    try:
+        return parse_date(origin, "date trait")
+    except ValueError:
+        return None
 
 
 def candidates(
@@ -258,6 +276,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> list[int]:
             Event.occurred_at > Enrollment.occurred_at,
             Event.occurred_at <= now,
         )
+        .order_by(Event.occurred_at)
         .limit(1)
         .scalar_subquery()
     )

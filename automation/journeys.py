@@ -72,10 +72,19 @@ class AnniversaryTrigger(_Strict):
 
     trait: str = Field(description="A date trait: signed_up_at, birthday or a custom one.")
     at: TimeOfDay = Field(dt.time(9, 0), description="Local time of day, HH:MM.")
-    min_years: int = Field(1, ge=0, description="First anniversary to celebrate (0 = birthdays).")
+    min_years: int | None = Field(
+        None,
+        ge=0,
+        description="First anniversary to celebrate; default 0 for `birthday`, 1 for any other trait.",
+    )
     lookback: Duration = Field(
         dt.timedelta(days=1), description="A missed moment older than this is skipped."
     )
+
+    def first_year(self) -> int:
+        if self.min_years is not None:
+            return self.min_years
+        return 0 if self.trait == "birthday" else 1
 
 
 class InactivityTrigger(_Strict):
@@ -128,6 +137,11 @@ class Trigger(_Strict):
     @property
     def kind(self) -> str:
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    def body(
+        self,
+    ) -> EventTrigger | AnniversaryTrigger | InactivityTrigger | TierChangeTrigger | ManualTrigger:
+        return getattr(self, self.kind)
 
 
 class SendStep(_Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from automation.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
@@ -114,28 +115,51 @@ def anniversary_on(date: dt.date, year: int) -> dt.date:
 class Occurrence:
     key: str
     occurred_at: dt.datetime
-    context: dict[str, object]
+    context: dict[str, Any]
+
+
+def last_anniversary(origin: dt.date, at: dt.time, tz: ZoneInfo, now: dt.datetime) -> Occurrence | None:
+    """The latest yearly moment of `origin` (local `at` in `tz`) at or before `now`, whatever its age."""
+    local_year = now.astimezone(tz).year
+    for year in (local_year, local_year - 1):
+        if year < origin.year:
+            return None
+        day = anniversary_on(origin, year)
+        moment = dt.datetime.combine(day, at, tzinfo=tz).astimezone(dt.UTC)
+        if moment <= now:
+            return Occurrence(
+                key=str(year),
+                occurred_at=moment,
+                context={"years": year - origin.year, "anniversary": day.isoformat()},
+            )
+    return None
+
+
+def next_anniversary(origin: dt.date, at: dt.time, tz: ZoneInfo, now: dt.datetime) -> Occurrence:
+    """The first yearly moment of `origin` strictly after `now` (for previews and explanations)."""
+    year = max(now.astimezone(tz).year, origin.year)
+    while True:
+        day = anniversary_on(origin, year)
+        moment = dt.datetime.combine(day, at, tzinfo=tz).astimezone(dt.UTC)
+        if moment > now:
+            return Occurrence(
+                key=str(year),
+                occurred_at=moment,
+                context={"years": year - origin.year, "anniversary": day.isoformat()},
+            )
+        year += 1
 
 
 def anniversary_due(
     trigger: AnniversaryTrigger, origin: dt.date, tz: ZoneInfo, now: dt.datetime
 ) -> Occurrence | None:
     """The anniversary moment of `origin` that is due at `now`, within the look-back."""
-    local_year = now.astimezone(tz).year
-    for year in (local_year, local_year - 1):
-        day = anniversary_on(origin, year)
-        moment = dt.datetime.combine(day, trigger.at, tzinfo=tz).astimezone(dt.UTC)
-        if moment > now:
-            continue
-        years = year - origin.year
-        if now - moment > trigger.lookback or years < trigger.min_years:
-            return None
-        return Occurrence(
-            key=str(year),
-            occurred_at=moment,
-            context={"years": years, "anniversary": day.isoformat()},
-        )
-    return None
+    occ = last_anniversary(origin, trigger.at, tz, now)
+    if occ is None or now - occ.occurred_at > trigger.lookback:
+        return None
+    if occ.context["years"] < trigger.first_year():
+        return None
+    return occ
 
 
 def anniversary_candidates(now: dt.datetime, lookback: dt.timedelta) -> list[int]:

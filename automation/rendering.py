@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from automation import sms
@@ -80,7 +80,9 @@ class Renderer:
         found = self.channel_of(name)
         if found is None:
             known = (
-                sorted(p.name for p in self.templates_dir.iterdir() if p.is_dir())
+                sorted(
+                    p.name for p in self.templates_dir.iterdir() if p.is_dir() and not p.name.startswith("_")
+                )
                 if self.templates_dir.is_dir()
                 else []
             )
@@ -104,10 +106,13 @@ class Renderer:
         except TemplateSyntaxError as exc:
             return [f"{path}:{exc.lineno}:1: template syntax error: {exc.message}"]
         out = []
-        unknown = meta.find_undeclared_variables(ast) - allowed
-        if unknown:
+        lines = source.splitlines()
+        for name in sorted(meta.find_undeclared_variables(ast) - allowed):
+            node = next((n for n in ast.find_all(nodes.Name) if n.name == name), None)
+            line = node.lineno if node is not None else 1
+            col = (lines[line - 1].find(name) + 1 if line <= len(lines) else 0) or 1
             out.append(
-                f"{path}:1:1: uses {', '.join(sorted(unknown))}, which this journey cannot provide "
+                f"{path}:{line}:{col}: uses {name!r}, which this journey cannot provide "
                 f"(available: {', '.join(sorted(allowed))})"
             )
         for parent in meta.find_referenced_templates(ast):
