@@ -7,9 +7,14 @@ tick's `now`.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +108,41 @@ def person(cid: str, tz: str = "UTC", **traits: Any) -> dict[str, Any]:
 
 def event(cid: str, name: str, ts: str, n: int = 1) -> dict[str, Any]:
     return track(cid, name, ts, f"{cid}-{name}-{ts}-{n}")
+
+
+DRAMATIQ = Path(sys.executable).parent / "dramatiq"
+
+
+def start_worker(env: dict[str, str], threads: int = 4) -> subprocess.Popen[str]:
+    """`dramatiq automation.worker` in its own process group, as an operator runs it."""
+    return subprocess.Popen(
+        [str(DRAMATIQ), "automation.worker", "--processes", "1", "--threads", str(threads)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_worker(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the whole worker (parent and forked children): nothing gets to clean up."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll a real process's effect until it holds or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
