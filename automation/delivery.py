@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,21 +314,23 @@ class Deliverer:
         )
         return message, None
 
+    def _not_sent(self, delivery_id: int, message_id: str, reason: str) -> RetryLater:
+        """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
+        with self.sessions.begin() as s:
+            self._finish(s, delivery_id, message_id, "claimed", reason=reason, attempts=Delivery.attempts - 1)
+        return RetryLater(random.randint(100, 400), reason)
+
     def _send(self, delivery_id: int, message_id: str, message: EmailMessage | SmsMessage) -> str:
         channel = "email" if isinstance(message, EmailMessage) else "sms"
-        with self.throttle(channel) as allowed:
+        with ExitStack() as gate:
+            try:
+                allowed = gate.enter_context(self.throttle(channel))
+            except Exception as exc:
+                # The limiter's Redis is away (a restart): wait, rather than leave a
+                # `sending` row that a redelivery would wrongly call `unknown`.
+                raise self._not_sent(delivery_id, message_id, "rate limiter unavailable") from exc
             if not allowed:
-                with self.sessions.begin() as s:
-                    # Nothing reached the provider: back to `claimed`, and not an attempt.
-                    self._finish(
-                        s,
-                        delivery_id,
-                        message_id,
-                        "claimed",
-                        reason="rate limited",
-                        attempts=Delivery.attempts - 1,
-                    )
-                raise RetryLater(random.randint(100, 400), "rate limited")
+                raise self._not_sent(delivery_id, message_id, "rate limited")
             try:
                 if isinstance(message, EmailMessage):
                     provider_id = self.email.send_email(message)

@@ -113,29 +113,31 @@ def event(cid: str, name: str, ts: str, n: int = 1) -> dict[str, Any]:
 DRAMATIQ = Path(sys.executable).parent / "dramatiq"
 
 
-def start_worker(env: dict[str, str], threads: int = 4) -> subprocess.Popen[str]:
-    """`dramatiq automation.worker` in its own process group, as an operator runs it."""
+def start_worker(env: dict[str, str], log: Path, threads: int = 4) -> subprocess.Popen[bytes]:
+    """`dramatiq automation.worker` in its own process group, as an operator runs it.
+
+    Its output goes to `log` (a pipe nobody reads would fill and block it).
+    """
     return subprocess.Popen(
         [str(DRAMATIQ), "automation.worker", "--processes", "1", "--threads", str(threads)],
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=log.open("a"),
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
 
 
-def kill_worker(proc: subprocess.Popen[str]) -> None:
+def kill_worker(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the whole worker (parent and forked children): nothing gets to clean up."""
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
+    proc.wait(timeout=30)
 
 
-def stop_worker(proc: subprocess.Popen[str]) -> str:
+def stop_worker(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM to the main process (a graceful stop; it tells its children) and the exit code."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
-    return out
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
