@@ -39,6 +39,7 @@ JOURNEYS = {
     "text_long": ("text_long", "{channel: sms, template: long_sms}", "max_sms_segments: 1\n"),
     "text_unicode": ("text_unicode", "{channel: sms, template: long_sms}", ""),
     "text_receipt": ("text_receipt", "{channel: sms, template: text_sms}", "transactional: true\n"),
+    "gold_only": ("gold", "{channel: email, template: promo_mail, if: {trait: tier, eq: gold}}", ""),
 }
 TEMPLATES = {
     "promo_mail/subject.txt": "News for {{ customer.first_name or 'you' }}",

@@ -117,6 +117,24 @@ def test_consent(flow: Flow, sendgrid: SendGridStandIn, twilio: TwilioStandIn) -
     assert len(sendgrid.accepted) == 1 and twilio.accepted == []
 
 
+def test_a_step_if_that_does_not_hold_is_skipped_with_its_reason(
+    flow: Flow, sendgrid: SendGridStandIn
+) -> None:
+    flow.ingest(
+        [
+            person("ada", tier="gold"),
+            person("bob", tier="silver"),
+            event("ada", "gold", EARLIER),
+            event("bob", "gold", EARLIER),
+        ]
+    )
+    flow.run(NOW)
+    assert only(flow, customer_id="ada").status == "sent"
+    bob = only(flow, customer_id="bob")
+    assert (bob.status, bob.reason) == ("skipped", "if: tier eq 'gold' does not hold")
+    assert len(sendgrid.accepted) == 1
+
+
 # ----------------------------------------------------------------- suppressions
 
 
