@@ -1,13 +1,20 @@
-"""Delivering one ledger row: claim, judge at the due instant, render, send, record.
+r"""Delivering one ledger row: claim, judge at the due instant, render, send, record.
 
 The state machine that makes sends exactly-once-or-`unknown`:
 
-    queued --claim--> claimed --ready--> sending --provider ok--> sent
-                         ^                  |--transient-----> claimed (retry)
-                         |                  |--permanent-----> failed
-    a redelivery of the claiming message resumes `claimed`; finding its own
+    queued --claim--> claimed --judge--> sending --provider ok--> sent
+                         ^   \               |--transient-----> claimed (retry later)
+                         |    \              |--permanent-----> failed
+                         |     `--> skipped | suppressed | deferred | failed
+                         `---- rate limited, or the limiter unreachable:
+                               nothing was sent, so not an attempt
+
+    A redelivery of the claiming message resumes `claimed`; finding its own
     `sending` means it died around the provider call: `unknown`, never re-sent.
-    Any other message finding the row not `queued` drops itself.
+    Any other message finding the row not `queued` drops itself. Judging
+    locks the row and re-checks the claim (a tick may have reclaimed a stale
+    one), and locks the customer, so two journeys' messages to one person are
+    judged one after the other and each sees the other in the caps.
 
 Rules are judged at the row's `due_at`, never by the wall clock; what must
 wait is written back as `deferred` with a new `due_at` for a later tick.
