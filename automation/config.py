@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     retry_max_backoff_ms: int = Field(300_000, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
     email_rate_per_s: int = Field(100, alias="AUTOMATION_EMAIL_RATE_PER_S")
     sms_rate_per_s: int = Field(10, alias="AUTOMATION_SMS_RATE_PER_S")
+    email_cap_day: int = Field(1, ge=1, alias="AUTOMATION_EMAIL_CAP_DAY")
+    email_cap_week: int = Field(3, ge=1, alias="AUTOMATION_EMAIL_CAP_WEEK")
+    sms_cap_day: int = Field(1, ge=1, alias="AUTOMATION_SMS_CAP_DAY")
 
     tick_interval_s: int = Field(60, alias="AUTOMATION_TICK_INTERVAL_S")
     sweep_grace_s: int = Field(600, alias="AUTOMATION_SWEEP_GRACE_S")

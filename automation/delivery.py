@@ -1,13 +1,20 @@
-"""Delivering one ledger row: claim, judge at the due instant, render, send, record.
+r"""Delivering one ledger row: claim, judge at the due instant, render, send, record.
 
 The state machine that makes sends exactly-once-or-`unknown`:
 
-    queued --claim--> claimed --ready--> sending --provider ok--> sent
-                         ^                  |--transient-----> claimed (retry)
-                         |                  |--permanent-----> failed
-    a redelivery of the claiming message resumes `claimed`; finding its own
+    queued --claim--> claimed --judge--> sending --provider ok--> sent
+                         ^   \               |--transient-----> claimed (retry later)
+                         |    \              |--permanent-----> failed
+                         |     `--> skipped | suppressed | deferred | failed
+                         `---- rate limited, or the limiter unreachable:
+                               nothing was sent, so not an attempt
+
+    A redelivery of the claiming message resumes `claimed`; finding its own
     `sending` means it died around the provider call: `unknown`, never re-sent.
-    Any other message finding the row not `queued` drops itself.
+    Any other message finding the row not `queued` drops itself. Judging
+    locks the row and re-checks the claim (a tick may have reclaimed a stale
+    one), and locks the customer, so two journeys' messages to one person are
+    judged one after the other and each sees the other in the caps.
 
 Rules are judged at the row's `due_at`, never by the wall clock; what must
 wait is written back as `deferred` with a new `due_at` for a later tick.
@@ -16,26 +23,25 @@ wait is written back as `deferred` with a new `due_at` for a later tick.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from dramatiq.common import compute_backoff
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import planner, rules
+from automation import planner, rules, suppressions
 from automation.catalog import Catalog
 from automation.config import Settings
 from automation.context import message_context
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.filters import compile_filter, describe
 from automation.journeys import Journey, SendStep
-from automation.models import Customer, Delivery, Enrollment, Suppression
+from automation.models import Customer, Delivery, Enrollment
 from automation.providers.base import EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.rendering import RenderError
-from automation.sqlutil import insert_ignore
 from automation.tokens import unsubscribe_token
 
 COUNTED = ("sent", "sending", "unknown")
@@ -58,10 +64,16 @@ class Verdict:
     due_at: dt.datetime | None = None
 
 
-DEFAULT_CAPS = {
-    "email": (rules.CapRule(1, dt.timedelta(hours=24)), rules.CapRule(3, dt.timedelta(days=7))),
-    "sms": (rules.CapRule(1, dt.timedelta(hours=24)),),
-}
+DAY = dt.timedelta(hours=24)
+WEEK = dt.timedelta(days=7)
+
+
+def caps(settings: Settings, channel: str) -> tuple[rules.CapRule, ...]:
+    """The cross-journey frequency caps of one channel, from settings."""
+    if channel == "sms":
+        return (rules.CapRule(settings.sms_cap_day, DAY),)
+    return (rules.CapRule(settings.email_cap_day, DAY), rules.CapRule(settings.email_cap_week, WEEK))
+
 
 Throttle = Callable[[str], AbstractContextManager[bool]]
 
@@ -140,9 +152,7 @@ class Deliverer:
             return Verdict("skipped", f"enrollment {enrollment_state}")
         if not address:
             return Verdict("skipped", f"no {'email address' if d.channel == 'email' else 'phone number'}")
-        suppressed = s.scalar(
-            select(Suppression.reason).where(Suppression.channel == d.channel, Suppression.address == address)
-        )
+        suppressed = suppressions.reason_for(s, d.channel, address)
         if suppressed:
             return Verdict("suppressed", f"address suppressed ({suppressed})")
         if d.channel == "sms" and not customer.sms_opt_in:
@@ -161,18 +171,19 @@ class Deliverer:
             if release is not None:
                 return Verdict("deferred", "quiet hours", release)
         if journey.frequency_cap and not journey.transactional:
-            recent = s.scalars(
+            channel_caps = caps(self.settings, d.channel)
+            # Both sides of due_at: a message judged later may be due earlier.
+            counted = s.scalars(
                 select(Delivery.due_at).where(
                     Delivery.customer_id == d.customer_id,
                     Delivery.channel == d.channel,
                     Delivery.transactional.is_(False),
                     Delivery.status.in_(COUNTED),
                     Delivery.id != d.id,
-                    Delivery.due_at > d.due_at - dt.timedelta(days=7),
-                    Delivery.due_at <= d.due_at,
+                    Delivery.due_at > d.due_at - max(rule.window for rule in channel_caps),
                 )
             ).all()
-            release = rules.cap_release(d.due_at, recent, DEFAULT_CAPS[d.channel])
+            release = rules.cap_release(d.due_at, counted, channel_caps)
             if release is not None:
                 if journey.cap_action == "skip":
                     return Verdict("skipped", "frequency cap")
@@ -202,15 +213,19 @@ class Deliverer:
         return status
 
     def _prepare(self, s: Session, delivery_id: int, message_id: str) -> EmailMessage | SmsMessage | str:
-        d = s.get(Delivery, delivery_id)
-        assert d is not None
+        locking = s.get_bind().dialect.name == "postgresql"
+        # Locked and re-checked: a tick may have reclaimed a stale claim since ours.
+        d = s.get(Delivery, delivery_id, with_for_update=locking)
+        if d is None or d.status != "claimed" or d.message_id != message_id:
+            return "dropped"
         journey = self.catalog.get(d.journey_id)
         step = None
         if journey is not None:
             step = dict(journey.send_steps()).get(d.step_id)
         if journey is None or step is None:
             return self._finish(s, d.id, message_id, "skipped", reason="journey or step no longer exists")
-        customer = s.get(Customer, d.customer_id, with_for_update=s.get_bind().dialect.name == "postgresql")
+        # One customer's deliveries are judged one at a time, so caps see each other.
+        customer = s.get(Customer, d.customer_id, with_for_update=locking)
         if customer is None:
             return self._finish(s, d.id, message_id, "skipped", reason="customer not found")
         address = customer.email if d.channel == "email" else customer.phone
@@ -308,13 +323,23 @@ class Deliverer:
         )
         return message, None
 
+    def _not_sent(self, delivery_id: int, message_id: str, reason: str) -> RetryLater:
+        """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
+        with self.sessions.begin() as s:
+            self._finish(s, delivery_id, message_id, "claimed", reason=reason, attempts=Delivery.attempts - 1)
+        return RetryLater(random.randint(100, 400), reason)
+
     def _send(self, delivery_id: int, message_id: str, message: EmailMessage | SmsMessage) -> str:
         channel = "email" if isinstance(message, EmailMessage) else "sms"
-        with self.throttle(channel) as allowed:
+        with ExitStack() as gate:
+            try:
+                allowed = gate.enter_context(self.throttle(channel))
+            except Exception as exc:
+                # The limiter's Redis is away (a restart): wait, rather than leave a
+                # `sending` row that a redelivery would wrongly call `unknown`.
+                raise self._not_sent(delivery_id, message_id, "rate limiter unavailable") from exc
             if not allowed:
-                with self.sessions.begin() as s:
-                    self._finish(s, delivery_id, message_id, "claimed", reason="rate limited")
-                raise RetryLater(250, "rate limited")
+                raise self._not_sent(delivery_id, message_id, "rate limited")
             try:
                 if isinstance(message, EmailMessage):
                     provider_id = self.email.send_email(message)
@@ -356,21 +381,19 @@ class Deliverer:
                     reason=f"gave up after {attempts} attempts: {exc}"[:500],
                 )
             self._finish(s, delivery_id, message_id, "claimed", reason=f"retrying: {exc}"[:500])
-        _, backoff = compute_backoff(
+        delay = rules.retry_delay_ms(
             attempts,
-            factor=self.settings.retry_min_backoff_ms,
-            max_backoff=self.settings.retry_max_backoff_ms,
+            exc.retry_after_s,
+            self.settings.retry_min_backoff_ms,
+            self.settings.retry_max_backoff_ms,
+            random.random(),
         )
-        hint = int((exc.retry_after_s or 0) * 1000)
-        raise RetryLater(min(max(backoff, hint), self.settings.retry_max_backoff_ms), str(exc))
+        raise RetryLater(delay, str(exc))
 
     @staticmethod
     def _suppress(s: Session, channel: str, address: str, reason: str, at: dt.datetime) -> None:
-        row = {
-            "channel": channel,
-            "address": address,
-            "reason": reason,
-            "source": "provider",
-            "created_at": at,
-        }
-        insert_ignore(s, Suppression.__table__, [row], ["channel", "address"])
+        try:
+            key = suppressions.normalize(channel, address)
+        except suppressions.AddressError:
+            key = address
+        suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)

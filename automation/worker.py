@@ -8,6 +8,7 @@ process, and the journeys are validated when a worker boots.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -85,6 +86,8 @@ class ValidateOnBoot(Middleware):
     """Refuse to start a worker on invalid journeys or an unreachable database."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # The Twilio SDK logs every request's headers at INFO.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
         try:
             _current()
         except UserError as exc:
