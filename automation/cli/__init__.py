@@ -11,11 +11,17 @@ import logging
 import os
 import sys
 
-from automation.cli import core, journeys_cmd
+from automation.cli import (  # manual campaigns and reporting
+    campaign_cmd,
+    core,
+    customers_cmd,
+    journeys_cmd,
+    status_cmd,
+)
 from automation.cli.app import app, err_console
 from automation.errors import JourneyError, UserError
 
-__all__ = ["app", "core", "journeys_cmd", "main"]
+__all__ = ["app", "campaign_cmd", "core", "customers_cmd", "journeys_cmd", "main", "status_cmd"]
 
 
 def main() -> None:
