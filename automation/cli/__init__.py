@@ -15,13 +15,14 @@ from automation.cli import (  # manual campaigns and reporting
     campaign_cmd,
     core,
     customers_cmd,
+    demo_cmd,
     journeys_cmd,
     status_cmd,
 )
 from automation.cli.app import app, err_console
 from automation.errors import JourneyError, UserError
 
-__all__ = ["app", "campaign_cmd", "core", "customers_cmd", "journeys_cmd", "main", "status_cmd"]
+__all__ = ["app", "campaign_cmd", "core", "customers_cmd", "demo_cmd", "journeys_cmd", "main", "status_cmd"]
 
 
 def main() -> None:

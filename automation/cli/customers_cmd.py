@@ -10,6 +10,7 @@ from rich.table import Table
 
 from automation import reporting
 from automation.cli.app import app, console
+from automation.cli.status_cmd import print_table
 from automation.config import load_settings
 from automation.runtime import build_runtime
 
@@ -38,24 +39,30 @@ def show(
     traits.add_column("value")
     for name, value in {**report.traits, **report.facts}.items():
         traits.add_row(name, _fmt(value))
-    console.print(traits, markup=False, highlight=False)
+    print_table(traits)
     if report.events:
         events = Table(title="Events", title_justify="left")
         for col in ("event", "count", "first_at", "last_at"):
             events.add_column(col)
         for e in report.events:
             events.add_row(*(_fmt(e[c]) for c in ("event", "count", "first_at", "last_at")))
-        console.print(events)
+        print_table(events)
     flight = Table(title="Journeys in flight", title_justify="left")
     for col in ("journey", "entered_at", "next_step", "next_at", "campaign"):
         flight.add_column(col)
     for e in report.in_flight:
         flight.add_row(*(_fmt(e[c]) for c in ("journey", "entered_at", "next_step", "next_at", "campaign")))
-    console.print(flight if report.in_flight else "Journeys in flight: none")
+    if report.in_flight:
+        print_table(flight)
+    else:
+        console.print("Journeys in flight: none")
     recent = Table(title="Last messages", title_justify="left")
     cols = ("id", "journey", "step", "channel", "status", "due_at", "sent_at", "reason")
     for col in cols:
         recent.add_column(col)
     for d in report.messages:
         recent.add_row(*(_fmt(d[c]) for c in cols))
-    console.print(recent if report.messages else "Last messages: none")
+    if report.messages:
+        print_table(recent)
+    else:
+        console.print("Last messages: none")

@@ -7,6 +7,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from automation import reporting
@@ -28,7 +29,7 @@ def _instant(value: str | None, flag: str) -> dt.datetime | None:
 
 
 def stats_table(rows: list[reporting.JourneyStats], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", padding=(0, 1, 0, 0))
     table.add_column("journey")
     table.add_column("active", justify="right")
     for name in COLUMNS:
@@ -50,6 +51,11 @@ def stats_table(rows: list[reporting.JourneyStats], title: str) -> Table:
     return table
 
 
+def print_table(table: Table) -> None:
+    """A table at its natural width; off a terminal rich would squeeze it into 80 columns."""
+    (console if console.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+
+
 @app.command()
 def status(
     since: Annotated[str | None, typer.Option(help="Deliveries due from this ISO 8601 instant.")] = None,
@@ -69,7 +75,7 @@ def status(
         typer.echo(json.dumps(payload, indent=2))
         return
     span = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
-    console.print(stats_table(rows, f"Deliveries due from {span}"))
+    print_table(stats_table(rows, f"Deliveries due from {span}"))
     console.print(
         "converted: enrollments with a sent message followed by the journey's goal event within its window; "
         "rate = converted / enrollments sent to",
