@@ -21,10 +21,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
+from jinja2 import meta
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +36,7 @@ from automation.filters import Filter, compile_filter
 from automation.journeys import Cooldown, Journey, _position
 from automation.models import Campaign, Customer, Delivery, Enrollment
 from automation.planner import occurrence_key
-from automation.rendering import RenderError
+from automation.rendering import COMMON_VARIABLES, EMAIL_PARTS, SMS_PARTS, TRIGGER_VARIABLES, RenderError
 from automation.sqlutil import insert_ignore
 
 CHUNK = 5000
@@ -144,7 +145,26 @@ def get_journey(catalog: Catalog, journey_id: str) -> Journey:
         raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
+    allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]
+    needs: set[str] = set()
+    for _, step in journey.send_steps():
+        needs |= _template_variables(catalog, step.template, step.channel) - allowed
+    if needs:
+        raise CampaignError(
+            f"journey {journey_id!r} cannot be sent as a campaign: its templates read "
+            f"{', '.join(sorted(needs))}, which only its own trigger provides"
+        )
     return journey
+
+
+def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
+    """The variables a (validated) template reads, its layout aside."""
+    renderer = catalog.renderer
+    found: set[str] = set()
+    for part in EMAIL_PARTS if channel == "email" else SMS_PARTS:
+        source = (renderer.templates_dir / name / part).read_text(encoding="utf-8")
+        found |= meta.find_undeclared_variables(renderer.env.parse(source))
+    return found
 
 
 def _conditions(journey: Journey, where: Filter | None, now: dt.datetime) -> list[ColumnElement[bool]]:
@@ -414,10 +434,11 @@ class CancelResult:
 
 
 def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) -> CancelResult:
-    """Stop what the campaign has not sent yet: active enrollments, queued or deferred deliveries.
+    """Stop what the campaign has not sent yet: its enrollments, its queued or deferred deliveries.
 
     A delivery already claimed by a worker is skipped there, because the worker
-    checks its enrollment's state before sending.
+    checks its enrollment's state before sending; one already handed to the
+    provider is not called back.
     """
     with sessions.begin() as s:
         campaign = s.get(Campaign, campaign_id)
@@ -425,10 +446,22 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
             raise CampaignError(f"no campaign {campaign_id!r}")
         campaign.status = "cancelled"
         campaign.cancelled_at = campaign.cancelled_at or now
+        # A completed enrollment may still have a message waiting or in a worker's hands:
+        # cancelling it makes the worker skip that message at its final check.
+        pending = and_(
+            Enrollment.state == "completed",
+            exists().where(
+                Delivery.enrollment_id == Enrollment.id,
+                Delivery.status.in_(("queued", "deferred", "claimed")),
+            ),
+        )
         enrollments = _rowcount(
             s,
             update(Enrollment)
-            .where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active")
+            .where(
+                Enrollment.campaign_id == campaign_id,
+                or_(Enrollment.state == "active", pending),
+            )
             .values(
                 state="cancelled",
                 exited_at=now,
