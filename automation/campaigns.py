@@ -25,7 +25,8 @@ from jinja2 import meta
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,7 +35,7 @@ from automation.context import message_context
 from automation.errors import UserError
 from automation.filters import Filter, compile_filter
 from automation.journeys import Cooldown, Journey, _position
-from automation.models import Campaign, Customer, Delivery, Enrollment
+from automation.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.planner import occurrence_key
 from automation.rendering import COMMON_VARIABLES, EMAIL_PARTS, SMS_PARTS, TRIGGER_VARIABLES, RenderError
 from automation.sqlutil import insert_ignore
@@ -336,35 +337,76 @@ def _open_campaign(
     return True
 
 
+ENROLL_COLUMNS = (
+    "journey_id",
+    "customer_id",
+    "occurrence_key",
+    "occurred_at",
+    "entered_at",
+    "state",
+    "next_step_id",
+    "next_at",
+    "context",
+    "campaign_id",
+)
+
+
 def _enroll_chunk(
     s: Session,
     journey: Journey,
     campaign_id: str,
     ids: list[str],
+    scope: Sequence[ColumnElement[bool]],
     offset: int,
     now: dt.datetime,
     rate_per_s: float | None,
 ) -> int:
+    """Enroll one chunk, skipping anyone already enrolled under this occurrence; returns how many."""
     first = journey.step_ids()[0]
     key = occurrence_key(journey, campaign_id)
+    context = {"campaign": {"id": campaign_id}}
+    insert = (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)(
+        cast(Table, Enrollment.__table__)
+    )
+    conflict = ["journey_id", "customer_id", "occurrence_key"]
+    if rate_per_s is None:
+        # Everyone is due at launch: the rows are made inside the database.
+        chosen = select(
+            literal(journey.id),
+            Customer.id,
+            literal(key),
+            literal(now, UTCDateTime),
+            literal(now, UTCDateTime),
+            literal("active"),
+            literal(first),
+            literal(now, UTCDateTime),
+            literal(context, JSONType),
+            literal(campaign_id),
+        ).where(*scope)
+        stmt = insert.from_select(ENROLL_COLUMNS, chosen).on_conflict_do_nothing(index_elements=conflict)
+        return len(s.scalars(stmt.returning(Enrollment.id)).all())
     rows = [
-        {
-            "journey_id": journey.id,
-            "customer_id": cid,
-            "occurrence_key": key,
-            "occurred_at": now,
-            "entered_at": now,
-            "state": "active",
-            "next_step_id": first,
-            "next_at": now + dt.timedelta(seconds=(offset + n) / rate_per_s) if rate_per_s else now,
-            "context": {"campaign": {"id": campaign_id}},
-            "campaign_id": campaign_id,
-        }
+        dict(
+            zip(
+                ENROLL_COLUMNS,
+                (
+                    journey.id,
+                    cid,
+                    key,
+                    now,
+                    now,
+                    "active",
+                    first,
+                    now + dt.timedelta(seconds=(offset + n) / rate_per_s),
+                    context,
+                    campaign_id,
+                ),
+                strict=True,
+            )
+        )
         for n, cid in enumerate(ids)
     ]
-    return len(
-        insert_ignore(s, Enrollment.__table__, rows, ["journey_id", "customer_id", "occurrence_key"], ["id"])
-    )
+    return len(insert_ignore(s, Enrollment.__table__, rows, conflict, ["id"]))
 
 
 def launch(
@@ -409,7 +451,11 @@ def launch(
             if s.scalar(select(Campaign.status).where(Campaign.id == cid)) == "cancelled":
                 stopped = True
                 break
-            enrolled += _enroll_chunk(s, journey, cid, ids, matched, now, rate_per_s)
+            if customer_ids is None:  # a keyset page: every match between its first and last id
+                scope = [*conds, Customer.id >= ids[0], Customer.id <= ids[-1]]
+            else:
+                scope = [*conds, Customer.id.in_(ids)]
+            enrolled += _enroll_chunk(s, journey, cid, ids, scope, matched, now, rate_per_s)
         matched += len(ids)
         if progress:
             progress(len(ids))
