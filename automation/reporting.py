@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, true
+from sqlalchemy import ColumnElement, Interval, and_, exists, func, literal, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.catalog import Catalog
@@ -62,7 +62,7 @@ def _plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
     """`col + delta` in SQL on PostgreSQL and SQLite."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
-    return col + delta
+    return col + literal(delta, Interval())
 
 
 def _stats(s: Session, catalog: Catalog) -> dict[str, JourneyStats]:
