@@ -263,7 +263,8 @@ def preview(
     size = count_audience(sessions, journey, where, customer_ids, now)
     result = Preview(journey.id, size)
     conds = _conditions(journey, where, now)
-    first = next(_pages(sessions, conds, customer_ids, sample_size), [])
+    page = sample_size if customer_ids is None else CHUNK  # a file's first lines may not match
+    first = next(_pages(sessions, conds, customer_ids, page), [])[:sample_size]
     with sessions() as s:
         customers = list(s.scalars(select(Customer).where(Customer.id.in_(first)).order_by(Customer.id)))
     result.sample = [SampleRecipient(c.id, mask_email(c.email), c.timezone) for c in customers]

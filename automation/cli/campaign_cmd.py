@@ -79,13 +79,13 @@ def enrollment_progress(total: int) -> Iterator[Callable[[int], None]]:
     yield advance
 
 
-def _tick_now(settings: Settings, runtime: Runtime, now: dt.datetime) -> None:
-    """Turn what is due into deliveries now; deliver in-process when no REDIS_URL is set."""
+def _deliver_embedded(settings: Settings, runtime: Runtime, now: dt.datetime) -> None:
+    """Without REDIS_URL nothing else is running: tick at launch and deliver in-process."""
     from automation.worker import broker, build_deliverer, install
 
     report = run_tick(runtime, broker, now)
     console.print(report.summary())
-    if settings.embedded_broker and report.enqueued:
+    if report.enqueued:
         install(build_deliverer(settings, broker))
         drain(broker)
         console.print("delivered in-process (no REDIS_URL set)")
@@ -176,7 +176,10 @@ def send(
     if rate_per_s:
         last = at + dt.timedelta(seconds=max(result.matched - 1, 0) / rate_per_s)
         console.print(f"first messages spread at {rate_per_s:g}/s, the last due at {last.isoformat()}")
-    _tick_now(settings, runtime, at)
+    if settings.embedded_broker:
+        _deliver_embedded(settings, runtime, at)
+    else:
+        console.print("the scheduler's next tick turns them into messages (or run `automation tick` now)")
 
 
 def _print_preview(p: campaigns.Preview) -> None:

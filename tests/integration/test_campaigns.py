@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import pty
 import subprocess
@@ -16,6 +17,7 @@ from automation import campaigns
 from automation.config import Settings
 from automation.filters import Filter
 from automation.models import Campaign, Delivery, Enrollment
+from tests.conftest import ROOT
 from tests.harness import BIN, Flow, cli, identify, track, utc
 
 LAUNCH = "2026-11-23T14:00:00Z"  # 15:00 in Paris, 23:00 in Tokyo
@@ -113,7 +115,10 @@ def test_launch_enrolls_records_and_sends_at_once_respecting_quiet_hours(
         )
         assert campaign.launched_by == getpass.getuser()
         assert campaign.launched_at == utc(LAUNCH)
-    # The launch ran a tick at the launch instant: three deliveries due now, waiting on Redis.
+    assert "the scheduler's next tick turns them into messages" in result.stdout
+    assert flow.deliveries() == []
+    # The scheduler's tick at the launch instant: three deliveries due now, waiting on Redis.
+    assert flow.tick(LAUNCH).deliveries == 3
     rows = flow.deliveries()
     assert {(d.customer_id, d.status, d.due_at) for d in rows} == {
         (c, "queued", utc(LAUNCH)) for c in ("c1", "c2", "c3")
@@ -146,7 +151,7 @@ def test_relaunching_the_same_campaign_enrolls_nobody_twice(
         LAUNCH,
     )
     assert first.returncode == 0, first.stderr
-    flow.drain()
+    flow.run(LAUNCH)
     # More customers arrive, then the same campaign is launched again, later.
     flow.ingest([identify("c6", email="fay@example.com", timezone="Europe/Paris", email_opt_in=True)])
     again = cli(
@@ -163,7 +168,7 @@ def test_relaunching_the_same_campaign_enrolls_nobody_twice(
     )
     assert again.returncode == 0, again.stderr
     assert "enrolled 1 new, 3 in total (relaunch" in again.stdout
-    flow.drain()
+    flow.run("2026-11-23T15:00:00Z")
     assert sorted(d.customer_id for d in flow.deliveries()) == ["c1", "c2", "c6"]
     assert len(sendgrid.accepted) == 3
     with flow.runtime.sessions() as s:
@@ -288,3 +293,39 @@ def test_bad_filter_is_one_line_with_its_position(flow: Flow, env: dict[str, str
     assert yaml_error.returncode == 1 and yaml_error.stderr.startswith("error: --where:1:")
     unknown = cli("campaign", "send", "nope", "--yes")
     assert unknown.returncode == 1 and "unknown journey 'nope'" in unknown.stderr
+
+
+def test_embedded_launch_delivers_in_process_to_the_outbox(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'local.db'}",
+        "REDIS_URL": "",
+        "SENDGRID_API_KEY": "",
+        "AUTOMATION_EMAIL_PROVIDER": "outbox",
+        "AUTOMATION_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "AUTOMATION_JOURNEYS_DIR": str(ROOT / "journeys"),
+        "AUTOMATION_TEMPLATES_DIR": str(ROOT / "templates"),
+    }
+    people = tmp_path / "people.jsonl"
+    people.write_text(
+        "\n".join(
+            json.dumps(
+                identify(
+                    f"p{n}",
+                    email=f"p{n}@example.com",
+                    first_name=f"P{n}",
+                    timezone="Europe/Paris",
+                    email_opt_in=True,
+                )
+            )
+            for n in range(3)
+        ),
+        encoding="utf-8",
+    )
+    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert cli("ingest", str(people), env=env, cwd=tmp_path).returncode == 0
+    result = cli("campaign", "send", "seasonal_offer", "--yes", "--now", LAUNCH, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "delivered in-process (no REDIS_URL set)" in result.stdout
+    emails = sorted((tmp_path / "outbox" / "email").glob("*.eml"))
+    assert len(emails) == 3
+    assert "our winter roasts are here" in emails[0].read_text(encoding="utf-8")

@@ -27,8 +27,14 @@ SERVICES = (
 
 def _demo(cwd: Path, **extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
     env = {k: v for k, v in os.environ.items() if k not in SERVICES}
-    # Nothing listens here: were the demo to reach for a service, it would fail.
-    env.update({"DATABASE_URL": "", "REDIS_URL": "", **extra})
+    # Nothing listens on port 9: were the demo to reach for either service, it would fail.
+    env.update(
+        {
+            "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none",
+            "REDIS_URL": "redis://127.0.0.1:9/0",
+            **extra,
+        }
+    )
     began = time.monotonic()
     result = subprocess.run([str(BIN), "demo"], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
     return result, time.monotonic() - began
