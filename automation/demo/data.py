@@ -125,7 +125,7 @@ class _Generator:
 
     def day_in_window(self, person: Person, margin: int = 1) -> dt.date:
         """A local date well inside the simulated window."""
-        offset = self.rng.randint(margin, max(margin, self.days - 2))
+        offset = self.rng.randint(margin, max(margin, self.days - 1))
         return (self.start + dt.timedelta(days=offset)).astimezone(person.tz).date()
 
     def daytime(self, person: Person, day: dt.date) -> dt.datetime:
