@@ -43,7 +43,9 @@ class JourneyStats:
 
     @property
     def conversion_rate(self) -> float | None:
-        return self.conversions / self.sent_enrollments if self.sent_enrollments else None
+        if self.goal is None or not self.sent_enrollments:
+            return None
+        return self.conversions / self.sent_enrollments
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "conversion_rate": self.conversion_rate}

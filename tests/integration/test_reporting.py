@@ -186,6 +186,7 @@ def test_status_and_customer_commands(ledger: sessionmaker[Session], env: dict[s
     assert payload["since"] == "2026-11-09T00:00:00+00:00"
     pp = next(j for j in payload["journeys"] if j["journey_id"] == "post_purchase_thanks")
     assert pp["deliveries"]["sent"] == 2 and pp["conversions"] == 1 and pp["conversion_rate"] == 0.5
+    assert all(j["conversion_rate"] is None for j in payload["journeys"] if j["goal"] is None)
 
     table = cli("status", "--since", "2026-11-09")
     assert table.returncode == 0, table.stderr
