@@ -59,6 +59,8 @@ def parse_where(value: str) -> Filter:
     text = value
     if len(value) < 1024 and "\n" not in value and path.is_file():
         source, text = str(path), path.read_text(encoding="utf-8")
+    elif value.endswith((".yaml", ".yml")):
+        raise CampaignError(f"--where {value}: no such file")
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:

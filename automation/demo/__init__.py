@@ -83,9 +83,15 @@ def demo_settings(directory: Path) -> Settings:
     )
 
 
+MARKER = ".automation-demo"
+
+
 def _fresh(directory: Path) -> None:
-    """Remove what an earlier demo left in the folder (only the demo's own files)."""
+    """Remove what an earlier demo left in the folder; refuse a folder the demo did not make."""
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / MARKER).is_file():
+        raise UserError(f"{directory} holds other files; give the demo a new or empty folder (--dir)")
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text("made by `automation demo`; its files are replaced on each run\n")
     for suffix in ("", "-wal", "-shm"):
         (directory / f"demo.db{suffix}").unlink(missing_ok=True)
     shutil.rmtree(directory / "outbox", ignore_errors=True)

@@ -87,3 +87,16 @@ def test_demo_from_an_empty_folder_uses_the_shipped_journeys(tmp_path: Path) -> 
         assert journey.stem in result.stdout
     assert (tmp_path / "demo-output" / "demo.db").is_file()
     assert not (tmp_path / "automation.db").exists()
+
+    # A folder the demo did not make is never cleared.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = subprocess.run(
+        [str(BIN), "demo", "--dir", "mine"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert (
+        refused.stderr.strip()
+        == f"error: {tmp_path / 'mine'} holds other files; give the demo a new or empty folder (--dir)"
+    )
+    assert (tmp_path / "mine" / "notes.txt").read_text(encoding="utf-8") == "keep me"

@@ -40,6 +40,8 @@ def test_filters_from_text_and_file(tmp_path: Path) -> None:
         "all:\n  - {fact: order_count, gte: 3}\n  - {trait: email_opt_in, eq: true}\n", encoding="utf-8"
     )
     assert parse_where(str(segment)).all is not None
+    with pytest.raises(CampaignError, match=r"^--where missing.yaml: no such file"):
+        parse_where("missing.yaml")
     with pytest.raises(CampaignError, match=r"^--where:1:1: a filter is a mapping"):
         parse_where("- just a list")
     segment.write_text("all:\n  - {fact: orders, gte: 3}\n", encoding="utf-8")
