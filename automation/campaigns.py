@@ -388,6 +388,7 @@ def _enroll_chunk(
         ).where(*scope)
         stmt = insert.from_select(ENROLL_COLUMNS, chosen).on_conflict_do_nothing(index_elements=conflict)
         return len(s.scalars(stmt.returning(Enrollment.id)).all())
+    # Staggered: each row's due instant depends on its rank, so the chunk is built here.
     rows = [
         dict(
             zip(
@@ -430,7 +431,8 @@ def launch(
 
     Idempotent: a second launch of the same campaign id enrolls only those not
     yet enrolled (for instance after an interrupted launch). Deliveries are
-    made by the next tick; run one at `now` to send at once.
+    made by the next tick (the scheduler's, or one run at `now` to send at
+    once); the worker then applies consent, quiet hours and caps.
 
     Raises `CampaignError` for an unknown or disabled journey, a campaign id
     used by another journey, or a cancelled campaign.
