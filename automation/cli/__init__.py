@@ -11,11 +11,33 @@ import logging
 import os
 import sys
 
-from automation.cli import core, deliveries_cmd, journeys_cmd, suppress_cmd, web_cmd
+from automation.cli import (
+    campaign_cmd,
+    core,
+    customers_cmd,
+    deliveries_cmd,
+    demo_cmd,
+    journeys_cmd,
+    status_cmd,
+    suppress_cmd,
+    web_cmd,
+)
 from automation.cli.app import app, err_console
 from automation.errors import JourneyError, UserError
 
-__all__ = ["app", "core", "deliveries_cmd", "journeys_cmd", "main", "suppress_cmd", "web_cmd"]
+__all__ = [
+    "app",
+    "campaign_cmd",
+    "core",
+    "customers_cmd",
+    "deliveries_cmd",
+    "demo_cmd",
+    "journeys_cmd",
+    "main",
+    "status_cmd",
+    "suppress_cmd",
+    "web_cmd",
+]
 
 
 def main() -> None:

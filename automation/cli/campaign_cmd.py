@@ -1,0 +1,209 @@
+"""`automation campaign send|cancel`: manual campaigns from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from automation import campaigns
+from automation.cli.app import app, console, err_console, parse_now
+from automation.config import Settings, load_settings
+from automation.errors import UserError
+from automation.runtime import Runtime, build_runtime, drain, run_tick
+
+log = logging.getLogger("automation.campaigns")
+
+campaign_app = typer.Typer(help="Manual campaigns: send a journey to an audience now, or cancel.")
+app.add_typer(campaign_app, name="campaign", no_args_is_help=True)
+
+
+class RateColumn(ProgressColumn):
+    """Customers per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "-/s", style="progress.data.speed")
+
+
+@contextmanager
+def enrollment_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A rich bar (rate, ETA) on a terminal; a log line every few seconds otherwise."""
+    if console.is_terminal:
+        bar = Progress(
+            TextColumn("enrolling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with bar:
+            task = bar.add_task("enrolling", total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    started = last = time.monotonic()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= 2 or done >= total:
+            last = now
+            rate = done / max(now - started, 1e-6)
+            eta = (total - done) / rate if rate and total > done else 0
+            log.info("enrolled %d/%d (%.0f%%), %.0f/s, ETA %.0fs", done, total, 100 * done / total, rate, eta)
+
+    yield advance
+
+
+def _deliver_embedded(settings: Settings, runtime: Runtime, now: dt.datetime) -> None:
+    """Without REDIS_URL nothing else is running: tick at launch and deliver in-process."""
+    from automation.worker import broker, build_deliverer, install
+
+    report = run_tick(runtime, broker, now)
+    console.print(report.summary())
+    if report.enqueued:
+        install(build_deliverer(settings, broker))
+        drain(broker)
+        console.print("delivered in-process (no REDIS_URL set)")
+
+
+def _confirm(count: int, journey: str, campaign_id: str) -> None:
+    if not sys.stdin.isatty():
+        raise UserError(
+            f"refusing to enroll {count} customers without --yes: stdin is not a terminal to confirm on"
+        )
+    if not typer.confirm(f"Enroll {count} customers into {journey} as campaign {campaign_id}?"):
+        err_console.print("not launched; nothing sent", highlight=False)
+        raise typer.Exit(1)
+
+
+@campaign_app.command("send")
+def send(
+    journey: Annotated[str, typer.Argument(help="The journey to enroll the audience into.")],
+    where: Annotated[
+        str | None,
+        typer.Option(help="Audience filter as YAML text or a YAML file (ANDed with the journey's audience)."),
+    ] = None,
+    customers: Annotated[
+        Path | None, typer.Option(help="A file of customer ids, one per line (also filtered).")
+    ] = None,
+    campaign_id: Annotated[
+        str | None, typer.Option(help="Idempotency key: relaunching it never enrolls anyone twice.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the audience and a sample message; send nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    rate: Annotated[
+        str | None, typer.Option(help="Spread first messages at this pace, e.g. 50/s (default: all at once).")
+    ] = None,
+    now: Annotated[str | None, typer.Option(help="Launch at this ISO 8601 instant (default: now).")] = None,
+) -> None:
+    """Enroll an audience into JOURNEY now; its messages are due at launch."""
+    at = parse_now(now)
+    settings = load_settings()
+    filt = campaigns.parse_where(where) if where else None
+    rate_per_s = campaigns.parse_rate(rate) if rate else None
+    if customers is not None and not customers.is_file():
+        raise UserError(f"--customers {customers}: no such file")
+    runtime = build_runtime(settings)
+    cid = campaign_id or campaigns.new_campaign_id(journey, at)
+    if dry_run:
+        _print_preview(
+            campaigns.preview(
+                runtime.sessions,
+                runtime.catalog,
+                journey,
+                now=at,
+                brand=settings.email_from_name,
+                where=filt,
+                customer_ids=customers,
+                campaign_id=cid,
+            )
+        )
+        return
+    count = campaigns.count_audience(
+        runtime.sessions, campaigns.get_journey(runtime.catalog, journey), filt, customers, at
+    )
+    console.print(f"audience: {count} customers for journey {journey}, campaign {cid}")
+    if count == 0:
+        console.print("nothing to send")
+        return
+    if not yes:
+        _confirm(count, journey, cid)
+    with enrollment_progress(count) as advance:
+        result = campaigns.launch(
+            runtime.sessions,
+            runtime.catalog,
+            journey,
+            now=at,
+            launched_by=getpass.getuser(),
+            where=filt,
+            customer_ids=customers,
+            campaign_id=cid,
+            rate_per_s=rate_per_s,
+            progress=advance,
+        )
+    if result.stopped:
+        console.print(f"campaign {cid} was cancelled while launching; stopped")
+        return
+    again = " (relaunch: already enrolled customers were left alone)" if result.resumed else ""
+    console.print(f"campaign {cid}: enrolled {result.enrolled} new, {result.audience_size} in total{again}")
+    if rate_per_s:
+        last = at + dt.timedelta(seconds=max(result.matched - 1, 0) / rate_per_s)
+        console.print(f"first messages spread at {rate_per_s:g}/s, the last due at {last.isoformat()}")
+    if settings.embedded_broker:
+        _deliver_embedded(settings, runtime, at)
+    else:
+        console.print("the scheduler's next tick turns them into messages (or run `automation tick` now)")
+
+
+def _print_preview(p: campaigns.Preview) -> None:
+    console.print(f"dry run: {p.audience_size} customers would enter {p.journey_id}; nothing sent")
+    if p.sample:
+        console.print("sample recipients:")
+        for r in p.sample:
+            console.print(f"  {r.customer_id}  {r.email}  {r.timezone or '-'}", highlight=False)
+    if p.message:
+        console.print("sample message (first recipient):", highlight=False)
+        console.print(p.message, highlight=False, markup=False)
+
+
+@campaign_app.command("cancel")
+def cancel(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign id printed at launch.")],
+    now: Annotated[str | None, typer.Option(help="Cancel as of this ISO 8601 instant.")] = None,
+) -> None:
+    """Stop what a campaign has not sent yet (enrollments and queued or deferred messages)."""
+    at = parse_now(now)
+    settings = load_settings()
+    runtime = build_runtime(settings)
+    result = campaigns.cancel(runtime.sessions, campaign_id, at)
+    console.print(
+        f"campaign {campaign_id} cancelled: {result.enrollments} enrollments stopped, "
+        f"{result.deliveries} pending messages skipped"
+    )

@@ -1,0 +1,285 @@
+"""A seeded, realistic customer base shaped so that every journey's trigger comes due.
+
+Pure: takes the journeys, a start instant and a seed, returns identify/track
+records (the ingest format) placed in time. Besides a general population
+(time zones on every continent, order histories, birthdays, tiers), each
+journey gets a small group whose trigger falls inside the simulated window:
+orders for event triggers, date traits for anniversaries, a last event N days
+back for inactivity, identify records moving tiers for tier changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from automation.journeys import Journey
+from automation.planner import anniversary_on
+
+ZONES = (
+    ("America/New_York", "USD", 1.0),
+    ("America/Chicago", "USD", 1.0),
+    ("America/Los_Angeles", "USD", 1.0),
+    ("America/Sao_Paulo", "BRL", 5.0),
+    ("Europe/London", "GBP", 0.8),
+    ("Europe/Paris", "EUR", 0.95),
+    ("Europe/Berlin", "EUR", 0.95),
+    ("Africa/Johannesburg", "ZAR", 18.0),
+    ("Asia/Kolkata", "INR", 83.0),
+    ("Asia/Tokyo", "JPY", 150.0),
+    ("Australia/Sydney", "AUD", 1.5),
+    ("Pacific/Auckland", "NZD", 1.6),
+)
+FIRST = (
+    "Ada", "Amara", "Aiko", "Ben", "Carmen", "Chen", "Dara", "Elif", "Emma", "Farah", "Felix",
+    "Grace", "Hiro", "Ines", "Ivan", "Jonas", "Kofi", "Lea", "Lucas", "Maya", "Mateo", "Nadia",
+    "Noah", "Olu", "Priya", "Rafael", "Sara", "Tariq", "Yuki", "Zoe",
+)  # fmt: skip
+LAST = (
+    "Adeyemi", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito",
+    "Jensen", "Kowalski", "Lopez", "Martin", "Nakamura", "Okafor", "Patel", "Rossi", "Silva",
+    "Tanaka", "Novak", "Walker", "Yilmaz", "Zhang", "Moreau", "Singh", "Kim", "Brown", "Murphy",
+)  # fmt: skip
+PRODUCTS = (
+    ("NW-ETH-250", "Ethiopia Guji, 250 g", 14.5),
+    ("NW-COL-250", "Colombia Huila, 250 g", 13.0),
+    ("NW-HOL-1K", "Northwind holiday blend, 1 kg", 42.0),
+    ("NW-DEC-250", "Swiss water decaf, 250 g", 13.5),
+    ("NW-GRN-01", "Hand grinder", 59.0),
+    ("NW-FLT-100", "Paper filters x100", 6.0),
+)
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass
+class Person:
+    id: str
+    tz: ZoneInfo
+    currency: str
+    fx: float
+    traits: dict[str, Any]
+    signed_up_at: dt.datetime
+    inactive: bool = False
+
+
+@dataclass
+class Dataset:
+    """Records before the start, records per tick (hour index), manual launches per hour index."""
+
+    start: dt.datetime
+    hours: int
+    customers: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    timeline: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    launches: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, when: dt.datetime, record: dict[str, Any]) -> None:
+        """Place a record: history before the start, else the first tick that sees it."""
+        if when <= self.start:
+            self.history.append(record)
+            return
+        hour = math.ceil((when - self.start) / HOUR)
+        if hour <= self.hours:
+            self.timeline[hour].append(record)
+
+    def records(self) -> int:
+        return len(self.history) + sum(len(r) for r in self.timeline.values())
+
+
+class _Generator:
+    def __init__(self, rng: random.Random, start: dt.datetime, days: int, order_event: str) -> None:
+        self.rng = rng
+        self.start = start
+        self.days = days
+        self.order_event = order_event
+        self.orders = 0
+
+    # ------------------------------------------------------------ people
+
+    def person(self, n: int, tiers: tuple[str, ...]) -> Person:
+        rng = self.rng
+        zone, currency, fx = rng.choice(ZONES)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        signed_up = self.start - dt.timedelta(days=rng.randint(20, 5 * 365), minutes=rng.randint(0, 1439))
+        born = dt.date(rng.randint(1955, 2005), 1, 1) + dt.timedelta(days=rng.randint(0, 364))
+        traits: dict[str, Any] = {
+            "email": f"{first}.{last}{n}@example.com".lower(),
+            "first_name": first,
+            "last_name": last,
+            "timezone": zone,
+            "tier": rng.choices(tiers[:-1] or tiers, k=1)[0],
+            "birthday": born.isoformat(),
+            "email_opt_in": rng.random() < 0.9,
+            "sms_opt_in": rng.random() < 0.5,
+            "favourite_roast": rng.choice(("light", "medium", "dark")),
+        }
+        if traits["sms_opt_in"] or rng.random() < 0.3:
+            traits["phone"] = f"+1555{rng.randrange(10**7):07d}"
+        return Person(f"cust-{n:04d}", ZoneInfo(zone), currency, fx, traits, signed_up)
+
+    def day_in_window(self, person: Person, margin: int = 1) -> dt.date:
+        """A local date well inside the simulated window."""
+        offset = self.rng.randint(margin, max(margin, self.days - 1))
+        return (self.start + dt.timedelta(days=offset)).astimezone(person.tz).date()
+
+    def daytime(self, person: Person, day: dt.date) -> dt.datetime:
+        local = dt.time(self.rng.randint(8, 20), self.rng.randint(0, 59))
+        return dt.datetime.combine(day, local, tzinfo=person.tz).astimezone(dt.UTC)
+
+    def order(self, person: Person, when: dt.datetime) -> dict[str, Any]:
+        self.orders += 1
+        picks = self.rng.sample(PRODUCTS, k=self.rng.randint(1, 3))
+        items: list[dict[str, Any]] = []
+        total = 0.0
+        for sku, name, price in picks:
+            quantity = self.rng.randint(1, 2)
+            items.append({"sku": sku, "name": name, "quantity": quantity})
+            total += price * quantity * person.fx
+        order_id = f"NW-{100000 + self.orders}"
+        return {
+            "type": "track",
+            "customer_id": person.id,
+            "event": self.order_event,
+            "event_id": order_id,
+            "timestamp": when.isoformat(),
+            "properties": {
+                "order_id": order_id,
+                "total": round(total, 2),
+                "currency": person.currency,
+                "items": items,
+            },
+        }
+
+    # ------------------------------------------------------------ roles
+
+    def anniversary(self, person: Person, trait: str, min_years: int) -> None:
+        day = self.day_in_window(person)
+        if trait == "birthday":
+            years = self.rng.randint(max(min_years, 18), 70)
+        else:
+            years = self.rng.randint(max(min_years, 1), 6)
+        origin = anniversary_on(day, day.year - years)
+        if trait == "signed_up_at":
+            person.signed_up_at = self.daytime(person, origin)
+        else:
+            person.traits[trait] = origin.isoformat()
+
+    def tier_move(self, journey: Journey, tiers: tuple[str, ...]) -> tuple[str, str] | None:
+        trig = journey.trigger.tier_change
+        assert trig is not None
+        rank = {t: n for n, t in enumerate(tiers)}
+        targets = [t for t in (trig.to or tiers) if t in rank]
+        self.rng.shuffle(targets)
+        for new in targets:
+            if trig.direction == "down":
+                options = [t for t in tiers if rank[t] > rank[new]]
+            else:
+                options = [t for t in tiers if rank[t] < rank[new]]
+            if options:
+                return self.rng.choice(options), new
+        return None
+
+
+def generate(
+    journeys: Iterable[Journey],
+    tiers: tuple[str, ...],
+    *,
+    customers: int,
+    start: dt.datetime,
+    days: int,
+    seed: int,
+    order_event: str = "order_placed",
+) -> Dataset:
+    """Customers, history and a timeline in which every given journey's trigger fires."""
+    rng = random.Random(seed)
+    gen = _Generator(rng, start, days, order_event)
+    data = Dataset(start=start, hours=days * 24, customers=customers)
+    people = [gen.person(n, tiers) for n in range(1, customers + 1)]
+    group = max(8, customers // 20)
+    journeys = sorted(journeys, key=lambda j: j.id)
+    upgrades: list[tuple[Person, str, dt.datetime]] = []
+    lapses: list[tuple[Person, str, dt.datetime]] = []
+    extra_events: list[tuple[Person, str, dict[str, Any]]] = []
+    pool = people[:]
+    rng.shuffle(pool)
+    for journey in journeys:
+        trig = journey.trigger
+        if trig.inactivity is not None:
+            for p in pool[:group]:
+                p.inactive = True
+                lapse = dt.timedelta(days=trig.inactivity.days)
+                due_in = dt.timedelta(hours=rng.randint(12, 24 * (days - 2)))
+                lapses.append((p, trig.inactivity.event, start + due_in - lapse))
+            pool = pool[group:]
+    for journey in journeys:
+        trig = journey.trigger
+        members = rng.sample(people, group)
+        if trig.anniversary is not None:
+            for p in members:
+                gen.anniversary(p, trig.anniversary.trait, trig.anniversary.min_years)
+                p.traits["email_opt_in"] = True
+        elif trig.tier_change is not None:
+            for p in members:
+                move = gen.tier_move(journey, tiers)
+                if move is not None:
+                    p.traits["tier"] = move[0]
+                    p.traits["email_opt_in"] = True
+                    when = gen.daytime(p, gen.day_in_window(p))
+                    upgrades.append((p, move[1], when))
+        elif trig.event is not None and trig.event.name != order_event:
+            for p in members:
+                extra_events.append((p, trig.event.name, dict(trig.event.where or {})))
+        elif trig.manual is not None:
+            data.launches[(2 + len(data.launches)) * 24 + 15].append(journey.id)
+
+    for p in people:
+        data.add(
+            p.signed_up_at,
+            _identify(p, {**p.traits, "signed_up_at": p.signed_up_at.isoformat()}, p.signed_up_at),
+        )
+    lapsed = {id(p) for p, _, _ in lapses}
+    for p in people:
+        last_history = start - dt.timedelta(days=4)
+        for _ in range(rng.choice((0, 1, 1, 2, 3, 5)) if id(p) not in lapsed else 0):
+            span = max((last_history - p.signed_up_at).total_seconds(), 3600)
+            when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
+            data.add(when, gen.order(p, when))
+    for p, event, last in lapses:
+        for n in range(rng.randint(1, 3), 0, -1):
+            when = last - dt.timedelta(days=40 * (n - 1))
+            data.add(when, gen.order(p, when) if event == order_event else _track(p, event, when, {}))
+        if rng.random() < 0.3:  # some come back after the win-back message
+            back = gen.daytime(p, (start + dt.timedelta(days=days - 1)).astimezone(p.tz).date())
+            data.add(back, gen.order(p, back))
+    for p in people:
+        if not p.inactive and rng.random() < 0.35:
+            for _ in range(rng.choice((1, 1, 2))):
+                when = gen.daytime(p, gen.day_in_window(p, margin=0))
+                data.add(when, gen.order(p, when))
+    for p, event, props in extra_events:
+        when = gen.daytime(p, gen.day_in_window(p, margin=0))
+        data.add(when, _track(p, event, when, props))
+    for p, tier, when in upgrades:
+        data.add(when, _identify(p, {"tier": tier}, when))
+    data.history.sort(key=lambda r: r["timestamp"])
+    return data
+
+
+def _identify(p: Person, traits: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+    return {"type": "identify", "customer_id": p.id, "traits": traits, "timestamp": when.isoformat()}
+
+
+def _track(p: Person, event: str, when: dt.datetime, props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "customer_id": p.id,
+        "event": event,
+        "timestamp": when.isoformat(),
+        "properties": props,
+    }

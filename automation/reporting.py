@@ -1,0 +1,224 @@
+"""Answers for the marketer: what each journey did, and where one customer stands.
+
+Every figure is one grouped query over the ledger. A delivery belongs to a time
+range by its `due_at`, the instant it was (or will be) judged and sent. A
+conversion is an enrollment with a sent delivery followed, within the
+journey's goal window, by the goal event; exits by the goal event are counted
+beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Interval, and_, exists, func, literal, select, true
+from sqlalchemy.orm import Session, sessionmaker
+
+from automation.catalog import Catalog
+from automation.errors import UserError
+from automation.models import Customer, CustomerEventStat, Delivery, Enrollment
+from automation.models import Event as EventRow
+from automation.records import WELL_KNOWN
+
+STATUSES = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
+#: Worker-internal states shown as `sending`.
+IN_FLIGHT = {"claimed": "sending", "sending": "sending"}
+
+
+@dataclass
+class JourneyStats:
+    journey_id: str
+    name: str
+    active: int = 0
+    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    opened: int = 0
+    clicked: int = 0
+    sent_enrollments: int = 0
+    conversions: int = 0
+    goal_exits: int = 0
+    goal: str | None = None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        if self.goal is None or not self.sent_enrollments:
+            return None
+        return self.conversions / self.sent_enrollments
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "conversion_rate": self.conversion_rate}
+
+
+def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) -> ColumnElement[bool]:
+    parts = [true()]
+    if since is not None:
+        parts.append(col >= since)
+    if until is not None:
+        parts.append(col < until)
+    return and_(*parts)
+
+
+def _plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
+    """`col + delta` in SQL on PostgreSQL and SQLite."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
+    return col + literal(delta, Interval())
+
+
+def _stats(s: Session, catalog: Catalog) -> dict[str, JourneyStats]:
+    out = {
+        jid: JourneyStats(jid, j.name, goal=j.goal.event if j.goal else None)
+        for jid, j in sorted(catalog.journeys.items())
+    }
+    for (jid,) in s.execute(select(Delivery.journey_id).distinct()):
+        out.setdefault(jid, JourneyStats(jid, "(no longer in the journeys folder)"))
+    return out
+
+
+def status(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[JourneyStats]:
+    """Per journey: active enrollments now; deliveries, opens, clicks and conversions in the range."""
+    with sessions() as s:
+        stats = _stats(s, catalog)
+        for jid, count in s.execute(
+            select(Enrollment.journey_id, func.count())
+            .where(Enrollment.state == "active")
+            .group_by(Enrollment.journey_id)
+        ):
+            if jid in stats:
+                stats[jid].active = count
+        due = _in_range(Delivery.due_at, since, until)
+        for jid, st, count, opened, clicked in s.execute(
+            select(
+                Delivery.journey_id,
+                Delivery.status,
+                func.count(),
+                func.count(Delivery.opened_at),
+                func.count(Delivery.clicked_at),
+            )
+            .where(due)
+            .group_by(Delivery.journey_id, Delivery.status)
+        ):
+            row = stats[jid]
+            key = IN_FLIGHT.get(st, st)
+            row.deliveries[key] = row.deliveries.get(key, 0) + count
+            row.opened += opened
+            row.clicked += clicked
+        for jid, count in s.execute(
+            select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
+            .where(due, Delivery.status == "sent")
+            .group_by(Delivery.journey_id)
+        ):
+            stats[jid].sent_enrollments = count
+        for jid, row in stats.items():
+            journey = catalog.get(jid)
+            if journey is None or journey.goal is None:
+                continue
+            goal = journey.goal
+            converted = exists().where(
+                EventRow.customer_id == Delivery.customer_id,
+                EventRow.name == goal.event,
+                EventRow.occurred_at > Delivery.due_at,
+                EventRow.occurred_at <= _plus(s, Delivery.due_at, goal.within),
+            )
+            row.conversions = int(
+                s.scalar(
+                    select(func.count(func.distinct(Delivery.enrollment_id))).where(
+                        Delivery.journey_id == jid, Delivery.status == "sent", due, converted
+                    )
+                )
+                or 0
+            )
+            row.goal_exits = int(
+                s.scalar(
+                    select(func.count()).where(
+                        Enrollment.journey_id == jid,
+                        Enrollment.converted_at.is_not(None),
+                        _in_range(Enrollment.converted_at, since, until),
+                    )
+                )
+                or 0
+            )
+    return list(stats.values())
+
+
+# ---------------------------------------------------------------- one customer
+
+
+@dataclass
+class CustomerReport:
+    customer_id: str
+    traits: dict[str, Any]
+    facts: dict[str, Any]
+    events: list[dict[str, Any]]
+    in_flight: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+
+
+def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 10) -> CustomerReport:
+    """Traits, order facts, journeys in flight (next step and time), and the last messages."""
+    with sessions() as s:
+        c = s.get(Customer, customer_id)
+        if c is None:
+            raise UserError(f"no customer {customer_id!r}")
+        traits: dict[str, Any] = {name: getattr(c, name) for name in WELL_KNOWN}
+        traits.update(sorted((c.traits or {}).items()))
+        facts = {
+            "order_count": c.order_count or 0,
+            "lifetime_value": c.lifetime_value or Decimal(0),
+            "last_order_at": c.last_order_at,
+            "created_at": c.created_at,
+        }
+        events = [
+            {"event": name, "count": count, "first_at": first, "last_at": last}
+            for name, count, first, last in s.execute(
+                select(
+                    CustomerEventStat.name,
+                    CustomerEventStat.count,
+                    CustomerEventStat.first_at,
+                    CustomerEventStat.last_at,
+                )
+                .where(CustomerEventStat.customer_id == customer_id)
+                .order_by(CustomerEventStat.name)
+            )
+        ]
+        in_flight = [
+            {
+                "journey": e.journey_id,
+                "entered_at": e.entered_at,
+                "next_step": e.next_step_id,
+                "next_at": e.next_at,
+                "campaign": e.campaign_id,
+            }
+            for e in s.scalars(
+                select(Enrollment)
+                .where(Enrollment.customer_id == customer_id, Enrollment.state == "active")
+                .order_by(Enrollment.next_at)
+            )
+        ]
+        recent = [
+            {
+                "id": d.id,
+                "journey": d.journey_id,
+                "step": d.step_id,
+                "channel": d.channel,
+                "template": d.template,
+                "status": d.status,
+                "due_at": d.due_at,
+                "sent_at": d.sent_at,
+                "reason": d.reason,
+            }
+            for d in s.scalars(
+                select(Delivery)
+                .where(Delivery.customer_id == customer_id)
+                .order_by(Delivery.due_at.desc(), Delivery.id.desc())
+                .limit(messages)
+            )
+        ]
+    return CustomerReport(customer_id, traits, facts, events, in_flight, recent)
