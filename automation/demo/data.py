@@ -222,7 +222,7 @@ def generate(
         members = rng.sample(people, group)
         if trig.anniversary is not None:
             for p in members:
-                gen.anniversary(p, trig.anniversary.trait, trig.anniversary.min_years)
+                gen.anniversary(p, trig.anniversary.trait, trig.anniversary.first_year())
                 p.traits["email_opt_in"] = True
         elif trig.tier_change is not None:
             for p in members:
