@@ -156,7 +156,9 @@ def run_demo(
             clock=clock.now,
         )
     )
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+    # One thread: which of a customer's same-hour messages the cap defers must not depend on
+    # thread timing, so that the same seed always tells the same story.
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
     launched: list[str] = []
     try:
