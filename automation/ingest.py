@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -154,7 +155,12 @@ def _update_facts(
 
 
 def _batches(
-    lines: Iterable[str], source: str, now: dt.datetime, result: IngestResult, size: int
+    lines: Iterable[str],
+    source: str,
+    now: dt.datetime,
+    result: IngestResult,
+    problems: list[tuple[int, str]],
+    size: int,
 ) -> Iterator[list[tuple[int, Record]]]:
     batch: list[tuple[int, Record]] = []
     for number, line in enumerate(lines, 1):
@@ -164,7 +170,7 @@ def _batches(
         try:
             batch.append((number, parse_record(line, now)))
         except RecordError as exc:
-            result.rejected.append(f"{source}:{number}: {exc}")
+            problems.append((number, f"{source}:{number}: {exc}"))
             continue
         if len(batch) >= size:
             yield batch
@@ -181,16 +187,20 @@ def ingest(
     order_event: str = "order_placed",
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Ingest JSON lines; every bad line is reported as `source:line: reason`.
+    """Ingest JSON lines; every bad line is reported as `source:line: reason`, in line order.
 
     On PostgreSQL each batch goes through COPY and set-based SQL (`ingest_pg`);
-    elsewhere through the ORM. The rules are the same.
+    elsewhere through the ORM. The rules are the same. Batches are applied one
+    at a time and in order by a second thread while this one parses the next,
+    so parsing overlaps the database's work.
     """
     result = IngestResult()
+    problems: list[tuple[int, str]] = []
     bind = session_factory.kw["bind"]
     on_pg = bind is not None and bind.dialect.name == "postgresql"
     apply = apply_records_pg if on_pg else apply_records
-    for batch in _batches(lines, source, now, result, PG_BATCH if on_pg else BATCH):
+
+    def run(batch: list[tuple[int, Record]]) -> None:
         try:
             with session_factory.begin() as session:
                 result.new_events += apply(session, [r for _, r in batch], now, order_event)
@@ -202,9 +212,19 @@ def ingest(
                         result.new_events += apply(session, [rec], now, order_event)
                     result.applied += 1
                 except REFUSED as exc:
-                    result.rejected.append(f"{source}:{number}: refused by the database: {_reason(exc)}")
+                    problems.append((number, f"{source}:{number}: refused by the database: {_reason(exc)}"))
         if progress:
             progress(len(batch))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as writer:
+        pending: Future[None] | None = None
+        for batch in _batches(lines, source, now, result, problems, PG_BATCH if on_pg else BATCH):
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(run, batch)
+        if pending is not None:
+            pending.result()
+    result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]
     return result
 
 
