@@ -57,15 +57,12 @@ _LOAD = text(
     "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
 )
-_UPSERT_CUSTOMERS = text(
-    "INSERT INTO customers (" + ", ".join(CUSTOMER_COLUMNS) + ") "
-    "SELECT id, email, phone, timezone, first_name, last_name, tier, signed_up_at, birthday, "
-    "coalesce(email_opt_in, false), coalesce(sms_opt_in, false), traits, trait_times, "
-    "signed_up_md, birthday_md, created_at, updated_at FROM ingest_customers "
-    "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in CUSTOMER_COLUMNS if c not in ("id", "created_at"))
-)
-_APPLY_EVENTS = text(
+_TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "updated_at")]
+# One statement, so that a customer row is written once per batch: the new events
+# (ON CONFLICT DO NOTHING ... RETURNING says which are new) feed the statistics and
+# the order facts; staged customers are upserted with their order facts folded in,
+# and customers not staged (orders only, already known) get their facts updated.
+_APPLY = text(
     """
     WITH ins AS (
         INSERT INTO events (event_key, customer_id, name, occurred_at, properties, received_at)
@@ -80,19 +77,37 @@ _APPLY_EVENTS = text(
             count = s.count + excluded.count,
             first_at = least(s.first_at, excluded.first_at),
             last_at = greatest(s.last_at, excluded.last_at)
+    ), o AS (
+        SELECT ins.customer_id, count(*) AS n, sum(st.total) AS total, max(ins.occurred_at) AS last_at
+        FROM ins JOIN ingest_events st ON st.event_key = ins.event_key
+        WHERE ins.name = :order_event
+        GROUP BY ins.customer_id
+    ), up AS (
+        INSERT INTO customers AS c ("""
+    + ", ".join(CUSTOMER_COLUMNS)
+    + """, order_count, lifetime_value, last_order_at)
+        SELECT s.id, s.email, s.phone, s.timezone, s.first_name, s.last_name, s.tier, s.signed_up_at,
+            s.birthday, coalesce(s.email_opt_in, false), coalesce(s.sms_opt_in, false), s.traits,
+            s.trait_times, s.signed_up_md, s.birthday_md, s.created_at,
+            CASE WHEN o.n IS NULL THEN s.updated_at ELSE :now END,
+            coalesce(o.n, 0), coalesce(o.total, 0), o.last_at
+        FROM ingest_customers s LEFT JOIN o ON o.customer_id = s.id
+        ON CONFLICT (id) DO UPDATE SET """
+    + ", ".join(f"{c} = excluded.{c}" for c in _TRAIT_COLUMNS)
+    + """,
+            updated_at = excluded.updated_at,
+            order_count = c.order_count + excluded.order_count,
+            lifetime_value = c.lifetime_value + excluded.lifetime_value,
+            last_order_at = greatest(c.last_order_at, excluded.last_order_at)
     ), facts AS (
         UPDATE customers c SET
             order_count = c.order_count + o.n,
             lifetime_value = c.lifetime_value + o.total,
             last_order_at = greatest(c.last_order_at, o.last_at),
             updated_at = :now
-        FROM (
-            SELECT ins.customer_id, count(*) AS n, sum(st.total) AS total, max(ins.occurred_at) AS last_at
-            FROM ins JOIN ingest_events st ON st.event_key = ins.event_key
-            WHERE ins.name = :order_event
-            GROUP BY ins.customer_id
-        ) o
+        FROM o
         WHERE c.id = o.customer_id
+            AND NOT EXISTS (SELECT 1 FROM ingest_customers s WHERE s.id = o.customer_id)
     )
     SELECT count(*) FROM ins
     """
@@ -189,12 +204,7 @@ def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, 
                 tracks[tier.event_key] = tier
         else:
             tracks[rec.event_key] = rec
-    customers = _customer_rows(states)
-    if customers:
-        _copy(session, "ingest_customers", CUSTOMER_COLUMNS, customers)
-        session.execute(_UPSERT_CUSTOMERS)
-    if not tracks:
-        return 0
+    _copy(session, "ingest_customers", CUSTOMER_COLUMNS, _customer_rows(states))
     zero = Decimal(0)
     _copy(
         session,
@@ -212,4 +222,4 @@ def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, 
             for t in tracks.values()
         ],
     )
-    return int(session.execute(_APPLY_EVENTS, {"now": now, "order_event": order_event}).scalar_one())
+    return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())
