@@ -143,7 +143,13 @@ def _anniversary_stmt(journey: Journey, now: dt.datetime) -> Select[Any]:
     else:
         origin = Customer.traits[trig.trait].as_string()
         match = func.substr(origin, 6, 5).in_([f"{d // 100:02d}-{d % 100:02d}" for d in days])
-    return select(Customer.id, origin, Customer.timezone).where(match, compile_filter(journey.audience))
+    stmt = select(Customer.id, origin, Customer.timezone).where(match, compile_filter(journey.audience))
+    # Outside the days around New Year only one occurrence key is possible: leave out in SQL
+    # those who already have it (what `_drop_existing` would drop), so an idle tick reads few rows.
+    keys = {planner.occurrence_key(journey, str(y)) for y in planner.anniversary_years(now, trig.lookback)}
+    if len(keys) == 1:
+        stmt = stmt.where(_not_enrolled(journey, Customer.id, literal(keys.pop())))
+    return stmt
 
 
 def _anniversary_candidates(

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import psycopg
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.ingest_pg import apply_records_pg
 from automation.models import Customer, CustomerEventStat, Event
 from automation.records import (
     WELL_KNOWN,
@@ -28,10 +31,14 @@ from automation.records import (
     month_day,
     order_total,
     parse_record,
+    tier_event,
 )
 from automation.sqlutil import insert_ignore
 
 BATCH = 1000
+PG_BATCH = 10_000
+# A batch the database refuses is retried record by record; COPY raises the driver's own errors.
+REFUSED = (IntegrityError, DataError, psycopg.DataError, psycopg.IntegrityError)
 
 
 @dataclass
@@ -65,14 +72,7 @@ def _apply_identify(c: Customer, rec: Identify, now: dt.datetime) -> Track | Non
         c.updated_at = now
     if merge.tier_change is None:
         return None
-    old, new = merge.tier_change
-    return Track(
-        customer_id=c.id,
-        event="tier_changed",
-        event_key=f"tier:{c.id}:{old}:{new}:{rec.timestamp.isoformat()}"[:200],
-        timestamp=rec.timestamp,
-        properties={"from": old, "to": new},
-    )
+    return tier_event(c.id, *merge.tier_change, rec.timestamp)
 
 
 def apply_records(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
@@ -155,7 +155,12 @@ def _update_facts(
 
 
 def _batches(
-    lines: Iterable[str], source: str, now: dt.datetime, result: IngestResult
+    lines: Iterable[str],
+    source: str,
+    now: dt.datetime,
+    result: IngestResult,
+    problems: list[tuple[int, str]],
+    size: int,
 ) -> Iterator[list[tuple[int, Record]]]:
     batch: list[tuple[int, Record]] = []
     for number, line in enumerate(lines, 1):
@@ -165,9 +170,9 @@ def _batches(
         try:
             batch.append((number, parse_record(line, now)))
         except RecordError as exc:
-            result.rejected.append(f"{source}:{number}: {exc}")
+            problems.append((number, f"{source}:{number}: {exc}"))
             continue
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
@@ -182,22 +187,47 @@ def ingest(
     order_event: str = "order_placed",
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Ingest JSON lines; every bad line is reported as `source:line: reason`."""
+    """Ingest JSON lines; every bad line is reported as `source:line: reason`, in line order.
+
+    On PostgreSQL each batch goes through COPY and set-based SQL (`ingest_pg`);
+    elsewhere through the ORM. The rules are the same. Batches are applied one
+    at a time and in order by a second thread while this one parses the next,
+    so parsing overlaps the database's work.
+    """
     result = IngestResult()
-    for batch in _batches(lines, source, now, result):
+    problems: list[tuple[int, str]] = []
+    bind = session_factory.kw["bind"]
+    on_pg = bind is not None and bind.dialect.name == "postgresql"
+    apply = apply_records_pg if on_pg else apply_records
+
+    def run(batch: list[tuple[int, Record]]) -> None:
         try:
             with session_factory.begin() as session:
-                result.new_events += apply_records(session, [r for _, r in batch], now, order_event)
+                result.new_events += apply(session, [r for _, r in batch], now, order_event)
             result.applied += len(batch)
-        except (IntegrityError, DataError):
+        except REFUSED:
             for number, rec in batch:
                 try:
                     with session_factory.begin() as session:
-                        result.new_events += apply_records(session, [rec], now, order_event)
+                        result.new_events += apply(session, [rec], now, order_event)
                     result.applied += 1
-                except (IntegrityError, DataError) as exc:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "refused by the database"
-                    result.rejected.append(f"{source}:{number}: refused by the database: {reason}")
+                except REFUSED as exc:
+                    problems.append((number, f"{source}:{number}: refused by the database: {_reason(exc)}"))
         if progress:
             progress(len(batch))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as writer:
+        pending: Future[None] | None = None
+        for batch in _batches(lines, source, now, result, problems, PG_BATCH if on_pg else BATCH):
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(run, batch)
+        if pending is not None:
+            pending.result()
+    result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]
     return result
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", exc)
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else "refused by the database"

@@ -9,14 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from automation.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
 
 
+@lru_cache(maxsize=1024)
 def zone(name: str | None, default: str) -> ZoneInfo:
-    """The customer's zone, or the default when unset or unknown."""
+    """The customer's zone, or the default when unset or unknown.
+
+    Cached: ZoneInfo's own cache keeps only a few zones strongly, so with customers
+    in thirty zones every call would read the zone file again.
+    """
     for candidate in (name, default, "UTC"):
         if candidate:
             try:
@@ -178,6 +184,11 @@ def anniversary_candidates(now: dt.datetime, lookback: dt.timedelta) -> list[int
     if 228 in out or 301 in out:
         out.add(229)
     return sorted(out)
+
+
+def anniversary_years(now: dt.datetime, lookback: dt.timedelta) -> set[int]:
+    """The years an anniversary found by `anniversary_candidates` can fall in (two around New Year)."""
+    return {(now - lookback - dt.timedelta(hours=14 + 24)).year, (now + dt.timedelta(hours=14 + 24)).year}
 
 
 def tier_change_matches(

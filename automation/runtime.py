@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation import db
 from automation.catalog import Catalog, load_catalog
 from automation.config import Settings
+from automation.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.tick import TickReport, tick
 
 QUEUE = "deliveries"
@@ -53,9 +54,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     0.1%) can take hours on a quiet queue, so they are settings here.
     """
     if settings.redis_url:
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker: dramatiq.Broker = RedisBroker(
+        broker: dramatiq.Broker = PipelinedRedisBroker(
             url=settings.redis_url,
             namespace=settings.redis_namespace,
             heartbeat_timeout=settings.heartbeat_timeout_ms,
@@ -68,13 +67,14 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def enqueue_deliveries(broker: dramatiq.Broker, ids: Sequence[int]) -> None:
-    """One `deliver` message per delivery id, through the broker's own enqueue."""
-    for delivery_id in ids:
-        broker.enqueue(
-            dramatiq.Message(
-                queue_name=QUEUE, actor_name="deliver", args=(delivery_id,), kwargs={}, options={}
-            )
-        )
+    """One `deliver` message per delivery id (pipelined on Redis, see `automation.enqueue`)."""
+    enqueue_many(
+        broker,
+        (
+            dramatiq.Message(queue_name=QUEUE, actor_name="deliver", args=(i,), kwargs={}, options={})
+            for i in ids
+        ),
+    )
 
 
 def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> TickReport:

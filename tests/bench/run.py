@@ -1,0 +1,252 @@
+"""The scale benchmark: `python -m tests.bench.run [--customers N] [--seed S]`.
+
+Creates its own PostgreSQL database (dropped at the end) and Redis namespace,
+generates the data set, and measures each figure against a bare baseline on
+the same data in the same run: ingest vs COPY, the idle and the spike tick vs
+INSERT ... SELECT plus Dramatiq's own enqueue loop, workers vs a bare POST-only
+actor, and a campaign to every customer. Writes tests/bench/results/latest.json
+and latest.md. Not collected by pytest (no test_ files here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from automation import db
+from tests.bench.phases import Config, clear_namespace, run_phase
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _admin_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _database(name: str, create: bool) -> str:
+    admin = create_engine(make_url(_admin_url()), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if create:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+    return make_url(_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def _ratio(ours: float, base: float) -> float:
+    return ours / base if base else 0.0
+
+
+def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table: figure, ours, baseline, ratio, target, met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(figure: str, ours: float, unit: str, base: float | None, target: str, met: bool) -> None:
+        rows.append(
+            {
+                "figure": figure,
+                "ours": round(ours, 3),
+                "unit": unit,
+                "baseline": None if base is None else round(base, 3),
+                "ratio": None if base is None else round(_ratio(ours, base), 3),
+                "target": target,
+                "met": met,
+            }
+        )
+
+    g, i, c = r["generate"], r["ingest"], r["copy_baseline"]
+    add("data generation", g["seconds"], f"s for {g['records']} records", None, "-", True)
+    add(
+        "ingest (automation ingest)",
+        i["rate"],
+        "records/s",
+        c["rate"],
+        "ratio >= 0.5",
+        _ratio(i["rate"], c["rate"]) >= 0.5,
+    )
+    t = r["ticks"]
+    add("tick, nothing due", t["idle_tick"]["seconds"], "s", None, "< 1 s", t["idle_tick"]["seconds"] < 1)
+    seq = sorted({s for p in t["idle_tick"]["plans"] for s in p["seq_scans"] if s in ("customers", "events")})
+    add("idle tick: seq scans on customers/events", len(seq), ", ".join(seq) or "none", None, "0", not seq)
+    spike, bare = t["spike_tick"], t["bare"]
+    n = spike["enrolled"]
+    ours_rate = n / spike["seconds"]
+    bare_rate = bare["rows"] / (bare["sql_seconds"] + bare["enqueue_seconds"])
+    add(
+        f"spike tick: {n} enrolled+delivery+enqueued",
+        ours_rate,
+        "people/s",
+        bare_rate,
+        "ratio >= 0.5",
+        _ratio(ours_rate, bare_rate) >= 0.5,
+    )
+    add(
+        "spike tick, start to last enqueue",
+        spike["seconds"],
+        "s",
+        None,
+        "< 3 s (stretch)",
+        spike["seconds"] < 3,
+    )
+    add(
+        "enqueue alone (pipelined vs Dramatiq loop)",
+        bare["rows"] / bare["pipelined_enqueue_seconds"],
+        "msg/s",
+        bare["rows"] / bare["enqueue_seconds"],
+        "-",
+        True,
+    )
+    w = r["worker"]
+    for lat in ("0ms", "100ms"):
+        ours, base = w[f"ours_{lat}"], w[f"bare_{lat}"]
+        add(
+            f"worker throughput, provider {lat}",
+            ours["rate"],
+            "msg/s",
+            base["rate"],
+            "ratio >= 0.5",
+            _ratio(ours["rate"], base["rate"]) >= 0.5,
+        )
+        add(
+            f"worker p50 / p99 latency, {lat}",
+            ours.get("p50_ms", 0),
+            f"ms (p99 {ours.get('p99_ms', 0):.0f}; bare p50 {base.get('p50_ms', 0):.0f}, p99 {base.get('p99_ms', 0):.0f})",
+            None,
+            "-",
+            True,
+        )
+    k = r["campaign"]
+    add(
+        f"campaign enrolment ({k['enrolled']} people)",
+        k["enrolled"] / k["enrol_seconds"],
+        "people/s",
+        None,
+        "-",
+        True,
+    )
+    add(
+        "campaign deliveries + enqueue (one tick)",
+        k["deliveries"] / k["tick_seconds"] if k["tick_seconds"] else 0,
+        "msg/s",
+        None,
+        "-",
+        True,
+    )
+    add(
+        "campaign send rate (one request per message)",
+        w["ours_0ms"]["rate"],
+        "msg/s",
+        None,
+        ">= 10x with batches (not built)",
+        False,
+    )
+    add("peak RSS, campaign / scheduler process", k["rss_mb"], "MB", None, "< 300 MB", k["rss_mb"] < 300)
+    add("peak RSS, tick process", t["rss_mb"], "MB", None, "< 300 MB", t["rss_mb"] < 300)
+    add("peak RSS, ingest command", i["rss_mb"], "MB", None, "-", True)
+    add(
+        "peak RSS, worker processes",
+        max(w["ours_rss_mb"] or [0]),
+        f"MB (each: {w['ours_rss_mb']})",
+        None,
+        "-",
+        True,
+    )
+    return rows
+
+
+def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Benchmark at {results['customers']:,} customers, seed {results['seed']}, {results['finished_at']}; "
+        f"machine: {m['cpus']} CPUs ({m['note']}), Python {m['python']}; whole run {results['total_seconds']:.0f} s.",
+        "",
+        "| figure | ours | unit | baseline | ratio | target | met |",
+        "|---|---:|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        base = "" if r["baseline"] is None else f"{r['baseline']:,.2f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(
+            f"| {r['figure']} | {r['ours']:,.2f} | {r['unit']} | {base} | {ratio} | {r['target']} | "
+            f"{'yes' if r['met'] else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--spike", type=int, default=50_000, help="customers due at once in the spike tick")
+    parser.add_argument("--worker-messages", type=int, default=5_000, help="messages per worker run at 0 ms")
+    parser.add_argument("--slow-messages", type=int, default=1_500, help="messages per worker run at 100 ms")
+    parser.add_argument(
+        "--campaign", type=int, default=None, help="campaign audience cap (default: everyone)"
+    )
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--note", default="2 cores shared with other jobs: timings are noisy")
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:8]
+    name = f"automation_bench_{run}"
+    namespace = f"automation-bench-{run}"
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    started = time.perf_counter()
+    url = _database(name, create=True)
+    results: dict[str, Any] = {"customers": args.customers, "seed": args.seed}
+    try:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
+        with tempfile.TemporaryDirectory(prefix="automation-bench-") as work:
+            cfg = Config(
+                db_url=url,
+                redis_url=redis_url,
+                namespace=namespace,
+                data_file=str(Path(work) / "records.jsonl"),
+                workdir=work,
+                customers=args.customers,
+                seed=args.seed,
+                now="2026-11-22T12:00:00+00:00",
+                spike=args.spike,
+                worker_messages=min(args.worker_messages, args.spike // 2),
+                slow_messages=min(args.slow_messages, args.spike // 4),
+                campaign=args.campaign or args.customers,
+                processes=args.processes,
+                threads=args.threads,
+            )
+            for phase in ("generate", "copy_baseline", "ingest", "ticks", "worker", "campaign"):
+                t0 = time.perf_counter()
+                results[phase] = run_phase(phase, cfg)
+                print(f"{phase}: {time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        _database(name, create=False)
+        clear_namespace(redis_url, namespace)
+    results["total_seconds"] = time.perf_counter() - started
+    results["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "note": args.note}
+    rows = summarise(results)
+    results["table"] = rows
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    table = markdown(results, rows)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()

@@ -1,0 +1,74 @@
+"""An idle tick reads few rows: anniversaries already enrolled this year are left out in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automation import enroll
+from automation.config import Settings, load_settings
+from tests.harness import Flow, identify, utc
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def flow(env: dict[str, str]) -> Iterator[Flow]:
+    settings: Settings = load_settings(journeys_dir=BENCH / "journeys", templates_dir=BENCH / "templates")
+    f = Flow(settings)
+    yield f
+    f.close()
+
+
+def test_an_enrolled_anniversary_is_not_read_again(flow: Flow) -> None:
+    flow.ingest(
+        [
+            identify(
+                "a",
+                "2024-01-01T00:00:00Z",
+                email="a@example.com",
+                email_opt_in=True,
+                timezone="UTC",
+                signed_up_at="2024-11-22T08:00:00Z",
+            ),
+            identify(
+                "b",
+                "2024-01-01T00:00:00Z",
+                email="b@example.com",
+                email_opt_in=True,
+                timezone="Asia/Tokyo",
+                signed_up_at="2023-11-22T08:00:00Z",
+            ),
+        ]
+    )
+    journey = flow.runtime.catalog.journeys["bench_signup_anniversary"]
+    now = utc("2026-11-22T12:00:00Z")
+    with flow.runtime.sessions() as s:
+        assert {r.id for r in s.execute(enroll._anniversary_stmt(journey, now))} == {"a", "b"}
+
+    assert flow.tick("2026-11-22T12:00:00Z").enrolled["bench_signup_anniversary"] == 2
+    later = utc("2026-11-22T12:01:00Z")
+    with flow.runtime.sessions() as s:
+        assert list(s.execute(enroll._anniversary_stmt(journey, later))) == []
+    assert flow.tick("2026-11-22T12:01:00Z").enrolled["bench_signup_anniversary"] == 0
+
+
+def test_around_new_year_both_years_stay_candidates(flow: Flow) -> None:
+    flow.ingest(
+        [
+            identify(
+                "c",
+                "2024-01-01T00:00:00Z",
+                email="c@example.com",
+                email_opt_in=True,
+                timezone="UTC",
+                signed_up_at="2024-12-31T08:00:00Z",
+            )
+        ]
+    )
+    assert flow.tick("2025-12-31T12:00:00Z").enrolled["bench_signup_anniversary"] == 1
+    # On Jan 1 the window reaches back into the old year: the SQL pre-filter steps aside,
+    # and the enrollment already made for 2025 is still recognised.
+    assert flow.tick("2026-01-01T12:00:00Z").enrolled["bench_signup_anniversary"] == 0
