@@ -48,22 +48,48 @@ def _key_expr(journey: Journey, natural: Any) -> Any:
     return literal("once") if journey.re_entry == "once" else natural
 
 
-def _event_candidates(session: Session, journey: Journey, now: dt.datetime) -> Iterable[Candidate]:
-    trig = journey.trigger.event
-    assert trig is not None
+def _recent_events(
+    session: Session, journey: Journey, name: str, lookback: dt.timedelta, now: dt.datetime
+) -> list[Any]:
+    """Events of `name` in the look-back not yet enrolled, read from the events index alone.
+
+    The audience is checked afterwards by primary key (`_in_audience`): joining customers here
+    lets PostgreSQL's estimate flip the plan to a sequential scan of every customer.
+    """
     stmt = (
         select(Event.customer_id, Event.event_key, Event.occurred_at, Event.name, Event.properties)
-        .join(Customer, Customer.id == Event.customer_id)
         .where(
-            Event.name == trig.name,
-            Event.occurred_at > now - trig.lookback,
+            Event.name == name,
+            Event.occurred_at > now - lookback,
             Event.occurred_at <= now,
-            compile_filter(journey.audience),
             _not_enrolled(journey, Event.customer_id, _key_expr(journey, Event.event_key)),
         )
         .order_by(Event.occurred_at)
     )
-    for cid, key, at, name, props in session.execute(stmt):
+    rows = list(session.execute(stmt))
+    members = _in_audience(session, journey, {r[0] for r in rows})
+    return [r for r in rows if r[0] in members]
+
+
+def _in_audience(session: Session, journey: Journey, customer_ids: set[str]) -> set[str]:
+    """The given customers that exist and match the journey's audience, by primary-key lookups."""
+    ids = sorted(customer_ids)
+    members: set[str] = set()
+    for start in range(0, len(ids), CHUNK):
+        members.update(
+            session.scalars(
+                select(Customer.id).where(
+                    Customer.id.in_(ids[start : start + CHUNK]), compile_filter(journey.audience)
+                )
+            )
+        )
+    return members
+
+
+def _event_candidates(session: Session, journey: Journey, now: dt.datetime) -> Iterable[Candidate]:
+    trig = journey.trigger.event
+    assert trig is not None
+    for cid, key, at, name, props in _recent_events(session, journey, trig.name, trig.lookback, now):
         props = props or {}
         if event_matches(journey, props):
             yield Candidate(cid, key, at, event_context(name, props, at))
@@ -112,19 +138,7 @@ def _tier_candidates(
 ) -> Iterable[Candidate]:
     trig = journey.trigger.tier_change
     assert trig is not None
-    stmt = (
-        select(Event.customer_id, Event.event_key, Event.occurred_at, Event.properties)
-        .join(Customer, Customer.id == Event.customer_id)
-        .where(
-            Event.name == "tier_changed",
-            Event.occurred_at > now - trig.lookback,
-            Event.occurred_at <= now,
-            compile_filter(journey.audience),
-            _not_enrolled(journey, Event.customer_id, _key_expr(journey, Event.event_key)),
-        )
-        .order_by(Event.occurred_at)
-    )
-    for cid, key, at, props in session.execute(stmt):
+    for cid, key, at, _name, props in _recent_events(session, journey, "tier_changed", trig.lookback, now):
         old, new = (props or {}).get("from"), (props or {}).get("to")
         if planner.tier_change_matches(trig, old, new, order):
             yield Candidate(cid, key, at, {"old_tier": old, "new_tier": new})

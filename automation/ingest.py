@@ -229,5 +229,13 @@ def ingest(
 
 
 def _reason(exc: Exception) -> str:
-    orig = getattr(exc, "orig", exc)
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else "refused by the database"
+    """Why the database refused a line, from its SQLSTATE: the server's text may quote the value."""
+    orig = getattr(exc, "orig", None)
+    state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if state == "22001":
+        return "value too long for its field"
+    if state.startswith("22"):
+        return "a value is malformed for its field"
+    if state.startswith("23"):
+        return "conflicts with data already stored"
+    return "a value is not accepted"

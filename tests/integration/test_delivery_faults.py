@@ -144,7 +144,8 @@ def test_two_worker_processes_together_stay_under_the_rate(
     # Dramatiq's bucket limiter counts per calendar second; allow one for a request in flight at a boundary.
     assert max(per_second.values()) <= rate + 1, per_second
     assert codes == [0, 0]
-    assert (count - rate) / (times[-1] - times[0]) <= rate * 1.1
+    # Spanning calendar seconds k..k+m allows rate*(m+1) sends in a little over m-1 seconds.
+    assert (count - 2 * rate) / (times[-1] - times[0]) <= rate * 1.1
     assert len(sendgrid.accepted) == count
     assert {r.status for r in flow.deliveries()} == {"sent"}
 

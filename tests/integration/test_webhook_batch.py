@@ -1,8 +1,6 @@
-"""How long a full SendGrid batch takes to verify, record and apply (and to replay)."""
+"""A full SendGrid batch (1,000 events) is verified, recorded and applied once; a replay changes nothing."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -66,21 +64,10 @@ def test_a_batch_of_1000_events(
     ids = seed(sessions)
     body = batch(*(sendgrid_event("delivered", f"e{i}", NOW, i) for i in ids))
     with TestClient(create_app(load_settings(), sessions, clock=lambda: NOW)) as client:
-        started = time.perf_counter()
-        assert (
-            client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body, NOW)).status_code
-            == 200
-        )
-        first = time.perf_counter() - started
-        started = time.perf_counter()
-        assert (
-            client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body, NOW)).status_code
-            == 200
-        )
-        replay = time.perf_counter() - started
-    print(f"\n{N} events: {first:.2f} s first time, {replay:.2f} s replayed")
+        for _ in range(2):
+            reply = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body, NOW))
+            assert reply.status_code == 200
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ProviderEvent)) == N
         delivered = s.scalar(select(func.count()).where(Delivery.provider_status == "delivered"))
         assert delivered == N
-    assert first < 20 and replay < 20
