@@ -58,30 +58,29 @@ def template_db() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def pg_url(template_db: str) -> Iterator[str]:
-    """A migrated, empty PostgreSQL database for this test only."""
-    name = f"automation_t_{RUN}_{uuid.uuid4().hex[:10]}"
+def _scratch_database(prefix: str, template: str | None) -> Iterator[str]:
+    """Create a database for one test (cloned from `template` when given), drop it afterwards."""
+    name = f"{prefix}_{RUN}_{uuid.uuid4().hex[:10]}"
     admin = _admin()
+    clause = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{clause}')
     yield _url_for(name)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(template_db: str) -> Iterator[str]:
+    """A migrated, empty PostgreSQL database for this test only."""
+    yield from _scratch_database("automation_t", template_db)
 
 
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
     """A PostgreSQL database with no schema at all."""
-    name = f"automation_e_{RUN}_{uuid.uuid4().hex[:10]}"
-    admin = _admin()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield _url_for(name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    yield from _scratch_database("automation_e", None)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from automation.config import Settings
 from automation.models import Customer, Delivery, Enrollment, Event
 from automation.runtime import QUEUE
+from tests.deliverykit import wait_for
 from tests.harness import BIN, Flow, cli, identify, track
 from tests.standins import SendGridStandIn
 
@@ -190,15 +190,6 @@ def test_tick_and_worker_burst_from_the_command_line(
     assert len(sendgrid.accepted) == 1
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_always_on_dramatiq_worker_sends(flow: Flow, env: dict[str, str], sendgrid: SendGridStandIn) -> None:
     flow.ingest([ada(), track("c1", "order_placed", "2026-11-22T09:00:00Z", "o-1", total=42.5)])
     flow.tick(NOW)
@@ -211,7 +202,7 @@ def test_always_on_dramatiq_worker_sends(flow: Flow, env: dict[str, str], sendgr
         text=True,
     )
     try:
-        assert _wait_for(lambda: flow.deliveries()[0].status == "sent"), "worker did not send"
+        assert wait_for(lambda: flow.deliveries()[0].status == "sent"), "worker did not send"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
