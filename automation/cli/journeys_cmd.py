@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
 from automation.catalog import Catalog, check_catalog, load_catalog
 from automation.cli.app import app, console, err_console, parse_now
-from automation.config import load_settings
+from automation.config import Settings, load_settings
 from automation.errors import UserError
 from automation.explain import explain, preview
 from automation.journeys import Journey, journey_json_schema
@@ -49,6 +50,15 @@ def _journey(catalog: Catalog, journey_id: str) -> Journey:
     return journey
 
 
+def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Session]]:
+    """Settings, the validated catalog, the named journey and the database, for one command."""
+    settings = load_settings()
+    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    journey = _journey(catalog, journey_id)
+    _, sessions = open_database(settings)
+    return settings, catalog, journey, sessions
+
+
 @journeys_app.command("explain")
 def explain_cmd(
     journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
@@ -57,10 +67,7 @@ def explain_cmd(
 ) -> None:
     """Say whether CUSTOMER would enter JOURNEY at NOW and, if not, which condition keeps them out."""
     at = parse_now(now)
-    settings = load_settings()
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
-    journey = _journey(catalog, journey_id)
-    _, sessions = open_database(settings)
+    settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
         result = explain(session, journey, catalog, customer, at, settings.default_timezone)
     verdict = "enters" if result.enters else "does not enter"
@@ -83,10 +90,7 @@ def preview_cmd(
 ) -> None:
     """Render exactly what CUSTOMER would receive from JOURNEY, without sending anything."""
     at = parse_now(now)
-    settings = load_settings()
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
-    journey = _journey(catalog, journey_id)
-    _, sessions = open_database(settings)
+    settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
         steps = preview(
             session,
