@@ -34,7 +34,7 @@ from automation.catalog import Catalog
 from automation.context import message_context
 from automation.errors import UserError
 from automation.filters import Filter, compile_filter
-from automation.journeys import Cooldown, Journey, _position
+from automation.journeys import Cooldown, Journey, plain, position
 from automation.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.planner import occurrence_key
 from automation.rendering import COMMON_VARIABLES, EMAIL_PARTS, SMS_PARTS, TRIGGER_VARIABLES, RenderError
@@ -72,22 +72,14 @@ def parse_where(value: str) -> Filter:
     if not isinstance(root, dict):
         raise CampaignError(f"{source}:1:1: a filter is a mapping, like {{trait: tier, eq: gold}}")
     try:
-        return Filter.model_validate(_plain(root))
+        return Filter.model_validate(plain(root))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        line, col = _position(root, loc, at_key=False)
+        line, col = position(root, loc, at_key=False)
         where = ".".join(str(p) for p in loc)
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise CampaignError(f"{source}:{line}:{col}: {where + ': ' if where else ''}{msg}") from None
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def parse_rate(value: str) -> float:

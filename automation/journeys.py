@@ -270,15 +270,16 @@ class Journey(_Strict):
 # ---------------------------------------------------------------- loading
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
+    """A round-trip YAML tree as plain dicts and lists, for pydantic."""
     if isinstance(node, CommentedMap):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain(v) for k, v in node.items()}
     if isinstance(node, CommentedSeq):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     return node
 
 
-def _position(root: Any, loc: tuple[Any, ...], at_key: bool) -> tuple[int, int]:
+def position(root: Any, loc: tuple[Any, ...], at_key: bool) -> tuple[int, int]:
     """Line and column (1-based) of the node at a pydantic `loc` path."""
     node, line, col = root, 0, 0
     for n, part in enumerate(loc):
@@ -347,16 +348,16 @@ def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
             msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
             if known:
                 msg += f"; expected one of: {', '.join(known)}"
-            line, col = _position(root, loc, at_key=True)
+            line, col = position(root, loc, at_key=True)
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             where = ".".join(str(p) for p in loc)
             if err["type"] == "missing":
                 msg = f"missing required key {str(loc[-1])!r}"
-                line, col = _position(root, loc[:-1], at_key=False)
+                line, col = position(root, loc[:-1], at_key=False)
             else:
                 msg = f"{where}: {msg}" if where else msg
-                line, col = _position(root, loc, at_key=False)
+                line, col = position(root, loc, at_key=False)
         if (line, col, msg) not in seen:
             seen.add((line, col, msg))
             out.append(f"{source}:{line}:{col}: {msg}")
@@ -378,7 +379,7 @@ def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], An
     if not isinstance(root, CommentedMap):
         return None, [f"{source}:1:1: a journey file must be a mapping of keys"], None
     try:
-        journey = Journey.model_validate(_plain(root))
+        journey = Journey.model_validate(plain(root))
     except ValidationError as exc:
         return None, _messages(exc, root, source), root
     return journey, [], root
@@ -394,7 +395,7 @@ class LoadedJourney(BaseModel):
     tree: Any
 
     def where(self, *loc: Any) -> str:
-        line, col = _position(self.tree, loc, at_key=False)
+        line, col = position(self.tree, loc, at_key=False)
         return f"{self.path}:{line}:{col}"
 
 
