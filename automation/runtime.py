@@ -20,7 +20,7 @@ from automation import db
 from automation.catalog import Catalog, load_catalog
 from automation.config import Settings
 from automation.enqueue import PipelinedRedisBroker, enqueue_many
-from automation.tick import TickReport, tick
+from automation.tick import Queued, TickReport, tick
 
 QUEUE = "deliveries"
 
@@ -66,13 +66,13 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
-def enqueue_deliveries(broker: dramatiq.Broker, ids: Sequence[int]) -> None:
-    """One `deliver` message per delivery id (pipelined on Redis, see `automation.enqueue`)."""
+def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued]) -> None:
+    """One `deliver` message per delivery (pipelined on Redis, see `automation.enqueue`)."""
     enqueue_many(
         broker,
         (
-            dramatiq.Message(queue_name=QUEUE, actor_name="deliver", args=(i,), kwargs={}, options={})
-            for i in ids
+            dramatiq.Message(queue_name=QUEUE, actor_name="deliver", args=(q.id,), kwargs={}, options={})
+            for q in queued
         ),
     )
 
@@ -84,7 +84,7 @@ def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> Tic
         runtime.sessions,
         runtime.catalog,
         now,
-        lambda ids: enqueue_deliveries(broker, ids),
+        lambda queued: enqueue_deliveries(broker, queued),
         default_tz=s.default_timezone,
         sweep_grace=dt.timedelta(seconds=s.sweep_grace_s),
         claim_lease=dt.timedelta(seconds=s.claim_lease_s),

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +24,19 @@ from automation.sqlutil import insert_ignore
 
 LOCK_KEY = 0x6175746F  # "auto"
 ADVANCE_BATCH = 5000
-Enqueue = Callable[[Sequence[int]], None]
+
+
+class Queued(NamedTuple):
+    """A delivery ready for a message: what the enqueuer needs to group sends into batches."""
+
+    id: int
+    channel: str
+    journey_id: str
+    step_id: str
+
+
+Enqueue = Callable[[Sequence[Queued]], None]
+QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id")
 
 
 @dataclass
@@ -69,8 +81,8 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
 
 def _advance_batch(
     session: Session, catalog: Catalog, now: dt.datetime, default_tz: str
-) -> tuple[int, list[int]]:
-    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new delivery ids)."""
+) -> tuple[int, list[Queued]]:
+    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new deliveries)."""
     ids = [j.id for j in catalog.journeys.values()]
     rows = session.execute(
         select(
@@ -122,8 +134,10 @@ def _advance_batch(
         )
     if updates:
         session.execute(update(Enrollment), updates)
-    inserted = insert_ignore(session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], ["id"])
-    return len(rows), [r.id for r in inserted]
+    inserted = insert_ignore(
+        session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], QUEUED_COLUMNS
+    )
+    return len(rows), [Queued(*r) for r in inserted]
 
 
 def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now: dt.datetime) -> None:
@@ -138,27 +152,30 @@ def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now:
         )
 
 
+_QUEUED = tuple(Delivery.__table__.c[c] for c in QUEUED_COLUMNS)
+
+
 def _release_and_sweep(
     session: Session, now: dt.datetime, grace: dt.timedelta, lease: dt.timedelta, report: TickReport
-) -> list[int]:
+) -> list[Queued]:
     """Deferred rows now due, queued rows whose message went missing, stale claims."""
-    released = session.scalars(
+    released = session.execute(
         update(Delivery)
         .where(Delivery.status == "deferred", Delivery.due_at <= now)
         .values(status="queued", enqueued_at=now, message_id=None, updated_at=now)
-        .returning(Delivery.id)
+        .returning(*_QUEUED)
     ).all()
-    swept = session.scalars(
+    swept = session.execute(
         update(Delivery)
         .where(Delivery.status == "queued", Delivery.enqueued_at < now - grace)
         .values(enqueued_at=now, updated_at=now)
-        .returning(Delivery.id)
+        .returning(*_QUEUED)
     ).all()
-    reclaimed = session.scalars(
+    reclaimed = session.execute(
         update(Delivery)
         .where(Delivery.status == "claimed", Delivery.enqueued_at < now - lease)
         .values(status="queued", message_id=None, enqueued_at=now, updated_at=now)
-        .returning(Delivery.id)
+        .returning(*_QUEUED)
     ).all()
     unknown = session.scalars(
         update(Delivery)
@@ -173,7 +190,7 @@ def _release_and_sweep(
     report.released = len(released)
     report.swept = len(swept) + len(reclaimed)
     report.unknown = len(unknown)
-    return [*released, *swept, *reclaimed]
+    return [Queued(*r) for r in (*released, *swept, *reclaimed)]
 
 
 def tick(
@@ -215,7 +232,7 @@ def tick(
     return report
 
 
-def _enqueue(enqueue: Enqueue, ids: Sequence[int], report: TickReport) -> None:
+def _enqueue(enqueue: Enqueue, ids: Sequence[Queued], report: TickReport) -> None:
     if ids:
         enqueue(ids)
         report.enqueued += len(ids)

@@ -183,7 +183,7 @@ def test_a_message_delivered_twice_sends_once(flow: Flow, sendgrid: SendGridStan
 def test_a_delivery_never_enqueued_is_swept_after_the_grace(flow: Flow, sendgrid: SendGridStandIn) -> None:
     one_receipt(flow)
     rt = flow.runtime
-    report = tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda ids: None)  # died before enqueue
+    report = tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda queued: None)  # died before enqueue
     assert report.deliveries == 1 and flow.queued_messages() == 0
     grace = dt.timedelta(seconds=flow.settings.sweep_grace_s)
     assert flow.run((utc(NOW) + grace - dt.timedelta(seconds=1)).isoformat()).swept == 0
@@ -201,7 +201,7 @@ def test_stale_claims_are_resumed_and_stale_sends_become_unknown(
         [person("ada"), person("bob"), event("ada", "receipt", EARLIER), event("bob", "receipt", EARLIER)]
     )
     rt = flow.runtime
-    tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda ids: None)
+    tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda queued: None)
     ada, bob = flow.deliveries()
     with rt.sessions.begin() as s:  # their messages were lost with Redis: one claimed, one mid-send
         s.execute(update(Delivery).where(Delivery.id == ada.id).values(status="claimed", message_id="lost-1"))

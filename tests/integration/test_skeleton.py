@@ -294,9 +294,9 @@ def test_delivery_row_commits_before_enqueue(flow: Flow) -> None:
     flow.ingest([ada(), track("c1", "order_placed", "2026-11-22T09:00:00Z", "o-1", total=42.5)])
     seen: list[str] = []
 
-    def spy(ids):
+    def spy(queued):
         with flow.runtime.sessions() as s:
-            seen.extend(s.scalars(select(Delivery.status).where(Delivery.id.in_(ids))))
+            seen.extend(s.scalars(select(Delivery.status).where(Delivery.id.in_([q.id for q in queued]))))
 
     from automation.tick import tick
 
