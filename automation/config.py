@@ -55,8 +55,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, alias="AUTOMATION_MAX_ATTEMPTS")
     retry_min_backoff_ms: int = Field(1000, alias="AUTOMATION_RETRY_MIN_BACKOFF_MS")
     retry_max_backoff_ms: int = Field(300_000, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
-    email_rate_per_s: int = Field(100, alias="AUTOMATION_EMAIL_RATE_PER_S")
-    sms_rate_per_s: int = Field(10, alias="AUTOMATION_SMS_RATE_PER_S")
+    # Provider requests per second across all workers (a batch is one request); unset: no limit.
+    email_rate_per_s: int | None = Field(None, gt=0, alias="AUTOMATION_EMAIL_RATE_PER_S")
+    sms_rate_per_s: int | None = Field(10, gt=0, alias="AUTOMATION_SMS_RATE_PER_S")
+    # Recipients per email request when they share a body (SendGrid takes up to 1,000); 1: no batches.
+    email_batch_size: int = Field(1000, ge=1, le=1000, alias="AUTOMATION_EMAIL_BATCH_SIZE")
     email_cap_day: int = Field(1, ge=1, alias="AUTOMATION_EMAIL_CAP_DAY")
     email_cap_week: int = Field(3, ge=1, alias="AUTOMATION_EMAIL_CAP_WEEK")
     sms_cap_day: int = Field(1, ge=1, alias="AUTOMATION_SMS_CAP_DAY")

@@ -1,6 +1,8 @@
-r"""Delivering one ledger row: claim, judge at the due instant, render, send, record.
+r"""Delivering the ledger rows of one Dramatiq message: claim, judge at the due instant, render, send, record.
 
-The state machine that makes sends exactly-once-or-`unknown`:
+A message carries one delivery id (`deliver`) or up to a batch of them
+(`deliver_batch`, email deliveries of one journey step). Each row follows the
+state machine that makes sends exactly-once-or-`unknown`:
 
     queued --claim--> claimed --judge--> sending --provider ok--> sent
                          ^   \               |--transient-----> claimed (retry later)
@@ -9,13 +11,15 @@ The state machine that makes sends exactly-once-or-`unknown`:
                          `---- rate limited, or the limiter unreachable:
                                nothing was sent, so not an attempt
 
-    A redelivery of the claiming message resumes `claimed`; finding its own
-    `sending` means it died around the provider call: `unknown`, never re-sent.
-    Any other message finding the row not `queued` drops itself. Judging
-    locks the row and re-checks the claim (a tick may have reclaimed a stale
-    one), and locks the customer, so two journeys' messages to one person are
-    judged one after the other and each sees the other in the caps.
+    A redelivery of the claiming message resumes its `claimed` rows; finding
+    its own `sending` row means it died around the provider call: `unknown`,
+    never re-sent. Any other message finding a row not `queued` drops it.
 
+Claiming, judging, rendering and marking `sending` happen in one transaction
+with a fixed number of set-based queries, whatever the batch size; the people
+concerned are locked in id order, so two journeys' messages to one person are
+judged one after the other and each sees the other in the caps. Emails that can
+share a body go to the provider as one batch request (`automation.batching`).
 Rules are judged at the row's `due_at`, never by the wall clock; what must
 wait is written back as `deferred` with a new `due_at` for a later tick.
 """
@@ -24,27 +28,28 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import planner, rules, suppressions
+from automation import batching, judging, planner, rules, suppressions
 from automation.catalog import Catalog
 from automation.config import Settings
 from automation.context import message_context
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.filters import compile_filter, describe
+from automation.filters import compile_filter
 from automation.journeys import Journey, SendStep
-from automation.models import Customer, Delivery, Enrollment
-from automation.providers.base import EmailMessage, EmailProvider, SmsMessage, SmsProvider
+from automation.models import Customer, Delivery, Enrollment, Suppression
+from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.rendering import RenderError
 from automation.tokens import unsubscribe_token
 
 COUNTED = ("sent", "sending", "unknown")
+DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
 
 
 class RetryLater(Exception):
@@ -55,26 +60,6 @@ class RetryLater(Exception):
         self.delay_ms = delay_ms
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What to do with a claimed delivery at its due instant."""
-
-    status: str  # send | skipped | suppressed | deferred | failed
-    reason: str | None = None
-    due_at: dt.datetime | None = None
-
-
-DAY = dt.timedelta(hours=24)
-WEEK = dt.timedelta(days=7)
-
-
-def caps(settings: Settings, channel: str) -> tuple[rules.CapRule, ...]:
-    """The cross-journey frequency caps of one channel, from settings."""
-    if channel == "sms":
-        return (rules.CapRule(settings.sms_cap_day, DAY),)
-    return (rules.CapRule(settings.email_cap_day, DAY), rules.CapRule(settings.email_cap_week, WEEK))
-
-
 Throttle = Callable[[str], AbstractContextManager[bool]]
 
 
@@ -82,8 +67,30 @@ def _no_throttle(_channel: str) -> AbstractContextManager[bool]:
     return nullcontext(True)
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed row with what judging and rendering need."""
+
+    delivery: Delivery
+    journey: Journey
+    step: SendStep
+    customer: Customer
+    enrollment_state: str
+    enrollment_context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One provider request: an email batch or one SMS, and the rows it carries."""
+
+    channel: str
+    ids: tuple[int, ...]
+    payload: EmailBatch | SmsMessage
+    addresses: tuple[str, ...]
+
+
 class Deliverer:
-    """Everything one delivery needs; built once per worker process."""
+    """Everything a delivery needs; built once per worker process."""
 
     def __init__(
         self,
@@ -103,212 +110,303 @@ class Deliverer:
         self.throttle = throttle
         self.clock = clock  # only to stamp `sent_at`, never to decide
 
-    # ------------------------------------------------------------ claim
-
-    def _claim(self, delivery_id: int, message_id: str) -> str:
-        """`go`, `dropped` or `unknown` for this message and this row."""
-        with self.sessions.begin() as s:
-            row = s.execute(
-                select(Delivery.status, Delivery.message_id).where(Delivery.id == delivery_id)
-            ).first()
-            if row is None:
-                return "dropped"
-            status, owner = row
-            if status == "claimed" and owner == message_id:
-                return "go"
-            if status == "sending" and owner == message_id:
-                s.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.status == "sending")
-                    .values(
-                        status="unknown",
-                        reason="the worker stopped after handing the message to the provider; not re-sent",
-                    )
-                )
-                return "unknown"
-            if status != "queued":
-                return "dropped"
-            won = s.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == "queued")
-                .values(status="claimed", message_id=message_id)
-                .returning(Delivery.id)
-            ).first()
-            return "go" if won is not None else "dropped"
-
-    # ------------------------------------------------------------ judge
-
-    def _judge(
-        self,
-        s: Session,
-        d: Delivery,
-        journey: Journey,
-        step: SendStep,
-        customer: Customer,
-        address: str | None,
-    ) -> Verdict:
-        enrollment_state = s.scalar(select(Enrollment.state).where(Enrollment.id == d.enrollment_id))
-        if enrollment_state in ("exited", "cancelled"):
-            return Verdict("skipped", f"enrollment {enrollment_state}")
-        if not address:
-            return Verdict("skipped", f"no {'email address' if d.channel == 'email' else 'phone number'}")
-        suppressed = suppressions.reason_for(s, d.channel, address)
-        if suppressed:
-            return Verdict("suppressed", f"address suppressed ({suppressed})")
-        if d.channel == "sms" and not customer.sms_opt_in:
-            return Verdict("skipped", "consent: no sms_opt_in")
-        if d.channel == "email" and not journey.transactional and not customer.email_opt_in:
-            return Verdict("skipped", "consent: no email_opt_in")
-        if step.if_ is not None:
-            holds = s.scalar(select(Customer.id).where(Customer.id == customer.id, compile_filter(step.if_)))
-            if holds is None:
-                return Verdict("skipped", f"if: {describe(step.if_)} does not hold")
-        tz = planner.zone(customer.timezone, self.settings.default_timezone)
-        if journey.quiet_hours is not False:
-            release = rules.quiet_hours_release(
-                d.due_at, journey.quiet_hours.start, journey.quiet_hours.end, tz
-            )
-            if release is not None:
-                return Verdict("deferred", "quiet hours", release)
-        if journey.frequency_cap and not journey.transactional:
-            channel_caps = caps(self.settings, d.channel)
-            # Both sides of due_at: a message judged later may be due earlier.
-            counted = s.scalars(
-                select(Delivery.due_at).where(
-                    Delivery.customer_id == d.customer_id,
-                    Delivery.channel == d.channel,
-                    Delivery.transactional.is_(False),
-                    Delivery.status.in_(COUNTED),
-                    Delivery.id != d.id,
-                    Delivery.due_at > d.due_at - max(rule.window for rule in channel_caps),
-                )
-            ).all()
-            release = rules.cap_release(d.due_at, counted, channel_caps)
-            if release is not None:
-                if journey.cap_action == "skip":
-                    return Verdict("skipped", "frequency cap")
-                return Verdict("deferred", "frequency cap", release)
-        return Verdict("send")
-
-    # ------------------------------------------------------------ deliver
+    # ------------------------------------------------------------ entry points
 
     def deliver(self, delivery_id: int, message_id: str) -> str:
         """Run one delivery for one Dramatiq message; returns the resulting status."""
-        claim = self._claim(delivery_id, message_id)
-        if claim != "go":
-            return claim
+        return self.deliver_many([delivery_id], message_id)[delivery_id]
+
+    def deliver_many(self, ids: Sequence[int], message_id: str) -> dict[int, str]:
+        """Run the deliveries of one Dramatiq message; returns each row's resulting status.
+
+        Raises:
+          RetryLater: some rows must be tried again later (the others are recorded).
+        """
+        outcome: dict[int, str] = {}
         with self.sessions.begin() as s:
-            prepared = self._prepare(s, delivery_id, message_id)
-        if isinstance(prepared, str):
-            return prepared
-        return self._send(delivery_id, message_id, prepared)
+            units = self._prepare(s, list(dict.fromkeys(ids)), message_id, outcome)
+        retry: RetryLater | None = None
+        for unit in units:
+            try:
+                self._send(unit, message_id, outcome)
+            except RetryLater as exc:
+                retry = exc if retry is None or exc.delay_ms > retry.delay_ms else retry
+        if retry is not None:
+            raise retry
+        return outcome
 
-    def _finish(self, s: Session, delivery_id: int, owner: str, status: str, **values: Any) -> str:
-        """Move the row owned by message `owner` to `status`."""
-        s.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.message_id == owner)
-            .values(status=status, **values)
-        )
-        return status
+    # ------------------------------------------------------------ claim
 
-    def _prepare(self, s: Session, delivery_id: int, message_id: str) -> EmailMessage | SmsMessage | str:
-        locking = s.get_bind().dialect.name == "postgresql"
-        # Locked and re-checked: a tick may have reclaimed a stale claim since ours.
-        d = s.get(Delivery, delivery_id, with_for_update=locking)
-        if d is None or d.status != "claimed" or d.message_id != message_id:
-            return "dropped"
-        journey = self.catalog.get(d.journey_id)
-        step = None
-        if journey is not None:
-            step = dict(journey.send_steps()).get(d.step_id)
-        if journey is None or step is None:
-            return self._finish(s, d.id, message_id, "skipped", reason="journey or step no longer exists")
-        # One customer's deliveries are judged one at a time, so caps see each other.
-        customer = s.get(Customer, d.customer_id, with_for_update=locking)
-        if customer is None:
-            return self._finish(s, d.id, message_id, "skipped", reason="customer not found")
-        address = customer.email if d.channel == "email" else customer.phone
-        verdict = self._judge(s, d, journey, step, customer, address)
-        if verdict.status == "deferred":
-            return self._finish(
-                s,
-                d.id,
-                message_id,
-                "deferred",
-                reason=verdict.reason,
-                due_at=verdict.due_at,
-                message_id=None,
+    def _claim(self, s: Session, ids: list[int], message_id: str, outcome: dict[int, str]) -> list[int]:
+        """The ids this message may work on: newly claimed, or claimed by it before."""
+        go = set(
+            s.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == "queued")
+                .values(status="claimed", message_id=message_id)
+                .returning(Delivery.id)
             )
-        if verdict.status != "send":
-            return self._finish(s, d.id, message_id, verdict.status, reason=verdict.reason)
-        assert address is not None
-        enrollment = s.get(Enrollment, d.enrollment_id)
-        ctx = message_context(
-            journey,
-            customer,
-            enrollment.context if enrollment else {},
-            delivery_id=d.id,
-            unsubscribe_url=self.unsubscribe_url(d.id),
-            brand=self.settings.email_from_name,
         )
+        rest = [i for i in ids if i not in go]
+        if rest:
+            # Locked: a tick may be reclaiming a stale claim of ours right now.
+            found = s.execute(
+                select(Delivery.id, Delivery.status, Delivery.message_id)
+                .where(Delivery.id.in_(rest))
+                .order_by(Delivery.id)
+                .with_for_update()
+            ).all()
+            died = []
+            for did, status, owner in found:
+                if owner == message_id and status == "claimed":
+                    go.add(did)
+                elif owner == message_id and status == "sending":
+                    died.append(did)
+                    outcome[did] = "unknown"
+            if died:
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(died), Delivery.status == "sending")
+                    .values(status="unknown", reason=DIED_SENDING)
+                )
+        for i in ids:
+            if i not in go:
+                outcome.setdefault(i, "dropped")
+        return sorted(go)
+
+    def _load(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[_Claimed]:
+        """The claimed rows with their journey, step, enrollment and (locked, in id order) person."""
+        stmt = (
+            select(Delivery, Enrollment.state, Enrollment.context, Customer)
+            .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+            .join(Customer, Customer.id == Delivery.customer_id)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.customer_id, Delivery.id)
+        )
+        if s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=Customer)
+        claimed: list[_Claimed] = []
+        gone: list[tuple[int, str]] = []
+        for d, state, context, customer in s.execute(stmt):
+            journey = self.catalog.get(d.journey_id)
+            step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
+            if journey is None or step is None:
+                gone.append((d.id, "journey or step no longer exists"))
+            else:
+                claimed.append(_Claimed(d, journey, step, customer, state, context or {}))
+        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone}
+        gone.extend((i, "customer not found") for i in ids if i not in seen)
+        for did, reason in gone:
+            outcome[did] = self._finish(s, did, "skipped", reason=reason)
+        return claimed
+
+    # ------------------------------------------------------------ judge
+
+    def _facts(self, s: Session, rows: list[_Claimed]) -> dict[int, judging.Facts]:
+        """Every row's facts from one query per kind of fact."""
+        addresses = {c.delivery.id: self._address(c) for c in rows}
+        suppressed = self._suppressed(s, rows, addresses)
+        holds = self._if_holds(s, rows)
+        counted = self._counted(s, rows)
+        default_tz = self.settings.default_timezone
+        facts = {}
+        for c in rows:
+            d = c.delivery
+            consent = (
+                bool(c.customer.sms_opt_in)
+                if d.channel == "sms"
+                else bool(c.journey.transactional or c.customer.email_opt_in)
+            )
+            facts[d.id] = judging.Facts(
+                enrollment_state=c.enrollment_state,
+                address=addresses[d.id],
+                suppressed=suppressed.get((d.channel, self._key(d.channel, addresses[d.id]))),
+                consent=consent,
+                if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
+                timezone=planner.zone(c.customer.timezone, default_tz),
+                counted=counted.get((d.customer_id, d.channel), []),
+            )
+        return facts
+
+    @staticmethod
+    def _address(c: _Claimed) -> str | None:
+        return c.customer.email if c.delivery.channel == "email" else c.customer.phone
+
+    @staticmethod
+    def _key(channel: str, address: str | None) -> str | None:
+        if address is None:
+            return None
         try:
-            message, segments = self._render(d, journey, step, ctx, address, customer)
-        except RenderError as exc:
-            return self._finish(s, d.id, message_id, "failed", reason=f"render: {exc}")
-        if segments is not None and journey.max_sms_segments and segments > journey.max_sms_segments:
-            return self._finish(
-                s,
-                d.id,
-                message_id,
-                "failed",
-                reason=f"SMS is {segments} segments, over the maximum {journey.max_sms_segments}",
-                segments=segments,
+            return suppressions.normalize(channel, address)
+        except suppressions.AddressError:
+            return address
+
+    def _suppressed(
+        self, s: Session, rows: list[_Claimed], addresses: dict[int, str | None]
+    ) -> dict[tuple[str, str | None], str]:
+        wanted: dict[str, set[str]] = {}
+        for c in rows:
+            key = self._key(c.delivery.channel, addresses[c.delivery.id])
+            if key is not None:
+                wanted.setdefault(c.delivery.channel, set()).add(key)
+        if not wanted:
+            return {}
+        found = s.execute(
+            select(Suppression.channel, Suppression.address, Suppression.reason).where(
+                or_(
+                    *(
+                        and_(Suppression.channel == ch, Suppression.address.in_(keys))
+                        for ch, keys in wanted.items()
+                    )
+                )
             )
-        self._finish(
-            s,
-            d.id,
-            message_id,
-            "sending",
-            address=address,
-            segments=segments,
-            attempts=d.attempts + 1,
-            provider=(self.email if d.channel == "email" else self.sms).name,
         )
-        return message
+        return {(ch, address): reason for ch, address, reason in found}
+
+    @staticmethod
+    def _if_holds(s: Session, rows: list[_Claimed]) -> set[tuple[str, str, str]]:
+        """(journey, step, customer) for which the step's `if` holds now."""
+        by_step: dict[tuple[str, str], tuple[SendStep, set[str]]] = {}
+        for c in rows:
+            if c.step.if_ is not None:
+                key = (c.delivery.journey_id, c.delivery.step_id)
+                by_step.setdefault(key, (c.step, set()))[1].add(c.delivery.customer_id)
+        holds: set[tuple[str, str, str]] = set()
+        for (jid, sid), (step, customers) in by_step.items():
+            assert step.if_ is not None
+            ok = s.scalars(select(Customer.id).where(Customer.id.in_(customers), compile_filter(step.if_)))
+            holds.update((jid, sid, cid) for cid in ok)
+        return holds
+
+    def _caps(self, channel: str) -> tuple[Any, ...]:
+        st = self.settings
+        return judging.caps(channel, st.email_cap_day, st.email_cap_week, st.sms_cap_day)
+
+    def _counted(self, s: Session, rows: list[_Claimed]) -> dict[tuple[str, str], list[dt.datetime]]:
+        """Due instants of each person's counted messages per channel, around this batch's."""
+        capped = [c for c in rows if c.journey.frequency_cap and not c.journey.transactional]
+        if not capped:
+            return {}
+        since = min(c.delivery.due_at - judging.max_window(self._caps(c.delivery.channel)) for c in capped)
+        found = s.execute(
+            select(Delivery.customer_id, Delivery.channel, Delivery.due_at).where(
+                Delivery.customer_id.in_({c.delivery.customer_id for c in capped}),
+                Delivery.channel.in_({c.delivery.channel for c in capped}),
+                Delivery.transactional.is_(False),
+                Delivery.status.in_(COUNTED),
+                Delivery.due_at > since,
+            )
+        )
+        counted: dict[tuple[str, str], list[dt.datetime]] = {}
+        for cid, channel, due_at in found:
+            counted.setdefault((cid, channel), []).append(due_at)
+        return counted
+
+    # ------------------------------------------------------------ prepare
+
+    def _prepare(self, s: Session, ids: list[int], message_id: str, outcome: dict[int, str]) -> list[_Unit]:
+        """Claim, judge and render in one transaction; rows to send are left `sending`."""
+        go = self._claim(s, ids, message_id, outcome)
+        if not go:
+            return []
+        rows = self._load(s, go, outcome)
+        facts = self._facts(s, rows)
+        finals: list[dict[str, Any]] = []
+        deferred: list[dict[str, Any]] = []
+        sending: list[dict[str, Any]] = []
+        emails: list[tuple[int, EmailMessage, dict[str, str]]] = []
+        units: list[_Unit] = []
+        # Rows of this batch already bound for a person count in the caps of the person's later rows.
+        bound: dict[tuple[str, str], list[dt.datetime]] = {}
+        for c in rows:
+            d = c.delivery
+            person = (d.customer_id, d.channel)
+            f = facts[d.id]
+            if person in bound:
+                f = replace(f, counted=[*f.counted, *bound[person]])
+            verdict = judging.judge(d.channel, d.due_at, c.journey, c.step, f, self._caps(d.channel))
+            if verdict.status == "send":
+                rendered = self._render(c, facts[d.id].address or "")
+                if isinstance(rendered, str):
+                    verdict = judging.Verdict("failed", rendered)
+            outcome[d.id] = verdict.status
+            if verdict.status == "deferred":
+                deferred.append(
+                    {"id": d.id, "status": "deferred", "reason": verdict.reason, "due_at": verdict.due_at}
+                )
+                continue
+            if verdict.status != "send":
+                finals.append({"id": d.id, "status": verdict.status, "reason": verdict.reason})
+                continue
+            assert not isinstance(rendered, str)
+            message, segments, values = rendered
+            outcome[d.id] = "sending"
+            bound.setdefault(person, []).append(d.due_at)
+            sending.append(
+                {
+                    "id": d.id,
+                    "status": "sending",
+                    "address": message.to,
+                    "segments": segments,
+                    "attempts": d.attempts + 1,
+                    "provider": (self.email if d.channel == "email" else self.sms).name,
+                }
+            )
+            if isinstance(message, EmailMessage):
+                emails.append((d.id, message, values))
+            else:
+                units.append(_Unit("sms", (d.id,), message, (message.to,)))
+        for batch in (finals, sending):
+            if batch:
+                s.execute(update(Delivery), batch)
+        if deferred:
+            s.execute(update(Delivery), [{**row, "message_id": None} for row in deferred])
+        for grouped in batching.group(emails, self.settings.email_batch_size):
+            addresses = tuple(r.to for r in grouped.batch.recipients)
+            units.append(_Unit("email", grouped.keys, grouped.batch, addresses))
+        return units
 
     def unsubscribe_url(self, delivery_id: int) -> str:
         token = unsubscribe_token(delivery_id, self.settings.unsubscribe_secret.get_secret_value())
         return f"{self.settings.public_url.rstrip('/')}/unsubscribe/{token}"
 
     def _render(
-        self,
-        d: Delivery,
-        journey: Journey,
-        step: SendStep,
-        ctx: dict[str, Any],
-        address: str,
-        customer: Customer,
-    ) -> tuple[EmailMessage | SmsMessage, int | None]:
-        """The provider-ready message, and its SMS segment count."""
+        self, c: _Claimed, address: str
+    ) -> tuple[EmailMessage | SmsMessage, int | None, dict[str, str]] | str:
+        """The provider-ready message, its SMS segments and its personal strings; or why it failed."""
+        d, journey, step = c.delivery, c.journey, c.step
+        ctx = message_context(
+            journey,
+            c.customer,
+            c.enrollment_context,
+            delivery_id=d.id,
+            unsubscribe_url=self.unsubscribe_url(d.id),
+            brand=self.settings.email_from_name,
+        )
         renderer = self.catalog.renderer
-        if d.channel == "sms":
-            rendered = renderer.render_sms(step.template, ctx)
-            if not self.settings.sms_from and self.sms.name == "twilio":
-                raise RenderError("AUTOMATION_SMS_FROM is not set")
-            sender = self.settings.sms_from or "outbox"
-            callback = f"{self.settings.public_url.rstrip('/')}/webhooks/twilio/status?delivery_id={d.id}"
-            sms = SmsMessage(to=address, sender=sender, body=rendered.body, status_callback=callback)
-            return sms, rendered.segments
-        email = renderer.render_email(step.template, ctx)
+        try:
+            if d.channel == "sms":
+                rendered = renderer.render_sms(step.template, ctx)
+                if not self.settings.sms_from and self.sms.name == "twilio":
+                    return "render: AUTOMATION_SMS_FROM is not set"
+                if journey.max_sms_segments and rendered.segments > journey.max_sms_segments:
+                    return f"SMS is {rendered.segments} segments, over the maximum {journey.max_sms_segments}"
+                callback = f"{self.settings.public_url.rstrip('/')}/webhooks/twilio/status?delivery_id={d.id}"
+                sms = SmsMessage(
+                    to=address,
+                    sender=self.settings.sms_from or "outbox",
+                    body=rendered.body,
+                    status_callback=callback,
+                )
+                return sms, rendered.segments, {}
+            email = renderer.render_email(step.template, ctx)
+        except RenderError as exc:
+            return f"render: {exc}"
         headers = {}
         if not journey.transactional:
             url = self.unsubscribe_url(d.id)
-            headers = {
-                "List-Unsubscribe": f"<{url}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            }
-        name = " ".join(p for p in (customer.first_name, customer.last_name) if p) or None
+            headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        name = " ".join(p for p in (c.customer.first_name, c.customer.last_name) if p) or None
         message = EmailMessage(
             to=address,
             to_name=name,
@@ -321,72 +419,107 @@ class Deliverer:
             custom_args={"delivery_id": str(d.id), "journey_id": d.journey_id},
             categories=(d.journey_id,),
         )
-        return message, None
+        return message, None, batching.personal_values(ctx)
 
-    def _not_sent(self, delivery_id: int, message_id: str, reason: str) -> RetryLater:
-        """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
-        with self.sessions.begin() as s:
-            self._finish(s, delivery_id, message_id, "claimed", reason=reason, attempts=Delivery.attempts - 1)
-        return RetryLater(random.randint(100, 400), reason)
+    # ------------------------------------------------------------ send and record
 
-    def _send(self, delivery_id: int, message_id: str, message: EmailMessage | SmsMessage) -> str:
-        channel = "email" if isinstance(message, EmailMessage) else "sms"
-        with ExitStack() as gate:
-            try:
-                allowed = gate.enter_context(self.throttle(channel))
-            except Exception as exc:
-                # The limiter's Redis is away (a restart): wait, rather than leave a
-                # `sending` row that a redelivery would wrongly call `unknown`.
-                raise self._not_sent(delivery_id, message_id, "rate limiter unavailable") from exc
-            if not allowed:
-                raise self._not_sent(delivery_id, message_id, "rate limited")
-            try:
-                if isinstance(message, EmailMessage):
-                    provider_id = self.email.send_email(message)
-                else:
-                    provider_id = self.sms.send_sms(message)
-            except TransientProviderError as exc:
-                return self._transient(delivery_id, message_id, exc)
-            except PermanentProviderError as exc:
-                with self.sessions.begin() as s:
-                    if exc.suppress_reason:
-                        self._suppress(s, channel, message.to, exc.suppress_reason, self.clock())
-                    return self._finish(s, delivery_id, message_id, "failed", reason=str(exc)[:500])
+    def _finish(self, s: Session, delivery_id: int, status: str, **values: Any) -> str:
+        s.execute(update(Delivery).where(Delivery.id == delivery_id).values(status=status, **values))
+        return status
+
+    def _mark(
+        self, ids: Sequence[int], owner: str, status: str, outcome: dict[int, str], **values: Any
+    ) -> None:
+        """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
             s.execute(
                 update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.message_id == message_id,
-                    Delivery.status.in_(("sending", "unknown")),
-                )
-                .values(
-                    status="sent",
-                    reason=None,
-                    provider_message_id=provider_id,
-                    sent_at=self.clock(),
-                )
+                .where(Delivery.id.in_(ids), Delivery.message_id == owner)
+                .values(status=status, **values)
             )
-        return "sent"
+        outcome.update(dict.fromkeys(ids, status))
 
-    def _transient(self, delivery_id: int, message_id: str, exc: TransientProviderError) -> str:
+    def _not_sent(self, unit: _Unit, owner: str, reason: str, outcome: dict[int, str]) -> RetryLater:
+        """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
+        self._mark(unit.ids, owner, "claimed", outcome, reason=reason, attempts=Delivery.attempts - 1)
+        return RetryLater(random.randint(100, 400), reason)
+
+    def _send(self, unit: _Unit, owner: str, outcome: dict[int, str]) -> None:
+        with ExitStack() as gate:
+            try:
+                allowed = gate.enter_context(self.throttle(unit.channel))
+            except Exception as exc:
+                # The limiter's Redis is away (a restart): wait, rather than leave a
+                # `sending` row that a redelivery would wrongly call `unknown`.
+                raise self._not_sent(unit, owner, "rate limiter unavailable", outcome) from exc
+            if not allowed:
+                raise self._not_sent(unit, owner, "rate limited", outcome)
+            try:
+                if isinstance(unit.payload, EmailBatch):
+                    provider_id = self.email.send_email(unit.payload)
+                else:
+                    provider_id = self.sms.send_sms(unit.payload)
+            except TransientProviderError as exc:
+                self._transient(unit, owner, exc, outcome)
+                return
+            except PermanentProviderError as exc:
+                self._permanent(unit, owner, exc, outcome)
+                return
+        self._mark(
+            unit.ids,
+            owner,
+            "sent",
+            outcome,
+            reason=None,
+            provider_message_id=provider_id,
+            sent_at=self.clock(),
+        )
+
+    def _permanent(
+        self, unit: _Unit, owner: str, exc: PermanentProviderError, outcome: dict[int, str]
+    ) -> None:
+        """A refused batch is tried one by one when the refusal names a recipient; else all fail."""
+        if isinstance(unit.payload, EmailBatch) and len(unit.ids) > 1 and exc.about_recipient:
+            retry: RetryLater | None = None
+            for did, recipient, address in zip(
+                unit.ids, unit.payload.recipients, unit.addresses, strict=True
+            ):
+                alone = replace(unit.payload, recipients=(recipient,))
+                try:
+                    self._send(_Unit("email", (did,), alone, (address,)), owner, outcome)
+                except RetryLater as later:
+                    retry = later if retry is None or later.delay_ms > retry.delay_ms else retry
+            if retry is not None:
+                raise retry
+            return
+        if exc.suppress_reason:
+            with self.sessions.begin() as s:
+                for address in unit.addresses:
+                    self._suppress(s, unit.channel, address, exc.suppress_reason, self.clock())
+        self._mark(unit.ids, owner, "failed", outcome, reason=str(exc)[:500])
+
+    def _transient(
+        self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
+    ) -> None:
         with self.sessions.begin() as s:
-            attempts = s.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
-            if attempts >= self.settings.max_attempts:
-                return self._finish(
-                    s,
-                    delivery_id,
-                    message_id,
-                    "failed",
-                    reason=f"gave up after {attempts} attempts: {exc}"[:500],
+            attempts = (
+                s.scalar(
+                    select(Delivery.attempts)
+                    .where(Delivery.id.in_(unit.ids))
+                    .order_by(Delivery.attempts.desc())
+                    .limit(1)
                 )
-            self._finish(s, delivery_id, message_id, "claimed", reason=f"retrying: {exc}"[:500])
+                or 0
+            )
+        if attempts >= self.settings.max_attempts:
+            self._mark(
+                unit.ids, owner, "failed", outcome, reason=f"gave up after {attempts} attempts: {exc}"[:500]
+            )
+            return
+        self._mark(unit.ids, owner, "claimed", outcome, reason=f"retrying: {exc}"[:500])
+        st = self.settings
         delay = rules.retry_delay_ms(
-            attempts,
-            exc.retry_after_s,
-            self.settings.retry_min_backoff_ms,
-            self.settings.retry_max_backoff_ms,
-            random.random(),
+            attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()
         )
         raise RetryLater(delay, str(exc))
 

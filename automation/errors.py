@@ -47,8 +47,15 @@ class TransientProviderError(ProviderError):
 
 
 class PermanentProviderError(ProviderError):
-    """Never retry. `suppress_reason` is set when the address itself is bad."""
+    """Never retry. `suppress_reason` is set when the address itself is bad.
 
-    def __init__(self, message: str, suppress_reason: str | None = None) -> None:
+    `about_recipient` says the refusal names a recipient of the request, so the
+    other recipients of a refused batch are worth sending one by one.
+    """
+
+    def __init__(
+        self, message: str, suppress_reason: str | None = None, about_recipient: bool = False
+    ) -> None:
         super().__init__(message)
         self.suppress_reason = suppress_reason
+        self.about_recipient = about_recipient

@@ -7,7 +7,7 @@ nothing here runs at import.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dramatiq
@@ -23,6 +23,7 @@ from automation.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.tick import Queued, TickReport, tick
 
 QUEUE = "deliveries"
+BATCH_ACTOR = "deliver_batch"
 
 
 @dataclass
@@ -66,15 +67,32 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
-def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued]) -> None:
-    """One `deliver` message per delivery (pipelined on Redis, see `automation.enqueue`)."""
-    enqueue_many(
-        broker,
-        (
-            dramatiq.Message(queue_name=QUEUE, actor_name="deliver", args=(q.id,), kwargs={}, options={})
-            for q in queued
-        ),
-    )
+def delivery_messages(queued: Sequence[Queued], batch_size: int) -> Iterator[dramatiq.Message]:
+    """The messages for these deliveries: emails of one journey step in batches, the rest one each."""
+    steps: dict[tuple[str, str], list[int]] = {}
+    for q in queued:
+        if q.channel == "email" and batch_size > 1:
+            steps.setdefault((q.journey_id, q.step_id), []).append(q.id)
+        else:
+            yield dramatiq.Message(
+                queue_name=QUEUE, actor_name="deliver", args=(q.id,), kwargs={}, options={}
+            )
+    for ids in steps.values():
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            if len(chunk) == 1:
+                yield dramatiq.Message(
+                    queue_name=QUEUE, actor_name="deliver", args=(chunk[0],), kwargs={}, options={}
+                )
+            else:
+                yield dramatiq.Message(
+                    queue_name=QUEUE, actor_name=BATCH_ACTOR, args=(chunk,), kwargs={}, options={}
+                )
+
+
+def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued], batch_size: int) -> None:
+    """Enqueue the deliveries' messages (pipelined on Redis, see `automation.enqueue`)."""
+    enqueue_many(broker, delivery_messages(queued, batch_size))
 
 
 def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> TickReport:
@@ -84,7 +102,7 @@ def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> Tic
         runtime.sessions,
         runtime.catalog,
         now,
-        lambda queued: enqueue_deliveries(broker, queued),
+        lambda queued: enqueue_deliveries(broker, queued, s.email_batch_size),
         default_tz=s.default_timezone,
         sweep_grace=dt.timedelta(seconds=s.sweep_grace_s),
         claim_lease=dt.timedelta(seconds=s.claim_lease_s),

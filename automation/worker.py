@@ -22,41 +22,48 @@ from automation import providers
 from automation.config import Settings, load_settings
 from automation.delivery import Deliverer, RetryLater
 from automation.errors import UserError
-from automation.runtime import QUEUE, build_runtime, make_broker
+from automation.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
 from automation.worker_metrics import add_worker_metrics, note_status
 
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None
 
 
-def _throttle_for(settings: Settings, broker: dramatiq.Broker) -> Any:
-    """Per-provider bucket rate limits on Redis, shared by every worker process."""
+def _throttle_for(settings: Settings) -> Any:
+    """Per-provider bucket rate limits on Redis, shared by every worker process.
+
+    One token per provider request; a channel without a configured rate costs no Redis call.
+    """
     from dramatiq.rate_limits import BucketRateLimiter
     from dramatiq.rate_limits.backends import RedisBackend
 
     backend = RedisBackend(url=settings.redis_url)
+    rates = {"email": settings.email_rate_per_s, "sms": settings.sms_rate_per_s}
     limiters = {
-        "email": BucketRateLimiter(
-            backend, f"{settings.redis_namespace}:rate:email", limit=settings.email_rate_per_s, bucket=1000
-        ),
-        "sms": BucketRateLimiter(
-            backend, f"{settings.redis_namespace}:rate:sms", limit=settings.sms_rate_per_s, bucket=1000
-        ),
+        channel: BucketRateLimiter(
+            backend, f"{settings.redis_namespace}:rate:{channel}", limit=rate, bucket=1000
+        )
+        for channel, rate in rates.items()
+        if rate
     }
 
     @contextmanager
     def throttle(channel: str) -> Iterator[bool]:
-        with limiters[channel].acquire(raise_on_failure=False) as acquired:
+        limiter = limiters.get(channel)
+        if limiter is None:
+            yield True
+            return
+        with limiter.acquire(raise_on_failure=False) as acquired:
             yield bool(acquired)
 
     return throttle
 
 
-def build_deliverer(settings: Settings, broker: dramatiq.Broker) -> Deliverer:
+def build_deliverer(settings: Settings) -> Deliverer:
     runtime = build_runtime(settings)
     kwargs: dict[str, Any] = {}
     if settings.redis_url:
-        kwargs["throttle"] = _throttle_for(settings, broker)
+        kwargs["throttle"] = _throttle_for(settings)
     return Deliverer(
         runtime.sessions,
         runtime.catalog,
@@ -78,7 +85,7 @@ def _current() -> Deliverer:
     global _deliverer
     with _lock:
         if _deliverer is None:
-            _deliverer = build_deliverer(load_settings(), dramatiq.get_broker())
+            _deliverer = build_deliverer(load_settings())
         return _deliverer
 
 
@@ -113,18 +120,31 @@ def _setup() -> dramatiq.Broker:
 broker = _setup()
 
 
-@dramatiq.actor(actor_name="deliver", queue_name=QUEUE, max_retries=None, time_limit=300_000)
-def deliver(delivery_id: int) -> None:
-    """Deliver one ledger row; a transient provider error becomes a Dramatiq retry."""
+def _run(ids: list[int]) -> str:
+    """Deliver these rows for the current message; a transient provider error becomes a Dramatiq retry."""
     message = CurrentMessage.get_current_message()
     assert message is not None
     try:
-        note_status(_current().deliver(delivery_id, message.message_id))
+        statuses = _current().deliver_many(ids, message.message_id)
     except RetryLater as exc:
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from None
+    return statuses[ids[0]] if len(ids) == 1 else "batch"
+
+
+@dramatiq.actor(actor_name="deliver", queue_name=QUEUE, max_retries=None, time_limit=300_000)
+def deliver(delivery_id: int) -> None:
+    """Deliver one ledger row."""
+    note_status(_run([delivery_id]))
+
+
+@dramatiq.actor(actor_name=BATCH_ACTOR, queue_name=QUEUE, max_retries=None, time_limit=600_000)
+def deliver_batch(delivery_ids: list[int]) -> None:
+    """Deliver the email rows of one journey step, as few provider requests as their bodies allow."""
+    note_status(_run(delivery_ids))
 
 
 def bind(other: dramatiq.Broker) -> None:
-    """Serve `deliver` from another broker (the CLI's and the tests' own)."""
-    deliver.broker = other
-    other.declare_actor(deliver)
+    """Serve the actors from another broker (the CLI's and the tests' own)."""
+    for actor in (deliver, deliver_batch):
+        actor.broker = other
+        other.declare_actor(actor)

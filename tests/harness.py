@@ -66,7 +66,7 @@ class Flow:
         self.broker.add_middleware(CurrentMessage())
         dramatiq.set_broker(self.broker)
         worker_module.bind(self.broker)
-        self.deliverer = worker_module.build_deliverer(settings, self.broker)
+        self.deliverer = worker_module.build_deliverer(settings)
         worker_module.install(self.deliverer)
 
     def ingest(self, records: Iterable[dict[str, Any]], now: str = "2026-11-22T12:00:00Z") -> IngestResult:

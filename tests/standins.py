@@ -133,6 +133,33 @@ class SendGridStandIn(StandIn):
 
     kind = "sendgrid"
 
+    def messages(self) -> list[dict[str, Any]]:
+        """Every accepted email as its recipient gets it: one per personalization, substitutions applied."""
+        out = []
+        for item in self.accepted:
+            body = item.body
+            content = {c["type"]: c["value"] for c in body["content"]}
+            for p in body["personalizations"]:
+                subs = p.get("substitutions", {})
+
+                def fill(text: str, subs: dict[str, str] = subs) -> str:
+                    for key, value in subs.items():
+                        text = text.replace(key, value)
+                    return text
+
+                out.append(
+                    {
+                        "to": p["to"][0]["email"],
+                        "subject": p.get("subject", body.get("subject")),
+                        "headers": {**body.get("headers", {}), **p.get("headers", {})},
+                        "custom_args": p.get("custom_args", {}),
+                        "text": fill(content["text/plain"]),
+                        "html": fill(content["text/html"]),
+                        "at": item.at,
+                    }
+                )
+        return out
+
     def failure(self) -> Reply:
         if self.rng.random() < 0.5:
             return Reply(429, {"errors": [{"message": "too many requests"}]}, {"Retry-After": "0"})

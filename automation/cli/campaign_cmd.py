@@ -86,7 +86,7 @@ def _deliver_embedded(settings: Settings, runtime: Runtime, now: dt.datetime) ->
     report = run_tick(runtime, broker, now)
     console.print(report.summary())
     if report.enqueued:
-        install(build_deliverer(settings, broker))
+        install(build_deliverer(settings))
         drain(broker)
         console.print("delivered in-process (no REDIS_URL set)")
 

@@ -76,7 +76,7 @@ def tick(
     if settings.embedded_broker and report.enqueued:
         from automation.worker import build_deliverer
 
-        install(build_deliverer(settings, broker))
+        install(build_deliverer(settings))
         drain(broker)
         console.print("delivered in-process (no REDIS_URL set)")
 
@@ -91,7 +91,7 @@ def worker(
     settings = load_settings()
     from automation.worker import broker, build_deliverer, install
 
-    deliverer = build_deliverer(settings, broker)
+    deliverer = build_deliverer(settings)
     if burst:
         install(deliverer)
         drain(broker, threads=threads)
@@ -113,5 +113,5 @@ def scheduler() -> None:
 
     runtime = build_runtime(settings)
     if settings.embedded_broker:
-        install(build_deliverer(settings, broker))
+        install(build_deliverer(settings))
     run_scheduler(runtime, broker, embedded=settings.embedded_broker)

@@ -1,4 +1,8 @@
-"""The provider protocol: one rendered message in, the provider's message id out.
+"""The provider protocol: rendered messages in, the provider's message id out.
+
+Email goes as a batch: one shared body and up to 1,000 recipients, each with
+their own subject, headers, tracking arguments and substitutions (a single
+email is a batch of one; see `automation.batching` for how batches are made).
 
 Adapters raise `TransientProviderError` (retry later, with the provider's hint)
 or `PermanentProviderError` (never retry; `suppress_reason` when the address is
@@ -27,6 +31,69 @@ class EmailMessage:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """One personalization: what differs from the batch's shared body for this person."""
+
+    to: str
+    to_name: str | None
+    subject: str
+    headers: dict[str, str] = field(default_factory=dict)
+    custom_args: dict[str, str] = field(default_factory=dict)
+    substitutions: dict[str, str] = field(default_factory=dict)
+
+
+def substitute(body: str, substitutions: dict[str, str]) -> str:
+    """Replace every key by its value, as the provider does."""
+    for key, value in substitutions.items():
+        body = body.replace(key, value)
+    return body
+
+
+@dataclass(frozen=True)
+class EmailBatch:
+    """One provider request: a shared body and its recipients."""
+
+    from_email: str
+    from_name: str | None
+    html: str
+    text: str
+    categories: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+
+    @classmethod
+    def single(cls, message: EmailMessage) -> EmailBatch:
+        recipient = Recipient(
+            message.to, message.to_name, message.subject, message.headers, message.custom_args
+        )
+        return cls(
+            message.from_email,
+            message.from_name,
+            message.html,
+            message.text,
+            message.categories,
+            (recipient,),
+        )
+
+    def expand(self) -> list[EmailMessage]:
+        """Each recipient's message exactly as the provider will build it."""
+        return [
+            EmailMessage(
+                to=r.to,
+                to_name=r.to_name,
+                from_email=self.from_email,
+                from_name=self.from_name,
+                subject=r.subject,
+                html=substitute(self.html, r.substitutions),
+                text=substitute(self.text, r.substitutions),
+                headers=r.headers,
+                custom_args=r.custom_args,
+                categories=self.categories,
+            )
+            for r in self.recipients
+        ]
+
+
+@dataclass(frozen=True)
 class SmsMessage:
     to: str
     sender: str
@@ -37,8 +104,8 @@ class SmsMessage:
 class EmailProvider(Protocol):
     name: str
 
-    def send_email(self, message: EmailMessage) -> str:
-        """Hand one email to the provider; return its message id."""
+    def send_email(self, batch: EmailBatch) -> str:
+        """Hand a batch of emails to the provider in one request; return the request's message id."""
         ...
 
 

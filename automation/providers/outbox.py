@@ -10,7 +10,7 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
 
-from automation.providers.base import EmailMessage, SmsMessage
+from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
 
 
 def _safe(text: str) -> str:
@@ -28,7 +28,12 @@ class OutboxProvider:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{_safe(key)}{suffix}"
 
-    def send_email(self, message: EmailMessage) -> str:
+    def send_email(self, batch: EmailBatch) -> str:
+        """Write each recipient's message as the provider would build it; returns the first id."""
+        ids = [self._write_email(message) for message in batch.expand()]
+        return ids[0]
+
+    def _write_email(self, message: EmailMessage) -> str:
         mime = MimeMessage()
         mime["From"] = formataddr((message.from_name or "", message.from_email))
         mime["To"] = formataddr((message.to_name or "", message.to))

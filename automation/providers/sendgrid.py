@@ -11,7 +11,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailMessage
+from automation.providers.base import EmailBatch, Recipient
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -43,32 +43,38 @@ def _errors(body: Any) -> list[dict[str, Any]]:
     return [e for e in errors or [] if isinstance(e, dict)]
 
 
-def message_body(message: EmailMessage) -> dict[str, Any]:
-    """The v3 /mail/send request body for one message."""
-    to: dict[str, str] = {"email": message.to}
-    if message.to_name:
-        to["name"] = message.to_name
-    sender: dict[str, str] = {"email": message.from_email}
-    if message.from_name:
-        sender["name"] = message.from_name
+def _personalization(r: Recipient) -> dict[str, Any]:
+    to: dict[str, str] = {"email": r.to}
+    if r.to_name:
+        to["name"] = r.to_name
+    out: dict[str, Any] = {"to": [to], "subject": r.subject, "custom_args": dict(r.custom_args)}
+    if r.headers:
+        out["headers"] = dict(r.headers)
+    if r.substitutions:
+        out["substitutions"] = dict(r.substitutions)
+    return out
+
+
+def message_body(batch: EmailBatch) -> dict[str, Any]:
+    """The v3 /mail/send request body: one personalization per recipient, the body shared."""
+    sender: dict[str, str] = {"email": batch.from_email}
+    if batch.from_name:
+        sender["name"] = batch.from_name
     body: dict[str, Any] = {
-        "personalizations": [{"to": [to], "custom_args": dict(message.custom_args)}],
+        "personalizations": [_personalization(r) for r in batch.recipients],
         "from": sender,
-        "subject": message.subject,
         "content": [
-            {"type": "text/plain", "value": message.text},
-            {"type": "text/html", "value": message.html},
+            {"type": "text/plain", "value": batch.text},
+            {"type": "text/html", "value": batch.html},
         ],
     }
-    if message.headers:
-        body["headers"] = dict(message.headers)
-    if message.categories:
-        body["categories"] = list(message.categories)
+    if batch.categories:
+        body["categories"] = list(batch.categories)
     return body
 
 
 class SendGridProvider:
-    """Sends one message per request; every call has a timeout."""
+    """Sends one batch per request (up to 1,000 recipients); every call has a timeout."""
 
     name = "sendgrid"
 
@@ -76,10 +82,10 @@ class SendGridProvider:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.timeout_s = timeout_s
 
-    def send_email(self, message: EmailMessage) -> str:
+    def send_email(self, batch: EmailBatch) -> str:
         try:
             response = self.client.client.mail.send.post(
-                request_body=message_body(message), timeout=self.timeout_s
+                request_body=message_body(batch), timeout=self.timeout_s
             )
         except HTTPError as exc:
             raise self._classify(exc) from None
@@ -96,10 +102,11 @@ class SendGridProvider:
         text = "; ".join(str(e.get("message", "")) for e in errors) or f"HTTP {status}"
         if status == 429 or status >= 500:
             return TransientProviderError(f"sendgrid {status}: {text}", _retry_after(exc.headers))
-        invalid_recipient = any(
-            str(e.get("field") or "").startswith("personalizations") and "email" in str(e.get("field"))
-            for e in errors
-        )
+        fields = [str(e.get("field") or "") for e in errors]
+        about_recipient = any(f.startswith("personalizations") for f in fields)
+        invalid_recipient = any(f.startswith("personalizations") and "email" in f for f in fields)
         return PermanentProviderError(
-            f"sendgrid {status}: {text}", suppress_reason="invalid" if invalid_recipient else None
+            f"sendgrid {status}: {text}",
+            suppress_reason="invalid" if invalid_recipient else None,
+            about_recipient=about_recipient,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from automation.providers.base import EmailMessage, SmsMessage
+from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
 
 
 class RecordingProvider:
@@ -13,13 +13,15 @@ class RecordingProvider:
 
     def __init__(self) -> None:
         self.emails: list[EmailMessage] = []
+        self.batches: list[EmailBatch] = []
         self.sms: list[SmsMessage] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def send_email(self, message: EmailMessage) -> str:
+    def send_email(self, batch: EmailBatch) -> str:
         with self._lock:
-            self.emails.append(message)
+            self.batches.append(batch)
+            self.emails.extend(batch.expand())
             return f"stub-{next(self._ids)}"
 
     def send_sms(self, message: SmsMessage) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dramatiq
@@ -128,8 +128,10 @@ def test_a_slow_provider_times_out_and_is_retried(
 
 
 def test_two_worker_processes_together_stay_under_the_rate(
-    flow: Flow, kit_env: dict[str, str], sendgrid: SendGridStandIn, tmp_path: Path
+    make_flow: Callable[..., Flow], kit_env: dict[str, str], sendgrid: SendGridStandIn, tmp_path: Path
 ) -> None:
+    """The limit counts provider requests; with batches off, one request is one email."""
+    flow = make_flow(email_batch_size=1)
     rate, count = 4, 24
     flow.ingest([r for n in range(count) for r in (person(f"c{n}"), event(f"c{n}", "receipt", EARLIER))])
     assert flow.tick(NOW).enqueued == count
@@ -141,8 +143,9 @@ def test_two_worker_processes_together_stay_under_the_rate(
         codes = [stop_worker(w) for w in workers]
     times = sorted(m.at for m in sendgrid.accepted)
     per_second = collections.Counter(int(t) for t in times)
-    # Dramatiq's bucket limiter counts per calendar second; allow one for a request in flight at a boundary.
-    assert max(per_second.values()) <= rate + 1, per_second
+    # Dramatiq's bucket limiter counts per calendar second of the worker's acquisition; a request
+    # acquired late in one second may arrive in the next, so one arrival second can see two buckets.
+    assert max(per_second.values()) <= 2 * rate, per_second
     assert codes == [0, 0]
     # Spanning calendar seconds k..k+m allows rate*(m+1) sends in a little over m-1 seconds.
     assert (count - 2 * rate) / (times[-1] - times[0]) <= rate * 1.1
@@ -212,7 +215,7 @@ def test_stale_claims_are_resumed_and_stale_sends_become_unknown(
     ada, bob = flow.deliveries()
     assert ada.status == "sent"
     assert bob.status == "unknown" and "not re-sent" in (bob.reason or "")
-    assert [m.body["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted] == ["ada@example.com"]
+    assert [m["to"] for m in sendgrid.messages()] == ["ada@example.com"]
 
 
 def test_the_same_message_finding_its_own_send_marks_it_unknown(

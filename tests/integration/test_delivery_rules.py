@@ -284,7 +284,7 @@ def test_quiet_hours_defer_to_the_next_local_morning(flow: Flow, sendgrid: SendG
     assert report.released == 1
     news = only(flow, journey_id="news")
     assert news.status == "sent" and news.due_at.isoformat() == "2026-11-22T13:00:00+00:00"
-    assert len(sendgrid.accepted) == 3
+    assert len(sendgrid.messages()) == 3
 
 
 def test_a_journey_sets_its_own_quiet_hours(flow: Flow) -> None:
@@ -311,7 +311,7 @@ def test_three_journeys_at_once_send_one_email_a_day(flow: Flow, sendgrid: SendG
     assert sorted(r.status for r in flow.deliveries()) == ["deferred", "sent", "sent"]
     flow.run("2026-11-24T12:00:00Z")
     assert [r.status for r in flow.deliveries()] == ["sent"] * 3
-    assert len(sendgrid.accepted) == 3
+    assert len(sendgrid.messages()) == 3
     due = sorted(r.due_at.isoformat() for r in flow.deliveries())
     assert due == ["2026-11-22T12:00:00+00:00", "2026-11-23T12:00:00+00:00", "2026-11-24T12:00:00+00:00"]
 
@@ -331,7 +331,7 @@ def test_weekly_cap_skip_action_and_transactional_exemption(flow: Flow, sendgrid
     skipped = only(flow, journey_id="news_skip")
     assert (skipped.status, skipped.reason) == ("skipped", "frequency cap")
     assert only(flow, journey_id="receipt").status == "sent"  # transactional: exempt, and not counted
-    assert len(sendgrid.accepted) == 4
+    assert len(sendgrid.messages()) == 4
 
 
 def test_sms_cap_is_a_setting(kit_settings: Settings, twilio: TwilioStandIn) -> None:

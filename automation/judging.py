@@ -1,0 +1,88 @@
+"""What to do with one claimed delivery at its due instant. Pure.
+
+The worker gathers the facts for a whole batch of deliveries in a few set-based
+queries (`automation.delivery`); this module makes each row's call from them:
+enrollment ended, no address, suppressed, no consent, a step `if` that does not
+hold, quiet hours, the frequency cap — in that order, the first that applies wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from automation import rules
+from automation.filters import describe
+from automation.journeys import Journey, SendStep
+
+DAY = dt.timedelta(hours=24)
+WEEK = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a claimed delivery at its due instant."""
+
+    status: str  # send | skipped | suppressed | deferred | failed
+    reason: str | None = None
+    due_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the database said about one delivery's person, read for the whole batch at once."""
+
+    enrollment_state: str
+    address: str | None
+    suppressed: str | None
+    consent: bool
+    if_holds: bool
+    timezone: ZoneInfo
+    counted: Sequence[dt.datetime]
+
+
+def caps(channel: str, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
+    """The cross-journey frequency caps of one channel."""
+    if channel == "sms":
+        return (rules.CapRule(sms_day, DAY),)
+    return (rules.CapRule(email_day, DAY), rules.CapRule(email_week, WEEK))
+
+
+def judge(
+    channel: str,
+    due_at: dt.datetime,
+    journey: Journey,
+    step: SendStep,
+    facts: Facts,
+    channel_caps: Sequence[rules.CapRule],
+) -> Verdict:
+    """The verdict for one delivery due at `due_at`, from its facts."""
+    if facts.enrollment_state in ("exited", "cancelled"):
+        return Verdict("skipped", f"enrollment {facts.enrollment_state}")
+    if not facts.address:
+        return Verdict("skipped", f"no {'email address' if channel == 'email' else 'phone number'}")
+    if facts.suppressed:
+        return Verdict("suppressed", f"address suppressed ({facts.suppressed})")
+    if not facts.consent:
+        return Verdict("skipped", f"consent: no {channel}_opt_in")
+    if step.if_ is not None and not facts.if_holds:
+        return Verdict("skipped", f"if: {describe(step.if_)} does not hold")
+    if journey.quiet_hours is not False:
+        release = rules.quiet_hours_release(
+            due_at, journey.quiet_hours.start, journey.quiet_hours.end, facts.timezone
+        )
+        if release is not None:
+            return Verdict("deferred", "quiet hours", release)
+    if journey.frequency_cap and not journey.transactional:
+        release = rules.cap_release(due_at, facts.counted, channel_caps)
+        if release is not None:
+            if journey.cap_action == "skip":
+                return Verdict("skipped", "frequency cap")
+            return Verdict("deferred", "frequency cap", release)
+    return Verdict("send")
+
+
+def max_window(channel_caps: Sequence[rules.CapRule]) -> dt.timedelta:
+    return max(rule.window for rule in channel_caps)
