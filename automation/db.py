@@ -35,8 +35,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Build an engine for the URL and check that it connects (one-line error if not)."""
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
+    """Build an engine for the URL and check that it connects (one-line error if not).
+
+    `pre_ping` tests each pooled connection before use (one round trip per transaction):
+    worth it where requests are rare, not on a worker's hot path, whose failed message
+    Dramatiq retries on a fresh connection after a database restart.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -48,7 +53,7 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            engine = create_engine(parsed, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise UserError(f"unsupported database URL {safe_url(url)}: {exc}") from None
     try:

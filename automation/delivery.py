@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import batching, judging, planner, rules, suppressions
@@ -77,6 +77,7 @@ class _Claimed:
     customer: Customer
     enrollment_state: str
     enrollment_context: dict[str, Any]
+    suppressed: str | None
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,18 @@ class Deliverer:
         return sorted(go)
 
     def _load(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[_Claimed]:
-        """The claimed rows with their journey, step, enrollment and (locked, in id order) person."""
+        """The claimed rows with journey, step, enrollment, suppression and (locked, in id order) person.
+
+        Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+        """
+        address = case((Delivery.channel == "email", Customer.email), else_=Customer.phone)
+        suppressed = (
+            select(Suppression.reason)
+            .where(Suppression.channel == Delivery.channel, Suppression.address == address)
+            .scalar_subquery()
+        )
         stmt = (
-            select(Delivery, Enrollment.state, Enrollment.context, Customer)
+            select(Delivery, Enrollment.state, Enrollment.context, Customer, suppressed)
             .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
             .join(Customer, Customer.id == Delivery.customer_id)
             .where(Delivery.id.in_(ids))
@@ -187,13 +197,13 @@ class Deliverer:
             stmt = stmt.with_for_update(of=Customer)
         claimed: list[_Claimed] = []
         gone: list[tuple[int, str]] = []
-        for d, state, context, customer in s.execute(stmt):
+        for d, state, context, customer, reason in s.execute(stmt):
             journey = self.catalog.get(d.journey_id)
             step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
             if journey is None or step is None:
                 gone.append((d.id, "journey or step no longer exists"))
             else:
-                claimed.append(_Claimed(d, journey, step, customer, state, context or {}))
+                claimed.append(_Claimed(d, journey, step, customer, state, context or {}, reason))
         seen = {c.delivery.id for c in claimed} | {i for i, _ in gone}
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
@@ -204,8 +214,6 @@ class Deliverer:
 
     def _facts(self, s: Session, rows: list[_Claimed]) -> dict[int, judging.Facts]:
         """Every row's facts from one query per kind of fact."""
-        addresses = {c.delivery.id: self._address(c) for c in rows}
-        suppressed = self._suppressed(s, rows, addresses)
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
         default_tz = self.settings.default_timezone
@@ -219,49 +227,14 @@ class Deliverer:
             )
             facts[d.id] = judging.Facts(
                 enrollment_state=c.enrollment_state,
-                address=addresses[d.id],
-                suppressed=suppressed.get((d.channel, self._key(d.channel, addresses[d.id]))),
+                address=c.customer.email if d.channel == "email" else c.customer.phone,
+                suppressed=c.suppressed,
                 consent=consent,
                 if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
                 timezone=planner.zone(c.customer.timezone, default_tz),
                 counted=counted.get((d.customer_id, d.channel), []),
             )
         return facts
-
-    @staticmethod
-    def _address(c: _Claimed) -> str | None:
-        return c.customer.email if c.delivery.channel == "email" else c.customer.phone
-
-    @staticmethod
-    def _key(channel: str, address: str | None) -> str | None:
-        if address is None:
-            return None
-        try:
-            return suppressions.normalize(channel, address)
-        except suppressions.AddressError:
-            return address
-
-    def _suppressed(
-        self, s: Session, rows: list[_Claimed], addresses: dict[int, str | None]
-    ) -> dict[tuple[str, str | None], str]:
-        wanted: dict[str, set[str]] = {}
-        for c in rows:
-            key = self._key(c.delivery.channel, addresses[c.delivery.id])
-            if key is not None:
-                wanted.setdefault(c.delivery.channel, set()).add(key)
-        if not wanted:
-            return {}
-        found = s.execute(
-            select(Suppression.channel, Suppression.address, Suppression.reason).where(
-                or_(
-                    *(
-                        and_(Suppression.channel == ch, Suppression.address.in_(keys))
-                        for ch, keys in wanted.items()
-                    )
-                )
-            )
-        )
-        return {(ch, address): reason for ch, address, reason in found}
 
     @staticmethod
     def _if_holds(s: Session, rows: list[_Claimed]) -> set[tuple[str, str, str]]:

@@ -34,16 +34,16 @@ class Runtime:
     catalog: Catalog
 
 
-def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+def open_database(settings: Settings, pre_ping: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """Connect and check that the schema is current."""
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, pre_ping)
     db.require_schema(engine)
     return engine, db.sessions(engine)
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, pre_ping: bool = True) -> Runtime:
     catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
-    engine, sessions = open_database(settings)
+    engine, sessions = open_database(settings, pre_ping)
     return Runtime(settings, engine, sessions, catalog)
 
 

@@ -60,7 +60,7 @@ def _throttle_for(settings: Settings) -> Any:
 
 
 def build_deliverer(settings: Settings) -> Deliverer:
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, pre_ping=False)
     kwargs: dict[str, Any] = {}
     if settings.redis_url:
         kwargs["throttle"] = _throttle_for(settings)

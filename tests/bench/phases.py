@@ -25,15 +25,16 @@ import dramatiq
 import psycopg
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, func, select, text
 
 from automation import enroll
 from automation.config import Settings, load_settings
 from automation.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.filters import compile_filter
 from automation.ingest import ingest
-from automation.models import Customer
-from automation.runtime import QUEUE, build_runtime, make_broker, run_tick
+from automation.models import Customer, Delivery
+from automation.runtime import QUEUE, build_runtime, enqueue_deliveries, make_broker, run_tick
+from automation.tick import Queued
 from tests.bench.data import generate, spike_orders
 from tests.bench.standin import TimedSendGrid
 
@@ -398,6 +399,20 @@ def dramatiq_workers(module: str, env: dict[str, str], cfg: Config) -> Iterator[
                 proc.wait()
 
 
+def _worker_env(cfg: Config, standin: TimedSendGrid) -> dict[str, str]:
+    """The product's workers as deployed, pointed at the stand-in (no rate limit is set by default)."""
+    return {
+        "DATABASE_URL": cfg.db_url,
+        "REDIS_URL": cfg.redis_url,
+        "AUTOMATION_REDIS_NAMESPACE": cfg.namespace,
+        "SENDGRID_API_KEY": "SG.bench",
+        "SENDGRID_API_HOST": standin.url,
+        "AUTOMATION_EMAIL_PROVIDER": "sendgrid",
+        "AUTOMATION_JOURNEYS_DIR": str(HERE / "journeys"),
+        "AUTOMATION_TEMPLATES_DIR": str(HERE / "templates"),
+    }
+
+
 def phase_worker(cfg: Config) -> dict[str, Any]:
     standin = TimedSendGrid().start()
     settings = settings_for(cfg)
@@ -415,17 +430,7 @@ def phase_worker(cfg: Config) -> dict[str, Any]:
             )
         ]
     runtime.engine.dispose()
-    env = {
-        "DATABASE_URL": cfg.db_url,
-        "REDIS_URL": cfg.redis_url,
-        "AUTOMATION_REDIS_NAMESPACE": cfg.namespace,
-        "SENDGRID_API_KEY": "SG.bench",
-        "SENDGRID_API_HOST": standin.url,
-        "AUTOMATION_EMAIL_PROVIDER": "sendgrid",
-        "AUTOMATION_EMAIL_RATE_PER_S": "1000000",
-        "AUTOMATION_JOURNEYS_DIR": str(HERE / "journeys"),
-        "AUTOMATION_TEMPLATES_DIR": str(HERE / "templates"),
-    }
+    env = _worker_env(cfg, standin)
     broker = PipelinedRedisBroker(url=cfg.redis_url, namespace=cfg.namespace)
 
     def deliver(key: str) -> dramatiq.Message:
@@ -518,6 +523,77 @@ def phase_campaign(cfg: Config) -> dict[str, Any]:
     }
 
 
+def _wait_accepted(standin: TimedSendGrid, n: int, t0: float, stall_s: float = 30) -> dict[str, Any]:
+    """Wait until the stand-in accepted `n` more recipients (or progress stalls); rate and requests."""
+    with standin.count_lock:
+        base, requests = len(standin.times), standin.requests
+    seen, last_progress = 0, time.time()
+    while time.time() - last_progress < stall_s:
+        with standin.count_lock:
+            arrived = len(standin.times) - base
+        if arrived >= n:
+            break
+        if arrived > seen:
+            seen, last_progress = arrived, time.time()
+        time.sleep(0.2)
+    with standin.count_lock:
+        arrived = len(standin.times) - base
+        last = max(standin.times.values(), default=t0)
+        requests = standin.requests - requests
+    seconds = max(last - t0, 1e-9)
+    return {
+        "messages": arrived,
+        "expected": n,
+        "requests": requests,
+        "seconds": seconds,
+        "rate": arrived / seconds,
+    }
+
+
+def phase_campaign_send(cfg: Config) -> dict[str, Any]:
+    """The campaign's queued emails through the real workers: a sample one request each, the rest batched.
+
+    The messages are made by the enqueuer the tick uses (`enqueue_deliveries`), first with batches
+    off for a sample, then with the default batch size for everyone else.
+    """
+    standin = TimedSendGrid().start()
+    settings = settings_for(cfg)
+    runtime = build_runtime(settings)
+    broker = PipelinedRedisBroker(url=cfg.redis_url, namespace=cfg.namespace)
+    columns = (Delivery.id, Delivery.channel, Delivery.journey_id, Delivery.step_id)
+    with runtime.engine.connect() as conn:
+        total = conn.scalar(
+            select(func.count()).where(Delivery.journey_id == "bench_campaign", Delivery.status == "queued")
+        )
+    sample = min(cfg.worker_messages, (total or 0) // 10)
+
+    def enqueue(batch_size: int, limit: int | None) -> None:
+        """Still-queued rows, oldest first (the sample is sent by the time the rest is read)."""
+        stmt = (
+            select(*columns)
+            .where(Delivery.journey_id == "bench_campaign", Delivery.status == "queued")
+            .order_by(Delivery.id)
+            .limit(limit)
+            .execution_options(yield_per=50_000)
+        )
+        with runtime.sessions() as s:
+            for part in s.execute(stmt).partitions():
+                enqueue_deliveries(broker, [Queued(*row) for row in part], batch_size)
+
+    result: dict[str, Any] = {"queued": total}
+    with dramatiq_workers("automation.worker", _worker_env(cfg, standin), cfg) as proc:
+        t0 = time.time()
+        enqueue(1, sample)
+        result["one_per_request"] = _wait_accepted(standin, sample, t0)
+        t0 = time.time()
+        enqueue(settings.email_batch_size, None)
+        result["batched"] = _wait_accepted(standin, (total or 0) - sample, t0)
+        result["worker_rss_mb"] = _children_hwm_mb(proc.pid)
+    clear_namespace(cfg.redis_url, cfg.namespace)
+    standin.stop()
+    return result
+
+
 PHASES: dict[str, Callable[[Config], dict[str, Any]]] = {
     "generate": phase_generate,
     "copy_baseline": phase_copy_baseline,
@@ -525,6 +601,7 @@ PHASES: dict[str, Callable[[Config], dict[str, Any]]] = {
     "ticks": phase_ticks,
     "worker": phase_worker,
     "campaign": phase_campaign,
+    "campaign_send": phase_campaign_send,
 }
 
 
