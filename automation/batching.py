@@ -13,7 +13,6 @@ same goes alone, so batching never changes what anybody receives. Pure.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
@@ -62,9 +61,25 @@ def personal_values(
     return out
 
 
-def _whole(form: str) -> re.Pattern[str]:
-    """The string where it stands as a whole: "Ann" in "Hi Ann," but not in "Annual"."""
-    return re.compile(rf"(?<![^\W_]){re.escape(form)}(?![^\W_])")
+def _replace_whole(text: str, form: str, key: str) -> str:
+    """`text` with `form` replaced by `key` where it stands whole: "Ann" in "Hi Ann," but not in "Annual"."""
+    check_before, check_after = form[0].isalnum(), form[-1].isalnum()
+    out: list[str] = []
+    start = 0
+    at = text.find(form)
+    while at != -1:
+        end = at + len(form)
+        inside = (check_before and at > 0 and text[at - 1].isalnum()) or (
+            check_after and end < len(text) and text[end].isalnum()
+        )
+        if inside:
+            at = text.find(form, at + 1)
+            continue
+        out += (text[start:at], key)
+        start = end
+        at = text.find(form, start)
+    out.append(text[start:])
+    return "".join(out)
 
 
 def _cut(message: EmailMessage, values: Mapping[str, str]) -> tuple[str, str, dict[str, str]] | None:
@@ -80,7 +95,7 @@ def _cut(message: EmailMessage, values: Mapping[str, str]) -> tuple[str, str, di
             if form not in parts[part]:
                 continue
             key = f"{_KEY_PREFIX}{part}:{path}{_KEY_SUFFIX}"
-            cut = _whole(form).sub(key.replace("\\", "\\\\"), parts[part])  # a literal replacement
+            cut = _replace_whole(parts[part], form, key)
             if cut != parts[part]:
                 subs[key] = form
                 parts[part] = cut
@@ -115,6 +130,9 @@ def group(
     Returns:
       batches covering every message once, in the order their first message came.
     """
+    if len(messages) == 1:
+        key, message, _ = messages[0]
+        return [Batched(EmailBatch.single(message), (key,))]
     groups: dict[tuple[Any, ...], list[tuple[K, Recipient]]] = {}
     shared: dict[tuple[Any, ...], EmailMessage] = {}
     for n, (key, message, values) in enumerate(messages):

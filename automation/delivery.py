@@ -31,9 +31,9 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import BindParameter, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import batching, judging, planner, rules, suppressions
@@ -50,6 +50,36 @@ from automation.tokens import unsubscribe_token
 
 COUNTED = ("sent", "sending", "unknown")
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
+
+# The hot path's statements, built once (Core on the table: no ORM bookkeeping per message).
+_TABLE = cast(Table, Delivery.__table__)
+_T = _TABLE.c
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_CLAIM = (
+    update(_TABLE)
+    .where(_T.id.in_(_IDS), _T.status == "queued")
+    .values(status="claimed", message_id=bindparam("owner"))
+    .returning(_T.id)
+)
+_MINE = select(_T.id, _T.status, _T.message_id).where(_T.id.in_(_IDS)).order_by(_T.id)
+_ROW = update(_TABLE).where(_T.id == bindparam("b_id"))
+_SUPPRESSED = (
+    select(Suppression.reason)
+    .where(
+        Suppression.channel == Delivery.channel,
+        Suppression.address == case((Delivery.channel == "email", Customer.email), else_=Customer.phone),
+    )
+    .scalar_subquery()
+)
+# Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+_LOAD = (
+    select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
+    .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+    .join(Customer, Customer.id == Delivery.customer_id)
+    .where(Delivery.id.in_(_IDS))
+    .order_by(Delivery.customer_id, Delivery.id)
+)
+_LOAD_LOCKED = _LOAD.with_for_update(of=Customer)
 
 
 class RetryLater(Exception):
@@ -140,23 +170,11 @@ class Deliverer:
 
     def _claim(self, s: Session, ids: list[int], message_id: str, outcome: dict[int, str]) -> list[int]:
         """The ids this message may work on: newly claimed, or claimed by it before."""
-        go = set(
-            s.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == "queued")
-                .values(status="claimed", message_id=message_id)
-                .returning(Delivery.id)
-            )
-        )
+        go = set(s.scalars(_CLAIM, {"ids": ids, "owner": message_id}))
         rest = [i for i in ids if i not in go]
         if rest:
             # Locked: a tick may be reclaiming a stale claim of ours right now.
-            found = s.execute(
-                select(Delivery.id, Delivery.status, Delivery.message_id)
-                .where(Delivery.id.in_(rest))
-                .order_by(Delivery.id)
-                .with_for_update()
-            ).all()
+            found = s.execute(_MINE.with_for_update(), {"ids": rest}).all()
             died = []
             for did, status, owner in found:
                 if owner == message_id and status == "claimed":
@@ -176,28 +194,11 @@ class Deliverer:
         return sorted(go)
 
     def _load(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[_Claimed]:
-        """The claimed rows with journey, step, enrollment, suppression and (locked, in id order) person.
-
-        Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
-        """
-        address = case((Delivery.channel == "email", Customer.email), else_=Customer.phone)
-        suppressed = (
-            select(Suppression.reason)
-            .where(Suppression.channel == Delivery.channel, Suppression.address == address)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(Delivery, Enrollment.state, Enrollment.context, Customer, suppressed)
-            .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
-            .join(Customer, Customer.id == Delivery.customer_id)
-            .where(Delivery.id.in_(ids))
-            .order_by(Delivery.customer_id, Delivery.id)
-        )
-        if s.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=Customer)
+        """The claimed rows with journey, step, enrollment, suppression and (locked, in id order) person."""
+        stmt = _LOAD_LOCKED if s.get_bind().dialect.name == "postgresql" else _LOAD
         claimed: list[_Claimed] = []
         gone: list[tuple[int, str]] = []
-        for d, state, context, customer, reason in s.execute(stmt):
+        for d, state, context, customer, reason in s.execute(stmt, {"ids": ids}):
             journey = self.catalog.get(d.journey_id)
             step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
             if journey is None or step is None:
@@ -305,11 +306,17 @@ class Deliverer:
             outcome[d.id] = verdict.status
             if verdict.status == "deferred":
                 deferred.append(
-                    {"id": d.id, "status": "deferred", "reason": verdict.reason, "due_at": verdict.due_at}
+                    {
+                        "b_id": d.id,
+                        "status": "deferred",
+                        "reason": verdict.reason,
+                        "due_at": verdict.due_at,
+                        "message_id": None,
+                    }
                 )
                 continue
             if verdict.status != "send":
-                finals.append({"id": d.id, "status": verdict.status, "reason": verdict.reason})
+                finals.append({"b_id": d.id, "status": verdict.status, "reason": verdict.reason})
                 continue
             assert not isinstance(rendered, str)
             message, segments, values = rendered
@@ -317,7 +324,7 @@ class Deliverer:
             bound.setdefault(person, []).append(d.due_at)
             sending.append(
                 {
-                    "id": d.id,
+                    "b_id": d.id,
                     "status": "sending",
                     "address": message.to,
                     "segments": segments,
@@ -329,11 +336,8 @@ class Deliverer:
                 emails.append((d.id, message, values))
             else:
                 units.append(_Unit("sms", (d.id,), message, (message.to,)))
-        for batch in (finals, sending):
-            if batch:
-                s.execute(update(Delivery), batch)
-        if deferred:
-            s.execute(update(Delivery), [{**row, "message_id": None} for row in deferred])
+        for rows_of_a_kind in (finals, sending, deferred):
+            _update_rows(s, rows_of_a_kind)
         for grouped in batching.group(emails, self.settings.email_batch_size):
             addresses = tuple(r.to for r in grouped.batch.recipients)
             units.append(_Unit("email", grouped.keys, grouped.batch, addresses))
@@ -397,7 +401,7 @@ class Deliverer:
     # ------------------------------------------------------------ send and record
 
     def _finish(self, s: Session, delivery_id: int, status: str, **values: Any) -> str:
-        s.execute(update(Delivery).where(Delivery.id == delivery_id).values(status=status, **values))
+        s.execute(_ROW.values(status=status, **values), {"b_id": delivery_id})
         return status
 
     def _mark(
@@ -406,9 +410,7 @@ class Deliverer:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
             s.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.message_id == owner)
-                .values(status=status, **values)
+                update(_TABLE).where(_T.id.in_(ids), _T.message_id == owner).values(status=status, **values)
             )
         outcome.update(dict.fromkeys(ids, status))
 
@@ -503,3 +505,10 @@ class Deliverer:
         except suppressions.AddressError:
             key = address
         suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
+
+
+def _update_rows(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Write rows that share their columns (and `b_id`, the row's id), one statement per row, sent at once."""
+    if rows:
+        columns = [k for k in rows[0] if k != "b_id"]
+        s.execute(_ROW.values({c: bindparam(c) for c in columns}), rows)
