@@ -352,12 +352,13 @@ class Deliverer:
     ) -> tuple[EmailMessage | SmsMessage, int | None, dict[str, str]] | str:
         """The provider-ready message, its SMS segments and its personal strings; or why it failed."""
         d, journey, step = c.delivery, c.journey, c.step
+        unsubscribe = self.unsubscribe_url(d.id)
         ctx = message_context(
             journey,
             c.customer,
             c.enrollment_context,
             delivery_id=d.id,
-            unsubscribe_url=self.unsubscribe_url(d.id),
+            unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
         )
         renderer = self.catalog.renderer
@@ -381,8 +382,10 @@ class Deliverer:
             return f"render: {exc}"
         headers = {}
         if not journey.transactional:
-            url = self.unsubscribe_url(d.id)
-            headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
         name = " ".join(p for p in (c.customer.first_name, c.customer.last_name) if p) or None
         message = EmailMessage(
             to=address,
