@@ -134,7 +134,7 @@ def group(
         key, message, _ = messages[0]
         return [Batched(EmailBatch.single(message), (key,))]
     groups: dict[tuple[Any, ...], list[tuple[K, Recipient]]] = {}
-    shared: dict[tuple[Any, ...], EmailMessage] = {}
+    shared: dict[tuple[Any, ...], EmailBatch] = {}
     for n, (key, message, values) in enumerate(messages):
         cut = _cut(message, values)
         if cut is None:
@@ -144,23 +144,11 @@ def group(
             body_html, body_text, subs = cut
             gkey = (message.from_email, message.from_name, message.categories, body_html, body_text)
         groups.setdefault(gkey, []).append((key, _recipient(message, subs)))
-        shared.setdefault(gkey, replace(message, html=body_html, text=body_text))
+        shared.setdefault(gkey, EmailBatch.single(replace(message, html=body_html, text=body_text)))
     out: list[Batched[K]] = []
     for gkey, members in groups.items():
-        first = shared[gkey]
         for start in range(0, len(members), max_size):
             chunk = members[start : start + max_size]
-            out.append(
-                Batched(
-                    EmailBatch(
-                        from_email=first.from_email,
-                        from_name=first.from_name,
-                        html=first.html,
-                        text=first.text,
-                        categories=first.categories,
-                        recipients=tuple(r for _, r in chunk),
-                    ),
-                    tuple(k for k, _ in chunk),
-                )
-            )
+            recipients = tuple(r for _, r in chunk)
+            out.append(Batched(replace(shared[gkey], recipients=recipients), tuple(k for k, _ in chunk)))
     return out

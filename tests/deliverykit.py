@@ -94,6 +94,20 @@ def flow(kit_settings: Settings) -> Iterator[Flow]:
     f.close()
 
 
+@pytest.fixture
+def make_flow(kit_settings: Settings) -> Iterator[Callable[..., Flow]]:
+    """Flows with settings overridden (e.g. `make_flow(email_batch_size=1)`), closed after the test."""
+    made: list[Flow] = []
+
+    def build(**overrides: object) -> Flow:
+        made.append(Flow(kit_settings.model_copy(update=overrides)))
+        return made[-1]
+
+    yield build
+    for f in made:
+        f.close()
+
+
 def person(cid: str, tz: str = "UTC", **traits: Any) -> dict[str, Any]:
     """An opted-in customer with an email address and a phone number, unless told otherwise."""
     base: dict[str, Any] = {

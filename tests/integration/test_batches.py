@@ -7,34 +7,20 @@ messages; the worker sends the recipients that can share a body in one request
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from sqlalchemy import select, update
 
 from automation.models import Delivery, Suppression
-from tests.deliverykit import event, flow, kit_env, kit_settings, person
+from tests.deliverykit import event, flow, kit_env, kit_settings, make_flow, person
 from tests.harness import Flow
 from tests.standins import Reply, SendGridStandIn
 
-__all__ = ["flow", "kit_env", "kit_settings"]
+__all__ = ["flow", "kit_env", "kit_settings", "make_flow"]
 
 NOW = "2026-11-22T12:00:00Z"
 EARLIER = "2026-11-22T11:00:00Z"
 NAMES = ["ada", "ben", "cy", "dee"]
-
-
-@pytest.fixture
-def make_flow(kit_settings) -> Iterator[Callable[..., Flow]]:
-    made: list[Flow] = []
-
-    def build(**overrides: object) -> Flow:
-        made.append(Flow(kit_settings.model_copy(update=overrides)))
-        return made[-1]
-
-    yield build
-    for f in made:
-        f.close()
 
 
 def crowd(flow: Flow, names: list[str], nameless: tuple[str, ...] = ()) -> None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import dramatiq
-import pytest
 from sqlalchemy import func, select, update
 
-from automation.config import Settings
 from automation.models import Delivery
 from automation.runtime import QUEUE
 from automation.tick import LOCK_KEY, tick
@@ -22,6 +20,7 @@ from tests.deliverykit import (
     kill_worker,
     kit_env,
     kit_settings,
+    make_flow,
     person,
     start_worker,
     stop_worker,
@@ -30,23 +29,10 @@ from tests.deliverykit import (
 from tests.harness import Flow, cli, utc
 from tests.standins import Reply, SendGridStandIn, TwilioStandIn
 
-__all__ = ["flow", "kit_env", "kit_settings"]
+__all__ = ["flow", "kit_env", "kit_settings", "make_flow"]
 
 NOW = "2026-11-22T12:00:00Z"
 EARLIER = "2026-11-22T11:00:00Z"
-
-
-@pytest.fixture
-def make_flow(kit_settings: Settings) -> Iterator:
-    made: list[Flow] = []
-
-    def build(**overrides: object) -> Flow:
-        made.append(Flow(kit_settings.model_copy(update=overrides)))
-        return made[-1]
-
-    yield build
-    for f in made:
-        f.close()
 
 
 def one_receipt(flow: Flow, cid: str = "ada", kind: str = "receipt") -> None:
