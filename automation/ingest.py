@@ -18,11 +18,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, Engine, select, tuple_
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.ingest_pg import apply_records_pg
+from automation.ingest_pg import apply_records_pg, stage
 from automation.models import Customer, CustomerEventStat, Event
 from automation.records import (
     WELL_KNOWN,
@@ -198,12 +198,22 @@ class _Outcome:
 
 
 class _Lane:
-    """One writer thread; its batches are applied one at a time, in file order."""
+    """One writer thread and its connection; its batches are applied one at a time, in file order."""
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, connection: Connection) -> None:
         self.executor = executor
+        self.connection = connection
         self.pending: Future[_Outcome] | None = None
         self.keys: set[str] = set()
+
+
+def _open_lane(stack: ExitStack, engine: Engine, number: int, on_pg: bool) -> _Lane:
+    """A lane keeps one connection for the whole ingest: no checkout, ping or staging per batch."""
+    connection = stack.enter_context(engine.connect())
+    if on_pg:
+        stage(connection)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ingest-{number}")
+    return _Lane(stack.enter_context(executor), connection)
 
 
 def lane_of(customer_id: str, lanes: int) -> int:
@@ -253,20 +263,20 @@ def ingest(
     """
     result = IngestResult()
     problems: list[tuple[int, str]] = []
-    bind = session_factory.kw["bind"]
-    on_pg = bind is not None and bind.dialect.name == "postgresql"
+    engine: Engine = session_factory.kw["bind"]
+    on_pg = engine.dialect.name == "postgresql"
     apply = apply_records_pg if on_pg else apply_records
 
-    def run(batch: Batch) -> _Outcome:
+    def run(connection: Connection, batch: Batch) -> _Outcome:
         outcome = _Outcome(len(batch))
         try:
-            with session_factory.begin() as session:
+            with session_factory(bind=connection) as session, session.begin():
                 outcome.new_events += apply(session, [r for _, r in batch], now, order_event)
             outcome.applied += len(batch)
         except REFUSED:
             for number, rec in batch:
                 try:
-                    with session_factory.begin() as session:
+                    with session_factory(bind=connection) as session, session.begin():
                         outcome.new_events += apply(session, [rec], now, order_event)
                     outcome.applied += 1
                 except REFUSED as exc:
@@ -287,10 +297,7 @@ def ingest(
             progress(outcome.size)
 
     with _collector_paused(), ExitStack() as stack:
-        lanes = [
-            _Lane(stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ingest-{n}")))
-            for n in range(PG_LANES if on_pg else 1)
-        ]
+        lanes = [_open_lane(stack, engine, n, on_pg) for n in range(PG_LANES if on_pg else 1)]
         for batch in _batches(lines, source, now, result, problems, PG_BATCH if on_pg else BATCH):
             parts = _split(batch, len(lanes))
             keys = [_event_keys(part) for part in parts]
@@ -306,7 +313,7 @@ def ingest(
                     if other is not lane and not part_keys.isdisjoint(other.keys):
                         collect(other)
                 collect(lane)
-                lane.pending = lane.executor.submit(run, part)
+                lane.pending = lane.executor.submit(run, lane.connection, part)
                 lane.keys = part_keys
             if whole:
                 collect(lanes[0])
