@@ -207,6 +207,58 @@ class _Lane:
         self.keys: set[str] = set()
 
 
+class _Writers:
+    """Hands batches to the lanes so that the result is one writer's, batch for batch.
+
+    A batch is split by customer; a customer always falls in the same lane, so
+    one customer's records keep their order. Events of different customers that
+    share a key keep theirs too: a batch whose parts share an event key is
+    applied whole once every lane is idle, and a part waits for another lane's
+    batch that holds one of its keys.
+    """
+
+    def __init__(
+        self,
+        lanes: list[_Lane],
+        run: Callable[[Connection, Batch], _Outcome],
+        done: Callable[[_Outcome], None],
+    ) -> None:
+        self.lanes = lanes
+        self.run = run
+        self.done = done
+
+    def submit(self, batch: Batch) -> None:
+        parts = _split(batch, len(self.lanes))
+        keys = [_event_keys(part) for part in parts]
+        if not _disjoint(keys):
+            self.drain()
+            self._start(self.lanes[0], batch, set().union(*keys))
+            self._collect(self.lanes[0])
+            return
+        for lane, part, part_keys in zip(self.lanes, parts, keys, strict=True):
+            if part:
+                for other in self.lanes:
+                    if other is not lane and not part_keys.isdisjoint(other.keys):
+                        self._collect(other)
+                self._collect(lane)
+                self._start(lane, part, part_keys)
+
+    def drain(self) -> None:
+        for lane in self.lanes:
+            self._collect(lane)
+
+    def _start(self, lane: _Lane, batch: Batch, keys: set[str]) -> None:
+        lane.pending = lane.executor.submit(self.run, lane.connection, batch)
+        lane.keys = keys
+
+    def _collect(self, lane: _Lane) -> None:
+        if lane.pending is not None:
+            outcome = lane.pending.result()
+            lane.pending = None
+            lane.keys = set()
+            self.done(outcome)
+
+
 def _open_lane(stack: ExitStack, engine: Engine, number: int, on_pg: bool) -> _Lane:
     """A lane keeps one connection for the whole ingest: no checkout, ping or staging per batch."""
     connection = stack.enter_context(engine.connect())
@@ -252,13 +304,9 @@ def ingest(
     """Ingest JSON lines; every bad line is reported as `source:line: reason`, in line order.
 
     On PostgreSQL each batch goes through COPY and set-based SQL (`ingest_pg`)
-    and is split by customer into `PG_LANES` lanes, each written by its own
-    thread and connection, so that the server works on several backends at once
-    while this thread parses the next batch. A customer always falls in the same
-    lane, and a lane applies its batches in order, so one customer's records
-    keep their order. Events of different customers that share a key must keep
-    their order too: a batch whose lanes share an event key is applied whole,
-    and a lane waits for another lane's batch that holds one of its keys.
+    and is split by customer over `PG_LANES` lanes, each a thread with its own
+    connection, so that the server works on several backends at once while this
+    thread parses the next batch (see `_Writers` for how order is kept).
     Elsewhere batches go through the ORM on one lane. The rules are the same.
     """
     result = IngestResult()
@@ -284,12 +332,7 @@ def ingest(
                     outcome.problems.append((number, text))
         return outcome
 
-    def collect(lane: _Lane) -> None:
-        if lane.pending is None:
-            return
-        outcome = lane.pending.result()
-        lane.pending = None
-        lane.keys = set()
+    def done(outcome: _Outcome) -> None:
         result.applied += outcome.applied
         result.new_events += outcome.new_events
         problems.extend(outcome.problems)
@@ -298,27 +341,10 @@ def ingest(
 
     with _collector_paused(), ExitStack() as stack:
         lanes = [_open_lane(stack, engine, n, on_pg) for n in range(PG_LANES if on_pg else 1)]
+        writers = _Writers(lanes, run, done)
         for batch in _batches(lines, source, now, result, problems, PG_BATCH if on_pg else BATCH):
-            parts = _split(batch, len(lanes))
-            keys = [_event_keys(part) for part in parts]
-            whole = not _disjoint(keys)
-            if whole:
-                parts, keys = [batch], [set().union(*keys)]
-                for lane in lanes:
-                    collect(lane)
-            for lane, part, part_keys in zip(lanes, parts, keys, strict=False):
-                if not part:
-                    continue
-                for other in lanes:
-                    if other is not lane and not part_keys.isdisjoint(other.keys):
-                        collect(other)
-                collect(lane)
-                lane.pending = lane.executor.submit(run, lane.connection, part)
-                lane.keys = part_keys
-            if whole:
-                collect(lanes[0])
-        for lane in lanes:
-            collect(lane)
+            writers.submit(batch)
+        writers.drain()
     result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]
     return result
 
