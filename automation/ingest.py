@@ -1,10 +1,11 @@
 """Loading identify/track records into customer state, in batches.
 
-Each batch is one transaction. Events are unique by key, so a file ingested
-twice changes nothing; order facts and per-event statistics are updated only
-for events that were new. A line that cannot be parsed is reported with its
-number; if the database refuses a batch, its records are retried one by one
-so that only the bad line is lost.
+Each batch (on PostgreSQL, each lane's share of it) is one transaction.
+Events are unique by key, so a file ingested twice changes nothing; order
+facts and per-event statistics are updated only for events that were new. A
+line that cannot be parsed is reported with its number; if the database
+refuses a batch, its records are retried one by one so that only the bad line
+is lost.
 """
 
 from __future__ import annotations
