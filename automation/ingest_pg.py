@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from automation.records import (
@@ -42,6 +42,9 @@ CUSTOMER_COLUMNS = (
     "created_at",
     "updated_at",
 )
+# Created once per connection (`stage`); ON COMMIT DELETE ROWS empties them after each batch.
+# Events are COPYed in binary (their values are typed by the parser); properties stay text
+# until the INSERT casts them.
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_customers (
     id text, email text, phone text, timezone text, first_name text, last_name text, tier text,
@@ -50,9 +53,11 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_customers (
     created_at timestamptz, updated_at timestamptz
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS ingest_events (
-    event_key text, customer_id text, name text, occurred_at timestamptz, properties jsonb, total numeric
+    event_key text, customer_id text, name text, occurred_at timestamptz, properties text, total numeric
 ) ON COMMIT DELETE ROWS;
 """
+_EVENT_COLUMNS = ("event_key", "customer_id", "name", "occurred_at", "properties", "total")
+_EVENT_TYPES = ("text", "text", "text", "timestamptz", "text", "numeric")
 _LOAD = text(
     "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
@@ -62,11 +67,13 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # (ON CONFLICT DO NOTHING ... RETURNING says which are new) feed the statistics and
 # the order facts; staged customers are upserted with their order facts folded in,
 # and customers not staged (orders only, already known) get their facts updated.
+# Events go in key order, so the unique index is written leaf by leaf rather than at random.
 _APPLY = text(
     """
     WITH ins AS (
         INSERT INTO events (event_key, customer_id, name, occurred_at, properties, received_at)
-        SELECT event_key, customer_id, name, occurred_at, properties, :now FROM ingest_events
+        SELECT event_key, customer_id, name, occurred_at, properties::jsonb, :now FROM ingest_events
+        ORDER BY event_key
         ON CONFLICT (event_key) DO NOTHING
         RETURNING event_key, customer_id, name, occurred_at
     ), stats AS (
@@ -162,10 +169,20 @@ def _identify(state: _State, cid: str, rec: Identify, now: dt.datetime) -> Track
     return tier_event(cid, *merge.tier_change, rec.timestamp)
 
 
-def _copy(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def _copy(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    types: Sequence[str] | None = None,
+) -> None:
+    """COPY rows into a staging table: in binary when `types` are given, else in text."""
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    how = " (FORMAT BINARY)" if types else ""
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{how}") as copy:
+        if types:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 
@@ -191,9 +208,17 @@ def _customer_rows(states: dict[str, _State]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def stage(connection: Connection) -> None:
+    """Create this connection's staging tables, once, before its first batch."""
+    with connection.begin():
+        connection.exec_driver_sql(_STAGE)
+
+
 def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
-    """Apply one batch inside the caller's transaction; returns how many events were new."""
-    session.execute(text(_STAGE))
+    """Apply one batch inside the caller's transaction; returns how many events were new.
+
+    The session's connection must have been through `stage`.
+    """
     ids = sorted({r.customer_id for r in records})
     states = _load(session, ids, now)
     tracks: dict[str, Track] = {}
@@ -209,7 +234,7 @@ def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, 
     _copy(
         session,
         "ingest_events",
-        ("event_key", "customer_id", "name", "occurred_at", "properties", "total"),
+        _EVENT_COLUMNS,
         [
             (
                 t.event_key,
@@ -221,5 +246,6 @@ def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, 
             )
             for t in tracks.values()
         ],
+        _EVENT_TYPES,
     )
     return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())

@@ -7,11 +7,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import db
-from automation.ingest import ingest
+from automation import ingest as ingest_module
+from automation.ingest import ingest, lane_of
 from automation.models import Customer, CustomerEventStat, Event
 from tests.harness import identify, track, utc
 
@@ -100,6 +102,31 @@ def test_bulk_path_matches_the_orm_path_and_is_idempotent(
     again = ingest(lines, "f.jsonl", sessions, NOW)
     assert again.new_events == 0
     assert snapshot(sessions) == expected
+    lite.dispose()
+
+
+def test_lanes_over_many_batches_match_one_writer(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches split by customer over concurrent lanes end as one writer's batches of the same size.
+
+    Small batches make many of them, so a customer's records span batches and
+    lanes, and order ids shared between customers cross lanes and batches.
+    """
+    monkeypatch.setattr(ingest_module, "PG_BATCH", 25)
+    monkeypatch.setattr(ingest_module, "BATCH", 25)
+    lines = mixed_records(seed=5, customers=40, count=1500)
+    assert {lane_of(f"c{n}", ingest_module.PG_LANES) for n in range(40)} == set(range(ingest_module.PG_LANES))
+    lite = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    db.upgrade(lite)
+    lite_sessions = db.sessions(lite)
+
+    got = ingest(lines, "f.jsonl", sessions, NOW)
+    want = ingest(lines, "f.jsonl", lite_sessions, NOW)
+
+    assert got.rejected == want.rejected
+    assert (got.read, got.applied, got.new_events) == (want.read, want.applied, want.new_events)
+    assert snapshot(sessions) == snapshot(lite_sessions)
     lite.dispose()
 
 
