@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Table, bindparam, case, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
 from automation import batching, judging, planner, rules, suppressions
 from automation.catalog import Catalog
@@ -74,6 +74,18 @@ _SUPPRESSED = (
 # Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
 _LOAD = (
     select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
+    .options(
+        load_only(
+            Delivery.id,
+            Delivery.journey_id,
+            Delivery.step_id,
+            Delivery.channel,
+            Delivery.due_at,
+            Delivery.attempts,
+            Delivery.customer_id,
+        ),
+        defer(Customer.trait_times),
+    )
     .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
     .join(Customer, Customer.id == Delivery.customer_id)
     .where(Delivery.id.in_(_IDS))

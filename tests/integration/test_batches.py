@@ -118,7 +118,8 @@ def test_a_batch_message_finding_its_own_sends_marks_them_unknown_and_resumes_it
 ) -> None:
     crowd(flow, ["ada", "ben", "cy"])
     flow.tick(NOW)
-    ada, ben, cy = flow.deliveries()
+    rows = {d.customer_id: d for d in flow.deliveries()}
+    ada, ben, cy = rows["ada"], rows["ben"], rows["cy"]
     with flow.runtime.sessions.begin() as s:  # the worker died after sending ada's part, before ben's ended
         s.execute(update(Delivery).where(Delivery.id == ada.id).values(status="sent", message_id="m-1"))
         s.execute(update(Delivery).where(Delivery.id == ben.id).values(status="sending", message_id="m-1"))
