@@ -17,10 +17,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import enroll, planner
+from automation import bulk, enroll, planner
 from automation.catalog import Catalog
 from automation.models import Customer, Delivery, Enrollment
-from automation.sqlutil import insert_ignore
 
 LOCK_KEY = 0x6175746F  # "auto"
 ADVANCE_BATCH = 5000
@@ -79,10 +78,19 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
                 conn.commit()
 
 
+PlanKey = tuple[str, str, dt.datetime, str | None]
+
+
 def _advance_batch(
     session: Session, catalog: Catalog, now: dt.datetime, default_tz: str
 ) -> tuple[int, list[Queued]]:
-    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new deliveries)."""
+    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new deliveries).
+
+    The planner decides each enrollment's steps; enrollments that share a journey, a step,
+    a due instant and a zone (a campaign, a spike of orders) get the same plan, so it is
+    made once for them. The enrollments' new positions and the deliveries are then
+    written in one statement each.
+    """
     ids = [j.id for j in catalog.journeys.values()]
     rows = session.execute(
         select(
@@ -99,12 +107,18 @@ def _advance_batch(
         .order_by(Enrollment.next_at)
         .limit(ADVANCE_BATCH)
     ).all()
+    plans: dict[PlanKey, planner.Advance] = {}
     deliveries: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for eid, jid, cid, step_id, next_at, campaign_id, tz_name in rows:
         journey = catalog.journeys[jid]
         assert step_id is not None and next_at is not None  # active rows with next_at <= now
-        result = planner.advance(journey, step_id, next_at, now, planner.zone(tz_name, default_tz))
+        key = (jid, step_id, next_at, tz_name)
+        result = plans.get(key)
+        if result is None:
+            result = plans[key] = planner.advance(
+                journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
+            )
         for send in result.sends:
             deliveries.append(
                 {
@@ -132,9 +146,8 @@ def _advance_batch(
                 "state": "completed" if result.completed else "active",
             }
         )
-    if updates:
-        session.execute(update(Enrollment), updates)
-    inserted = insert_ignore(
+    bulk.update_many(session, Enrollment.__table__, updates)
+    inserted = bulk.insert_ignore_many(
         session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], QUEUED_COLUMNS
     )
     return len(rows), [Queued(*r) for r in inserted]
@@ -217,8 +230,7 @@ def tick(
                 report.exited += len(exited)
                 if journey.trigger.kind == "manual":
                     continue
-                cands = enroll.candidates(session, journey, catalog, now, default_tz)
-                report.enrolled[journey.id] = len(enroll.insert_enrollments(session, journey, cands, now))
+                report.enrolled[journey.id] = enroll.enroll_due(session, journey, catalog, now, default_tz)
         while True:
             with session_factory.begin() as session:
                 processed, ids = _advance_batch(session, catalog, now, default_tz)
