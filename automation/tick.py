@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Select, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import bulk, enroll, planner
@@ -22,7 +22,7 @@ from automation.catalog import Catalog
 from automation.models import Customer, Delivery, Enrollment
 
 LOCK_KEY = 0x6175746F  # "auto"
-ADVANCE_BATCH = 5000
+ADVANCE_BATCH = 20000
 
 
 class Queued(NamedTuple):
@@ -79,39 +79,51 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
 
 
 PlanKey = tuple[str, str, dt.datetime, str | None]
+Cursor = tuple[dt.datetime, int]
+
+
+def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
+    """The next ADVANCE_BATCH active enrollments due at `now`, in (next_at, id) order after `after`.
+
+    Read by the partial (next_at, id) index only, whatever the statistics say: the
+    cursor starts each page where the last ended (a campaign makes a million rows due
+    at one instant), and the zone is a primary-key lookup per row, never a join that a
+    stale estimate could turn into a scan of every customer.
+    """
+    zone = select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery()
+    stmt = select(
+        Enrollment.id,
+        Enrollment.journey_id,
+        Enrollment.customer_id,
+        Enrollment.next_step_id,
+        Enrollment.next_at,
+        Enrollment.campaign_id,
+        zone,
+    ).where(Enrollment.state == "active", Enrollment.next_at <= now)
+    if after is not None:
+        stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
+    return stmt.order_by(Enrollment.next_at, Enrollment.id).limit(ADVANCE_BATCH)
 
 
 def _advance_batch(
-    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str
-) -> tuple[int, list[Queued]]:
-    """Run the due steps of up to ADVANCE_BATCH enrollments; returns (processed, new deliveries).
+    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str, after: Cursor | None
+) -> tuple[Cursor | None, list[Queued]]:
+    """Run the due steps of the next ADVANCE_BATCH enrollments; returns (cursor for the next, deliveries).
 
-    The planner decides each enrollment's steps; enrollments that share a journey, a step,
-    a due instant and a zone (a campaign, a spike of orders) get the same plan, so it is
-    made once for them. The enrollments' new positions and the deliveries are then
-    written in one statement each.
+    The cursor is None after the last page. Enrollments of a journey no longer in the
+    catalog are passed over. The planner decides each enrollment's steps; enrollments
+    that share a journey, a step, a due instant and a zone (a campaign, a spike of
+    orders) get the same plan, so it is made once for them. The enrollments' new
+    positions and the deliveries are then written in one statement each.
     """
-    ids = [j.id for j in catalog.journeys.values()]
-    rows = session.execute(
-        select(
-            Enrollment.id,
-            Enrollment.journey_id,
-            Enrollment.customer_id,
-            Enrollment.next_step_id,
-            Enrollment.next_at,
-            Enrollment.campaign_id,
-            Customer.timezone,
-        )
-        .join(Customer, Customer.id == Enrollment.customer_id)
-        .where(Enrollment.state == "active", Enrollment.next_at <= now, Enrollment.journey_id.in_(ids))
-        .order_by(Enrollment.next_at)
-        .limit(ADVANCE_BATCH)
-    ).all()
+    rows = session.execute(_due(now, after)).all()
     plans: dict[PlanKey, planner.Advance] = {}
     deliveries: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for eid, jid, cid, step_id, next_at, campaign_id, tz_name in rows:
-        journey = catalog.journeys[jid]
+        journey = catalog.journeys.get(jid)
+        if journey is None:
+            continue
         assert step_id is not None and next_at is not None  # active rows with next_at <= now
         key = (jid, step_id, next_at, tz_name)
         result = plans.get(key)
@@ -150,7 +162,8 @@ def _advance_batch(
     inserted = bulk.insert_ignore_many(
         session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], QUEUED_COLUMNS
     )
-    return len(rows), [Queued(*r) for r in inserted]
+    cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == ADVANCE_BATCH else None
+    return cursor, [Queued(*r) for r in inserted]
 
 
 def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now: dt.datetime) -> None:
@@ -231,12 +244,13 @@ def tick(
                 if journey.trigger.kind == "manual":
                     continue
                 report.enrolled[journey.id] = enroll.enroll_due(session, journey, catalog, now, default_tz)
+        cursor: Cursor | None = None
         while True:
             with session_factory.begin() as session:
-                processed, ids = _advance_batch(session, catalog, now, default_tz)
+                cursor, ids = _advance_batch(session, catalog, now, default_tz, cursor)
             report.deliveries += len(ids)
             _enqueue(enqueue, ids, report)
-            if processed < ADVANCE_BATCH:
+            if cursor is None:
                 break
         with session_factory.begin() as session:
             ids = _release_and_sweep(session, now, sweep_grace, claim_lease, report)
