@@ -3,9 +3,9 @@
 The same rules as `enroll.candidates` + `enroll.insert_enrollments`, but the
 rows never leave the database: one `INSERT ... SELECT ... ON CONFLICT DO
 NOTHING` per journey reads the due occurrences by index, applies the look-back,
-the audience (a primary-key lookup per occurrence, so no plan can turn it into
-a scan of every customer) and the re-entry policy, and writes the enrollments
-with the same occurrence key and context the Python path builds. Whether a tier
+the audience (a primary-key lookup per occurrence not yet enrolled, so no plan
+can turn it into a scan of every customer) and the re-entry policy, and writes
+the enrollments with the same occurrence key and context the Python path builds. Whether a tier
 change enters is still the planner's call, made once per distinct (from, to)
 pair found in the window.
 """
@@ -71,10 +71,17 @@ def _json(value: Any) -> Any:
     return func.cast(literal(json.dumps(value)), JSONB)
 
 
-def _in_audience(journey: Journey, customer_id: Any) -> ColumnElement[bool]:
-    """A scalar subquery per occurrence: PostgreSQL runs it by primary key, never as a join."""
-    member = select(compile_filter(journey.audience)).where(Customer.id == customer_id).scalar_subquery()
-    return func.coalesce(member, false())
+def _in_audience(journey: Journey, due: Select[Any]) -> Select[Any]:
+    """The due occurrences whose customer exists and is in the audience, checked last.
+
+    The audience is a scalar subquery per occurrence, which PostgreSQL runs by
+    primary key and never turns into a join over every customer. OFFSET 0 keeps
+    it out of the occurrences' scan: most occurrences an idle tick reads are
+    already enrolled, and only the others need their customer looked up.
+    """
+    rows = due.offset(0).subquery("due")
+    member = select(compile_filter(journey.audience)).where(Customer.id == rows.c.customer_id)
+    return select(rows).where(func.coalesce(member.scalar_subquery(), false()))
 
 
 def _not_enrolled(journey: Journey, customer_id: Any, key: Any) -> ColumnElement[bool]:
@@ -114,7 +121,6 @@ def _event_due(journey: Journey, now: dt.datetime) -> Select[Any]:
         *_recent(trig.name, trig.lookback, now),
         *where,
         _not_enrolled(journey, Event.customer_id, key),
-        _in_audience(journey, Event.customer_id),
     )
 
 
@@ -143,7 +149,6 @@ def _tier_due(
         *window,
         or_(*chosen),
         _not_enrolled(journey, Event.customer_id, key),
-        _in_audience(journey, Event.customer_id),
     )
 
 
@@ -164,7 +169,6 @@ def _inactivity_due(journey: Journey, now: dt.datetime) -> Select[Any]:
         stat.last_at <= now - lapse,
         stat.last_at > now - lapse - trig.lookback,
         _not_enrolled(journey, stat.customer_id, key),
-        _in_audience(journey, stat.customer_id),
     )
 
 
@@ -207,7 +211,7 @@ def enroll_due(session: Session, journey: Journey, now: dt.datetime, tier_order:
         raise ValueError(f"{kind} triggers are enrolled by enroll.candidates")
     if due is None:
         return 0
-    rows = _under_policy(journey, due, now).subquery("rows")
+    rows = _under_policy(journey, _in_audience(journey, due), now).subquery("rows")
     chosen = select(
         literal(journey.id),
         rows.c.customer_id,
