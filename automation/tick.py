@@ -9,12 +9,14 @@ unique keys make a second one harmless anyway.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Engine, Select, func, select, text, tuple_, update
+from sqlalchemy import Engine, Select, Table, any_, bindparam, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import bulk, enroll, planner
@@ -90,6 +92,7 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
 
 
 PlanKey = tuple[str, str, dt.datetime, str | None]
+SendKey = tuple[str, str, str, str, bool, dt.datetime]  # journey, step, channel, template, transactional, due
 Cursor = tuple[dt.datetime, int]
 
 
@@ -103,13 +106,7 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
     """
     zone = select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery()
     stmt = select(
-        Enrollment.id,
-        Enrollment.journey_id,
-        Enrollment.customer_id,
-        Enrollment.next_step_id,
-        Enrollment.next_at,
-        Enrollment.campaign_id,
-        zone,
+        Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
     ).where(Enrollment.state == "active", Enrollment.next_at <= now)
     if after is not None:
         stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
@@ -125,13 +122,13 @@ def _advance_batch(
     catalog are passed over. The planner decides each enrollment's steps; enrollments
     that share a journey, a step, a due instant and a zone (a campaign, a spike of
     orders) get the same plan, so it is made once for them. The enrollments' new
-    positions and the deliveries are then written in one statement each.
+    positions are written in one statement, the deliveries in one per distinct send.
     """
     rows = session.execute(_due(now, after)).all()
     plans: dict[PlanKey, planner.Advance] = {}
-    deliveries: list[dict[str, Any]] = []
+    sends: dict[SendKey, list[int]] = defaultdict(list)
     updates: list[dict[str, Any]] = []
-    for eid, jid, cid, step_id, next_at, campaign_id, tz_name in rows:
+    for eid, jid, step_id, next_at, tz_name in rows:
         journey = catalog.journeys.get(jid)
         if journey is None:
             continue
@@ -143,24 +140,9 @@ def _advance_batch(
                 journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
             )
         for send in result.sends:
-            deliveries.append(
-                {
-                    "enrollment_id": eid,
-                    "step_id": send.step_id,
-                    "journey_id": jid,
-                    "customer_id": cid,
-                    "campaign_id": campaign_id,
-                    "channel": send.step.channel,
-                    "template": send.step.template,
-                    "transactional": journey.transactional,
-                    "status": "queued",
-                    "due_at": send.due_at,
-                    "enqueued_at": now,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            sends[
+                (jid, send.step_id, send.step.channel, send.step.template, journey.transactional, send.due_at)
+            ].append(eid)
         updates.append(
             {
                 "id": eid,
@@ -170,11 +152,71 @@ def _advance_batch(
             }
         )
     bulk.update_many(session, Enrollment.__table__, updates)
-    inserted = bulk.insert_ignore_many(
-        session, Delivery.__table__, deliveries, ["enrollment_id", "step_id"], QUEUED_COLUMNS
-    )
+    queued = [q for key, ids in sends.items() for q in _insert_deliveries(session, key, ids, now)]
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == ADVANCE_BATCH else None
-    return cursor, [Queued(*r) for r in inserted]
+    return cursor, queued
+
+
+DELIVERY_COLUMNS = (
+    "enrollment_id",
+    "step_id",
+    "journey_id",
+    "customer_id",
+    "campaign_id",
+    "channel",
+    "template",
+    "transactional",
+    "status",
+    "due_at",
+    "enqueued_at",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_deliveries(
+    session: Session, send: SendKey, enrollment_ids: list[int], now: dt.datetime
+) -> list[Queued]:
+    """One delivery of `send` per enrollment (none where it exists); returns those made.
+
+    The customer and campaign are read from the enrollment and the rest is the same
+    for every row, so the statement carries the enrollment ids and nothing per row:
+    on PostgreSQL one array, elsewhere chunks of an IN list.
+    """
+    jid, step_id, channel, template, transactional, due_at = send
+    e = Enrollment
+    at = Delivery.due_at.type
+    values = (
+        literal(step_id),
+        e.journey_id,
+        e.customer_id,
+        e.campaign_id,
+        literal(channel),
+        literal(template),
+        literal(transactional),
+        literal("queued"),
+        literal(due_at, at),
+        literal(now, at),
+        literal(0),
+        literal(now, at),
+        literal(now, at),
+    )
+    pg = session.get_bind().dialect.name == "postgresql"
+    if pg:
+        chunks = [e.id == any_(bindparam("ids", enrollment_ids, type_=postgresql.ARRAY(e.id.type)))]
+    else:
+        chunks = [e.id.in_(enrollment_ids[n : n + 5000]) for n in range(0, len(enrollment_ids), 5000)]
+    out: list[Queued] = []
+    for ids in chunks:
+        stmt = (
+            (postgresql.insert if pg else sqlite.insert)(cast(Table, Delivery.__table__))
+            .from_select(DELIVERY_COLUMNS, select(e.id, *values).where(ids, e.journey_id == jid))
+            .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
+            .returning(*_QUEUED)
+        )
+        out.extend(Queued(*r) for r in session.execute(stmt))
+    return out
 
 
 def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now: dt.datetime) -> None:
