@@ -152,7 +152,7 @@ def _advance_batch(
             }
         )
     bulk.update_many(session, Enrollment.__table__, updates)
-    queued = [q for key, ids in sends.items() for q in _insert_deliveries(session, key, ids, now)]
+    queued = [q for send_key, ids in sends.items() for q in _insert_deliveries(session, send_key, ids, now)]
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == ADVANCE_BATCH else None
     return cursor, queued
 
