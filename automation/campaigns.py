@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.bulk import insert_ignore_many
 from automation.catalog import Catalog
 from automation.context import message_context
 from automation.errors import UserError
@@ -402,7 +403,7 @@ def _enroll_chunk(
         )
         for n, cid in enumerate(ids)
     ]
-    return len(insert_ignore(s, Enrollment.__table__, rows, conflict, ["id"]))
+    return len(insert_ignore_many(s, Enrollment.__table__, rows, conflict, ["id"]))
 
 
 def launch(

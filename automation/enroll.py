@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from automation import planner
+from automation import enroll_pg, planner
 from automation.catalog import Catalog
 from automation.filters import compile_filter
 from automation.journeys import Cooldown, Journey
@@ -205,6 +205,21 @@ def candidates(
     if kind == "anniversary":
         return _anniversary_candidates(session, journey, now, default_tz)
     return []
+
+
+def enroll_due(
+    session: Session, journey: Journey, catalog: Catalog, now: dt.datetime, default_tz: str
+) -> int:
+    """Enroll everyone whose occurrence is due for this journey at `now`; returns how many entered.
+
+    On PostgreSQL the event, tier-change and inactivity triggers are one set-based
+    statement (`enroll_pg`); anniversaries, whose due instant is decided in each
+    customer's zone, and every trigger on SQLite go through the candidates here.
+    """
+    if session.get_bind().dialect.name == "postgresql" and journey.trigger.kind in enroll_pg.KINDS:
+        return enroll_pg.enroll_due(session, journey, now, catalog.tier_order)
+    cands = candidates(session, journey, catalog, now, default_tz)
+    return len(insert_enrollments(session, journey, cands, now))
 
 
 def _cooled_down(

@@ -162,6 +162,7 @@ class Enrollment(Base):
         Index(
             "ix_enrollments_active_next_at",
             "next_at",
+            "id",
             postgresql_where=text("state = 'active'"),
             sqlite_where=text("state = 'active'"),
         ),

@@ -27,12 +27,10 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, event, func, select, text
 
-from automation import enroll
 from automation.config import Settings, load_settings
 from automation.enqueue import PipelinedRedisBroker, enqueue_many
-from automation.filters import compile_filter
 from automation.ingest import ingest
-from automation.models import Customer, Delivery
+from automation.models import Delivery
 from automation.runtime import QUEUE, build_runtime, enqueue_deliveries, make_broker, run_tick
 from automation.tick import Queued
 from tests.bench.data import generate, spike_orders
@@ -484,42 +482,66 @@ def phase_worker(cfg: Config) -> dict[str, Any]:
 # ------------------------------------------------------------------ campaign
 
 
+def _child(args: list[str], env: dict[str, str], log: Path) -> tuple[float, str, float]:
+    """Run one command to the end: (wall seconds, its stdout, its own peak RSS in MB).
+
+    `wait4` reports the resources of that one child, where RUSAGE_CHILDREN would
+    report the largest of every child this phase has waited for.
+    """
+    t0 = time.perf_counter()
+    with log.open("w") as err:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args[1:3])} failed:\n{out[-2000:]}\n{log.read_text()[-2000:]}")
+    return seconds, out, round(usage.ru_maxrss / 1024, 1)
+
+
+def _count(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else 0
+
+
 def phase_campaign(cfg: Config) -> dict[str, Any]:
-    """Enrol up to `campaign` customers in the manual journey, then one tick makes and enqueues the sends."""
-    settings = settings_for(cfg)
-    runtime = build_runtime(settings)
-    broker = make_broker(settings)
-    journey = runtime.catalog.journeys["bench_campaign"]
-    now = cfg.at + dt.timedelta(minutes=2)
-    campaign_id = "bench-campaign"
-    t0 = time.perf_counter()
-    with runtime.sessions.begin() as s:
-        audience = (
-            select(Customer.id)
-            .where(compile_filter(journey.audience))
-            .order_by(Customer.id)
-            .limit(cfg.campaign)
-            .execution_options(yield_per=10_000)
-        )
-        cands = (
-            enroll.Candidate(cid, campaign_id, now, {"campaign": {"id": campaign_id}})
-            for cid in s.scalars(audience)
-        )
-        enrolled = len(enroll.insert_enrollments(s, journey, cands, now, campaign_id=campaign_id))
-    enrol_s = time.perf_counter() - t0
-    enrol_rss = rss_mb()
-    t0 = time.perf_counter()
-    report = run_tick(runtime, broker, now)
-    tick_s = time.perf_counter() - t0
+    """`automation campaign send` as a user runs it, then one `automation tick` as the scheduler would.
+
+    Each is its own process, timed from start to exit, with its own peak RSS. With
+    REDIS_URL set the command only enrolls; the tick makes the deliveries and enqueues them.
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": cfg.db_url,
+        "REDIS_URL": cfg.redis_url,
+        "AUTOMATION_REDIS_NAMESPACE": cfg.namespace,
+        "AUTOMATION_JOURNEYS_DIR": str(HERE / "journeys"),
+        "AUTOMATION_TEMPLATES_DIR": str(HERE / "templates"),
+    }
+    now = (cfg.at + dt.timedelta(minutes=2)).isoformat()
+    send = [str(BIN / "automation"), "campaign", "send", "bench_campaign", "--yes"]
+    send += ["--campaign-id", "bench-campaign", "--now", now]
+    if cfg.campaign < cfg.customers:
+        ids = Path(cfg.workdir) / "campaign_ids.txt"
+        with psycopg.connect(cfg.db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            rows = conn.execute("SELECT id FROM customers ORDER BY id LIMIT %s", (cfg.campaign,))
+            ids.write_text("".join(f"{cid}\n" for (cid,) in rows))
+        send += ["--customers", str(ids)]
+    work = Path(cfg.workdir)
+    send_s, send_out, send_rss = _child(send, env, work / "campaign_send.log")
+    tick = [str(BIN / "automation"), "tick", "--now", now]
+    tick_s, tick_out, tick_rss = _child(tick, env, work / "campaign_tick.log")
     clear_namespace(cfg.redis_url, cfg.namespace)
     return {
-        "enrolled": enrolled,
-        "enrol_seconds": enrol_s,
-        "enrol_rss_mb": enrol_rss,
+        "enrolled": _count(r"enrolled (\d+) new", send_out),
+        "send_seconds": send_s,
+        "send_rss_mb": send_rss,
         "tick_seconds": tick_s,
-        "deliveries": report.deliveries,
-        "enqueued": report.enqueued,
-        "rss_mb": rss_mb(),
+        "deliveries": _count(r"new deliveries (\d+)", tick_out),
+        "enqueued": _count(r"enqueued (\d+)", tick_out),
+        "tick_rss_mb": tick_rss,
     }
 
 
@@ -565,7 +587,7 @@ def phase_campaign_send(cfg: Config) -> dict[str, Any]:
         total = conn.scalar(
             select(func.count()).where(Delivery.journey_id == "bench_campaign", Delivery.status == "queued")
         )
-    sample = min(cfg.worker_messages, (total or 0) // 10)
+    sample = min(2_000, (total or 0) // 10)
 
     def enqueue(batch_size: int, limit: int | None) -> None:
         """Still-queued rows, oldest first (the sample is sent by the time the rest is read)."""

@@ -130,17 +130,17 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
         )
     k = r["campaign"]
     add(
-        f"campaign enrolment ({k['enrolled']} people)",
-        k["enrolled"] / k["enrol_seconds"],
-        "people/s",
+        f"campaign command: {k['enrolled']} enrolled (start to exit)",
+        k["enrolled"] / k["send_seconds"],
+        f"people/s ({k['send_seconds']:.1f} s)",
         None,
         "-",
         True,
     )
     add(
-        "campaign deliveries + enqueue (one tick)",
+        f"campaign tick: {k['deliveries']} deliveries made and enqueued (start to exit)",
         k["deliveries"] / k["tick_seconds"] if k["tick_seconds"] else 0,
-        "msg/s",
+        f"msg/s ({k['tick_seconds']:.1f} s)",
         None,
         "-",
         True,
@@ -163,7 +163,7 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
         "ratio >= 10",
         batched["messages"] == batched["expected"] and _ratio(batched["rate"], one["rate"]) >= 10,
     )
-    whole = k["enrol_seconds"] + k["tick_seconds"] + one["seconds"] + batched["seconds"]
+    whole = k["send_seconds"] + k["tick_seconds"] + one["seconds"] + batched["seconds"]
     add(
         f"campaign to {cs['queued']} people: launch to last email accepted",
         whole,
@@ -180,7 +180,8 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
         "< 150 MB (stretch)",
         max(cs["worker_rss_mb"] or [0]) < 150,
     )
-    add("peak RSS, campaign / scheduler process", k["rss_mb"], "MB", None, "< 300 MB", k["rss_mb"] < 300)
+    add("peak RSS, campaign command", k["send_rss_mb"], "MB", None, "< 300 MB", k["send_rss_mb"] < 300)
+    add("peak RSS, campaign tick process", k["tick_rss_mb"], "MB", None, "< 300 MB", k["tick_rss_mb"] < 300)
     add("peak RSS, tick process", t["rss_mb"], "MB", None, "< 300 MB", t["rss_mb"] < 300)
     add("peak RSS, ingest command", i["rss_mb"], "MB", None, "-", True)
     add(
