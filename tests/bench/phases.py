@@ -545,10 +545,17 @@ def phase_campaign(cfg: Config) -> dict[str, Any]:
     }
 
 
-def _wait_accepted(standin: TimedSendGrid, n: int, t0: float, stall_s: float = 30) -> dict[str, Any]:
-    """Wait until the stand-in accepted `n` more recipients (or progress stalls); rate and requests."""
+def _counts(standin: TimedSendGrid) -> tuple[int, int]:
+    """Recipients and requests the stand-in has accepted so far."""
     with standin.count_lock:
-        base, requests = len(standin.times), standin.requests
+        return len(standin.times), standin.requests
+
+
+def _wait_accepted(
+    standin: TimedSendGrid, n: int, t0: float, since: tuple[int, int], stall_s: float = 30
+) -> dict[str, Any]:
+    """Wait until the stand-in accepted `n` more recipients than at `since` (or progress stalls)."""
+    base, requests = since
     seen, last_progress = 0, time.time()
     while time.time() - last_progress < stall_s:
         with standin.count_lock:
@@ -604,12 +611,13 @@ def phase_campaign_send(cfg: Config) -> dict[str, Any]:
 
     result: dict[str, Any] = {"queued": total}
     with dramatiq_workers("automation.worker", _worker_env(cfg, standin), cfg) as proc:
-        t0 = time.time()
+        t0, since = time.time(), _counts(standin)
         enqueue(1, sample)
-        result["one_per_request"] = _wait_accepted(standin, sample, t0)
-        t0 = time.time()
+        result["one_per_request"] = _wait_accepted(standin, sample, t0, since)
+        # Workers start on the first messages while the rest are still being read and enqueued.
+        t0, since = time.time(), _counts(standin)
         enqueue(settings.email_batch_size, None)
-        result["batched"] = _wait_accepted(standin, (total or 0) - sample, t0)
+        result["batched"] = _wait_accepted(standin, (total or 0) - sample, t0, since)
         result["worker_rss_mb"] = _children_hwm_mb(proc.pid)
     clear_namespace(cfg.redis_url, cfg.namespace)
     standin.stop()
