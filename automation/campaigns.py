@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation import enroll_pg
 from automation.bulk import insert_ignore_many
 from automation.catalog import Catalog
 from automation.context import message_context
@@ -333,18 +334,7 @@ def _open_campaign(
     return True
 
 
-ENROLL_COLUMNS = (
-    "journey_id",
-    "customer_id",
-    "occurrence_key",
-    "occurred_at",
-    "entered_at",
-    "state",
-    "next_step_id",
-    "next_at",
-    "context",
-    "campaign_id",
-)
+ENROLL_COLUMNS = (*enroll_pg.COLUMNS, "campaign_id")
 
 
 def _enroll_chunk(
