@@ -31,7 +31,6 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation import enroll_pg
-from automation.bulk import insert_ignore_many
 from automation.catalog import Catalog
 from automation.context import message_context
 from automation.errors import UserError
@@ -40,7 +39,7 @@ from automation.journeys import Cooldown, Journey, plain, position
 from automation.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.planner import occurrence_key
 from automation.rendering import COMMON_VARIABLES, EMAIL_PARTS, SMS_PARTS, TRIGGER_VARIABLES, RenderError
-from automation.sqlutil import insert_ignore
+from automation.sqlutil import insert_ignore, insert_ignore_many
 
 CHUNK = 5000
 Progress = Callable[[int], None]

@@ -124,12 +124,25 @@ class _Claimed:
 
 @dataclass(frozen=True)
 class _Unit:
-    """One provider request: an email batch or one SMS, and the rows it carries."""
+    """One provider request: an email batch or one SMS, and the rows it carries (in recipient order)."""
 
-    channel: str
     ids: tuple[int, ...]
     payload: EmailBatch | SmsMessage
-    addresses: tuple[str, ...]
+
+    @property
+    def channel(self) -> str:
+        return "email" if isinstance(self.payload, EmailBatch) else "sms"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        if isinstance(self.payload, EmailBatch):
+            return tuple(r.to for r in self.payload.recipients)
+        return (self.payload.to,)
+
+
+def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
+    """Of two retries, the one that waits longer."""
+    return other if retry is None or other.delay_ms > retry.delay_ms else retry
 
 
 class Deliverer:
@@ -173,7 +186,7 @@ class Deliverer:
             try:
                 self._send(unit, message_id, outcome)
             except RetryLater as exc:
-                retry = exc if retry is None or exc.delay_ms > retry.delay_ms else retry
+                retry = _later(retry, exc)
         if retry is not None:
             raise retry
         return outcome
@@ -264,7 +277,7 @@ class Deliverer:
             holds.update((jid, sid, cid) for cid in ok)
         return holds
 
-    def _caps(self, channel: str) -> tuple[Any, ...]:
+    def _caps(self, channel: str) -> tuple[rules.CapRule, ...]:
         st = self.settings
         return judging.caps(channel, st.email_cap_day, st.email_cap_week, st.sms_cap_day)
 
@@ -347,12 +360,11 @@ class Deliverer:
             if isinstance(message, EmailMessage):
                 emails.append((d.id, message, values))
             else:
-                units.append(_Unit("sms", (d.id,), message, (message.to,)))
+                units.append(_Unit((d.id,), message))
         for rows_of_a_kind in (finals, sending, deferred):
             _update_rows(s, rows_of_a_kind)
         for grouped in batching.group(emails, self.settings.email_batch_size):
-            addresses = tuple(r.to for r in grouped.batch.recipients)
-            units.append(_Unit("email", grouped.keys, grouped.batch, addresses))
+            units.append(_Unit(grouped.keys, grouped.batch))
         return units
 
     def unsubscribe_url(self, delivery_id: int) -> str:
@@ -471,14 +483,11 @@ class Deliverer:
         """A refused batch is tried one by one when the refusal names a recipient; else all fail."""
         if isinstance(unit.payload, EmailBatch) and len(unit.ids) > 1 and exc.about_recipient:
             retry: RetryLater | None = None
-            for did, recipient, address in zip(
-                unit.ids, unit.payload.recipients, unit.addresses, strict=True
-            ):
-                alone = replace(unit.payload, recipients=(recipient,))
+            for did, recipient in zip(unit.ids, unit.payload.recipients, strict=True):
                 try:
-                    self._send(_Unit("email", (did,), alone, (address,)), owner, outcome)
+                    self._send(_Unit((did,), replace(unit.payload, recipients=(recipient,))), owner, outcome)
                 except RetryLater as later:
-                    retry = later if retry is None or later.delay_ms > retry.delay_ms else retry
+                    retry = _later(retry, later)
             if retry is not None:
                 raise retry
             return

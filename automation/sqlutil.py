@@ -1,16 +1,25 @@
-"""Dialect-neutral bulk writes: insert-or-ignore and upsert on PostgreSQL and SQLite."""
+"""Dialect-neutral bulk writes: insert-or-ignore, upsert and update on PostgreSQL and SQLite.
+
+The `_many` forms put many rows in one statement: an executemany of per-row
+UPDATEs, or an INSERT whose VALUES list carries every row's parameters, makes
+the database parse and plan in proportion to the rows; a handful of column
+arrays unnested in one statement does not. Elsewhere (SQLite, the embedded
+default) they fall back to the row-by-row forms, which are fast enough there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import FromClause
+from sqlalchemy import FromClause, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 
-def _insert(session: Session, table: FromClause) -> Any:
+def insert_for(session: Session, table: FromClause) -> Any:
+    """The dialect's INSERT (with ON CONFLICT) for the session's database."""
     name = session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)  # type: ignore[arg-type]
 
@@ -25,7 +34,7 @@ def insert_ignore(
     """Insert rows, skipping those that clash on `conflict`; returns the inserted `returning`."""
     if not rows:
         return []
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
     if returning:
         stmt = stmt.returning(*(table.c[c] for c in returning))
         return list(session.execute(stmt, list(rows)).all())
@@ -43,8 +52,67 @@ def upsert(
     """Insert rows, overwriting `update` columns on a clash of `conflict`."""
     if not rows:
         return
-    stmt = _insert(session, table)
+    stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update}
     )
     session.execute(stmt, list(rows))
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
+    """`unnest(:col1, :col2, ...) AS u(col1, col2, ...)`, one typed array per column."""
+    arrays = [
+        bindparam(f"u_{c}", [r[c] for r in rows], type_=postgresql.ARRAY(table.c[c].type)) for c in columns
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
+
+
+def insert_ignore_many(
+    session: Session,
+    table: FromClause,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[Any]:
+    """`insert_ignore` as one statement whatever the number of rows."""
+    if not rows or not _is_postgresql(session):
+        return insert_ignore(session, table, rows, conflict, returning)
+    columns = list(rows[0])
+    source = _unnested(table, rows, columns)
+    stmt = (
+        postgresql.insert(cast(Table, table))
+        .from_select(columns, select(*(source.c[c] for c in columns)))
+        .on_conflict_do_nothing(index_elements=list(conflict))
+    )
+    if returning:
+        return list(session.execute(stmt.returning(*(table.c[c] for c in returning))).all())
+    session.execute(stmt)
+    return []
+
+
+def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str = "id") -> int:
+    """Set each row's other columns where `key` equals its `key`; returns the rows updated."""
+    if not rows:
+        return 0
+    columns = [c for c in rows[0] if c != key]
+    if _is_postgresql(session):
+        source = _unnested(table, rows, [key, *columns])
+        stmt: Any = (
+            update(cast(Table, table))
+            .where(table.c[key] == source.c[key])
+            .values({c: source.c[c] for c in columns})
+        )
+        result = session.execute(stmt)
+    else:
+        stmt = (
+            update(cast(Table, table))
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({c: bindparam(f"b_{c}") for c in columns})
+        )
+        result = session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)

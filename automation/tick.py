@@ -13,15 +13,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Select, Table, any_, bindparam, func, literal, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Select, any_, bindparam, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import bulk, enroll, planner
+from automation import enroll, planner
 from automation.catalog import Catalog
 from automation.models import Customer, Delivery, Enrollment
+from automation.sqlutil import insert_for, update_many
 
 LOCK_KEY = 0x6175746F  # "auto"
 ADVANCE_BATCH = 20000
@@ -151,7 +152,7 @@ def _advance_batch(
                 "state": "completed" if result.completed else "active",
             }
         )
-    bulk.update_many(session, Enrollment.__table__, updates)
+    update_many(session, Enrollment.__table__, updates)
     queued = [q for send_key, ids in sends.items() for q in _insert_deliveries(session, send_key, ids, now)]
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == ADVANCE_BATCH else None
     return cursor, queued
@@ -210,7 +211,7 @@ def _insert_deliveries(
     out: list[Queued] = []
     for ids in chunks:
         stmt = (
-            (postgresql.insert if pg else sqlite.insert)(cast(Table, Delivery.__table__))
+            insert_for(session, Delivery.__table__)
             .from_select(DELIVERY_COLUMNS, select(e.id, *values).where(ids, e.journey_id == jid))
             .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
             .returning(*_QUEUED)
