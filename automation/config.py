@@ -18,7 +18,7 @@ ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
 
 
 class Settings(BaseSettings):
-    """Every knob, named as in DESIGN.md; secrets are `SecretStr` and never printed."""
+    """Every knob, named as in the README's configuration table; secrets are `SecretStr`, never printed."""
 
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import db
 from automation.config import Settings, load_settings
+from automation.store import db
 from tests.standins import SendGridStandIn, TwilioStandIn
 
 ROOT = Path(__file__).resolve().parent.parent

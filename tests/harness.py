@@ -20,12 +20,12 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import select
 
-from automation import worker as worker_module
 from automation.config import Settings
-from automation.ingest import IngestResult, ingest
-from automation.models import Delivery
-from automation.runtime import QUEUE, Runtime, build_runtime, drain, run_tick
-from automation.tick import TickReport
+from automation.ingest.load import IngestResult, ingest
+from automation.processes import worker as worker_module
+from automation.processes.runtime import QUEUE, Runtime, build_runtime, drain, run_tick
+from automation.processes.tick import TickReport
+from automation.store.models import Delivery
 
 BIN = Path(sys.executable).parent / "automation"
 

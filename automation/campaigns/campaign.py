@@ -30,16 +30,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import enroll_pg
-from automation.catalog import Catalog
-from automation.context import message_context
+from automation.core.context import message_context
+from automation.core.filters import Filter, compile_filter
+from automation.core.journeys import Cooldown, Journey, plain, position
+from automation.core.planner import occurrence_key
+from automation.definitions.catalog import Catalog
+from automation.definitions.rendering import (
+    COMMON_VARIABLES,
+    EMAIL_PARTS,
+    SMS_PARTS,
+    TRIGGER_VARIABLES,
+    RenderError,
+)
+from automation.enroll import postgres as enroll_pg
 from automation.errors import UserError
-from automation.filters import Filter, compile_filter
-from automation.journeys import Cooldown, Journey, plain, position
-from automation.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
-from automation.planner import occurrence_key
-from automation.rendering import COMMON_VARIABLES, EMAIL_PARTS, SMS_PARTS, TRIGGER_VARIABLES, RenderError
-from automation.sqlutil import insert_ignore, insert_ignore_many
+from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
+from automation.store.sqlutil import insert_ignore, insert_ignore_many
 
 CHUNK = 5000
 Progress = Callable[[int], None]

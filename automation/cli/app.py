@@ -7,7 +7,7 @@ import datetime as dt
 import typer
 from rich.console import Console
 
-from automation.records import RecordError, parse_instant
+from automation.core.records import RecordError, parse_instant
 
 app = typer.Typer(
     name="automation",

@@ -25,11 +25,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from automation import campaigns
+from automation.campaigns import campaign as campaigns
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import Settings, load_settings
 from automation.errors import UserError
-from automation.runtime import Runtime, build_runtime, drain, run_tick
+from automation.processes.runtime import Runtime, build_runtime, drain, run_tick
 
 log = logging.getLogger("automation.campaigns")
 
@@ -81,7 +81,7 @@ def enrollment_progress(total: int) -> Iterator[Callable[[int], None]]:
 
 def _deliver_embedded(settings: Settings, runtime: Runtime, now: dt.datetime) -> None:
     """Without REDIS_URL nothing else is running: tick at launch and deliver in-process."""
-    from automation.worker import broker, build_deliverer, install
+    from automation.processes.worker import broker, build_deliverer, install
 
     report = run_tick(runtime, broker, now)
     console.print(report.summary())

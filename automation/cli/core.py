@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from automation import db
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings
 from automation.errors import UserError
-from automation.ingest import ingest as run_ingest
-from automation.runtime import build_runtime, drain, open_database, run_tick
+from automation.ingest.load import ingest as run_ingest
+from automation.processes.runtime import build_runtime, drain, open_database, run_tick
+from automation.store import db
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -68,13 +68,13 @@ def tick(
     """
     at = parse_now(now)
     settings = load_settings()
-    from automation.worker import broker, install
+    from automation.processes.worker import broker, install
 
     runtime = build_runtime(settings)
     report = run_tick(runtime, broker, at)
     console.print(report.summary())
     if settings.embedded_broker and report.enqueued:
-        from automation.worker import build_deliverer
+        from automation.processes.worker import build_deliverer
 
         install(build_deliverer(settings))
         drain(broker)
@@ -89,7 +89,7 @@ def worker(
 ) -> None:
     """Run the delivery workers (always-on: `dramatiq automation.worker`)."""
     settings = load_settings()
-    from automation.worker import broker, build_deliverer, install
+    from automation.processes.worker import broker, build_deliverer, install
 
     deliverer = build_deliverer(settings)
     if burst:
@@ -108,8 +108,8 @@ def worker(
 def scheduler() -> None:
     """Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM)."""
     settings = load_settings()
-    from automation.scheduler import run_scheduler
-    from automation.worker import broker, build_deliverer, install
+    from automation.processes.scheduler import run_scheduler
+    from automation.processes.worker import broker, build_deliverer, install
 
     runtime = build_runtime(settings)
     if settings.embedded_broker:

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from automation import reporting
 from automation.cli.app import app, console
 from automation.cli.status_cmd import print_table
 from automation.config import load_settings
-from automation.runtime import build_runtime
+from automation.insight import reporting
+from automation.processes.runtime import build_runtime
 
 customers_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")

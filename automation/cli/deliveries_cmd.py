@@ -11,8 +11,8 @@ from sqlalchemy import select
 from automation.cli.app import app, console
 from automation.config import load_settings
 from automation.errors import UserError
-from automation.models import Delivery
-from automation.runtime import open_database
+from automation.processes.runtime import open_database
+from automation.store.models import Delivery
 
 STATUSES = ("queued", "claimed", "sending", "sent", "failed", "suppressed", "skipped", "deferred", "unknown")
 

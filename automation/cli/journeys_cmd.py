@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.catalog import Catalog, check_catalog, load_catalog
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import Settings, load_settings
+from automation.core.journeys import Journey, journey_json_schema
+from automation.definitions.catalog import Catalog, check_catalog, load_catalog
+from automation.definitions.rendering import RenderedEmail
 from automation.errors import UserError
-from automation.explain import explain, preview
-from automation.journeys import Journey, journey_json_schema
-from automation.rendering import RenderedEmail
-from automation.runtime import open_database
+from automation.insight.explain import explain, preview
+from automation.processes.runtime import open_database
 
 journeys_app = typer.Typer(help="Check and inspect journeys.", no_args_is_help=True)
 app.add_typer(journeys_app, name="journeys")

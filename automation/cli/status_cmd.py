@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from automation import reporting
 from automation.cli.app import app, console
 from automation.config import load_settings
-from automation.records import RecordError, parse_instant
-from automation.runtime import build_runtime
+from automation.core.records import RecordError, parse_instant
+from automation.insight import reporting
+from automation.processes.runtime import build_runtime
 
 COLUMNS = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
 

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from automation import suppressions
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings
 from automation.errors import UserError
-from automation.runtime import open_database
+from automation.processes.runtime import open_database
+from automation.store import suppressions
 
 suppress_app = typer.Typer(help="The suppression list (addresses never to message).", no_args_is_help=True)
 app.add_typer(suppress_app, name="suppress")

@@ -8,7 +8,7 @@ import typer
 
 from automation.cli.app import app, console
 from automation.config import load_settings
-from automation.runtime import open_database
+from automation.processes.runtime import open_database
 
 
 @app.command()

@@ -6,8 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from automation.journeys import Journey
-from automation.records import WELL_KNOWN
+from automation.core.journeys import Journey
+from automation.core.records import WELL_KNOWN
 
 
 def customer_view(customer: Any) -> dict[str, Any]:

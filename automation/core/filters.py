@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
-from automation.models import Customer
+from automation.store.models import Customer
 
 Scalar = str | int | float | bool | dt.date | dt.datetime
 

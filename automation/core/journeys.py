@@ -27,8 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from automation.durations import format_duration, parse_duration, parse_time_of_day
-from automation.filters import Filter
+from automation.core.durations import format_duration, parse_duration, parse_time_of_day
+from automation.core.filters import Filter
 
 
 def _duration(value: Any) -> dt.timedelta:

@@ -1,7 +1,7 @@
 """What to do with one claimed delivery at its due instant. Pure.
 
 The worker gathers the facts for a whole batch of deliveries in a few set-based
-queries (`automation.delivery`); this module makes each row's call from them:
+queries (`automation.deliver.deliverer`); this module makes each row's call from them:
 enrollment ended, no address, suppressed, no consent, a step `if` that does not
 hold, quiet hours, the frequency cap — in that order, the first that applies wins.
 """
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from automation import rules
-from automation.filters import describe
-from automation.journeys import Journey, SendStep
+from automation.core import rules
+from automation.core.filters import describe
+from automation.core.journeys import Journey, SendStep
 
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)

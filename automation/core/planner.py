@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from automation.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
+from automation.core.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
 
 
 @lru_cache(maxsize=1024)

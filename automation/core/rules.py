@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from automation.planner import next_local_time
+from automation.core.planner import next_local_time
 
 
 def in_quiet_hours(at: dt.datetime, start: dt.time, end: dt.time, tz: ZoneInfo) -> bool:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from automation.core.journeys import Journey, LoadedJourney, load_journey_files, load_tier_order
+from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 from automation.errors import JourneyError
-from automation.journeys import Journey, LoadedJourney, load_journey_files, load_tier_order
-from automation.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 
 
 @dataclass(frozen=True)

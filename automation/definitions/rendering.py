@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from automation import sms
+from automation.core import sms
 
 EMAIL_PARTS = ("subject.txt", "body.html", "body.txt")
 SMS_PARTS = ("sms.txt",)

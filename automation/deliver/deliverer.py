@@ -19,7 +19,7 @@ Claiming, judging, rendering and marking `sending` happen in one transaction
 with a fixed number of set-based queries, whatever the batch size; the people
 concerned are locked in id order, so two journeys' messages to one person are
 judged one after the other and each sees the other in the caps. Emails that can
-share a body go to the provider as one batch request (`automation.batching`).
+share a body go to the provider as one batch request (`automation.core.batching`).
 Rules are judged at the row's `due_at`, never by the wall clock; what must
 wait is written back as `deferred` with a new `due_at` for a later tick.
 """
@@ -36,17 +36,18 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
-from automation import batching, judging, planner, rules, suppressions
-from automation.catalog import Catalog
 from automation.config import Settings
-from automation.context import message_context
+from automation.core import batching, judging, planner, rules
+from automation.core.context import message_context
+from automation.core.filters import compile_filter
+from automation.core.journeys import Journey, SendStep
+from automation.core.tokens import unsubscribe_token
+from automation.definitions.catalog import Catalog
+from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.filters import compile_filter
-from automation.journeys import Journey, SendStep
-from automation.models import Customer, Delivery, Enrollment, Suppression
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
-from automation.rendering import RenderError
-from automation.tokens import unsubscribe_token
+from automation.store import suppressions
+from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = ("sent", "sending", "unknown")
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"

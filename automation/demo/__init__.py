@@ -19,14 +19,17 @@ from pathlib import Path
 
 import dramatiq
 
-from automation import campaigns, db, providers, reporting
+from automation import providers
+from automation.campaigns import campaign as campaigns
 from automation.config import Settings, load_settings
-from automation.delivery import Deliverer
+from automation.core.filters import Filter
+from automation.deliver.deliverer import Deliverer
 from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
-from automation.filters import Filter
-from automation.ingest import ingest
-from automation.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
+from automation.ingest.load import ingest
+from automation.insight import reporting
+from automation.processes.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
+from automation.store import db
 
 DEFAULT_START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +145,7 @@ def run_demo(
         order_event=settings.order_event,
     )
     clock = _Clock(start)
-    from automation import worker as worker_module
+    from automation.processes import worker as worker_module
 
     broker = make_broker(settings)
     worker_module.bind(broker)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from automation.journeys import Journey
-from automation.planner import anniversary_on
+from automation.core.journeys import Journey
+from automation.core.planner import anniversary_on
 
 ZONES = (
     ("America/New_York", "USD", 1.0),

@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from automation import enroll_pg, planner
-from automation.catalog import Catalog
-from automation.filters import compile_filter
-from automation.journeys import Cooldown, Journey
-from automation.models import Customer, CustomerEventStat, Enrollment, Event
-from automation.records import parse_date
-from automation.sqlutil import insert_ignore
+from automation.core import planner
+from automation.core.filters import compile_filter
+from automation.core.journeys import Cooldown, Journey
+from automation.core.records import parse_date
+from automation.definitions.catalog import Catalog
+from automation.enroll import postgres as enroll_pg
+from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
+from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
 

@@ -34,10 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
-from automation import planner
-from automation.filters import compile_filter
-from automation.journeys import Cooldown, Journey
-from automation.models import Customer, CustomerEventStat, Enrollment, Event
+from automation.core import planner
+from automation.core.filters import compile_filter
+from automation.core.journeys import Cooldown, Journey
+from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 KINDS = ("event", "tier_change", "inactivity")
 COLUMNS = (

@@ -23,9 +23,7 @@ from sqlalchemy import Connection, Engine, select, tuple_
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.ingest_pg import apply_records_pg, stage
-from automation.models import Customer, CustomerEventStat, Event
-from automation.records import (
+from automation.core.records import (
     WELL_KNOWN,
     Identify,
     Record,
@@ -37,7 +35,9 @@ from automation.records import (
     parse_record,
     tier_event,
 )
-from automation.sqlutil import insert_ignore
+from automation.ingest.postgres import apply_records_pg, stage
+from automation.store.models import Customer, CustomerEventStat, Event
+from automation.store.sqlutil import insert_ignore
 
 BATCH = 1000
 PG_BATCH = 20_000

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from automation.records import (
+from automation.core.records import (
     WELL_KNOWN,
     Identify,
     Record,

@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automation import enroll, planner
-from automation.catalog import Catalog
-from automation.durations import format_duration
+from automation.core import planner
+from automation.core.durations import format_duration
+from automation.core.filters import Filter, compile_filter, describe
+from automation.core.journeys import Cooldown, Journey, SendStep
+from automation.definitions.catalog import Catalog
+from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
+from automation.enroll import entry as enroll
 from automation.errors import UserError
-from automation.filters import Filter, compile_filter, describe
-from automation.journeys import Cooldown, Journey, SendStep
-from automation.models import Customer, CustomerEventStat, Enrollment, Event
-from automation.rendering import RenderedEmail, RenderedSms, RenderError
+from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,7 @@ def preview(
     step_number: int | None = None,
 ) -> list[PreviewedStep]:
     """Render the send steps (or step `step_number`, 1-based position) for this customer."""
-    from automation.context import message_context
+    from automation.core.context import message_context
 
     c = load_customer(session, customer_id)
     ids = journey.step_ids()

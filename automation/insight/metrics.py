@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.models import Delivery, ProviderEvent
+from automation.store.models import Delivery, ProviderEvent
 
-log = logging.getLogger("automation.metrics")
+log = logging.getLogger("automation.insight.metrics")
 
 QUEUES = ("deliveries", "deliveries.DQ")
 

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Interval, and_, exists, func, literal, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.catalog import Catalog
+from automation.core.records import WELL_KNOWN
+from automation.definitions.catalog import Catalog
 from automation.errors import UserError
-from automation.models import Customer, CustomerEventStat, Delivery, Enrollment
-from automation.models import Event as EventRow
-from automation.records import WELL_KNOWN
+from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
+from automation.store.models import Event as EventRow
 
 STATUSES = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
 #: Worker-internal states shown as `sending`.

@@ -16,11 +16,11 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import db
-from automation.catalog import Catalog, load_catalog
 from automation.config import Settings
-from automation.enqueue import PipelinedRedisBroker, enqueue_many
-from automation.tick import Queued, TickReport, tick
+from automation.definitions.catalog import Catalog, load_catalog
+from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
+from automation.processes.tick import Queued, TickReport, tick
+from automation.store import db
 
 QUEUE = "deliveries"
 BATCH_ACTOR = "deliver_batch"
@@ -91,7 +91,7 @@ def delivery_messages(queued: Sequence[Queued], batch_size: int) -> Iterator[dra
 
 
 def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued], batch_size: int) -> None:
-    """Enqueue the deliveries' messages (pipelined on Redis, see `automation.enqueue`)."""
+    """Enqueue the deliveries' messages (pipelined on Redis, see `automation.processes.enqueue`)."""
     enqueue_many(broker, delivery_messages(queued, batch_size))
 
 

@@ -20,10 +20,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import Histogram, start_http_server
 
 from automation.errors import UserError
-from automation.metrics import ledger_registry, tick_histogram
-from automation.runtime import Runtime, drain, run_tick
+from automation.insight.metrics import ledger_registry, tick_histogram
+from automation.processes.runtime import Runtime, drain, run_tick
 
-log = logging.getLogger("automation.scheduler")
+log = logging.getLogger("automation.processes.scheduler")
 
 
 def _tick_metrics(runtime: Runtime) -> Histogram | None:

@@ -19,10 +19,11 @@ from sqlalchemy import Engine, Select, any_, bindparam, func, literal, select, t
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import enroll, planner
-from automation.catalog import Catalog
-from automation.models import Customer, Delivery, Enrollment
-from automation.sqlutil import insert_for, update_many
+from automation.core import planner
+from automation.definitions.catalog import Catalog
+from automation.enroll import entry as enroll
+from automation.store.models import Customer, Delivery, Enrollment
+from automation.store.sqlutil import insert_for, update_many
 
 LOCK_KEY = 0x6175746F  # "auto"
 ADVANCE_BATCH = 20000

@@ -20,10 +20,10 @@ from dramatiq.middleware import CurrentMessage, Middleware
 
 from automation import providers
 from automation.config import Settings, load_settings
-from automation.delivery import Deliverer, RetryLater
+from automation.deliver.deliverer import Deliverer, RetryLater
 from automation.errors import UserError
-from automation.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
-from automation.worker_metrics import add_worker_metrics, note_status
+from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
+from automation.processes.worker_metrics import add_worker_metrics, note_status
 
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None

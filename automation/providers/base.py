@@ -2,7 +2,7 @@
 
 Email goes as a batch: one shared body and up to 1,000 recipients, each with
 their own subject, headers, tracking arguments and substitutions (a single
-email is a batch of one; see `automation.batching` for how batches are made).
+email is a batch of one; see `automation.core.batching` for how batches are made).
 
 Adapters raise `TransientProviderError` (retry later, with the provider's hint)
 or `PermanentProviderError` (never retry; `suppress_reason` when the address is

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from automation.models import Suppression
-from automation.sqlutil import insert_ignore
+from automation.store.models import Suppression
+from automation.store.sqlutil import insert_ignore
 
 CHANNELS = ("email", "sms")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")

@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from automation import feedback
 from automation.config import Settings
-from automation.feedback import Feedback, MalformedEvent
-from automation.metrics import ledger_registry
+from automation.core import feedback
+from automation.core.feedback import Feedback, MalformedEvent
+from automation.insight.metrics import ledger_registry
 from automation.web import ledger, unsubscribe
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
 from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests

@@ -15,9 +15,9 @@ from dataclasses import replace
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from automation.feedback import Feedback, supersedes
-from automation.models import Delivery, ProviderEvent, Suppression
-from automation.sqlutil import insert_ignore
+from automation.core.feedback import Feedback, supersedes
+from automation.store.models import Delivery, ProviderEvent, Suppression
+from automation.store.sqlutil import insert_ignore
 
 
 def record(s: Session, items: Sequence[Feedback], received_at: dt.datetime) -> list[Feedback]:

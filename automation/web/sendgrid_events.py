@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from automation.core.feedback import Feedback, MalformedEvent, sendgrid_event
 from automation.errors import ConfigError
-from automation.feedback import Feedback, MalformedEvent, sendgrid_event
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -1,6 +1,6 @@
 """The unsubscribe link in every marketing email: a plain page, then one POST.
 
-The token names one delivery and is signed (`automation.tokens`), so nobody
+The token names one delivery and is signed (`automation.core.tokens`), so nobody
 can unsubscribe someone else. GET only shows a button, because mail scanners
 follow links; POST (the button, or a mail client's RFC 8058 one-click
 `List-Unsubscribe=One-Click`) suppresses the address that delivery went to.
@@ -12,8 +12,8 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from automation.models import Customer, Delivery
-from automation.tokens import verify_unsubscribe_token
+from automation.core.tokens import verify_unsubscribe_token
+from automation.store.models import Customer, Delivery
 from automation.web.ledger import suppress
 
 PAGE = """<!doctype html>

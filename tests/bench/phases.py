@@ -28,11 +28,11 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, event, func, select, text
 
 from automation.config import Settings, load_settings
-from automation.enqueue import PipelinedRedisBroker, enqueue_many
-from automation.ingest import ingest
-from automation.models import Delivery
-from automation.runtime import QUEUE, build_runtime, enqueue_deliveries, make_broker, run_tick
-from automation.tick import Queued
+from automation.ingest.load import ingest
+from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
+from automation.processes.runtime import QUEUE, build_runtime, enqueue_deliveries, make_broker, run_tick
+from automation.processes.tick import Queued
+from automation.store.models import Delivery
 from tests.bench.data import generate, spike_orders
 from tests.bench.standin import TimedSendGrid
 

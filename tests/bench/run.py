@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from automation import db
+from automation.store import db
 from tests.bench.phases import Config, clear_namespace, run_phase
 
 RESULTS = Path(__file__).resolve().parent / "results"

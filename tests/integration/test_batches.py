@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
-from automation.models import Delivery, Suppression
+from automation.store.models import Delivery, Suppression
 from tests.deliverykit import event, flow, kit_env, kit_settings, make_flow, person
 from tests.harness import Flow
 from tests.standins import Reply, SendGridStandIn

@@ -7,9 +7,9 @@ import tracemalloc
 
 from sqlalchemy import Engine, func, select, text
 
-from automation import campaigns
-from automation.catalog import load_catalog
-from automation.models import Campaign, Customer, Enrollment
+from automation.campaigns import campaign as campaigns
+from automation.definitions.catalog import load_catalog
+from automation.store.models import Campaign, Customer, Enrollment
 from tests.conftest import ROOT
 from tests.harness import utc
 

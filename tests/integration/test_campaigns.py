@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from automation import campaigns
+from automation.campaigns import campaign as campaigns
 from automation.config import Settings
-from automation.filters import Filter
-from automation.models import Campaign, Delivery, Enrollment
+from automation.core.filters import Filter
+from automation.store.models import Campaign, Delivery, Enrollment
 from tests.conftest import ROOT
 from tests.harness import BIN, Flow, cli, identify, track, utc
 

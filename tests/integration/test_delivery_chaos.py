@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from automation import suppressions
 from automation.config import Settings
-from automation.models import Customer, Delivery
-from automation.rules import in_quiet_hours
+from automation.core.rules import in_quiet_hours
+from automation.store import suppressions
+from automation.store.models import Customer, Delivery
 from tests.deliverykit import event, kill_worker, kit_env, kit_settings, person, start_worker, stop_worker
 from tests.harness import Flow, utc
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import dramatiq
 from sqlalchemy import func, select, update
 
-from automation.models import Delivery
-from automation.runtime import QUEUE
-from automation.tick import LOCK_KEY, tick
+from automation.processes.runtime import QUEUE
+from automation.processes.tick import LOCK_KEY, tick
+from automation.store.models import Delivery
 from tests.deliverykit import (
     event,
     flow,

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from automation.config import Settings
-from automation.models import Suppression
+from automation.store.models import Suppression
 from tests.deliverykit import event, flow, kit_env, kit_settings, person
 from tests.harness import Flow, cli
 from tests.standins import Reply, SendGridStandIn, TwilioStandIn
@@ -154,7 +154,7 @@ def test_suppression_commands_and_their_effect(
     bob_phone = flow.deliveries() and None
     listing_file = tmp_path / "stops.txt"
     with flow.runtime.sessions() as s:
-        from automation.models import Customer
+        from automation.store.models import Customer
 
         bob_phone = s.get(Customer, "bob").phone
     listing_file.write_text(f"# from the old tool\n{bob_phone}\nnot-a-phone\n")

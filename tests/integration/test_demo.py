@@ -8,10 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from automation import reporting
-from automation.catalog import load_catalog
-from automation.db import make_engine, sessions
-from automation.journeys import TIER_FILE
+from automation.core.journeys import TIER_FILE
+from automation.definitions.catalog import load_catalog
+from automation.insight import reporting
+from automation.store.db import make_engine, sessions
 from tests.conftest import ROOT
 from tests.harness import BIN
 

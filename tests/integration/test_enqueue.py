@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from automation.enqueue import PipelinedRedisBroker, enqueue_many
+from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
 from tests.conftest import REDIS_URL
 
 

@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automation import enroll, enroll_pg
-from automation.catalog import Catalog, load_catalog
 from automation.config import Settings
-from automation.ingest import ingest
-from automation.models import Enrollment
-from automation.runtime import open_database
+from automation.definitions.catalog import Catalog, load_catalog
+from automation.enroll import entry as enroll
+from automation.enroll import postgres as enroll_pg
+from automation.ingest.load import ingest
+from automation.processes.runtime import open_database
+from automation.store.models import Enrollment
 from tests.harness import identify, track, utc
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from automation import enroll
 from automation.config import Settings, load_settings
+from automation.enroll import entry as enroll
 from tests.harness import Flow, identify, utc
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

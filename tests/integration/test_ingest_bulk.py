@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import db
-from automation import ingest as ingest_module
-from automation.ingest import ingest, lane_of
-from automation.models import Customer, CustomerEventStat, Event
+from automation.ingest import load as ingest_module
+from automation.ingest.load import ingest, lane_of
+from automation.store import db
+from automation.store.models import Customer, CustomerEventStat, Event
 from tests.harness import identify, track, utc
 
 NOW = utc("2026-11-22T12:00:00Z")

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import db
 from automation.config import Settings
-from automation.filters import Filter, compile_filter
-from automation.ingest import ingest
-from automation.models import Customer, Enrollment
+from automation.core.filters import Filter, compile_filter
+from automation.ingest.load import ingest
+from automation.store import db
+from automation.store.models import Customer, Enrollment
 from tests.harness import Flow, identify, track, utc
 from tests.standins import SendGridStandIn, TwilioStandIn
 

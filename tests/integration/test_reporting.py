@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation import reporting
-from automation.catalog import load_catalog
-from automation.models import Customer, Delivery, Enrollment, Event
+from automation.definitions.catalog import load_catalog
+from automation.insight import reporting
+from automation.store.models import Customer, Delivery, Enrollment, Event
 from tests.conftest import ROOT
 from tests.harness import cli, utc
 

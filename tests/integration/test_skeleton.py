@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from automation.config import Settings
-from automation.models import Customer, Delivery, Enrollment, Event
-from automation.runtime import QUEUE
+from automation.processes.runtime import QUEUE
+from automation.store.models import Customer, Delivery, Enrollment, Event
 from tests.deliverykit import wait_for
 from tests.harness import BIN, Flow, cli, identify, track
 from tests.standins import SendGridStandIn
@@ -298,7 +298,7 @@ def test_delivery_row_commits_before_enqueue(flow: Flow) -> None:
         with flow.runtime.sessions() as s:
             seen.extend(s.scalars(select(Delivery.status).where(Delivery.id.in_([q.id for q in queued]))))
 
-    from automation.tick import tick
+    from automation.processes.tick import tick
 
     tick(
         flow.runtime.engine,

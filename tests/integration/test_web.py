@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from automation.config import Settings, load_settings
-from automation.models import Customer, Delivery, Enrollment, ProviderEvent, Suppression
-from automation.tokens import unsubscribe_token
+from automation.core.tokens import unsubscribe_token
+from automation.store.models import Customer, Delivery, Enrollment, ProviderEvent, Suppression
 from automation.web.app import create_app
 from tests.conftest import ROOT
 from tests.harness import Flow, identify, track, utc

@@ -24,7 +24,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from automation.config import load_settings
-from automation.worker_metrics import add_worker_metrics
+from automation.processes.worker_metrics import add_worker_metrics
 from tests.harness import BIN, Flow, identify, track, utc
 from tests.standins import SendGridStandIn
 from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from automation.config import load_settings
-from automation.models import Customer, Delivery, Enrollment, ProviderEvent
+from automation.store.models import Customer, Delivery, Enrollment, ProviderEvent
 from automation.web.app import create_app
 from tests.harness import utc
 from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from automation.batching import MAX_SUBSTITUTION_BYTES, group, personal_values
+from automation.core.batching import MAX_SUBSTITUTION_BYTES, group, personal_values
 from automation.providers.base import EmailBatch, EmailMessage
 
 

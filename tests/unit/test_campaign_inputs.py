@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from automation.campaigns import CampaignError, mask_email, parse_rate, parse_where
+from automation.campaigns.campaign import CampaignError, mask_email, parse_rate, parse_where
 
 
 @pytest.mark.parametrize(

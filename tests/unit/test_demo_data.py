@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from automation.core.journeys import DEFAULT_TIERS, load_journey_files
 from automation.demo.data import generate
-from automation.journeys import DEFAULT_TIERS, load_journey_files
 from tests.conftest import ROOT
 
 START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from automation import feedback
-from automation.feedback import (
+from automation.core import feedback
+from automation.core.feedback import (
     MalformedEvent,
     keyword,
     sendgrid_event,

@@ -7,8 +7,8 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from automation.ingest import Batch, _Lane, _Outcome, _Writers, lane_of
-from automation.records import Track
+from automation.core.records import Track
+from automation.ingest.load import Batch, _Lane, _Outcome, _Writers, lane_of
 
 AT = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
 

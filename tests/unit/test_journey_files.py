@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from automation.catalog import check_catalog
-from automation.context import message_context
-from automation.journeys import Journey, journey_json_schema, parse_journey
-from automation.rendering import Renderer, RenderError
+from automation.core.context import message_context
+from automation.core.journeys import Journey, journey_json_schema, parse_journey
+from automation.definitions.catalog import check_catalog
+from automation.definitions.rendering import Renderer, RenderError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation import planner
-from automation.journeys import AnniversaryTrigger, Journey, TierChangeTrigger
+from automation.core import planner
+from automation.core.journeys import AnniversaryTrigger, Journey, TierChangeTrigger
 
 
 def utc(text: str) -> dt.datetime:

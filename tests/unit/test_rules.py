@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation import rules
-from automation.rules import CapRule
+from automation.core import rules
+from automation.core.rules import CapRule
 
 NY = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")

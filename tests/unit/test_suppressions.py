@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from automation import suppressions
-from automation.suppressions import Entry
+from automation.store import suppressions
+from automation.store.suppressions import Entry
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
-"""Alembic environment: the engine comes from `automation.db`, never from an ini file."""
+"""Alembic environment: the engine comes from `automation.store.db`, never from an ini file."""
 
 from alembic import context
 
-from automation.models import Base
+from automation.store.models import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

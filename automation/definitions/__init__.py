@@ -1,0 +1,1 @@
+"""Journey definitions as loaded from files: templates, rendering and the validated catalog."""

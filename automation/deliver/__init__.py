@@ -1,0 +1,1 @@
+"""The worker's side: claim, judge, render, send, record."""

@@ -1,0 +1,1 @@
+"""Who enters each journey at `now`."""

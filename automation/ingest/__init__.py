@@ -1,0 +1,1 @@
+"""Customer records into customer state: one path for files and the tracking API."""

@@ -1,0 +1,1 @@
+"""The long-running processes and their wiring: worker, scheduler, tick, enqueue."""

@@ -1,0 +1,1 @@
+"""The database: schema, migrations, engine and sessions, dialect helpers, suppressions."""
