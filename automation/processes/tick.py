@@ -9,6 +9,7 @@ unique keys make a second one harmless anyway.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import insert_for, update_many
+
+log = logging.getLogger("automation.processes.tick")
 
 LOCK_KEY = 0x6175746F  # "auto"
 ADVANCE_BATCH = 20000
@@ -53,16 +56,26 @@ class TickReport:
     swept: int = 0
     unknown: int = 0
     enqueued: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # journey id -> the kind of error
 
     def summary(self) -> str:
         if self.locked_out:
             return "another scheduler holds the tick lock; nothing done"
         enrolled = sum(self.enrolled.values())
-        return (
+        text = (
             f"tick at {self.now.isoformat()}: enrolled {enrolled}, exited {self.exited}, "
             f"new deliveries {self.deliveries}, released {self.released}, swept {self.swept}, "
             f"marked unknown {self.unknown}, enqueued {self.enqueued}"
         )
+        if self.failed:
+            text += "; failed: " + ", ".join(f"{jid} ({kind})" for jid, kind in sorted(self.failed.items()))
+        return text
+
+    def fail(self, journey_id: str, exc: Exception) -> None:
+        """Note one journey's failure; logged by kind and place, never with the data involved."""
+        kind = type(getattr(exc, "orig", None) or exc).__name__
+        self.failed.setdefault(journey_id, kind)
+        log.error("journey %s: this tick's work failed with %s; the other journeys go on", journey_id, kind)
 
 
 def _without_jit(session: Session) -> None:
@@ -116,31 +129,43 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
 
 
 def _advance_batch(
-    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str, after: Cursor | None
+    session: Session,
+    catalog: Catalog,
+    now: dt.datetime,
+    default_tz: str,
+    after: Cursor | None,
+    report: TickReport,
 ) -> tuple[Cursor | None, list[Queued]]:
     """Run the due steps of the next ADVANCE_BATCH enrollments; returns (cursor for the next, deliveries).
 
     The cursor is None after the last page. Enrollments of a journey no longer in the
-    catalog are passed over. The planner decides each enrollment's steps; enrollments
+    catalog, or whose plan failed (reported), are passed over. The planner decides
+    each enrollment's steps; enrollments
     that share a journey, a step, a due instant and a zone (a campaign, a spike of
     orders) get the same plan, so it is made once for them. The enrollments' new
     positions are written in one statement, the deliveries in one per distinct send.
     """
     rows = session.execute(_due(now, after)).all()
     plans: dict[PlanKey, planner.Advance] = {}
+    unplanned: set[str] = set()
     sends: dict[SendKey, list[int]] = defaultdict(list)
     updates: list[dict[str, Any]] = []
     for eid, jid, step_id, next_at, tz_name in rows:
         journey = catalog.journeys.get(jid)
-        if journey is None:
+        if journey is None or jid in unplanned:
             continue
         assert step_id is not None and next_at is not None  # active rows with next_at <= now
         key = (jid, step_id, next_at, tz_name)
         result = plans.get(key)
         if result is None:
-            result = plans[key] = planner.advance(
-                journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
-            )
+            try:
+                result = plans[key] = planner.advance(
+                    journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
+                )
+            except Exception as exc:
+                report.fail(jid, exc)
+                unplanned.add(jid)
+                continue
         for send in result.sends:
             sends[
                 (jid, send.step_id, send.step.channel, send.step.template, journey.transactional, send.due_at)
@@ -254,13 +279,13 @@ def _release_and_sweep(
     ).all()
     reclaimed = session.execute(
         update(Delivery)
-        .where(Delivery.status == "claimed", Delivery.enqueued_at < now - lease)
-        .values(status="queued", message_id=None, enqueued_at=now, updated_at=now)
+        .where(Delivery.status == "claimed", Delivery.claimed_at < now - lease)
+        .values(status="queued", message_id=None, claimed_at=None, enqueued_at=now, updated_at=now)
         .returning(*_QUEUED)
     ).all()
     unknown = session.scalars(
         update(Delivery)
-        .where(Delivery.status == "sending", Delivery.enqueued_at < now - lease)
+        .where(Delivery.status == "sending", Delivery.claimed_at < now - lease)
         .values(
             status="unknown",
             reason="the worker stopped after handing the message to the provider; not re-sent",
@@ -291,19 +316,25 @@ def tick(
         if not got:
             report.locked_out = True
             return report
-        with session_factory.begin() as session:
-            _without_jit(session)
-            for journey in catalog.active():
-                exited = enroll.exits(session, journey, now)
-                _skip_pending(session, exited, "exited the journey", now)
+        for journey in catalog.active():
+            # Each journey in its own transaction: one journey's failure is its own.
+            try:
+                with session_factory.begin() as session:
+                    _without_jit(session)
+                    exited = enroll.exits(session, journey, now)
+                    _skip_pending(session, exited, "exited the journey", now)
+                    if journey.trigger.kind != "manual":
+                        report.enrolled[journey.id] = enroll.enroll_due(
+                            session, journey, catalog, now, default_tz
+                        )
                 report.exited += len(exited)
-                if journey.trigger.kind == "manual":
-                    continue
-                report.enrolled[journey.id] = enroll.enroll_due(session, journey, catalog, now, default_tz)
+            except Exception as exc:
+                report.enrolled.pop(journey.id, None)
+                report.fail(journey.id, exc)
         cursor: Cursor | None = None
         while True:
             with session_factory.begin() as session:
-                cursor, ids = _advance_batch(session, catalog, now, default_tz, cursor)
+                cursor, ids = _advance_batch(session, catalog, now, default_tz, cursor, report)
             report.deliveries += len(ids)
             _enqueue(enqueue, ids, report)
             if cursor is None:

@@ -1,6 +1,8 @@
 """Writes each rendered message to a file: `.eml` for email, `.txt` for SMS.
 
 For local work and the demo: open the files to see exactly what would be sent.
+Every recipient's file is built before the first is written, so a message the
+outbox cannot build refuses the request with nothing on disk.
 """
 
 from __future__ import annotations
@@ -10,11 +12,29 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
 
+from automation.errors import PermanentProviderError
 from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+
+
+def _mime(message: EmailMessage) -> tuple[str, bytes]:
+    """The message id and the bytes of the `.eml` file."""
+    mime = MimeMessage()
+    mime["From"] = formataddr((message.from_name or "", message.from_email))
+    mime["To"] = formataddr((message.to_name or "", message.to))
+    mime["Subject"] = message.subject
+    msgid = make_msgid(domain="outbox.local")
+    mime["Message-ID"] = msgid
+    for name, value in message.headers.items():
+        mime[name] = value
+    for name, value in message.custom_args.items():
+        mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    return msgid.strip("<>"), bytes(mime)
 
 
 class OutboxProvider:
@@ -28,30 +48,34 @@ class OutboxProvider:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{_safe(key)}{suffix}"
 
+    def problem(self, message: EmailMessage | SmsMessage) -> str | None:
+        """An email whose headers cannot be written (a control character in a name, say)."""
+        if isinstance(message, SmsMessage):
+            return None
+        try:
+            _mime(message)
+        except (ValueError, TypeError) as exc:
+            return f"outbox: the email cannot be written: {type(exc).__name__}"
+        return None
+
     def send_email(self, batch: EmailBatch) -> str:
         """Write each recipient's message as the provider would build it; returns the first id."""
-        ids = [self._write_email(message) for message in batch.expand()]
-        return ids[0]
-
-    def _write_email(self, message: EmailMessage) -> str:
-        mime = MimeMessage()
-        mime["From"] = formataddr((message.from_name or "", message.from_email))
-        mime["To"] = formataddr((message.to_name or "", message.to))
-        mime["Subject"] = message.subject
-        msgid = make_msgid(domain="outbox.local")
-        mime["Message-ID"] = msgid
-        for name, value in message.headers.items():
-            mime[name] = value
-        for name, value in message.custom_args.items():
-            mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
-        mime.set_content(message.text)
-        mime.add_alternative(message.html, subtype="html")
-        key = message.custom_args.get("delivery_id", msgid.strip("<>"))
-        self._path("email", f"delivery-{key}", ".eml").write_bytes(bytes(mime))
-        return msgid.strip("<>")
+        built = []
+        for message in batch.expand():
+            try:
+                built.append((message, *_mime(message)))
+            except (ValueError, TypeError) as exc:
+                raise PermanentProviderError(
+                    f"outbox: an email cannot be written: {type(exc).__name__}", about_recipient=True
+                ) from None
+        for message, msgid, data in built:
+            key = message.custom_args.get("delivery_id", msgid)
+            self._path("email", f"delivery-{key}", ".eml").write_bytes(data)
+        return built[0][1]
 
     def send_sms(self, message: SmsMessage) -> str:
         key = _safe(f"{message.to}-{abs(hash(message.body)) % 10**8}")
         path = self._path("sms", key, ".txt")
-        path.write_text(f"From: {message.sender}\nTo: {message.to}\n\n{message.body}\n", encoding="utf-8")
+        sender = message.sender or "outbox"
+        path.write_text(f"From: {sender}\nTo: {message.to}\n\n{message.body}\n", encoding="utf-8")
         return f"outbox-{key}"

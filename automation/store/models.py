@@ -210,6 +210,7 @@ class Delivery(Base):
         UniqueConstraint("enrollment_id", "step_id"),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
+        Index(None, "status", "claimed_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
     )
