@@ -2,7 +2,10 @@
 
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
-SIGTERM and SIGINT stop it cleanly after the running tick finishes. With
+A tick that fails (one journey's work, or the whole pass: the database away)
+is logged by kind and the next one runs on time. SIGTERM and SIGINT stop it
+cleanly after the running tick; an in-process delivery run (no REDIS_URL)
+stops after its running messages, leaving the rest queued for the next start. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
 duration, and the ledger and queue figures the web process shows.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import threading
 import time
 from types import FrameType
 
@@ -45,15 +49,21 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
 def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> None:
     scheduler = BlockingScheduler(timezone=dt.UTC)
     tick_seconds = _tick_metrics(runtime)
+    stopping = threading.Event()
 
     def job() -> None:
         started = time.perf_counter()
-        report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+        try:
+            report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+        except Exception as exc:
+            kind = type(getattr(exc, "orig", None) or exc).__name__
+            log.error("tick failed with %s; the next tick runs on time", kind)
+            return
         if tick_seconds is not None:
             tick_seconds.observe(time.perf_counter() - started)
         log.info("%s", report.summary())
-        if embedded and report.enqueued:
-            drain(broker)
+        if embedded and report.enqueued and not drain(broker, stop=stopping):
+            log.info("stopped delivering in-process; what is left stays queued")
 
     scheduler.add_job(
         job,
@@ -68,6 +78,7 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping after the running tick", signal.Signals(signum).name)
+        stopping.set()
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
