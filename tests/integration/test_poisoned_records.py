@@ -218,3 +218,24 @@ def test_a_redelivered_message_of_a_poisoned_batch_is_dropped(flow: Flow) -> Non
     )
     flow.drain()
     assert [d.status for d in flow.deliveries()] == ["sent", "failed"]
+
+
+def test_a_journey_whose_tick_work_fails_is_reported_and_the_others_run(
+    flow: Flow, sendgrid: SendGridStandIn, caplog: Any
+) -> None:
+    catalog = flow.runtime.catalog
+    broken = Filter.model_construct(fact="order_count", gt="abc")
+    catalog.journeys["promo_a"] = catalog.journeys["promo_a"].model_copy(update={"audience": broken})
+    flow.ingest([person("ada"), event("ada", "promo", EARLIER), person("ben"), event("ben", "news", EARLIER)])
+    report = flow.run(NOW)
+    assert report.failed == {"promo_a": "UndefinedFunction"}
+    assert report.summary().endswith("; failed: promo_a (UndefinedFunction)")
+    assert "journey promo_a: this tick's work failed with UndefinedFunction" in caplog.text
+    assert "ada@example.com" not in caplog.text
+    rows = {(d.journey_id, d.customer_id): d.status for d in flow.deliveries()}
+    assert rows[("news", "ben")] == "sent"
+    assert ("promo_a", "ada") not in rows and {rows[("promo_b", "ada")], rows[("promo_c", "ada")]} <= {
+        "sent",
+        "deferred",
+    }
+    assert flow.run(NOW).failed == {"promo_a": "UndefinedFunction"}  # the next tick tries it again
