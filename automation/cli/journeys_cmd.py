@@ -13,6 +13,7 @@ from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import Catalog, check_catalog, load_catalog
 from automation.definitions.rendering import RenderedEmail
+from automation.deliver.deliverer import channel_caps
 from automation.errors import UserError
 from automation.insight.explain import explain, preview
 from automation.processes.runtime import open_database
@@ -101,6 +102,7 @@ def preview_cmd(
             default_tz=settings.default_timezone,
             brand=settings.email_from_name,
             public_url=settings.public_url,
+            caps=channel_caps(settings),
             step_number=step,
         )
     html_written = False

@@ -82,6 +82,30 @@ class Facts:
     counted: Sequence[dt.datetime] = ()
     if_holds: bool | str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        customer: Any,
+        *,
+        enrollment_state: str,
+        suppressed: str | None,
+        timezone: ZoneInfo,
+        counted: Sequence[dt.datetime] = (),
+        if_holds: bool | str | None = None,
+    ) -> Facts:
+        """The facts of one customer row (its addresses and consents) with what was read around it."""
+        return cls(
+            enrollment_state=enrollment_state,
+            email=customer.email,
+            phone=customer.phone,
+            email_opt_in=bool(customer.email_opt_in),
+            sms_opt_in=bool(customer.sms_opt_in),
+            suppressed=suppressed,
+            timezone=timezone,
+            counted=counted,
+            if_holds=if_holds,
+        )
+
 
 @dataclass(frozen=True)
 class Case(Generic[M]):

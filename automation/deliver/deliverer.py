@@ -87,6 +87,12 @@ class _Unit:
         return (self.payload.to,)
 
 
+def channel_caps(settings: Settings) -> dict[str, tuple[rules.CapRule, ...]]:
+    """The cross-journey frequency caps of each channel, from the settings."""
+    st = settings
+    return {c: judging.caps(c, st.email_cap_day, st.email_cap_week, st.sms_cap_day) for c in ("email", "sms")}
+
+
 def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
     """Of two retries, the one that waits longer."""
     return other if retry is None or other.delay_ms > retry.delay_ms else retry
@@ -123,6 +129,7 @@ class Deliverer:
         self.sms = sms
         self.throttle = throttle
         self.clock = clock  # only to stamp `claimed_at` and `sent_at`, never to decide
+        self.caps = channel_caps(settings)
         self.sender = Sender(
             settings.public_url, settings.email_from, settings.email_from_name, settings.sms_from
         )
@@ -243,12 +250,9 @@ class Deliverer:
         out: list[tuple[Delivery, Case]] = []
         for row, journey, step in rows:
             d, c = row.delivery, row.customer
-            facts = judging.Facts(
+            facts = judging.Facts.of(
+                c,
                 enrollment_state=row.enrollment_state,
-                email=c.email,
-                phone=c.phone,
-                email_opt_in=bool(c.email_opt_in),
-                sms_opt_in=bool(c.sms_opt_in),
                 suppressed=row.suppressed,
                 timezone=planner.zone(c.timezone, self.settings.default_timezone),
                 counted=counted.get((d.customer_id, d.channel), []),
@@ -306,8 +310,7 @@ class Deliverer:
         return holds
 
     def _caps(self, channel: str) -> tuple[rules.CapRule, ...]:
-        st = self.settings
-        return judging.caps(channel, st.email_cap_day, st.email_cap_week, st.sms_cap_day)
+        return self.caps[channel]
 
     def _counted(self, s: Session, rows: list[_Row]) -> dict[tuple[str, str], list[dt.datetime]]:
         """Due instants of each person's counted messages per channel, around this batch's."""

@@ -4,24 +4,28 @@
 them (trigger, look-back, audience, re-entry), and names the first that keeps
 the customer out. `preview` renders each send step with the context the
 customer would get: their latest enrollment's if they have one, else a
-plausible occurrence (latest matching event, next anniversary, ...).
+plausible occurrence (latest matching event, next anniversary, ...), and says
+what the worker's judge (`automation.core.judging`) would decide about sending
+it at `now`, from the same facts the worker reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automation.core import planner
+from automation.core import judging, planner, rules
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, compile_filter, describe
 from automation.core.journeys import Cooldown, Journey, SendStep
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
+from automation.deliver import ledger
 from automation.enroll import entry as enroll
 from automation.errors import UserError
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
@@ -283,19 +287,46 @@ class PreviewedStep:
     notes: list[str]
 
 
-def _notes(session: Session, journey: Journey, step: SendStep, c: Customer) -> list[str]:
-    notes = []
-    if step.channel == "email" and not c.email:
-        notes.append("the customer has no email address: the send would be skipped")
-    if step.channel == "sms" and not c.phone:
-        notes.append("the customer has no phone number: the send would be skipped")
-    if step.channel == "email" and not journey.transactional and not c.email_opt_in:
-        notes.append("the customer has not opted in to email: the send would be skipped")
-    if step.channel == "sms" and not c.sms_opt_in:
-        notes.append("the customer has not opted in to SMS: the send would be skipped")
-    if step.if_ is not None and not holds(session, c.id, step.if_):
-        notes.append(f"if: {describe(step.if_)} does not hold now: the send would be skipped")
-    return notes
+def _notes(
+    session: Session,
+    journey: Journey,
+    step: SendStep,
+    c: Customer,
+    now: dt.datetime,
+    message: RenderedEmail | RenderedSms,
+    caps: Sequence[rules.CapRule],
+    default_tz: str,
+) -> list[str]:
+    """What the judge would decide about this send at `now`, when it would not simply send it."""
+    state = session.scalar(
+        select(Enrollment.state)
+        .where(Enrollment.journey_id == journey.id, Enrollment.customer_id == c.id)
+        .order_by(Enrollment.entered_at.desc(), Enrollment.id.desc())
+        .limit(1)
+    )
+    channel = step.channel
+    capped = journey.frequency_cap and not journey.transactional
+    counted = (
+        ledger.counted(session, {c.id}, {channel}, now - judging.max_window(caps)).get((c.id, channel), [])
+        if capped
+        else []
+    )
+    facts = judging.Facts.of(
+        c,
+        enrollment_state=state or "active",
+        suppressed=ledger.suppression_of(session, channel, c.email if channel == "email" else c.phone),
+        timezone=planner.zone(c.timezone, default_tz),
+        counted=counted,
+        if_holds=ledger.if_holds(session, step.if_, {c.id})[c.id] if step.if_ is not None else None,
+    )
+    segments = message.segments if isinstance(message, RenderedSms) else None
+    composed: judging.Composed[None] = judging.Composed(None, segments)
+    verdict = judging.judge(judging.Case(channel, now, journey, step, facts, caps, lambda: composed))
+    if verdict.status == "send":
+        return []
+    if verdict.status == "deferred" and verdict.due_at is not None:
+        return [f"the send would be deferred to {verdict.due_at.isoformat()}: {verdict.reason}"]
+    return [f"the send would be {verdict.status}: {verdict.reason}"]
 
 
 def preview(
@@ -308,9 +339,13 @@ def preview(
     default_tz: str,
     brand: str,
     public_url: str,
+    caps: Mapping[str, Sequence[rules.CapRule]],
     step_number: int | None = None,
 ) -> list[PreviewedStep]:
-    """Render the send steps (or step `step_number`, 1-based position) for this customer."""
+    """Render the send steps (or step `step_number`, 1-based position) for this customer.
+
+    `caps` are the frequency caps per channel, as the worker judges them.
+    """
     from automation.core.context import message_context
 
     c = load_customer(session, customer_id)
@@ -342,5 +377,6 @@ def preview(
             )
         except RenderError as exc:
             raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
-        out.append(PreviewedStep(n, ids[n - 1], step, message, _notes(session, journey, step, c)))
+        notes = _notes(session, journey, step, c, now, message, caps[step.channel], default_tz)
+        out.append(PreviewedStep(n, ids[n - 1], step, message, notes))
     return out

@@ -171,7 +171,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert thanks.returncode == 0, thanks.stderr
     assert "Subject: Thank you for your order, <b>Ada</b>" in thanks.stdout
     assert "Order total: 42.50 EUR" in thanks.stdout
-    assert "note: the customer has not opted in to email: the send would be skipped" in thanks.stdout
+    assert "note: the send would be skipped: consent: no email_opt_in" in thanks.stdout
     page = html.read_text()
     assert "Hi &lt;b&gt;Ada&lt;/b&gt;," in page and "/unsubscribe/PREVIEW" in page
 
@@ -184,7 +184,9 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert sms.returncode == 0, sms.stderr
     assert "== step 3 (winback-sms): sms, template winback_sms" in sms.stdout
     assert "COMEBACK15" in sms.stdout and "(GSM-7, 1 segment(s))" in sms.stdout
-    assert "note: if: sms_opt_in eq True does not hold now: the send would be skipped" in sms.stdout
+    assert (
+        "note: the send would be skipped: consent: no sms_opt_in" in sms.stdout
+    )  # the first rule that applies
 
     wait = cli("journeys", "preview", "inactive_60d", "--customer", "ada", "--step", "2", env=env)
     assert (wait.returncode, wait.stderr.strip()) == (
@@ -196,6 +198,44 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
         nothing.returncode == 1
         and "nothing to preview" in nothing.stderr
         and "Traceback" not in nothing.stderr
+    )
+
+
+def test_preview_says_what_the_worker_would_decide_suppression_quiet_hours_and_caps(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ingest(
+        env,
+        tmp_path,
+        [
+            person("ada", timezone="Europe/Paris"),
+            person("bob", timezone="Europe/Paris"),
+            track("ada", "order_placed", "2026-03-02T08:00:00Z", "o-1", total=10, currency="EUR"),
+            track("bob", "order_placed", "2026-03-02T08:00:00Z", "o-2", total=10, currency="EUR"),
+        ],
+    )
+    assert cli("suppress", "add", "email", "ada@example.com", env=env).returncode == 0
+
+    def notes(customer: str, now: str) -> list[str]:
+        result = cli(
+            "journeys", "preview", "post_purchase_thanks", "--customer", customer, "--now", now, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+
+    assert notes("ada", NOW) == ["note: the send would be suppressed: address suppressed (manual)"]
+    assert notes("bob", NOW) == []  # 11:00 in Paris
+    assert notes("bob", "2026-03-02T21:30:00Z") == [  # 22:30 in Paris
+        "note: the send would be deferred to 2026-03-03T07:00:00+00:00: quiet hours"
+    ]
+    seasonal = cli("journeys", "preview", "seasonal_offer", "--customer", "bob", "--now", NOW, env=env)
+    assert seasonal.returncode == 0 and "note: " not in seasonal.stdout, seasonal.stderr
+    assert cli("tick", "--now", "2026-03-02T10:30:00Z", env={**env, "REDIS_URL": ""}).returncode == 0
+    later = "2026-03-02T11:00:00Z"  # bob's thank-you went out: the daily email cap is reached
+    capped = cli("journeys", "preview", "seasonal_offer", "--customer", "bob", "--now", later, env=env)
+    [note] = [line for line in capped.stdout.splitlines() if line.startswith("note: ")]
+    assert note.startswith("note: the send would be deferred to 2026-03-03T") and note.endswith(
+        ": frequency cap"
     )
 
 
