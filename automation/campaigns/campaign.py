@@ -31,7 +31,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
-from automation.core.filters import Filter, compile_filter
+from automation.core.filters import Filter
 from automation.core.journeys import Cooldown, Journey, plain, position
 from automation.core.planner import occurrence_key
 from automation.definitions.catalog import Catalog
@@ -44,6 +44,7 @@ from automation.definitions.rendering import (
 )
 from automation.enroll import postgres as enroll_pg
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
 

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
-from automation.core.filters import compile_filter
 from automation.core.journeys import Journey, SendStep
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Catalog
@@ -47,6 +46,7 @@ from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.store import suppressions
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = ("sent", "sending", "unknown")

@@ -18,11 +18,11 @@ from sqlalchemy import ColumnElement, Select, exists, func, literal, select, upd
 from sqlalchemy.orm import Session
 
 from automation.core import planner
-from automation.core.filters import compile_filter
 from automation.core.journeys import Cooldown, Journey
 from automation.core.records import parse_date
 from automation.definitions.catalog import Catalog
 from automation.enroll import postgres as enroll_pg
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 from automation.store.sqlutil import insert_ignore
 

@@ -35,8 +35,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from automation.core import planner
-from automation.core.filters import compile_filter
 from automation.core.journeys import Cooldown, Journey
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 KINDS = ("event", "tier_change", "inactivity")

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from automation.core import planner
 from automation.core.durations import format_duration
-from automation.core.filters import Filter, compile_filter, describe
+from automation.core.filters import Filter, describe
 from automation.core.journeys import Cooldown, Journey, SendStep
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll import entry as enroll
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 
