@@ -32,9 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
 from automation.core.filters import Filter
-from automation.core.journeys import Cooldown, Journey, plain, position
+from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
 from automation.definitions.catalog import Catalog
+from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
     COMMON_VARIABLES,
     EMAIL_PARTS,
