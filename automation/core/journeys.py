@@ -21,6 +21,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from automation.core.durations import format_duration, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
+from automation.core.statuses import Channel
 
 
 def _duration(value: Any) -> dt.timedelta:
@@ -140,7 +141,7 @@ class SendStep(_Strict):
     """Send one message on a channel from a template."""
 
     id: str | None = Field(None, description="Stable step id; defaults to step-N.")
-    channel: Literal["email", "sms"]
+    channel: Channel
     template: str
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
 
