@@ -27,6 +27,7 @@ wait is written back as `deferred` with a new `due_at` for a later tick.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -42,7 +43,7 @@ from automation.core.context import message_context
 from automation.core.filters import compile_filter
 from automation.core.journeys import Journey, SendStep
 from automation.core.tokens import unsubscribe_token
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
@@ -50,6 +51,9 @@ from automation.store import suppressions
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = ("sent", "sending", "unknown")
+# A row whose journey this worker's folder does not have yet is tried again after this long.
+CATALOG_BEHIND_RETRY_MS = 15_000
+log = logging.getLogger("automation.deliver")
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
 
 # The hot path's statements, built once (Core on the table: no ORM bookkeeping per message).
@@ -152,7 +156,7 @@ class Deliverer:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        catalog: Catalog,
+        catalogs: LiveCatalog,
         settings: Settings,
         email: EmailProvider,
         sms: SmsProvider,
@@ -160,7 +164,7 @@ class Deliverer:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.sessions = session_factory
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.settings = settings
         self.email = email
         self.sms = sms
@@ -183,6 +187,8 @@ class Deliverer:
         with self.sessions.begin() as s:
             units = self._prepare(s, list(dict.fromkeys(ids)), message_id, outcome)
         retry: RetryLater | None = None
+        if "claimed" in outcome.values():
+            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
         for unit in units:
             try:
                 self._send(unit, message_id, outcome)
@@ -224,14 +230,24 @@ class Deliverer:
         stmt = _LOAD_LOCKED if s.get_bind().dialect.name == "postgresql" else _LOAD
         claimed: list[_Claimed] = []
         gone: list[tuple[int, str]] = []
+        behind: list[int] = []
         for d, state, context, customer, reason in s.execute(stmt, {"ids": ids}):
-            journey = self.catalog.get(d.journey_id)
-            step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
-            if journey is None or step is None:
+            found = self.catalogs.find(d.journey_id, d.step_id)
+            if found is Absent.GONE:
                 gone.append((d.id, "journey or step no longer exists"))
+            elif found is Absent.BEHIND:
+                behind.append(d.id)
+                outcome[d.id] = "claimed"
             else:
+                journey, step = found
                 claimed.append(_Claimed(d, journey, step, customer, state, context or {}, reason))
-        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone}
+        if behind:
+            log.warning(
+                "%d deliveries wait for a newer journey catalog than %s (retried later)",
+                len(behind),
+                self.catalogs.current.version,
+            )
+        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone} | set(behind)
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
             outcome[did] = self._finish(s, did, "skipped", reason=reason)
@@ -386,7 +402,7 @@ class Deliverer:
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
         )
-        renderer = self.catalog.renderer
+        renderer = self.catalogs.current.renderer
         try:
             if d.channel == "sms":
                 rendered = renderer.render_sms(step.template, ctx)

@@ -89,7 +89,7 @@ def test_outbox_writes_eml_and_sms_files(kit_settings: Settings, tmp_path: Path)
     assert parsed["To"] == "Ada <ada@example.com>"
     assert parsed["Subject"] == "News for Ada"
     assert parsed["X-Automation-Delivery-Id"] == str(mail_row.id)
-    assert parsed["List-Unsubscribe"].strip().startswith("<http://localhost:8000/unsubscribe/")
+    assert parsed["List-Unsubscribe"].strip().startswith("<https://hooks.example.com/unsubscribe/")
     text = parsed.get_body(("plain",))
     assert text is not None and "Hi Ada, news." in text.get_content()
     [sms] = (settings.outbox_dir / "sms").glob("*.txt")
