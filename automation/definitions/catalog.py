@@ -192,11 +192,7 @@ class LiveCatalog:
                 self._refused = stamp
                 for problem in problems:
                     log.error("%s", problem)
-                log.error(
-                    "journeys change refused (%d problems); still running catalog %s",
-                    len(problems),
-                    self._current.version,
-                )
+                log.error("journeys change refused; still running catalog %s", self._current.version)
                 return self._current
             self._stamp, self._refused = stamp, None
             if catalog.version != self._current.version:
