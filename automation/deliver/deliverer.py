@@ -51,6 +51,7 @@ from automation.store import suppressions
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = ("sent", "sending", "unknown")
+PENDING = ("queued", "claimed", "deferred")
 # A row whose journey this worker's folder does not have yet is tried again after this long.
 CATALOG_BEHIND_RETRY_MS = 15_000
 log = logging.getLogger("automation.deliver")
@@ -86,6 +87,8 @@ _LOAD = (
             Delivery.step_id,
             Delivery.channel,
             Delivery.due_at,
+            Delivery.first_due_at,
+            Delivery.enqueued_at,
             Delivery.attempts,
             Delivery.customer_id,
         ),
@@ -259,6 +262,7 @@ class Deliverer:
         """Every row's facts from one query per kind of fact."""
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
+        rivals = self._rivals(s, rows)
         default_tz = self.settings.default_timezone
         facts = {}
         for c in rows:
@@ -276,8 +280,47 @@ class Deliverer:
                 if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
                 timezone=planner.zone(c.customer.timezone, default_tz),
                 counted=counted.get((d.customer_id, d.channel), []),
+                first_due_at=d.first_due_at,
+                queued_at=d.enqueued_at,
+                occasion_day=_occasion_day(c),
+                ahead=[
+                    due
+                    for priority, due, rid in rivals.get((d.customer_id, d.channel), [])
+                    if judging.outranks(c.journey.priority, d.due_at, d.id, (priority, due, rid))
+                ],
             )
         return facts
+
+    def _rivals(
+        self, s: Session, rows: list[_Claimed]
+    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
+        """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
+        capped = [c for c in rows if c.journey.frequency_cap and not c.journey.transactional]
+        if not capped:
+            return {}
+        windows = [judging.max_window(self._caps(c.delivery.channel)) for c in capped]
+        since = min(c.delivery.due_at - w for c, w in zip(capped, windows, strict=True))
+        until = max(c.delivery.due_at + w for c, w in zip(capped, windows, strict=True))
+        found = s.execute(
+            select(
+                Delivery.id, Delivery.customer_id, Delivery.channel, Delivery.due_at, Delivery.journey_id
+            ).where(
+                Delivery.customer_id.in_({c.delivery.customer_id for c in capped}),
+                Delivery.channel.in_({c.delivery.channel for c in capped}),
+                Delivery.transactional.is_(False),
+                Delivery.status.in_(PENDING),
+                Delivery.due_at > since,
+                Delivery.due_at < until,
+                Delivery.id.not_in([c.delivery.id for c in rows]),
+            )
+        )
+        catalog = self.catalogs.current
+        rivals: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
+        for rid, cid, channel, due_at, jid in found:
+            journey = catalog.get(jid)
+            if journey is not None and journey.frequency_cap:
+                rivals.setdefault((cid, channel), []).append((journey.priority, due_at, rid))
+        return rivals
 
     @staticmethod
     def _if_holds(s: Session, rows: list[_Claimed]) -> set[tuple[str, str, str]]:
@@ -546,6 +589,12 @@ class Deliverer:
         except suppressions.AddressError:
             key = address
         suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
+
+
+def _occasion_day(c: _Claimed) -> dt.date | None:
+    """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
+    day = c.enrollment_context.get("anniversary") if c.journey.trigger.kind == "anniversary" else None
+    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
 
 def _update_rows(s: Session, rows: list[dict[str, Any]]) -> None:
