@@ -23,7 +23,7 @@ from automation.cli import (
     web_cmd,
 )
 from automation.cli.app import app, err_console
-from automation.errors import JourneyError, UserError
+from automation.errors import UserError, report_lines
 
 __all__ = [
     "app",
@@ -49,12 +49,9 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app()
-    except JourneyError as exc:
-        for problem in exc.problems:
-            err_console.print(problem, highlight=False, markup=False)
-        sys.exit(exc.exit_code)
     except UserError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        for line in report_lines(exc):
+            err_console.print(line, highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

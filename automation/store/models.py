@@ -215,6 +215,8 @@ class Delivery(Base):
     )
     reason: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # When its step first fell due: deferrals move `due_at`, never this (`send_within` counts from it).
+    first_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The Dramatiq message that claimed it: a redelivery of that same message
     # may resume; any other copy is dropped.
@@ -287,3 +289,14 @@ class ProviderEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CatalogVersion(Base):
+    """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
+
+    __tablename__ = "catalog_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64))
+    journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
