@@ -34,6 +34,7 @@ from automation.core.context import message_context
 from automation.core.filters import Filter, compile_filter
 from automation.core.journeys import Cooldown, Journey, plain, position
 from automation.core.planner import occurrence_key
+from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import (
     COMMON_VARIABLES,
@@ -144,7 +145,7 @@ def new_campaign_id(journey_id: str, now: dt.datetime) -> str:
 def get_journey(catalog: Catalog, journey_id: str) -> Journey:
     journey = catalog.get(journey_id)
     if journey is None:
-        raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
+        raise CampaignError(unknown("journey", journey_id, catalog.journeys))
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
     allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]

@@ -15,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)

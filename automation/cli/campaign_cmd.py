@@ -103,25 +103,37 @@ def _confirm(count: int, journey: str, campaign_id: str) -> None:
 
 @campaign_app.command("send")
 def send(
-    journey: Annotated[str, typer.Argument(help="The journey to enroll the audience into.")],
+    journey: Annotated[
+        str, typer.Argument(metavar="JOURNEY", help="The journey to enroll the audience into.")
+    ],
     where: Annotated[
         str | None,
-        typer.Option(help="Audience filter as YAML text or a YAML file (ANDed with the journey's audience)."),
+        typer.Option(
+            metavar="FILTER",
+            help="Audience filter as YAML text or a YAML file (ANDed with the journey's audience).",
+        ),
     ] = None,
     customers: Annotated[
-        Path | None, typer.Option(help="A file of customer ids, one per line (also filtered).")
+        Path | None,
+        typer.Option(metavar="FILE", help="A file of customer ids, one per line (also filtered)."),
     ] = None,
     campaign_id: Annotated[
-        str | None, typer.Option(help="Idempotency key: relaunching it never enrolls anyone twice.")
+        str | None,
+        typer.Option(metavar="ID", help="Idempotency key: relaunching it never enrolls anyone twice."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the audience and a sample message; send nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     rate: Annotated[
-        str | None, typer.Option(help="Spread first messages at this pace, e.g. 50/s (default: all at once).")
+        str | None,
+        typer.Option(
+            metavar="RATE", help="Spread first messages at this pace, e.g. 50/s (default: all at once)."
+        ),
     ] = None,
-    now: Annotated[str | None, typer.Option(help="Launch at this ISO 8601 instant (default: now).")] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Launch at this instant (default: now).")
+    ] = None,
 ) -> None:
     """Enroll an audience into JOURNEY now; its messages are due at launch."""
     at = parse_now(now)
@@ -195,8 +207,10 @@ def _print_preview(p: campaigns.Preview) -> None:
 
 @campaign_app.command("cancel")
 def cancel(
-    campaign_id: Annotated[str, typer.Argument(help="The campaign id printed at launch.")],
-    now: Annotated[str | None, typer.Option(help="Cancel as of this ISO 8601 instant.")] = None,
+    campaign_id: Annotated[str, typer.Argument(metavar="ID", help="The campaign id printed at launch.")],
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Cancel as of this instant (default: now).")
+    ] = None,
 ) -> None:
     """Stop what a campaign has not sent yet (enrollments and queued or deferred messages)."""
     at = parse_now(now)

@@ -28,7 +28,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retry_of", sa.BigInteger().with_variant(sa.Integer(), "sqlite")))
         batch.add_column(sa.Column("complained_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("unsubscribed_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_foreign_key(op.f("fk_deliveries_retry_of_deliveries"), "deliveries", ["retry_of"], ["id"])
+        batch.create_foreign_key(
+            op.f("fk_deliveries_retry_of_deliveries"), "deliveries", ["retry_of"], ["id"]
+        )
         batch.drop_constraint("uq_deliveries_enrollment_id_step_id", type_="unique")
     op.create_index(
         "uq_deliveries_enrollment_id_step_id",
