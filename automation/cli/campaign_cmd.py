@@ -26,14 +26,16 @@ from rich.progress import (
 from rich.text import Text
 
 from automation.campaigns import campaign as campaigns
+from automation.campaigns import listing
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.output import print_json, print_table, table, when
 from automation.config import Settings, load_settings
 from automation.errors import UserError
-from automation.processes.runtime import Runtime, build_runtime, drain, run_tick
+from automation.processes.runtime import Runtime, build_runtime, drain, open_database, run_tick
 
 log = logging.getLogger("automation.campaigns")
 
-campaign_app = typer.Typer(help="Manual campaigns: send a journey to an audience now, or cancel.")
+campaign_app = typer.Typer(help="Manual campaigns: send a journey to an audience now, list them, or cancel.")
 app.add_typer(campaign_app, name="campaign", no_args_is_help=True)
 
 
@@ -203,6 +205,41 @@ def _print_preview(p: campaigns.Preview) -> None:
     if p.message:
         console.print("sample message (first recipient):", highlight=False)
         console.print(p.message, highlight=False, markup=False)
+
+
+@campaign_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+    """Every campaign: who launched it and when, its audience, and what became of its messages."""
+    _, sessions = open_database(load_settings())
+    rows = listing.campaigns(sessions)
+    if as_json:
+        print_json({"campaigns": [r.as_dict() for r in rows]})
+        return
+    numbers = ("audience", "sent", "pending", "skipped", "failed", "delivered", "opened", "clicked")
+    out = table("campaign", "journey", "launched by", "launched at (UTC)", "status", *numbers, right=numbers)
+    for r in rows:
+        d = r.deliveries
+        out.add_row(
+            r.id,
+            r.journey_id,
+            r.launched_by,
+            when(r.launched_at),
+            r.status,
+            str(r.audience_size),
+            str(d["sent"]),
+            str(d["queued"] + d["deferred"] + d["sending"]),
+            str(d["skipped"] + d["suppressed"]),
+            str(d["failed"] + d["unknown"]),
+            str(r.feedback["delivered"]),
+            str(r.opened),
+            str(r.clicked),
+        )
+    print_table(out)
+    console.print(
+        f"{len(rows)} campaigns; pending: queued, deferred or sending; skipped includes suppressed; "
+        "failed includes unknown",
+        highlight=False,
+    )
 
 
 @campaign_app.command("cancel")

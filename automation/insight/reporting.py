@@ -44,7 +44,7 @@ def said_sql() -> Any:
     return case(*whens, else_=Delivery.provider_status)
 
 
-def _feedback_sql() -> dict[str, ColumnElement[bool]]:
+def feedback_sql() -> dict[str, ColumnElement[bool]]:
     """When a sent message counts as delivered, bounced, complained or unsubscribed."""
     reached = [getattr(Delivery, flag).is_not(None) for flag in outcomes.REACHED_FLAGS]
     return {
@@ -134,7 +134,7 @@ def status(
         due = _in_range(Delivery.due_at, since, until)
         if journey_id is not None:
             due = and_(due, Delivery.journey_id == journey_id)
-        feedback = _feedback_sql()
+        feedback = feedback_sql()
         for jid, st, count, opened, clicked, *said in s.execute(
             select(
                 Delivery.journey_id,
