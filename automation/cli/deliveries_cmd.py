@@ -6,14 +6,16 @@ from typing import Annotated
 
 import typer
 
-from automation.cli.app import app, console
+from automation.cli.app import app, console, err_console, parse_at, parse_now
+from automation.cli.delivering import enqueue_new
 from automation.cli.lookup import JourneyOption, folder_journeys, known_journey
 from automation.cli.output import cell, print_json, print_table, table, when
 from automation.config import load_settings
 from automation.core.outcomes import WORDS
+from automation.deliver import retry as retries
 from automation.errors import UserError
 from automation.insight import reporting
-from automation.processes.runtime import open_database
+from automation.processes.runtime import build_runtime, open_database
 
 deliveries_app = typer.Typer(help="The delivery ledger: every message and its outcome.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -86,3 +88,65 @@ def list_(
         )
     print_table(out)
     console.print(f"{len(rows)} deliveries shown")
+
+
+def _selection(
+    ids: list[int] | None, journey: str | None, status: str | None, since: str | None
+) -> retries.Selection:
+    """The ids, or all three of --journey, --status and --since; never both kinds."""
+    if ids and (journey, status, since) != (None, None, None):
+        raise UserError("give delivery ids, or --journey, --status and --since; not both")
+    if ids:
+        return retries.Selection(ids=ids)
+    if journey is None or status is None or since is None:
+        raise UserError("give delivery ids, or all of --journey, --status and --since")
+    _choice(status, "--status", retries.RETRYABLE)
+    return retries.Selection(journey_id=journey, status=status, since=parse_at(since, "--since"))
+
+
+@deliveries_app.command("retry")
+def retry(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="ID...", help="Delivery ids to retry.")] = None,
+    journey: JourneyOption = None,
+    status: Annotated[
+        str | None, typer.Option(metavar="STATUS", help="With --journey: failed or skipped.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="With --journey: rows due from this instant.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be retried; send nothing.")
+    ] = False,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Retry as of this instant (default: now).")
+    ] = None,
+) -> None:
+    """Make a new delivery, due now, for each failed or skipped row whose cause is fixed (once per row).
+
+    The new messages are judged by every rule again (consent, suppression, quiet
+    hours, caps) when a worker takes them.
+    """
+    selection = _selection(ids, journey, status, since)
+    at = parse_now(now)
+    settings = load_settings()
+    runtime = build_runtime(settings)
+    if journey is not None:
+        known_journey(runtime.sessions, runtime.catalog.journeys, journey)
+    result = retries.retry(runtime.sessions, runtime.catalog, selection, at, dry_run=dry_run)
+    for _, reason in result.refused:
+        err_console.print(f"not retried: {reason}", highlight=False, markup=False)
+    if dry_run:
+        out = table("ID", "Journey", "Step", "Customer", "Status", "Reason", right=("ID",))
+        for c in result.candidates:
+            out.add_row(str(c.id), c.journey_id, c.step_id, c.customer_id, c.status, c.reason or "")
+        print_table(out)
+        console.print(f"dry run: {len(result.candidates)} deliveries would be retried; nothing sent")
+        return
+    console.print(
+        f"retried {len(result.made)} deliveries as new ones due at {at.isoformat()}"
+        + (f" (ids {', '.join(str(q.id) for q in result.made)})" if result.made else "")
+    )
+    if result.made:
+        enqueue_new(settings, runtime, result.made)
+    if result.refused and not result.made:
+        raise typer.Exit(1)

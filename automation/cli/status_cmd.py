@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from automation.cli.app import app, console
+from automation.cli.app import app, console, parse_at
 from automation.cli.lookup import JourneyOption, known_journey
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
-from automation.core.records import RecordError, parse_instant
 from automation.insight import reporting
 from automation.processes.runtime import build_runtime
 
@@ -21,12 +20,7 @@ FEEDBACK = ("opened", "clicked", "converted", "rate", "goal exits")
 
 
 def _instant(value: str | None, flag: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, flag)
-    except RecordError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return parse_at(value, flag) if value is not None else None
 
 
 def _share(count: int, rate: float | None) -> str:
