@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from pathlib import Path
 from typing import Annotated
@@ -10,12 +11,13 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.cli.app import app, console, err_console, parse_now
-from automation.cli.lookup import require_journey
+from automation.cli.lookup import JourneyArgument, require_journey
 from automation.cli.output import print_json
 from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import Catalog, check_catalog, load_catalog
 from automation.definitions.rendering import RenderedEmail
+from automation.deliver.testsend import send_test
 from automation.errors import UserError
 from automation.insight.explain import explain, preview
 from automation.processes.runtime import open_database
@@ -149,3 +151,52 @@ def preview_cmd(
         console.print("\n".join(out), highlight=False, markup=False)
     if html is not None and not html_written:
         raise UserError("--html needs an email step; the previewed steps are SMS only")
+
+
+@journeys_app.command("test")
+def test_cmd(
+    journey_id: JourneyArgument,
+    customer: Annotated[
+        str, typer.Option("--customer", metavar="ID", help="Render with this customer's data.")
+    ],
+    to: Annotated[str, typer.Option("--to", metavar="ADDRESS", help="Send to this email address or phone.")],
+    step: Annotated[
+        str | None, typer.Option("--step", metavar="STEP_ID", help="The send step's id (default: the first).")
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Render as of this instant (default: now).")
+    ] = None,
+) -> None:
+    """Send one real message of JOURNEY, rendered for CUSTOMER, to ADDRESS, marked [TEST].
+
+    It goes through the configured provider and is recorded apart from the
+    ledger: no report, cap or conversion counts it.
+    """
+    at = parse_now(now)
+    settings, catalog, journey, sessions = _open(journey_id)
+    from automation import providers
+
+    email = providers.email_provider(settings)
+    sms = providers.sms_provider(settings)
+    sent = send_test(
+        sessions,
+        catalog,
+        settings,
+        journey,
+        customer,
+        to,
+        at,
+        step_id=step,
+        sent_by=getpass.getuser(),
+        email=email,
+        sms=sms,
+    )
+    item = sent.step
+    console.print(
+        f"test {item.step.channel} of {journey.id} step {item.step_id}, rendered for {customer}, sent to "
+        f"--to through {sent.provider} (provider id {sent.provider_message_id}; test send {sent.id})",
+        highlight=False,
+        markup=False,
+    )
+    for note in item.notes:
+        console.print(f"note: for the real customer, {note}", highlight=False, markup=False)
