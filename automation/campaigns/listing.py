@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.insight.reporting import FEEDBACK, STATUSES, feedback_sql, shown_status
+from automation.core.statuses import REPORTED
+from automation.insight.reporting import FEEDBACK, feedback_sql
 from automation.store.models import Campaign, Delivery
 
 
@@ -23,7 +24,7 @@ class CampaignSummary:
     audience_size: int
     cancelled_at: dt.datetime | None
     filter: dict[str, Any] | None
-    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPORTED, 0))
     feedback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEEDBACK, 0))
     opened: int = 0
     clicked: int = 0
@@ -63,8 +64,7 @@ def campaigns(sessions: sessionmaker[Session]) -> list[CampaignSummary]:
         )
         for cid, status, count, opened, clicked, *feedback in counts:
             row = out[str(cid)]
-            shown = shown_status(status)
-            row.deliveries[shown] = row.deliveries.get(shown, 0) + count
+            row.deliveries[status.reported] += count
             row.opened += opened
             row.clicked += clicked
             for name, n in zip(FEEDBACK, feedback, strict=True):

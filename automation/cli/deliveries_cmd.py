@@ -12,6 +12,7 @@ from automation.cli.lookup import JourneyOption, folder_journeys, known_journey
 from automation.cli.output import cell, print_json, print_table, table, when
 from automation.config import load_settings
 from automation.core.outcomes import WORDS
+from automation.core.statuses import REPORTED
 from automation.deliver import retry as retries
 from automation.errors import UserError
 from automation.insight import reporting
@@ -45,7 +46,7 @@ def list_(
     journey: JourneyOption = None,
     status: Annotated[
         str | None,
-        typer.Option(metavar="STATUS", help=f"Only this status: {', '.join(reporting.STATUSES)}."),
+        typer.Option(metavar="STATUS", help=f"Only this status: {', '.join(REPORTED)}."),
     ] = None,
     provider_status: Annotated[
         str | None,
@@ -55,7 +56,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Deliveries with our status and reason and what the provider said, newest due first."""
-    _choice(status, "--status", reporting.STATUSES)
+    _choice(status, "--status", REPORTED)
     _choice(provider_status, "--provider-status", WORDS)
     settings = load_settings()
     _, sessions = open_database(settings)

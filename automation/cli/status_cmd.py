@@ -12,10 +12,11 @@ from automation.cli.app import app, console, parse_at
 from automation.cli.lookup import JourneyOption, known_journey
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
+from automation.core.statuses import REPORTED, DeliveryStatus
 from automation.insight import reporting
 from automation.processes.runtime import build_runtime
 
-COLUMNS = reporting.STATUSES
+COLUMNS = REPORTED
 FEEDBACK = ("opened", "clicked", "converted", "rate", "goal exits")
 
 
@@ -43,7 +44,7 @@ def feedback_table(rows: list[reporting.JourneyStats]) -> Table:
         rate = f"{r.conversion_rate:.0%}" if r.conversion_rate is not None else "-"
         out.add_row(
             r.journey_id,
-            str(r.deliveries.get("sent", 0)),
+            str(r.deliveries.get(DeliveryStatus.SENT, 0)),
             *(_share(r.feedback[name], r.rate(name)) for name in reporting.FEEDBACK),
             str(r.opened),
             str(r.clicked),

@@ -10,6 +10,7 @@ import typer
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.output import print_json, print_table, table, when
 from automation.config import load_settings
+from automation.core import statuses
 from automation.errors import UserError
 from automation.processes.runtime import open_database
 from automation.store import suppressions
@@ -66,7 +67,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Every suppressed address, newest first."""
-    if channel is not None and channel not in suppressions.CHANNELS:
+    if channel is not None and channel not in tuple(statuses.Channel):
         raise UserError(f"unknown channel {channel!r} (email or sms)")
     _, sessions = open_database(load_settings())
     with sessions() as s:

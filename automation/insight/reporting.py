@@ -21,14 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
 from automation.core.records import WELL_KNOWN
+from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
 
-STATUSES = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
-#: Worker-internal states shown as `sending`.
-IN_FLIGHT = {"claimed": "sending", "sending": "sending"}
 #: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
 FEEDBACK = ("delivered", "bounced", "complained", "unsubscribed")
 
@@ -60,7 +58,7 @@ class JourneyStats:
     journey_id: str
     name: str
     active: int = 0
-    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPORTED, 0))
     opened: int = 0
     clicked: int = 0
     sent_enrollments: int = 0
@@ -126,7 +124,7 @@ def status(
         stats = _stats(s, catalog, journey_id)
         for jid, count in s.execute(
             select(Enrollment.journey_id, func.count())
-            .where(Enrollment.state == "active")
+            .where(Enrollment.state == EnrollmentState.ACTIVE)
             .group_by(Enrollment.journey_id)
         ):
             if jid in stats:
@@ -148,15 +146,15 @@ def status(
             .group_by(Delivery.journey_id, Delivery.status)
         ):
             row = stats[jid]
-            key = IN_FLIGHT.get(st, st)
+            key = st.reported
             row.deliveries[key] = row.deliveries.get(key, 0) + count
             row.opened += opened
             row.clicked += clicked
-            if st == "sent":
+            if st == DeliveryStatus.SENT:
                 row.feedback = dict(zip(FEEDBACK, said, strict=True))
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
-            .where(due, Delivery.status == "sent")
+            .where(due, Delivery.status == DeliveryStatus.SENT)
             .group_by(Delivery.journey_id)
         ):
             stats[jid].sent_enrollments = count
@@ -174,7 +172,7 @@ def status(
             row.conversions = int(
                 s.scalar(
                     select(func.count(func.distinct(Delivery.enrollment_id))).where(
-                        Delivery.journey_id == jid, Delivery.status == "sent", due, converted
+                        Delivery.journey_id == jid, Delivery.status == DeliveryStatus.SENT, due, converted
                     )
                 )
                 or 0
@@ -242,7 +240,7 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
             }
             for e in s.scalars(
                 select(Enrollment)
-                .where(Enrollment.customer_id == customer_id, Enrollment.state == "active")
+                .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
                 .order_by(Enrollment.next_at)
             )
         ]
@@ -255,7 +253,7 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
 
 def shown_status(status: str) -> str:
     """The status a report shows: a worker's internal `claimed` reads as `sending`."""
-    return IN_FLIGHT.get(status, status)
+    return DeliveryStatus(status).reported
 
 
 def _ledger(s: Session, where: list[ColumnElement[bool]], limit: int) -> list[dict[str, Any]]:
@@ -300,7 +298,7 @@ def deliveries(
     if journey_id is not None:
         where.append(Delivery.journey_id == journey_id)
     if status is not None:
-        where.append(Delivery.status.in_([k for k in (*IN_FLIGHT, status) if shown_status(k) == status]))
+        where.append(Delivery.status.in_([k for k in DeliveryStatus if k.reported == status]))
     if provider_status is not None:
         where.append(said_sql() == provider_status)
     with sessions() as s:
