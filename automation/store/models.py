@@ -232,11 +232,23 @@ class Delivery(Base):
     provider_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A retry (`automation deliveries retry`) names the row it retries; each row is retried once.
+    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id"),
+        # One first delivery per (enrollment, step); retries name theirs in `retry_of`.
+        Index(
+            "uq_deliveries_enrollment_id_step_id",
+            "enrollment_id",
+            "step_id",
+            unique=True,
+            postgresql_where=text("retry_of IS NULL"),
+            sqlite_where=text("retry_of IS NULL"),
+        ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
         Index(None, "customer_id", "channel", "due_at"),
@@ -274,6 +286,24 @@ class Campaign(Base):
         EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class TestSend(Base):
+    """A test message (`automation journeys test`): kept apart from the ledger and its counts."""
+
+    __tablename__ = "test_sends"
+    __test__ = False  # a table, not a pytest class
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    sent_by: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ProviderEvent(Base):
