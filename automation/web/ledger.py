@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from automation.core.feedback import Feedback, supersedes
 from automation.store.models import Delivery, ProviderEvent, Suppression
 from automation.store.sqlutil import insert_ignore
+from automation.store.suppressions import address_hash
 
 
 def record(s: Session, items: Sequence[Feedback], received_at: dt.datetime) -> list[Feedback]:
@@ -98,7 +99,7 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
         s.execute(
             delete(Suppression).where(
                 Suppression.channel == f.channel,
-                Suppression.address == address,
+                Suppression.address.in_([address, address_hash(address)]),
                 Suppression.reason == f.unsuppress,
             )
         )
