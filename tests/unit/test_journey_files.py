@@ -185,7 +185,16 @@ def test_shipped_journeys_render() -> None:
     assert isinstance(winback["last_event_at"], dt.datetime)
 
 
-PURE = ("journeys", "filters", "planner", "rendering", "context", "durations", "rules", "records")
+PURE = (
+    "core/journeys",
+    "core/filters",
+    "core/planner",
+    "definitions/rendering",
+    "core/context",
+    "core/durations",
+    "core/rules",
+    "core/records",
+)
 IO_MODULES = (
     "sqlalchemy.orm",
     "sqlalchemy.engine",
