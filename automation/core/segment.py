@@ -125,7 +125,9 @@ def parse_call(
         context["clock_correction_ms"] = int(correction / dt.timedelta(milliseconds=1))
     data: dict[str, Any] = {"customer_id": cid, "timestamp": at.isoformat()}
     if kind == "identify":
-        data.update(type="identify", traits=_traits(_object(item, "traits")))
+        # RudderStack's clients send an identify's traits in `context.traits` only.
+        known = {**_object(context, "traits"), **_object(item, "traits")}
+        data.update(type="identify", traits=_traits(known))
     else:
         props = _properties(kind, item, context)
         event = VIEW_EVENTS.get(kind, item.get("event"))

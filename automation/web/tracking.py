@@ -8,7 +8,8 @@ committed in one transaction before the 200: Segment's clients treat only a
 retry change nothing. Then the scheduler is woken for event journeys.
 
 Statuses: 200 `{"success": true}` (with `rejected` when some calls were not
-taken); 400 not JSON, or no call taken; 401 no valid key; 413 over 32 KB for a
+taken); errors are `{"success": false, "code", "message"}`: 400 not JSON, or
+no call taken (with `rejected`); 401 no valid key; 413 over 32 KB for a
 call or 500 KB for a request; 429 over the key's rate, with Retry-After; 503
 database unavailable (the client retries).
 """
@@ -106,6 +107,22 @@ def _rejected(items: list[tuple[int, str]]) -> list[dict[str, Any]]:
     return [{"index": i, "reason": r} for i, r in sorted(items)]
 
 
+CODES = {400: "bad_request", 401: "unauthorized", 413: "too_large", 429: "rate_limited", 503: "unavailable"}
+
+
+def _error(
+    status: int,
+    message: str,
+    rejected: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An error in the shape Segment's and RudderStack's clients read (`code`, `message`)."""
+    body: dict[str, Any] = {"success": False, "code": CODES[status], "message": message}
+    if rejected is not None:
+        body["rejected"] = rejected
+    return JSONResponse(body, status, headers)
+
+
 class Tracking:
     """The `/v1/*` handlers and what they share."""
 
@@ -177,7 +194,7 @@ class Tracking:
         try:
             response = await self._handle(request, kind)
         except Refused as exc:
-            response = JSONResponse({"success": False, "error": str(exc)}, exc.status, exc.headers)
+            response = _error(exc.status, str(exc), headers=exc.headers)
         self.requests.labels(kind, str(response.status_code)).inc()
         return response
 
@@ -202,7 +219,7 @@ class Tracking:
         self.calls.labels("stored").inc(taken)
         self.calls.labels("rejected").inc(len(rejected))
         if taken == 0:
-            return JSONResponse({"success": False, "rejected": _rejected(rejected)}, 400)
+            return _error(400, "no call was taken", _rejected(rejected))
         reply: dict[str, Any] = {"success": True}
         if rejected:
             reply["rejected"] = _rejected(rejected)
