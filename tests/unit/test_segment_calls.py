@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_the_correction_is_bounded_to_a_day() -> None:
     ],
 )
 def test_a_time_out_of_bounds_is_rejected(stamp: str, reason: str) -> None:
-    with pytest.raises(RecordError, match=reason):
+    with pytest.raises(RecordError, match=re.escape(reason)):
         parse_call("track", {"userId": "c1", "event": "e", "timestamp": stamp}, RECEIVED)
 
 
@@ -102,7 +103,7 @@ def test_segment_trait_names_map_onto_ingest_traits_with_its_checks() -> None:
         "email": "a@x.io",
         "signed_up_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     }
-    with pytest.raises(RecordError, match="traits.email is not an email address"):
+    with pytest.raises(RecordError, match=re.escape("traits.email is not an email address")):
         parse_call("identify", {"userId": "c", "traits": {"email": "nope"}}, RECEIVED)
 
 
@@ -139,7 +140,7 @@ def test_an_identify_with_both_ids_links_them_and_alias_links_the_previous_id() 
     ],
 )
 def test_a_call_that_cannot_be_taken_says_why(kind: str, item: object, reason: str) -> None:
-    with pytest.raises(RecordError, match=reason):
+    with pytest.raises(RecordError, match=re.escape(reason)):
         parse_call(kind, item, RECEIVED)
 
 
