@@ -75,12 +75,13 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        Suppression.address
-        == case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone),
+        suppressions.matches(case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone)),
     )
+    .limit(1)
     .scalar_subquery()
 )
-# Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+# Ingest keeps addresses in the suppression list's normal form, so the lookup is an equality
+# (with the address's hash too: an erased customer's suppressions are kept hashed).
 _LOAD = (
     select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
     .options(

@@ -143,6 +143,7 @@ class Event(Base):
     __table_args__ = (
         Index(None, "name", "occurred_at"),
         Index(None, "customer_id", "name", "occurred_at"),
+        Index(None, "occurred_at"),
     )
 
 
@@ -330,3 +331,46 @@ class CatalogVersion(Base):
     version: Mapped[str] = mapped_column(String(64))
     journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WriteKey(Base):
+    """A tracking-API write key, kept only as its SHA-256; revoked keys stay listed."""
+
+    __tablename__ = "write_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousId(Base):
+    """A visitor known only by a tracking `anonymousId`, and the customer it was linked to.
+
+    Until it is linked, its traits wait here (with their times, merged like a
+    customer's) and its events in `anonymous_events`.
+    """
+
+    __tablename__ = "anonymous_ids"
+
+    anonymous_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    trait_times: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    linked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousEvent(Base):
+    """An event of a not yet linked anonymous id; moved into `events` when it is linked."""
+
+    __tablename__ = "anonymous_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    anonymous_id: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
