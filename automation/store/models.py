@@ -168,6 +168,7 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        Index(None, "converted_at"),
     )
 
 
@@ -231,7 +232,11 @@ class Suppression(Base):
     source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("channel", "address"), Index(None, "address"))
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        Index(None, "address"),
+        Index(None, "created_at", "id"),
+    )
 
 
 class Campaign(Base):
@@ -264,6 +269,8 @@ class ProviderEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "occurred_at", "event_type"),)
 
 
 class DashboardUser(Base):

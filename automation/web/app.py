@@ -1,7 +1,8 @@
 """The Starlette application of the `web` process, and serving it with uvicorn.
 
 Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
-messages, the unsubscribe link, `/healthz` and `/metrics`. A webhook is
+messages, the unsubscribe link, `/healthz`, `/metrics`, and the marketers'
+dashboard under `/app/` (`automation.web.dashboard`; `/` redirects there). A webhook is
 answered 2xx only after its events are committed; a request we refuse gets a
 4xx and changes nothing; a database failure gets a 503 so the provider
 resends later.
@@ -189,8 +190,11 @@ class WebApp:
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness."""
-    return Starlette(routes=WebApp(settings, sessions, clock).routes())
+    """The web application over this database; `clock` judges webhook freshness and sessions."""
+    from automation.web.dashboard.app import Dashboard
+
+    dashboard = Dashboard(settings, sessions, clock)
+    return Starlette(routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()])
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

@@ -21,7 +21,10 @@ INDEXES = (
     ("ix_deliveries_journey_id_due_at_id", "deliveries", ["journey_id", "due_at", "id"]),
     ("ix_deliveries_campaign_id_status", "deliveries", ["campaign_id", "status"]),
     ("ix_suppressions_address", "suppressions", ["address"]),
+    ("ix_suppressions_created_at_id", "suppressions", ["created_at", "id"]),
     ("ix_campaigns_launched_at_id", "campaigns", ["launched_at", "id"]),
+    ("ix_enrollments_converted_at", "enrollments", ["converted_at"]),
+    ("ix_provider_events_occurred_at_event_type", "provider_events", ["occurred_at", "event_type"]),
 )
 
 
