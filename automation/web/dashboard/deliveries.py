@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import Channel, DeliveryStatus
 from automation.store.models import Delivery
 from automation.web.dashboard.paging import PAGE_SIZE, Cursor, Page, decode, page_of
 
-STATUSES = ("queued", "claimed", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
-CHANNELS = ("email", "sms")
+STATUSES = tuple(DeliveryStatus)
+CHANNELS = tuple(Channel)
 
 
 @dataclass(frozen=True)

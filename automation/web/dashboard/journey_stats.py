@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.statuses import DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.insight import reporting
 from automation.store.models import Delivery, Enrollment
@@ -61,7 +62,7 @@ def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> li
                 journey.trigger.kind if journey else "-",
                 journey.enabled if journey else False,
                 entered.get(st.journey_id, 0),
-                st.deliveries.get("sent", 0),
+                st.deliveries.get(DeliveryStatus.SENT, 0),
                 st.conversion_rate,
             )
         )
@@ -78,7 +79,7 @@ def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
         out.setdefault(step, StepCounts()).messages[status] = int(n)
     for step_id, n in s.execute(
         select(Enrollment.next_step_id, func.count())
-        .where(Enrollment.journey_id == journey_id, Enrollment.state == "active")
+        .where(Enrollment.journey_id == journey_id, Enrollment.state == EnrollmentState.ACTIVE)
         .group_by(Enrollment.next_step_id)
     ):
         if step_id is not None:
@@ -92,7 +93,7 @@ def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -
     with sessions() as s:
         entered = entrants(s, journey_id).get(journey_id, 0)
         per = func.count(func.distinct(Delivery.enrollment_id))
-        sent = Delivery.status == "sent"
+        sent = Delivery.status == DeliveryStatus.SENT
         row = s.execute(
             select(
                 per.filter(sent),

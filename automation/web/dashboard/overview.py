@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import REPORTED, Channel, DeliveryStatus
 from automation.store.models import Delivery, Enrollment, ProviderEvent
 from automation.web.dashboard.daybins import day
 
 DAYS = 30
-STATUSES = ("sent", "deferred", "skipped", "suppressed", "failed", "unknown", "queued")
-CHANNELS = ("email", "sms")
+#: The lines drawn; a message in a worker's hands counts as sent, one not yet due as queued.
+STATUSES = tuple(s for s in REPORTED if s is not DeliveryStatus.SENDING)
+SHOWN_AS = {DeliveryStatus.CLAIMED: DeliveryStatus.SENT, DeliveryStatus.SENDING: DeliveryStatus.SENT}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def messages(s: Session, now: dt.datetime) -> list[Chart]:
         .group_by(d, Delivery.channel, Delivery.status)
     )
     for when, channel, status, count in rows:
-        shown = status if status in STATUSES else "sent" if status == "sending" else "queued"
+        shown = SHOWN_AS.get(DeliveryStatus(status), DeliveryStatus(status))
         key = by.setdefault((channel, shown), {})
         key[when] = key.get(when, 0) + count
     return [
@@ -88,7 +90,7 @@ def messages(s: Session, now: dt.datetime) -> list[Chart]:
             days,
             [Series(st, _spread(days, by.get((channel, st), {}))) for st in STATUSES],
         )
-        for channel in CHANNELS
+        for channel in Channel
     ]
 
 
@@ -99,7 +101,7 @@ def kpis(s: Session, now: dt.datetime) -> list[Chart]:
     sent: dict[str, int] = dict(
         s.execute(
             select(sent_day, func.count())
-            .where(Delivery.status == "sent", Delivery.due_at >= first, Delivery.due_at <= now)
+            .where(Delivery.status == DeliveryStatus.SENT, Delivery.due_at >= first, Delivery.due_at <= now)
             .group_by(sent_day)
         ).all()
     )
@@ -130,11 +132,11 @@ def kpis(s: Session, now: dt.datetime) -> list[Chart]:
 
 
 def attention(s: Session, now: dt.datetime, problems: list[str]) -> Attention:
-    unknown = s.scalar(select(func.count()).where(Delivery.status == "unknown")) or 0
+    unknown = s.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.UNKNOWN)) or 0
     failed = (
         s.scalar(
             select(func.count()).where(
-                Delivery.status == "failed", Delivery.due_at > now - dt.timedelta(days=1)
+                Delivery.status == DeliveryStatus.FAILED, Delivery.due_at > now - dt.timedelta(days=1)
             )
         )
         or 0

@@ -21,10 +21,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from automation.core.planner import zone
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.store.models import Customer, Delivery, Enrollment, Event, ProviderEvent, Suppression
 from automation.web.dashboard.masking import shown
 
 PAGE = 100
+#: Outcomes that end a message without sending it, shown with their reason.
+ENDED = (DeliveryStatus.SKIPPED, DeliveryStatus.SUPPRESSED, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN)
 PROVIDER_WORDS = {
     "delivered": "delivered",
     "open": "opened",
@@ -79,7 +82,7 @@ def _enrollments(s: Session, c: Customer, before: dt.datetime, limit: int) -> It
         yield Entry(
             e.entered_at, "journey", f"entered {e.journey_id}", f"because of {why}{occurred}", e.journey_id
         )
-        if e.state == "active" and e.next_step_id:
+        if e.state == EnrollmentState.ACTIVE and e.next_step_id:
             when = f" at {e.next_at:%Y-%m-%d %H:%M} UTC" if e.next_at else ""
             yield Entry(e.entered_at, "journey", f"in {e.journey_id}: next step {e.next_step_id}{when}")
         if e.converted_at is not None:
@@ -87,7 +90,7 @@ def _enrollments(s: Session, c: Customer, before: dt.datetime, limit: int) -> It
         if e.exited_at is not None:
             reason = e.exit_reason or e.state
             yield Entry(e.exited_at, "journey", f"left {e.journey_id}: {reason}", journey=e.journey_id)
-        elif e.state not in ("active", "completed"):
+        elif e.state not in (EnrollmentState.ACTIVE, EnrollmentState.COMPLETED):
             yield Entry(
                 e.entered_at, "journey", f"{e.journey_id}: {e.state.replace('_', ' ')}", journey=e.journey_id
             )
@@ -95,22 +98,22 @@ def _enrollments(s: Session, c: Customer, before: dt.datetime, limit: int) -> It
 
 def _outcome(d: Delivery, tz: ZoneInfo, full: bool) -> Entry | None:
     journey = d.journey_id
-    if d.status == "deferred":
+    if d.status == DeliveryStatus.DEFERRED:
         title = f"{d.channel} deferred ({d.reason or 'waiting'}) until {d.due_at:%Y-%m-%d %H:%M} UTC"
         return Entry(d.updated_at, "message", title, f"{_local(d.due_at, tz)} for the customer", journey)
-    if d.status in ("skipped", "suppressed", "failed", "unknown"):
+    if d.status in ENDED:
         return Entry(
             d.updated_at,
             "message",
             f"{d.channel} {d.status}: {d.reason or 'no reason given'}",
             journey=journey,
         )
-    if d.status == "sent" and d.sent_at is not None:
+    if d.status == DeliveryStatus.SENT and d.sent_at is not None:
         via = f" via {d.provider}" if d.provider else ""
         return Entry(
             d.sent_at, "message", f"{d.channel} sent to {shown(d.address, full)}{via}", journey=journey
         )
-    if d.status == "queued":
+    if d.status == DeliveryStatus.QUEUED:
         return Entry(
             d.created_at, "message", f"{d.channel} due at {d.due_at:%Y-%m-%d %H:%M} UTC", journey=journey
         )
@@ -167,7 +170,7 @@ def _events(s: Session, c: Customer, before: dt.datetime, limit: int) -> Iterato
 
 
 def _suppressions(s: Session, c: Customer, before: dt.datetime, full: bool) -> Iterator[Entry]:
-    addresses = [(ch, a) for ch, a in (("email", c.email), ("sms", c.phone)) if a]
+    addresses = [(ch, a) for ch, a in ((Channel.EMAIL, c.email), (Channel.SMS, c.phone)) if a]
     for channel, address in addresses:
         row = s.scalar(
             select(Suppression).where(Suppression.channel == channel, Suppression.address == address)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
 from automation.core.records import WELL_KNOWN
+from automation.core.statuses import EnrollmentState
 from automation.store.models import Campaign, Customer, Enrollment
 from automation.web.dashboard import audit, campaign_list, deliveries, journey_stats, overview, timeline
 from automation.web.dashboard.catalog_view import CatalogView
@@ -130,7 +131,7 @@ class Views:
             active = list(
                 s.scalars(
                     select(Enrollment)
-                    .where(Enrollment.customer_id == c.id, Enrollment.state == "active")
+                    .where(Enrollment.customer_id == c.id, Enrollment.state == EnrollmentState.ACTIVE)
                     .order_by(Enrollment.entered_at.desc())
                     .limit(50)
                 )
