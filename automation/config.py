@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     web_port: int = Field(8000, alias="PORT")
     webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
     metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
+    # The dashboard: how long a sign-in lasts, and the key that signs its cookie
+    # (unset: derived from AUTOMATION_UNSUBSCRIBE_SECRET, so every web process agrees).
+    session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
+    session_secret: SecretStr | None = Field(None, alias="AUTOMATION_SESSION_SECRET")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
 
     @property

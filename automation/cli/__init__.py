@@ -21,6 +21,7 @@ from automation.cli import (
     keys_cmd,
     status_cmd,
     suppress_cmd,
+    users_cmd,
     web_cmd,
 )
 from automation.cli.app import app, err_console
@@ -38,6 +39,7 @@ __all__ = [
     "main",
     "status_cmd",
     "suppress_cmd",
+    "users_cmd",
     "web_cmd",
 ]
 

@@ -194,6 +194,7 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        Index(None, "converted_at"),
     )
 
 
@@ -254,6 +255,10 @@ class Delivery(Base):
         Index(None, "status", "enqueued_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
+        # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
+        Index(None, "due_at", "id"),
+        Index(None, "journey_id", "due_at", "id"),
+        Index(None, "campaign_id", "status"),
     )
 
 
@@ -269,7 +274,11 @@ class Suppression(Base):
     source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("channel", "address"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        Index(None, "address"),
+        Index(None, "created_at", "id"),
+    )
 
 
 class Campaign(Base):
@@ -287,6 +296,8 @@ class Campaign(Base):
         EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "launched_at", "id"),)
 
 
 class TestSend(Base):
@@ -321,6 +332,7 @@ class ProviderEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (Index(None, "occurred_at", "event_type"),)
 
 class CatalogVersion(Base):
     """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
@@ -374,3 +386,56 @@ class AnonymousEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DashboardUser(Base):
+    """A person who signs in to the dashboard: a `viewer` or an `editor`."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set when too many sign-ins failed; attempts before it are refused unheard.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DashboardSession(Base):
+    """A signed-in browser; the cookie carries the token, the table only its SHA-256."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed sign-in for an account, counted for the lockout."""
+
+    __tablename__ = "dashboard_login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "user_id", "at"),)
+
+
+class AuditEntry(Base):
+    """An editor's action: who, when, what, on which object (shown on that object's page)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))
