@@ -4,10 +4,15 @@ The worker gathers the facts of a whole batch of deliveries in a few set-based
 queries (`automation.deliver.ledger`), and `journeys preview` gathers the same
 facts for one customer; both ask `judge` for the call. The rules run in the
 order of `RULES`, and the first that has something to say wins: the journey or
-step is gone, the enrollment ended, no address, suppressed, no consent, a step
-`if` that does not hold (or cannot be evaluated), quiet hours, the frequency
-cap; then the message itself is composed and judged: it could not be built,
-the provider cannot take it, it is over `max_sms_segments`.
+step is gone, the enrollment ended, stale, no address, suppressed, no consent,
+a step `if` that does not hold (or cannot be evaluated), quiet hours, the
+frequency cap; then the message itself is composed and judged: it could not be
+built, the provider cannot take it, it is over `max_sms_segments`.
+
+A deferral that would carry a message past its `send_within` or past the local
+day of its dated occasion (a birthday) makes it stale instead. In a contested
+cap slot, the customer's pending messages that outrank this one (`outranks`:
+higher journey priority, then earlier due) count as if sent.
 
 A rule is a function of the `Case` returning a `Verdict` or None, so a new
 rule (topics, holdouts, priority, staleness) is one function put in its place
@@ -21,17 +26,18 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from automation.core import rules
+from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import ENDED_EARLY, Channel, DeliveryStatus, EnrollmentState
 
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
 
-Status = Literal["send", "skipped", "suppressed", "deferred", "failed"]
 M = TypeVar("M")
 
 
@@ -56,9 +62,9 @@ Composition = Composed[M] | Unbuildable
 
 @dataclass(frozen=True)
 class Verdict(Generic[M]):
-    """What to do with a delivery at its due instant; a `send` carries the composed message."""
+    """What to do with a delivery at its due instant; `sending` (go ahead) carries the composed message."""
 
-    status: Status
+    status: DeliveryStatus
     reason: str | None = None
     due_at: dt.datetime | None = None
     composed: Composed[M] | None = None
@@ -69,10 +75,11 @@ class Facts:
     """What the database said about one delivery's person, read for the whole batch at once.
 
     `if_holds` is None when the step has no `if`, and a string when it could not be
-    evaluated for this person (the reason).
+    evaluated for this person (the reason). `ahead` holds the due instants of the
+    person's pending messages that outrank this one for a cap slot.
     """
 
-    enrollment_state: str
+    enrollment_state: EnrollmentState
     email: str | None
     phone: str | None
     email_opt_in: bool
@@ -81,17 +88,20 @@ class Facts:
     timezone: ZoneInfo
     counted: Sequence[dt.datetime] = ()
     if_holds: bool | str | None = None
+    first_due_at: dt.datetime | None = None
+    queued_at: dt.datetime | None = None
+    occasion_day: dt.date | None = None
+    ahead: Sequence[dt.datetime] = ()
 
     @classmethod
     def of(
         cls,
         customer: Any,
         *,
-        enrollment_state: str,
+        enrollment_state: EnrollmentState,
         suppressed: str | None,
         timezone: ZoneInfo,
-        counted: Sequence[dt.datetime] = (),
-        if_holds: bool | str | None = None,
+        **read: Any,
     ) -> Facts:
         """The facts of one customer row (its addresses and consents) with what was read around it."""
         return cls(
@@ -102,8 +112,7 @@ class Facts:
             sms_opt_in=bool(customer.sms_opt_in),
             suppressed=suppressed,
             timezone=timezone,
-            counted=counted,
-            if_holds=if_holds,
+            **read,
         )
 
 
@@ -111,7 +120,7 @@ class Facts:
 class Case(Generic[M]):
     """One delivery to judge: where it belongs, its facts, and how to compose its message."""
 
-    channel: str
+    channel: Channel
     due_at: dt.datetime
     journey: Journey | None
     step: SendStep | None
@@ -126,15 +135,15 @@ class Case(Generic[M]):
     @property
     def address(self) -> str | None:
         assert self.facts is not None
-        return self.facts.email if self.channel == "email" else self.facts.phone
+        return self.facts.email if self.channel is Channel.EMAIL else self.facts.phone
 
 
 Rule = Callable[[Case[M]], Verdict[M] | None]
 
 
-def caps(channel: str, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
+def caps(channel: Channel, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
     """The cross-journey frequency caps of one channel."""
-    if channel == "sms":
+    if channel is Channel.SMS:
         return (rules.CapRule(sms_day, DAY),)
     return (rules.CapRule(email_day, DAY), rules.CapRule(email_week, WEEK))
 
@@ -143,11 +152,39 @@ def max_window(channel_caps: Sequence[rules.CapRule]) -> dt.timedelta:
     return max(rule.window for rule in channel_caps)
 
 
-def consents(channel: str, journey: Journey, facts: Facts) -> bool:
+def consents(channel: Channel, journey: Journey, facts: Facts) -> bool:
     """SMS always needs `sms_opt_in`; email needs `email_opt_in` unless the journey is transactional."""
-    if channel == "sms":
+    if channel is Channel.SMS:
         return facts.sms_opt_in
     return journey.transactional or facts.email_opt_in
+
+
+def outranks(priority: int, due_at: dt.datetime, key: int, other: tuple[int, dt.datetime, int]) -> bool:
+    """Whether a rival message (priority, due, id) goes before this one in a contested cap slot."""
+    return (-other[0], other[1], other[2]) < (-priority, due_at, key)
+
+
+def stale_at(journey: Journey, facts: Facts, at: dt.datetime) -> str | None:
+    """Why a message sent at `at` would be too late, or None.
+
+    Late means more than `send_within` after its step first fell due, or after
+    the customer's local day of the dated occasion it celebrates.
+    """
+    first = facts.first_due_at
+    if journey.send_within is not None and first is not None and at - first > journey.send_within:
+        return f"stale: not sent within {format_duration(journey.send_within)} of falling due"
+    if facts.occasion_day is not None and at.astimezone(facts.timezone).date() > facts.occasion_day:
+        return f"stale: past the local day of the occasion ({facts.occasion_day.isoformat()})"
+    return None
+
+
+def _deferred(case: Case[M], reason: str, release: dt.datetime) -> Verdict[M]:
+    """Deferred to `release`, unless that is too late: then stale."""
+    assert case.journey is not None and case.facts is not None
+    stale = stale_at(case.journey, case.facts, release)
+    if stale:
+        return Verdict(DeliveryStatus.SKIPPED, f"{stale} ({reason})")
+    return Verdict(DeliveryStatus.DEFERRED, reason, release)
 
 
 # ---------------------------------------------------------------- the rules, in order
@@ -155,36 +192,43 @@ def consents(channel: str, journey: Journey, facts: Facts) -> bool:
 
 def gone(case: Case[M]) -> Verdict[M] | None:
     if case.journey is None or case.step is None:
-        return Verdict("skipped", "journey or step no longer exists")
+        return Verdict(DeliveryStatus.SKIPPED, "journey or step no longer exists")
     if case.facts is None:
-        return Verdict("skipped", "customer not found")
+        return Verdict(DeliveryStatus.SKIPPED, "customer not found")
     return None
 
 
 def enrollment_ended(case: Case[M]) -> Verdict[M] | None:
     assert case.facts is not None
-    if case.facts.enrollment_state in ("exited", "cancelled"):
-        return Verdict("skipped", f"enrollment {case.facts.enrollment_state}")
+    if case.facts.enrollment_state in ENDED_EARLY:
+        return Verdict(DeliveryStatus.SKIPPED, f"enrollment {case.facts.enrollment_state}")
     return None
+
+
+def stale(case: Case[M]) -> Verdict[M] | None:
+    """Too late already: judged at the later of its due instant and its enqueueing."""
+    assert case.facts is not None and case.journey is not None
+    reason = stale_at(case.journey, case.facts, max(case.due_at, case.facts.queued_at or case.due_at))
+    return Verdict(DeliveryStatus.SKIPPED, reason) if reason else None
 
 
 def no_address(case: Case[M]) -> Verdict[M] | None:
     if not case.address:
-        return Verdict("skipped", f"no {'email address' if case.channel == 'email' else 'phone number'}")
+        return Verdict(DeliveryStatus.SKIPPED, f"no {case.channel.address_name}")
     return None
 
 
 def suppressed(case: Case[M]) -> Verdict[M] | None:
     assert case.facts is not None
     if case.facts.suppressed:
-        return Verdict("suppressed", f"address suppressed ({case.facts.suppressed})")
+        return Verdict(DeliveryStatus.SUPPRESSED, f"address suppressed ({case.facts.suppressed})")
     return None
 
 
 def no_consent(case: Case[M]) -> Verdict[M] | None:
     assert case.facts is not None and case.journey is not None
     if not consents(case.channel, case.journey, case.facts):
-        return Verdict("skipped", f"consent: no {case.channel}_opt_in")
+        return Verdict(DeliveryStatus.SKIPPED, f"consent: no {case.channel}_opt_in")
     return None
 
 
@@ -194,9 +238,9 @@ def step_if(case: Case[M]) -> Verdict[M] | None:
         return None
     holds = case.facts.if_holds
     if isinstance(holds, str):
-        return Verdict("failed", f"if: {describe(case.step.if_)} cannot be evaluated: {holds}")
+        return Verdict(DeliveryStatus.FAILED, f"if: {describe(case.step.if_)} cannot be evaluated: {holds}")
     if not holds:
-        return Verdict("skipped", f"if: {describe(case.step.if_)} does not hold")
+        return Verdict(DeliveryStatus.SKIPPED, f"if: {describe(case.step.if_)} does not hold")
     return None
 
 
@@ -206,7 +250,7 @@ def quiet_hours(case: Case[M]) -> Verdict[M] | None:
     if quiet is False:
         return None
     release = rules.quiet_hours_release(case.due_at, quiet.start, quiet.end, case.facts.timezone)
-    return Verdict("deferred", "quiet hours", release) if release is not None else None
+    return _deferred(case, "quiet hours", release) if release is not None else None
 
 
 def frequency_cap(case: Case[M]) -> Verdict[M] | None:
@@ -214,23 +258,23 @@ def frequency_cap(case: Case[M]) -> Verdict[M] | None:
     journey = case.journey
     if not journey.frequency_cap or journey.transactional:
         return None
-    release = rules.cap_release(case.due_at, case.facts.counted, case.caps)
+    release = rules.cap_release(case.due_at, [*case.facts.counted, *case.facts.ahead], case.caps)
     if release is None:
         return None
     if journey.cap_action == "skip":
-        return Verdict("skipped", "frequency cap")
-    return Verdict("deferred", "frequency cap", release)
+        return Verdict(DeliveryStatus.SKIPPED, "frequency cap")
+    return _deferred(case, "frequency cap", release)
 
 
 def unbuildable(case: Case[M]) -> Verdict[M] | None:
     built = case.composition
-    return Verdict("failed", built.reason) if isinstance(built, Unbuildable) else None
+    return Verdict(DeliveryStatus.FAILED, built.reason) if isinstance(built, Unbuildable) else None
 
 
 def provider_refuses(case: Case[M]) -> Verdict[M] | None:
     built = case.composition
     assert isinstance(built, Composed)
-    return Verdict("failed", built.problem) if built.problem else None
+    return Verdict(DeliveryStatus.FAILED, built.problem) if built.problem else None
 
 
 def too_many_segments(case: Case[M]) -> Verdict[M] | None:
@@ -238,7 +282,7 @@ def too_many_segments(case: Case[M]) -> Verdict[M] | None:
     assert isinstance(built, Composed) and case.journey is not None
     limit = case.journey.max_sms_segments
     if limit and built.segments is not None and built.segments > limit:
-        return Verdict("failed", f"SMS is {built.segments} segments, over the maximum {limit}")
+        return Verdict(DeliveryStatus.FAILED, f"SMS is {built.segments} segments, over the maximum {limit}")
     return None
 
 
@@ -246,6 +290,7 @@ def too_many_segments(case: Case[M]) -> Verdict[M] | None:
 RULES: tuple[Rule[Any], ...] = (
     gone,
     enrollment_ended,
+    stale,
     no_address,
     suppressed,
     no_consent,
@@ -266,4 +311,4 @@ def judge(case: Case[M]) -> Verdict[M]:
             return verdict
     built = case.composition
     assert isinstance(built, Composed)
-    return Verdict("send", composed=built)
+    return Verdict(DeliveryStatus.SENDING, composed=built)

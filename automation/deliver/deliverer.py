@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import Channel, DeliveryStatus
 from automation.core.tokens import unsubscribe_token
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Absent, LiveCatalog
 from automation.deliver import ledger
 from automation.deliver.compose import Composition, Email, Outgoing, Parts, Sender, compose
 from automation.errors import PermanentProviderError, TransientProviderError
@@ -48,6 +49,8 @@ from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, S
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.deliver")
+# A row whose journey this worker's folder does not have yet is tried again after this long.
+CATALOG_BEHIND_RETRY_MS = 15_000
 
 Case = judging.Case[Outgoing]
 _Row = tuple[ledger.Loaded, Journey | None, SendStep | None]
@@ -77,8 +80,8 @@ class _Unit:
     payload: EmailBatch | SmsMessage
 
     @property
-    def channel(self) -> str:
-        return "email" if isinstance(self.payload, EmailBatch) else "sms"
+    def channel(self) -> Channel:
+        return Channel.EMAIL if isinstance(self.payload, EmailBatch) else Channel.SMS
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -87,10 +90,18 @@ class _Unit:
         return (self.payload.to,)
 
 
-def channel_caps(settings: Settings) -> dict[str, tuple[rules.CapRule, ...]]:
+def channel_caps(settings: Settings) -> dict[Channel, tuple[rules.CapRule, ...]]:
     """The cross-journey frequency caps of each channel, from the settings."""
     st = settings
-    return {c: judging.caps(c, st.email_cap_day, st.email_cap_week, st.sms_cap_day) for c in ("email", "sms")}
+    return {c: judging.caps(c, st.email_cap_day, st.email_cap_week, st.sms_cap_day) for c in Channel}
+
+
+def _occasion_day(journey: Journey | None, context: dict[str, object]) -> dt.date | None:
+    """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
+    day = (
+        context.get("anniversary") if journey is not None and journey.trigger.kind == "anniversary" else None
+    )
+    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
 
 def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
@@ -115,7 +126,7 @@ class Deliverer:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        catalog: Catalog,
+        catalogs: LiveCatalog,
         settings: Settings,
         email: EmailProvider,
         sms: SmsProvider,
@@ -123,7 +134,7 @@ class Deliverer:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.sessions = session_factory
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.settings = settings
         self.email = email
         self.sms = sms
@@ -155,6 +166,8 @@ class Deliverer:
         with self.sessions.begin() as s:
             units = self._prepare(s, list(dict.fromkeys(ids)), message_id, at, outcome)
         retry: RetryLater | None = None
+        if DeliveryStatus.CLAIMED in outcome.values():
+            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
         for unit in units:
             try:
                 self._send(unit, message_id, outcome)
@@ -176,11 +189,11 @@ class Deliverer:
     ) -> list[_Unit]:
         """Claim, judge and render in one transaction; rows to send are left `sending`."""
         claim = ledger.claim(s, ids, owner, at)
-        outcome.update(dict.fromkeys(claim.died, "unknown"))
+        outcome.update(dict.fromkeys(claim.died, DeliveryStatus.UNKNOWN))
         outcome.update({i: "dropped" for i in ids if i not in claim.ids and i not in claim.died})
         if not claim.ids:
             return []
-        verdicts = self._judge(s, self._cases(s, claim.ids), outcome)
+        verdicts = self._judge(s, self._cases(s, claim.ids, outcome), outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
         units = list(verdicts.sms)
@@ -202,14 +215,14 @@ class Deliverer:
                 verdict = judging.judge(case)
             except Exception as exc:  # one row's failure must not hold the batch
                 verdict = judging.Verdict(
-                    "failed", f"judge: {type(exc).__name__} while judging this delivery"
+                    DeliveryStatus.FAILED, f"judge: {type(exc).__name__} while judging this delivery"
                 )
             outcome[d.id] = verdict.status
-            if verdict.status == "deferred":
+            if verdict.status is DeliveryStatus.DEFERRED:
                 out.deferred.append(
                     {
                         "b_id": d.id,
-                        "status": "deferred",
+                        "status": DeliveryStatus.DEFERRED,
                         "reason": verdict.reason,
                         "due_at": verdict.due_at,
                         "message_id": None,
@@ -218,7 +231,7 @@ class Deliverer:
             elif verdict.composed is None:
                 out.finals.append({"b_id": d.id, "status": verdict.status, "reason": verdict.reason})
             else:
-                outcome[d.id] = "sending"
+                outcome[d.id] = DeliveryStatus.SENDING
                 bound.setdefault(person, []).append(d.due_at)
                 self._to_send(d, verdict.composed, out)
         return out
@@ -229,11 +242,11 @@ class Deliverer:
         out.sending.append(
             {
                 "b_id": d.id,
-                "status": "sending",
+                "status": DeliveryStatus.SENDING,
                 "address": address,
                 "segments": composed.segments,
                 "attempts": d.attempts + 1,
-                "provider": (self.email if d.channel == "email" else self.sms).name,
+                "provider": (self.email if d.channel == Channel.EMAIL else self.sms).name,
             }
         )
         if isinstance(message, Email):
@@ -241,15 +254,35 @@ class Deliverer:
         else:
             out.sms.append(_Unit((d.id,), message))
 
-    def _cases(self, s: Session, ids: list[int]) -> list[tuple[Delivery, Case]]:
-        """Every claimed row's case, from one query per kind of fact."""
+    def _cases(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[tuple[Delivery, Case]]:
+        """Every claimed row's case, from one query per kind of fact.
+
+        A row whose journey this process's catalog does not have yet (another
+        process runs a newer one) is left `claimed` for a retry, not judged.
+        """
         loaded = ledger.load(s, ids)
-        rows = [(row, *self._where(row.delivery)) for row in loaded]
+        rows: list[_Row] = []
+        behind: list[int] = []
+        for row in loaded:
+            found = self.catalogs.find(row.delivery.journey_id, row.delivery.step_id)
+            if found is Absent.BEHIND:
+                behind.append(row.delivery.id)
+            else:
+                rows.append((row, *found) if isinstance(found, tuple) else (row, None, None))
+        if behind:
+            outcome.update(dict.fromkeys(behind, DeliveryStatus.CLAIMED))
+            log.warning(
+                "%d deliveries wait for a newer journey catalog than %s (retried later)",
+                len(behind),
+                self.catalogs.current.version,
+            )
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
+        rivals = self._rivals(s, rows)
         out: list[tuple[Delivery, Case]] = []
         for row, journey, step in rows:
             d, c = row.delivery, row.customer
+            priority = journey.priority if journey is not None else 0
             facts = judging.Facts.of(
                 c,
                 enrollment_state=row.enrollment_state,
@@ -257,20 +290,48 @@ class Deliverer:
                 timezone=planner.zone(c.timezone, self.settings.default_timezone),
                 counted=counted.get((d.customer_id, d.channel), []),
                 if_holds=holds.get((d.journey_id, d.step_id, d.customer_id)),
+                first_due_at=d.first_due_at,
+                queued_at=d.enqueued_at,
+                occasion_day=_occasion_day(journey, row.enrollment_context),
+                ahead=[
+                    due
+                    for rank, due, rid in rivals.get((d.customer_id, d.channel), [])
+                    if judging.outranks(priority, d.due_at, d.id, (rank, due, rid))
+                ],
             )
             out.append((d, self._case(d, journey, step, row, facts)))
-        found = {row.delivery.id for row in loaded}
-        missing = [i for i in ids if i not in found]
+        found_ids = {row.delivery.id for row in loaded}
+        missing = [i for i in ids if i not in found_ids]
         if missing:  # the enrollment or the customer is gone
             for d in s.scalars(select(Delivery).where(Delivery.id.in_(missing))):
-                out.append((d, self._case(d, *self._where(d), None, None)))
+                where = self.catalogs.find(d.journey_id, d.step_id)
+                journey, step = where if isinstance(where, tuple) else (None, None)
+                out.append((d, self._case(d, journey, step, None, None)))
         return out
 
-    def _where(self, d: Delivery) -> tuple[Journey | None, SendStep | None]:
-        """The row's journey and send step in the catalog, None where they are gone."""
-        journey = self.catalog.get(d.journey_id)
-        step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
-        return journey, step
+    def _rivals(
+        self, s: Session, rows: list[_Row]
+    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
+        """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
+        capped = [
+            row.delivery
+            for row, journey, _ in rows
+            if journey is not None and journey.frequency_cap and not journey.transactional
+        ]
+        if not capped:
+            return {}
+        windows = [judging.max_window(self._caps(d.channel)) for d in capped]
+        since = min(d.due_at - w for d, w in zip(capped, windows, strict=True))
+        until = max(d.due_at + w for d, w in zip(capped, windows, strict=True))
+        people, channels = {d.customer_id for d in capped}, {d.channel for d in capped}
+        catalog = self.catalogs.current
+        out: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
+        batch = [row.delivery.id for row, _, _ in rows]
+        for rid, cid, channel, due_at, jid in ledger.rivals(s, people, channels, since, until, batch):
+            journey = catalog.get(jid)
+            if journey is not None and journey.frequency_cap:
+                out.setdefault((cid, channel), []).append((journey.priority, due_at, rid))
+        return out
 
     def _case(
         self,
@@ -282,10 +343,10 @@ class Deliverer:
     ) -> Case:
         def build() -> Composition:
             assert journey is not None and step is not None and row is not None and facts is not None
-            address = (facts.email if d.channel == "email" else facts.phone) or ""
+            address = (facts.email if d.channel == Channel.EMAIL else facts.phone) or ""
             unsubscribe = self.unsubscribe_url(d.id)
             parts = Parts(d.id, journey, step, row.customer, row.enrollment_context, address, unsubscribe)
-            return compose(parts, self.catalog.renderer, self.sender, self._checks)
+            return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 
         return judging.Case(d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build)
 
@@ -309,7 +370,7 @@ class Deliverer:
                 holds[(jid, sid, cid)] = value
         return holds
 
-    def _caps(self, channel: str) -> tuple[rules.CapRule, ...]:
+    def _caps(self, channel: Channel) -> tuple[rules.CapRule, ...]:
         return self.caps[channel]
 
     def _counted(self, s: Session, rows: list[_Row]) -> dict[tuple[str, str], list[dt.datetime]]:
@@ -331,7 +392,12 @@ class Deliverer:
     # ------------------------------------------------------------ send and record
 
     def _mark(
-        self, ids: Sequence[int], owner: str, status: str, outcome: dict[int, str], **values: object
+        self,
+        ids: Sequence[int],
+        owner: str,
+        status: DeliveryStatus,
+        outcome: dict[int, str],
+        **values: object,
     ) -> None:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
@@ -342,7 +408,7 @@ class Deliverer:
         """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
         with self.sessions.begin() as s:
             ledger.release_claim(s, unit.ids, owner, reason)
-        outcome.update(dict.fromkeys(unit.ids, "claimed"))
+        outcome.update(dict.fromkeys(unit.ids, DeliveryStatus.CLAIMED))
         return RetryLater(random.randint(100, 400), reason)
 
     def _send(self, unit: _Unit, owner: str, outcome: dict[int, str]) -> None:
@@ -373,12 +439,18 @@ class Deliverer:
                     type(exc).__name__,
                     len(unit.ids),
                 )
-                self._mark(unit.ids, owner, "unknown", outcome, reason=f"{UNCLASSIFIED}{type(exc).__name__}")
+                self._mark(
+                    unit.ids,
+                    owner,
+                    DeliveryStatus.UNKNOWN,
+                    outcome,
+                    reason=f"{UNCLASSIFIED}{type(exc).__name__}",
+                )
                 return
         self._mark(
             unit.ids,
             owner,
-            "sent",
+            DeliveryStatus.SENT,
             outcome,
             reason=None,
             provider_message_id=provider_id,
@@ -402,7 +474,7 @@ class Deliverer:
         if exc.suppress_reason:
             with self.sessions.begin() as s:
                 ledger.suppress(s, unit.channel, unit.addresses, exc.suppress_reason, self.clock())
-        self._mark(unit.ids, owner, "failed", outcome, reason=str(exc)[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
         self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
@@ -411,10 +483,14 @@ class Deliverer:
             attempts = ledger.most_attempts(s, unit.ids)
         if attempts >= self.settings.max_attempts:
             self._mark(
-                unit.ids, owner, "failed", outcome, reason=f"gave up after {attempts} attempts: {exc}"[:500]
+                unit.ids,
+                owner,
+                DeliveryStatus.FAILED,
+                outcome,
+                reason=f"gave up after {attempts} attempts: {exc}"[:500],
             )
             return
-        self._mark(unit.ids, owner, "claimed", outcome, reason=f"retrying: {exc}"[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
         st = self.settings
         delay = rules.retry_delay_ms(
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()

@@ -8,7 +8,7 @@ A claim stamps `claimed_at` on the clock of the tick that enqueued the message
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,12 +16,16 @@ from sqlalchemy import BindParameter, Table, and_, bindparam, case, or_, select,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, defer, load_only
 
-from automation.core.filters import Filter, compile_filter
+from automation.core.filters import Filter
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.store import suppressions
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 #: Statuses that count towards the frequency caps.
-COUNTED = ("sent", "sending", "unknown")
+COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+#: Still to go: rivals for a contested cap slot.
+TO_GO = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
 
 _TABLE = cast(Table, Delivery.__table__)
@@ -29,8 +33,8 @@ _T = _TABLE.c
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _CLAIM = (
     update(_TABLE)
-    .where(_T.id.in_(_IDS), _T.status == "queued")
-    .values(status="claimed", message_id=bindparam("owner"), claimed_at=bindparam("at"))
+    .where(_T.id.in_(_IDS), _T.status == DeliveryStatus.QUEUED)
+    .values(status=DeliveryStatus.CLAIMED, message_id=bindparam("owner"), claimed_at=bindparam("at"))
     .returning(_T.id)
 )
 _MINE = select(_T.id, _T.status, _T.message_id).where(_T.id.in_(_IDS)).order_by(_T.id).with_for_update()
@@ -40,11 +44,13 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        Suppression.address == case((Delivery.channel == "email", Customer.email), else_=Customer.phone),
+        suppressions.matches(case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone)),
     )
+    .limit(1)
     .scalar_subquery()
 )
-# Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+# Ingest keeps addresses in the suppression list's normal form, so the lookup is an equality
+# (with the address's hash too: an erased customer's suppressions are kept hashed).
 _LOAD = (
     select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
     .options(
@@ -54,6 +60,8 @@ _LOAD = (
             Delivery.step_id,
             Delivery.channel,
             Delivery.due_at,
+            Delivery.first_due_at,
+            Delivery.enqueued_at,
             Delivery.attempts,
             Delivery.customer_id,
         ),
@@ -72,7 +80,7 @@ class Loaded:
     """A claimed row with its enrollment, its person and the suppression of its address."""
 
     delivery: Delivery
-    enrollment_state: str
+    enrollment_state: EnrollmentState
     enrollment_context: dict[str, Any]
     customer: Customer
     suppressed: str | None
@@ -98,14 +106,14 @@ def claim(s: Session, ids: list[int], owner: str, at: dt.datetime) -> Claim:
     died: list[int] = []
     # Locked: a tick may be reclaiming a stale claim of ours right now.
     for did, status, holder in s.execute(_MINE, {"ids": rest}) if rest else ():
-        if holder == owner and status == "claimed":
+        if holder == owner and status == DeliveryStatus.CLAIMED:
             resumed.append(did)
-        elif holder == owner and status == "sending":
+        elif holder == owner and status == DeliveryStatus.SENDING:
             died.append(did)
     if resumed:
         s.execute(_RESUME, {"ids": resumed, "owner": owner, "at": at})
     if died:
-        finish(s, died, "unknown", DIED_SENDING)
+        finish(s, died, DeliveryStatus.UNKNOWN, DIED_SENDING)
     return Claim(sorted(go.union(resumed)), died)
 
 
@@ -148,7 +156,7 @@ def if_holds(s: Session, condition: Filter, customer_ids: set[str]) -> dict[str,
 
 
 def counted(
-    s: Session, people: set[str], channels: set[str], since: dt.datetime
+    s: Session, people: Collection[str], channels: Collection[str], since: dt.datetime
 ) -> dict[tuple[str, str], list[dt.datetime]]:
     """Due instants of each person's counted messages per channel after `since`."""
     found = s.execute(
@@ -166,13 +174,34 @@ def counted(
     return out
 
 
-def suppression_of(s: Session, channel: str, address: str | None) -> str | None:
-    """The suppression reason of one address, None when it may be messaged."""
-    if not address:
-        return None
-    return s.scalar(
-        select(Suppression.reason).where(Suppression.channel == channel, Suppression.address == address)
-    )
+def rivals(
+    s: Session,
+    people: Collection[str],
+    channels: Collection[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    besides: list[int],
+) -> list[tuple[int, str, str, dt.datetime, str]]:
+    """The people's capped messages still to go in (since, until), but `besides`.
+
+    Rows of (id, customer, channel, due, journey).
+    """
+    return [
+        (rid, cid, channel, due_at, jid)
+        for rid, cid, channel, due_at, jid in s.execute(
+            select(
+                Delivery.id, Delivery.customer_id, Delivery.channel, Delivery.due_at, Delivery.journey_id
+            ).where(
+                Delivery.customer_id.in_(people),
+                Delivery.channel.in_(channels),
+                Delivery.transactional.is_(False),
+                Delivery.status.in_(TO_GO),
+                Delivery.due_at > since,
+                Delivery.due_at < until,
+                Delivery.id.not_in(besides),
+            )
+        )
+    ]
 
 
 def update_rows(s: Session, rows: list[dict[str, Any]]) -> None:
@@ -182,19 +211,19 @@ def update_rows(s: Session, rows: list[dict[str, Any]]) -> None:
         s.execute(_ROW.values({c: bindparam(c) for c in columns}), rows)
 
 
-def finish(s: Session, ids: Iterable[int], status: str, reason: str) -> None:
+def finish(s: Session, ids: Iterable[int], status: DeliveryStatus, reason: str) -> None:
     """Settle rows that never reach a provider."""
     update_rows(s, [{"b_id": i, "status": status, "reason": reason} for i in ids])
 
 
-def mark(s: Session, ids: Sequence[int], owner: str, status: str, **values: Any) -> None:
+def mark(s: Session, ids: Sequence[int], owner: str, status: DeliveryStatus, **values: Any) -> None:
     """Move this message's rows to `status` in one statement."""
     s.execute(update(_TABLE).where(_T.id.in_(ids), _T.message_id == owner).values(status=status, **values))
 
 
 def release_claim(s: Session, ids: Sequence[int], owner: str, reason: str) -> None:
     """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
-    mark(s, ids, owner, "claimed", reason=reason, attempts=Delivery.attempts - 1)
+    mark(s, ids, owner, DeliveryStatus.CLAIMED, reason=reason, attempts=Delivery.attempts - 1)
 
 
 def most_attempts(s: Session, ids: Sequence[int]) -> int:
@@ -212,12 +241,14 @@ def give_up(s: Session, ids: Sequence[int], owner: str, reason: str) -> list[int
     Only rows waiting for it are touched: `queued` ones, and those it claimed. A row
     another message holds, one already `sending` or one settled keeps its status.
     """
-    waiting = or_(_T.status == "queued", and_(_T.status == "claimed", _T.message_id == owner))
+    waiting = or_(
+        _T.status == DeliveryStatus.QUEUED, and_(_T.status == DeliveryStatus.CLAIMED, _T.message_id == owner)
+    )
     return list(
         s.scalars(
             update(_TABLE)
             .where(_T.id.in_(ids), waiting)
-            .values(status="failed", reason=reason[:500])
+            .values(status=DeliveryStatus.FAILED, reason=reason[:500])
             .returning(_T.id)
         )
     )

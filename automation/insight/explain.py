@@ -21,13 +21,16 @@ from sqlalchemy.orm import Session
 
 from automation.core import judging, planner, rules
 from automation.core.durations import format_duration
-from automation.core.filters import Filter, compile_filter, describe
+from automation.core.filters import Filter, describe
 from automation.core.journeys import Cooldown, Journey, SendStep
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.deliver import ledger
 from automation.enroll import entry as enroll
 from automation.errors import UserError
+from automation.store import suppressions
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 
@@ -304,7 +307,8 @@ def _notes(
         .order_by(Enrollment.entered_at.desc(), Enrollment.id.desc())
         .limit(1)
     )
-    channel = step.channel
+    channel = Channel(step.channel)
+    address = c.email if channel is Channel.EMAIL else c.phone
     capped = journey.frequency_cap and not journey.transactional
     counted = (
         ledger.counted(session, {c.id}, {channel}, now - judging.max_window(caps)).get((c.id, channel), [])
@@ -313,8 +317,8 @@ def _notes(
     )
     facts = judging.Facts.of(
         c,
-        enrollment_state=state or "active",
-        suppressed=ledger.suppression_of(session, channel, c.email if channel == "email" else c.phone),
+        enrollment_state=EnrollmentState(state or EnrollmentState.ACTIVE),
+        suppressed=suppressions.reason_for(session, channel, address) if address else None,
         timezone=planner.zone(c.timezone, default_tz),
         counted=counted,
         if_holds=ledger.if_holds(session, step.if_, {c.id})[c.id] if step.if_ is not None else None,
@@ -322,9 +326,9 @@ def _notes(
     segments = message.segments if isinstance(message, RenderedSms) else None
     composed: judging.Composed[None] = judging.Composed(None, segments)
     verdict = judging.judge(judging.Case(channel, now, journey, step, facts, caps, lambda: composed))
-    if verdict.status == "send":
+    if verdict.status is DeliveryStatus.SENDING:
         return []
-    if verdict.status == "deferred" and verdict.due_at is not None:
+    if verdict.status is DeliveryStatus.DEFERRED and verdict.due_at is not None:
         return [f"the send would be deferred to {verdict.due_at.isoformat()}: {verdict.reason}"]
     return [f"the send would be {verdict.status}: {verdict.reason}"]
 
@@ -339,7 +343,7 @@ def preview(
     default_tz: str,
     brand: str,
     public_url: str,
-    caps: Mapping[str, Sequence[rules.CapRule]],
+    caps: Mapping[Channel, Sequence[rules.CapRule]],
     step_number: int | None = None,
 ) -> list[PreviewedStep]:
     """Render the send steps (or step `step_number`, 1-based position) for this customer.
@@ -372,11 +376,11 @@ def preview(
         try:
             message: RenderedEmail | RenderedSms = (
                 catalog.renderer.render_email(step.template, ctx)
-                if step.channel == "email"
+                if step.channel == Channel.EMAIL
                 else catalog.renderer.render_sms(step.template, ctx)
             )
         except RenderError as exc:
             raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
-        notes = _notes(session, journey, step, c, now, message, caps[step.channel], default_tz)
+        notes = _notes(session, journey, step, c, now, message, caps[Channel(step.channel)], default_tz)
         out.append(PreviewedStep(n, ids[n - 1], step, message, notes))
     return out

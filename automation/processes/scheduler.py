@@ -2,10 +2,13 @@
 
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
-A tick that fails (one journey's work, or the whole pass: the database away)
-is logged by kind and the next one runs on time. SIGTERM and SIGINT stop it
-cleanly after the running tick; an in-process delivery run (no REDIS_URL)
-stops after its running messages, leaving the rest queued for the next start. With
+With REDIS_URL set, the web process can wake it for a tick at once (see
+`wakeup`); one tick runs at a time either way. Once a day it runs the
+maintenance pass (event retention). A tick that fails (one journey's work, or
+the whole pass: the database away) is logged by kind and the next one runs on
+time. SIGTERM and SIGINT stop it cleanly after the running tick; an in-process
+delivery run (no REDIS_URL) stops after its running messages, leaving the rest
+queued for the next start. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
 duration, and the ledger and queue figures the web process shows.
 """
@@ -26,6 +29,8 @@ from prometheus_client import Histogram, start_http_server
 from automation.errors import UserError
 from automation.insight.metrics import ledger_registry, tick_histogram
 from automation.processes.runtime import Runtime, drain, run_tick
+from automation.processes.wakeup import Wakeups
+from automation.store import retention
 
 log = logging.getLogger("automation.processes.scheduler")
 
@@ -51,19 +56,27 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
     tick_seconds = _tick_metrics(runtime)
     stopping = threading.Event()
 
+    one_at_a_time = threading.Lock()
+
     def job() -> None:
-        started = time.perf_counter()
-        try:
-            report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
-        except Exception as exc:
-            kind = type(getattr(exc, "orig", None) or exc).__name__
-            log.error("tick failed with %s; the next tick runs on time", kind)
-            return
-        if tick_seconds is not None:
-            tick_seconds.observe(time.perf_counter() - started)
-        log.info("%s", report.summary())
-        if embedded and report.enqueued and not drain(broker, stop=stopping):
-            log.info("stopped delivering in-process; what is left stays queued")
+        with one_at_a_time:
+            started = time.perf_counter()
+            try:
+                report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+            except Exception as exc:
+                kind = type(getattr(exc, "orig", None) or exc).__name__
+                log.error("tick failed with %s; the next tick runs on time", kind)
+                return
+            if tick_seconds is not None:
+                tick_seconds.observe(time.perf_counter() - started)
+            log.info("%s", report.summary())
+            if embedded and report.enqueued and not drain(broker, stop=stopping):
+                log.info("stopped delivering in-process; what is left stays queued")
+
+    def maintenance(days: int) -> None:
+        with one_at_a_time:
+            removed = retention.apply(runtime.sessions, dt.datetime.now(dt.UTC), days)
+        log.info("maintenance: %s", removed.summary())
 
     scheduler.add_job(
         job,
@@ -76,13 +89,32 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
         misfire_grace_time=None,
     )
 
+    s = runtime.settings
+    if s.event_retention_days is not None:
+        scheduler.add_job(
+            maintenance,
+            "interval",
+            args=(s.event_retention_days,),
+            days=1,
+            next_run_time=dt.datetime.now(dt.UTC),
+            id="maintenance",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+    wakeups = Wakeups(s.redis_url, s.redis_namespace, job) if s.redis_url else None
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping after the running tick", signal.Signals(signum).name)
         stopping.set()
+        if wakeups is not None:
+            wakeups.stop()
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started: a tick every %ss", runtime.settings.tick_interval_s)
+    if wakeups is not None:
+        wakeups.start()
     scheduler.start()
     log.info("scheduler stopped")

@@ -1,15 +1,21 @@
 """Writes each rendered message to a file: `.eml` for email, `.txt` for SMS.
 
 For local work and the demo: open the files to see exactly what would be sent.
-Every recipient's file is built before the first is written, so a message the
-outbox cannot build refuses the request with nothing on disk.
+An email file is named by its delivery and carries a `Date:` header, as a mail
+client expects; every SMS gets a file of its own, so two messages to one
+number never overwrite each other. Every recipient's file is built before the
+first is written, so a message the outbox cannot build refuses the request
+with nothing on disk.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
+from collections.abc import Callable
 from email.message import EmailMessage as MimeMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from automation.errors import PermanentProviderError
@@ -20,28 +26,14 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
 
 
-def _mime(message: EmailMessage) -> tuple[str, bytes]:
-    """The message id and the bytes of the `.eml` file."""
-    mime = MimeMessage()
-    mime["From"] = formataddr((message.from_name or "", message.from_email))
-    mime["To"] = formataddr((message.to_name or "", message.to))
-    mime["Subject"] = message.subject
-    msgid = make_msgid(domain="outbox.local")
-    mime["Message-ID"] = msgid
-    for name, value in message.headers.items():
-        mime[name] = value
-    for name, value in message.custom_args.items():
-        mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
-    return msgid.strip("<>"), bytes(mime)
-
-
 class OutboxProvider:
     name = "outbox"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    ) -> None:
         self.directory = directory
+        self.clock = clock  # stamps the `Date:` header, as a provider's server would
 
     def _path(self, kind: str, key: str, suffix: str) -> Path:
         folder = self.directory / kind
@@ -53,7 +45,7 @@ class OutboxProvider:
         if isinstance(message, SmsMessage):
             return None
         try:
-            _mime(message)
+            self._mime(message)
         except (ValueError, TypeError) as exc:
             return f"outbox: the email cannot be written: {type(exc).__name__}"
         return None
@@ -63,7 +55,7 @@ class OutboxProvider:
         built = []
         for message in batch.expand():
             try:
-                built.append((message, *_mime(message)))
+                built.append((message, *self._mime(message)))
             except (ValueError, TypeError) as exc:
                 raise PermanentProviderError(
                     f"outbox: an email cannot be written: {type(exc).__name__}", about_recipient=True
@@ -73,9 +65,29 @@ class OutboxProvider:
             self._path("email", f"delivery-{key}", ".eml").write_bytes(data)
         return built[0][1]
 
+    def _mime(self, message: EmailMessage) -> tuple[str, bytes]:
+        """The message id and the bytes of the `.eml` file."""
+        mime = MimeMessage()
+        mime["From"] = formataddr((message.from_name or "", message.from_email))
+        mime["To"] = formataddr((message.to_name or "", message.to))
+        mime["Subject"] = message.subject
+        mime["Date"] = format_datetime(self.clock().astimezone(dt.UTC))
+        msgid = make_msgid(domain="outbox.local")
+        mime["Message-ID"] = msgid
+        for name, value in message.headers.items():
+            mime[name] = value
+        for name, value in message.custom_args.items():
+            mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
+        mime.set_content(message.text)
+        mime.add_alternative(message.html, subtype="html")
+        return msgid.strip("<>"), bytes(mime)
+
     def send_sms(self, message: SmsMessage) -> str:
-        key = _safe(f"{message.to}-{abs(hash(message.body)) % 10**8}")
+        key = f"{_safe(message.to)}-{uuid.uuid4().hex}"
         path = self._path("sms", key, ".txt")
+        sent = format_datetime(self.clock().astimezone(dt.UTC))
         sender = message.sender or "outbox"
-        path.write_text(f"From: {sender}\nTo: {message.to}\n\n{message.body}\n", encoding="utf-8")
+        path.write_text(
+            f"From: {sender}\nTo: {message.to}\nDate: {sent}\n\n{message.body}\n", encoding="utf-8"
+        )
         return f"outbox-{key}"

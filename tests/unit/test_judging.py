@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from automation.core import judging
-from automation.core.journeys import Journey, SendStep, parse_journey
+from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import Channel, EnrollmentState
+from automation.definitions.loader import parse_journey
 
 NOON = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)  # 12:00 in UTC, 21:00 in Tokyo
 UTC = ZoneInfo("UTC")
-CAPS = judging.caps("email", 1, 3, 1)
+CAPS = judging.caps(Channel.EMAIL, 1, 3, 1)
 
 
 def journey(extra: str = "", send: str = "{channel: email, template: t}") -> Journey:
@@ -29,7 +31,7 @@ def step_of(j: Journey) -> SendStep:
 
 
 FACTS = judging.Facts(
-    enrollment_state="active",
+    enrollment_state=EnrollmentState.ACTIVE,
     email="ada@example.com",
     phone="+15550001111",
     email_opt_in=True,
@@ -42,7 +44,7 @@ SENDABLE: judging.Composition[str] = judging.Composed("the message", segments=No
 
 def case(
     j: Journey | None = None,
-    channel: str = "email",
+    channel: Channel = Channel.EMAIL,
     facts: judging.Facts | None = FACTS,
     composed: judging.Composition[str] = SENDABLE,
     **changes: Any,
@@ -61,32 +63,37 @@ GOLD_ONLY = "{channel: email, template: t, if: {trait: tier, eq: gold}}"
 @pytest.mark.parametrize(
     ("name", "the_case", "status", "reason"),
     [
-        ("sends", case(), "send", None),
-        ("enrollment exited", case(enrollment_state="exited"), "skipped", "enrollment exited"),
-        ("enrollment cancelled", case(enrollment_state="cancelled"), "skipped", "enrollment cancelled"),
+        ("sends", case(), "sending", None),
+        ("enrollment exited", case(enrollment_state=EnrollmentState.EXITED), "skipped", "enrollment exited"),
+        (
+            "enrollment cancelled",
+            case(enrollment_state=EnrollmentState.CANCELLED),
+            "skipped",
+            "enrollment cancelled",
+        ),
         ("no email", case(email=None), "skipped", "no email address"),
-        ("no phone", case(journey(send=SMS), "sms", phone=None), "skipped", "no phone number"),
+        ("no phone", case(journey(send=SMS), Channel.SMS, phone=None), "skipped", "no phone number"),
         ("suppressed", case(suppressed="bounce"), "suppressed", "address suppressed (bounce)"),
         ("no email consent", case(email_opt_in=False), "skipped", "consent: no email_opt_in"),
         (
             "transactional needs none",
             case(journey("transactional: true\n"), email_opt_in=False),
-            "send",
+            "sending",
             None,
         ),
         (
             "no sms consent",
-            case(journey(send=SMS), "sms", sms_opt_in=False),
+            case(journey(send=SMS), Channel.SMS, sms_opt_in=False),
             "skipped",
             "consent: no sms_opt_in",
         ),
         (
             "sms consent even transactional",
-            case(journey("transactional: true\n", SMS), "sms", sms_opt_in=False),
+            case(journey("transactional: true\n", SMS), Channel.SMS, sms_opt_in=False),
             "skipped",
             "consent: no sms_opt_in",
         ),
-        ("if holds", case(journey(send=GOLD_ONLY), if_holds=True), "send", None),
+        ("if holds", case(journey(send=GOLD_ONLY), if_holds=True), "sending", None),
         (
             "if does not hold",
             case(journey(send=GOLD_ONLY), if_holds=False),
@@ -103,7 +110,7 @@ GOLD_ONLY = "{channel: email, template: t, if: {trait: tier, eq: gold}}"
         (
             "no quiet hours",
             case(journey("quiet_hours: false\n"), timezone=ZoneInfo("Asia/Tokyo")),
-            "send",
+            "sending",
             None,
         ),
         ("daily cap defers", case(counted=[NOON - dt.timedelta(hours=1)]), "deferred", "frequency cap"),
@@ -116,7 +123,7 @@ GOLD_ONLY = "{channel: email, template: t, if: {trait: tier, eq: gold}}"
         (
             "transactional is not capped",
             case(journey("transactional: true\n"), counted=[NOON - dt.timedelta(hours=1)]),
-            "send",
+            "sending",
             None,
         ),
         (
@@ -137,14 +144,14 @@ GOLD_ONLY = "{channel: email, template: t, if: {trait: tier, eq: gold}}"
         ),
         (
             "over max_sms_segments",
-            case(journey("max_sms_segments: 1\n", SMS), "sms", composed=judging.Composed("sms", 3)),
+            case(journey("max_sms_segments: 1\n", SMS), Channel.SMS, composed=judging.Composed("sms", 3)),
             "failed",
             "SMS is 3 segments, over the maximum 1",
         ),
         (
             "within max_sms_segments",
-            case(journey("max_sms_segments: 3\n", SMS), "sms", composed=judging.Composed("sms", 3)),
-            "send",
+            case(journey("max_sms_segments: 3\n", SMS), Channel.SMS, composed=judging.Composed("sms", 3)),
+            "sending",
             None,
         ),
         ("customer gone", case(facts=None), "skipped", "customer not found"),
@@ -159,7 +166,7 @@ def test_each_rule_gives_its_verdict(
 
 
 def test_a_journey_or_step_gone_is_skipped() -> None:
-    gone = judging.Case("email", NOON, None, None, FACTS, CAPS, lambda: SENDABLE)
+    gone = judging.Case(Channel.EMAIL, NOON, None, None, FACTS, CAPS, lambda: SENDABLE)
     assert judging.judge(gone) == judging.Verdict("skipped", "journey or step no longer exists")
 
 
@@ -185,7 +192,7 @@ def test_a_deferral_carries_the_release_instant() -> None:
 
 def test_a_send_carries_the_composed_message() -> None:
     verdict = judging.judge(case())
-    assert verdict.status == "send" and verdict.composed == SENDABLE
+    assert verdict.status == "sending" and verdict.composed == SENDABLE
 
 
 def test_the_message_is_composed_only_when_every_earlier_rule_lets_it_go() -> None:
@@ -197,5 +204,5 @@ def test_the_message_is_composed_only_when_every_earlier_rule_lets_it_go() -> No
 
     j = journey()
     for facts, expected in ((replace(FACTS, email_opt_in=False), []), (FACTS, ["composed"])):
-        judging.judge(judging.Case("email", NOON, j, step_of(j), facts, CAPS, compose))
+        judging.judge(judging.Case(Channel.EMAIL, NOON, j, step_of(j), facts, CAPS, compose))
         assert calls == expected

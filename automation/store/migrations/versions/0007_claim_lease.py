@@ -6,14 +6,14 @@ lease. Rows claimed before this revision get their enqueue instant, which is
 what the lease was measured from until now.
 
 Revision ID: claim_lease
-Revises: 0002
+Revises: dashboard
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "claim_lease"
-down_revision = "0002"
+down_revision = "dashboard"
 branch_labels = None
 depends_on = None
 
