@@ -255,27 +255,9 @@ class Deliverer:
             out.sms.append(_Unit((d.id,), message))
 
     def _cases(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[tuple[Delivery, Case]]:
-        """Every claimed row's case, from one query per kind of fact.
-
-        A row whose journey this process's catalog does not have yet (another
-        process runs a newer one) is left `claimed` for a retry, not judged.
-        """
+        """Every claimed row's case, from one query per kind of fact."""
         loaded = ledger.load(s, ids)
-        rows: list[_Row] = []
-        behind: list[int] = []
-        for row in loaded:
-            found = self.catalogs.find(row.delivery.journey_id, row.delivery.step_id)
-            if found is Absent.BEHIND:
-                behind.append(row.delivery.id)
-            else:
-                rows.append((row, *found) if isinstance(found, tuple) else (row, None, None))
-        if behind:
-            outcome.update(dict.fromkeys(behind, DeliveryStatus.CLAIMED))
-            log.warning(
-                "%d deliveries wait for a newer journey catalog than %s (retried later)",
-                len(behind),
-                self.catalogs.current.version,
-            )
+        rows = self._placed(loaded, outcome)
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
         rivals = self._rivals(s, rows)
@@ -300,29 +282,64 @@ class Deliverer:
                 ],
             )
             out.append((d, self._case(d, journey, step, row, facts)))
-        found_ids = {row.delivery.id for row in loaded}
-        missing = [i for i in ids if i not in found_ids]
-        if missing:  # the enrollment or the customer is gone
-            for d in s.scalars(select(Delivery).where(Delivery.id.in_(missing))):
-                where = self.catalogs.find(d.journey_id, d.step_id)
-                journey, step = where if isinstance(where, tuple) else (None, None)
-                out.append((d, self._case(d, journey, step, None, None)))
+        return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
+
+    def _placed(self, loaded: list[ledger.Loaded], outcome: dict[int, str]) -> list[_Row]:
+        """The rows with their journey and step (None where gone).
+
+        A row whose journey this process's catalog does not have yet (another
+        process runs a newer one) is left `claimed` for a retry, not judged.
+        """
+        rows: list[_Row] = []
+        behind: list[int] = []
+        for row in loaded:
+            found = self.catalogs.find(row.delivery.journey_id, row.delivery.step_id)
+            if found is Absent.BEHIND:
+                behind.append(row.delivery.id)
+            else:
+                rows.append((row, *found) if isinstance(found, tuple) else (row, None, None))
+        if behind:
+            outcome.update(dict.fromkeys(behind, DeliveryStatus.CLAIMED))
+            log.warning(
+                "%d deliveries wait for a newer journey catalog than %s (retried later)",
+                len(behind),
+                self.catalogs.current.version,
+            )
+        return rows
+
+    def _unloaded(self, s: Session, ids: list[int]) -> list[tuple[Delivery, Case]]:
+        """Cases for claimed rows whose enrollment or customer is gone: the judge skips them."""
+        out: list[tuple[Delivery, Case]] = []
+        for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids))) if ids else ():
+            where = self.catalogs.find(d.journey_id, d.step_id)
+            journey, step = where if isinstance(where, tuple) else (None, None)
+            out.append((d, self._case(d, journey, step, None, None)))
         return out
+
+    @staticmethod
+    def _capped(rows: list[_Row]) -> list[Delivery]:
+        """The rows the frequency cap applies to."""
+        return [
+            row.delivery
+            for row, journey, _ in rows
+            if journey is not None and journey.frequency_cap and not journey.transactional
+        ]
+
+    def _window(self, capped: list[Delivery]) -> tuple[dt.datetime, dt.datetime]:
+        """From the earliest capped due instant less its widest cap window to the latest plus it."""
+        windows = [judging.max_window(self._caps(d.channel)) for d in capped]
+        since = min(d.due_at - w for d, w in zip(capped, windows, strict=True))
+        until = max(d.due_at + w for d, w in zip(capped, windows, strict=True))
+        return since, until
 
     def _rivals(
         self, s: Session, rows: list[_Row]
     ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
         """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
-        capped = [
-            row.delivery
-            for row, journey, _ in rows
-            if journey is not None and journey.frequency_cap and not journey.transactional
-        ]
+        capped = self._capped(rows)
         if not capped:
             return {}
-        windows = [judging.max_window(self._caps(d.channel)) for d in capped]
-        since = min(d.due_at - w for d, w in zip(capped, windows, strict=True))
-        until = max(d.due_at + w for d, w in zip(capped, windows, strict=True))
+        since, until = self._window(capped)
         people, channels = {d.customer_id for d in capped}, {d.channel for d in capped}
         catalog = self.catalogs.current
         out: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
@@ -375,14 +392,10 @@ class Deliverer:
 
     def _counted(self, s: Session, rows: list[_Row]) -> dict[tuple[str, str], list[dt.datetime]]:
         """Due instants of each person's counted messages per channel, around this batch's."""
-        capped = [
-            row.delivery
-            for row, journey, _ in rows
-            if journey is not None and journey.frequency_cap and not journey.transactional
-        ]
+        capped = self._capped(rows)
         if not capped:
             return {}
-        since = min(d.due_at - judging.max_window(self._caps(d.channel)) for d in capped)
+        since, _ = self._window(capped)
         return ledger.counted(s, {d.customer_id for d in capped}, {d.channel for d in capped}, since)
 
     def unsubscribe_url(self, delivery_id: int) -> str:
