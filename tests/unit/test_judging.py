@@ -155,6 +155,24 @@ GOLD_ONLY = "{channel: email, template: t, if: {trait: tier, eq: gold}}"
             None,
         ),
         ("customer gone", case(facts=None), "skipped", "customer not found"),
+        (
+            "stale when queued too late",
+            case(journey("send_within: 6h\n"), first_due_at=NOON - dt.timedelta(hours=7)),
+            "skipped",
+            "stale: not sent within 6h of falling due",
+        ),
+        (
+            "a deferral past send_within is stale",
+            case(journey("send_within: 6h\n"), first_due_at=NOON, timezone=ZoneInfo("Asia/Tokyo")),
+            "skipped",
+            "stale: not sent within 6h of falling due (quiet hours)",
+        ),
+        (
+            "a rival that outranks it takes the cap slot",
+            case(ahead=[NOON]),
+            "deferred",
+            "frequency cap",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
