@@ -22,6 +22,9 @@ judged one after the other and each sees the other in the caps. Emails that can
 share a body go to the provider as one batch request (`automation.core.batching`).
 Rules are judged at the row's `due_at`, never by the wall clock; what must
 wait is written back as `deferred` with a new `due_at` for a later tick.
+Every verdict comes from `automation.core.judging`; the message from
+`automation.deliver.compose`; the SQL from `automation.deliver.ledger`. What goes
+wrong with one row's data is that row's alone: `failed`, with the reason.
 """
 
 from __future__ import annotations
@@ -101,7 +104,10 @@ def _occasion_day(journey: Journey | None, context: dict[str, object]) -> dt.dat
     day = (
         context.get("anniversary") if journey is not None and journey.trigger.kind == "anniversary" else None
     )
-    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+    try:
+        return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+    except ValueError:  # a context this row's data spoilt judges like one without the day
+        return None
 
 
 def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
