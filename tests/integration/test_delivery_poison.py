@@ -18,16 +18,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from automation.store.models import Customer, Delivery
-from tests.deliverykit import (
-    event,
-    kit_env,
-    kit_settings,
-    make_flow,
-    person,
-    start_worker,
-    stop_worker,
-    wait_for,
-)
+from tests import deliverykit as kit
+from tests.deliverykit import kit_env, kit_settings, make_flow
 from tests.harness import Flow
 from tests.standins import SendGridStandIn, TwilioStandIn
 
@@ -70,7 +62,7 @@ def test_poisoned_customers_fail_alone_among_two_thousand_deliveries(
         cid = f"p{n:04d}"
         kind, journey_event, points = SLOTS[n % 20]
         kinds[cid] = kind
-        records += [person(cid, points=points), event(cid, journey_event, EARLIER)]
+        records += [kit.person(cid, points=points), kit.event(cid, journey_event, EARLIER)]
     assert not flow.ingest(records).rejected
     crlf = [cid for cid, kind in kinds.items() if kind == "crlf"]
     with flow.runtime.sessions.begin() as s:
@@ -86,11 +78,11 @@ def test_poisoned_customers_fail_alone_among_two_thousand_deliveries(
         "AUTOMATION_SMS_RATE_PER_S": "10000",
     }
     started = time.monotonic()
-    workers = [start_worker(env, tmp_path / "a.log"), start_worker(env, tmp_path / "b.log")]
+    workers = [kit.start_worker(env, tmp_path / "a.log"), kit.start_worker(env, tmp_path / "b.log")]
     try:
-        assert wait_for(lambda: in_flight(flow) == 0, timeout=240), in_flight(flow)
+        assert kit.wait_for(lambda: in_flight(flow) == 0, timeout=240), in_flight(flow)
     finally:
-        codes = [stop_worker(w) for w in workers]
+        codes = [kit.stop_worker(w) for w in workers]
     assert codes == [0, 0]
     elapsed = time.monotonic() - started
 
