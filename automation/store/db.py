@@ -36,8 +36,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
-    # PostgreSQL gets the same function from the `live_data` migration.
-    dbapi_conn.create_function("addr_hash", 1, address_hash, deterministic=True)
+    # PostgreSQL gets the same function from the `live_data` migration; NULL in, NULL out on
+    # both, so that one customer without an address never fails a whole query.
+    dbapi_conn.create_function("addr_hash", 1, _addr_hash, deterministic=True)
+
+
+def _addr_hash(address: str | None) -> str | None:
+    return None if address is None else address_hash(address)
 
 
 def make_engine(url: str, pre_ping: bool = True) -> Engine:

@@ -9,6 +9,7 @@ its reason, nothing is left `queued`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -236,3 +237,25 @@ def test_a_journey_whose_tick_work_fails_is_reported_and_the_others_run(
     assert rows[("news", "ben")] == "sent"
     assert ("promo_a", "ada") not in rows and rows[("promo_b", "ada")] == "sent"
     assert flow.run(NOW).failed == {"promo_a": "UndefinedFunction"}  # the next tick tries it again
+
+
+def test_on_sqlite_a_customer_without_an_address_is_skipped_without_failing_the_others(
+    kit_env: dict[str, str], tmp_path: Any
+) -> None:
+    env = {**kit_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'lite.db'}", "REDIS_URL": ""}
+    assert cli("db", "upgrade", env=env).returncode == 0
+    records = [
+        person("ada"),
+        person("ben", phone=None),
+        event("ada", "text", EARLIER),
+        event("ben", "text", EARLIER),
+    ]
+    data = tmp_path / "records.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli("ingest", str(data), env=env).returncode == 0
+    result = cli("tick", "--now", NOW, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listing = cli("deliveries", "list", "--json", env=env)
+    rows = {r["customer"]: r for r in json.loads(listing.stdout)["deliveries"]}
+    assert rows["ada"]["status"] == "sent"
+    assert (rows["ben"]["status"], rows["ben"]["reason"]) == ("skipped", "no phone number")
