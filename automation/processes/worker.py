@@ -199,7 +199,7 @@ def _failed(message: dramatiq.Message, ids: list[int], exc: Exception) -> str:
         )
         raise dramatiq.Retry(f"worker error {kind}", delay=delay) from None
     if len(ids) > 1:
-        carried = {k: v for k, v in message.options.items() if k == "tick_at"}
+        carried = {"tick_at": message.options["tick_at"]} if "tick_at" in message.options else {}
         for delivery_id in ids:
             deliver.send_with_options(args=(delivery_id,), **carried)
         log.warning("message %s split into %d messages of one delivery", message.message_id, len(ids))
