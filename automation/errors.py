@@ -30,6 +30,10 @@ class JourneyError(UserError):
         super().__init__("\n".join(problems))
 
 
+class DefinitionError(UserError):
+    """A definition file or a `--where` filter is refused; the message is `FILE:LINE:COL: why`."""
+
+
 class DatabaseUnavailable(UserError):
     """The database URL does not connect."""
 

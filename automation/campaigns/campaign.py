@@ -22,9 +22,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import meta
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -35,7 +32,7 @@ from automation.core.filters import Filter
 from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
 from automation.definitions.catalog import Catalog
-from automation.definitions.loader import plain, position
+from automation.definitions.loader import MAX_FILTER_BYTES, parse_filter, read_definition
 from automation.definitions.rendering import (
     COMMON_VARIABLES,
     EMAIL_PARTS,
@@ -44,7 +41,7 @@ from automation.definitions.rendering import (
     RenderError,
 )
 from automation.enroll import postgres as enroll_pg
-from automation.errors import UserError
+from automation.errors import DefinitionError, UserError
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
@@ -64,31 +61,15 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    source = "--where"
-    text = value
-    if len(value) < 1024 and "\n" not in value and path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    elif value.endswith((".yaml", ".yml")):
-        raise CampaignError(f"--where {value}: no such file")
+    source, text = "--where", value
     try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise CampaignError(f"{source}:{line}:{col}: invalid YAML: {exc.problem or exc.context}") from None
-    except YAMLError as exc:
-        raise CampaignError(f"{source}:1:1: invalid YAML: {exc}") from None
-    if not isinstance(root, dict):
-        raise CampaignError(f"{source}:1:1: a filter is a mapping, like {{trait: tier, eq: gold}}")
-    try:
-        return Filter.model_validate(plain(root))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line, col = position(root, loc, at_key=False)
-        where = ".".join(str(p) for p in loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise CampaignError(f"{source}:{line}:{col}: {where + ': ' if where else ''}{msg}") from None
+        if len(value) < 1024 and "\n" not in value and path.exists():
+            source, text = str(path), read_definition(path, MAX_FILTER_BYTES)
+        elif value.endswith((".yaml", ".yml")):
+            raise CampaignError(f"--where {value}: no such file")
+        return parse_filter(text, source)
+    except DefinitionError as exc:
+        raise CampaignError(str(exc)) from None
 
 
 def parse_rate(value: str) -> float:
