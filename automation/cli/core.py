@@ -14,6 +14,7 @@ from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings
 from automation.errors import UserError
 from automation.ingest.load import ingest as run_ingest
+from automation.ingest.load import lines_of
 from automation.processes.runtime import build_runtime, drain, open_database, run_tick
 from automation.store import db
 
@@ -38,16 +39,16 @@ def ingest(
     settings = load_settings()
     _, sessions = open_database(settings)
     if file == "-":
-        source, stream = "<stdin>", sys.stdin
-        result = run_ingest(stream, source, sessions, parse_now(None), settings.order_event)
+        source, stream = "<stdin>", sys.stdin.buffer
+        result = run_ingest(lines_of(stream), source, sessions, parse_now(None), settings.order_event)
     else:
         path = Path(file)
         try:
-            handle = path.open(encoding="utf-8", errors="replace")
+            handle = path.open("rb")
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            result = run_ingest(handle, file, sessions, parse_now(None), settings.order_event)
+            result = run_ingest(lines_of(handle), file, sessions, parse_now(None), settings.order_event)
     for problem in result.rejected:
         err_console.print(problem, highlight=False, markup=False)
     console.print(

@@ -1,8 +1,11 @@
 """Ingest records (identify / track) and the pure rules for merging traits.
 
 A line of JSON becomes an `Identify` or a `Track`, or a one-line reason why
-not. Merging respects per-trait timestamps so that an older identify never
-overwrites a newer trait. Pure.
+not: whatever the line holds (deep nesting, huge numbers, out-of-range dates,
+lone surrogates, control characters in an address) is a `RecordError`, never
+another exception, so one hostile line never stops an ingest. Merging respects
+per-trait timestamps so that an older identify never overwrites a newer trait.
+Pure.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -32,8 +37,63 @@ WELL_KNOWN = (
 )
 
 
+#: Nesting deeper than any real record; `json` itself would recurse until it fails.
+MAX_DEPTH = 32
+#: Order totals must fit the lifetime value column (numeric(14, 2)).
+MAX_TOTAL = Decimal(10) ** 12
+EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$", re.ASCII)
+#: Unicode categories never allowed in an address, a name or an id (controls, line breaks).
+CONTROLS = frozenset({"Cc", "Zl", "Zp"})
+#: Traits printed on screens and put into message headers.
+PLAIN_TEXT = ("email", "phone", "timezone", "first_name", "last_name", "tier")
+
+
 class RecordError(ValueError):
     """Why a line was rejected (no PII in the message)."""
+
+
+def has_controls(text: str) -> bool:
+    """True when text holds a control character or a line break (CR, LF, U+2028...)."""
+    return not text.isprintable() and any(unicodedata.category(ch) in CONTROLS for ch in text)
+
+
+def _refuse_constant(name: str) -> float:
+    raise RecordError(f"{name} is not a number JSON allows")
+
+
+def _load_json(line: str) -> Any:
+    try:
+        return json.loads(line, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except RecordError:
+        raise
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4,300 by default).
+        raise RecordError("a number has too many digits") from None
+
+
+def _check_values(data: Any) -> None:
+    """Refuse what no database stores: nesting past MAX_DEPTH, NUL, lone surrogates."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RecordError("a text value holds a NUL character")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RecordError("a text value holds a lone surrogate (invalid Unicode)") from None
+            continue
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
 
 
 def parse_instant(value: Any, what: str) -> dt.datetime:
@@ -50,7 +110,10 @@ def parse_instant(value: Any, what: str) -> dt.datetime:
             raise RecordError(f"{what} is not ISO 8601") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise RecordError(f"{what} is out of range once converted to UTC") from None
 
 
 def parse_date(value: Any, what: str) -> dt.date:
@@ -89,6 +152,8 @@ def _customer_id(data: dict[str, Any]) -> str:
         raise RecordError("missing customer_id")
     if len(cid) > 128:
         raise RecordError("customer_id is longer than 128 characters")
+    if has_controls(cid):
+        raise RecordError("customer_id holds a control character")
     return cid
 
 
@@ -104,13 +169,18 @@ def _known_zone(name: str) -> bool:
 
 def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
     out = dict(traits)
+    for name in PLAIN_TEXT:
+        value = out.get(name)
+        if isinstance(value, str) and has_controls(value):
+            raise RecordError(f"traits.{name} holds a control character or a line break")
     if "email" in out and out["email"] is not None:
-        if not isinstance(out["email"], str) or "@" not in out["email"]:
+        email = out["email"].strip().lower() if isinstance(out["email"], str) else ""
+        if not EMAIL.match(email):
             raise RecordError("traits.email is not an email address")
-        out["email"] = out["email"].strip().lower()
+        out["email"] = email
     if "phone" in out and out["phone"] is not None:
         phone = str(out["phone"]).replace(" ", "").replace("-", "")
-        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
+        if not E164.match(phone):
             raise RecordError("traits.phone must be in E.164 form, like +15551234567")
         out["phone"] = phone
     if out.get("timezone") is not None and not _known_zone(str(out["timezone"])):
@@ -127,14 +197,16 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_record(line: str, now: dt.datetime) -> Record:
-    """One JSON line to a record; raises RecordError with the reason."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"not JSON ({exc.msg})") from None
+def parse_record(line: str, now: dt.datetime, order_event: str | None = None) -> Record:
+    """One JSON line to a record; raises RecordError with the reason.
+
+    An `order_event` record's total is checked here, so that a bad one is reported
+    with its line instead of counting as nothing.
+    """
+    data = _load_json(line)
     if not isinstance(data, dict):
         raise RecordError("a record must be a JSON object")
+    _check_values(data)
     kind = data.get("type")
     cid = _customer_id(data)
     ts = data.get("timestamp")
@@ -148,11 +220,15 @@ def parse_record(line: str, now: dt.datetime) -> Record:
         name = data.get("event")
         if not isinstance(name, str) or not name.strip():
             raise RecordError("missing event name")
+        if has_controls(name):
+            raise RecordError("the event name holds a control character")
         if ts is None:
             raise RecordError("missing timestamp")
         props = data.get("properties", {})
         if not isinstance(props, dict):
             raise RecordError("properties must be an object")
+        if name.strip() == order_event:
+            order_total(props)
         event_id = data.get("event_id")
         key = str(event_id) if event_id not in (None, "") else record_hash(data)
         return Track(cid, name.strip(), key[:200], parse_instant(ts, "timestamp"), props)
@@ -176,13 +252,24 @@ def record_hash(data: dict[str, Any]) -> str:
 
 
 def order_total(properties: dict[str, Any]) -> Decimal:
-    """The order's value from `total` (or `value`/`revenue`), 0 when absent or bad."""
+    """The order's value from `total` (or `value`/`revenue`), 0 when absent.
+
+    Raises RecordError for a value that is not a finite amount the lifetime value can hold.
+    """
     for key in ("total", "value", "revenue"):
         if key in properties:
+            raw = properties[key]
             try:
-                return Decimal(str(properties[key])).quantize(Decimal("0.01"))
+                if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+                    raise InvalidOperation
+                amount = Decimal(str(raw).strip())
+                if not amount.is_finite() or abs(amount) >= MAX_TOTAL:
+                    raise InvalidOperation
+                return amount.quantize(Decimal("0.01"))
             except (InvalidOperation, ValueError):
-                return Decimal(0)
+                raise RecordError(
+                    f"properties.{key} must be an amount below {MAX_TOTAL:,} (a number or numeric text)"
+                ) from None
     return Decimal(0)
 
 
