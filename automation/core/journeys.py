@@ -21,6 +21,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from automation.core.durations import format_duration, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
+from automation.core.statuses import Channel
 
 
 def _duration(value: Any) -> dt.timedelta:
@@ -39,6 +40,24 @@ Duration = Annotated[
     dt.timedelta,
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "pattern": r"^(\d+[smhdw])+$", "examples": ["90m", "2h", "7d"]}),
+]
+
+
+def _duration_or_off(value: Any) -> dt.timedelta | None:
+    return None if value is False else _duration(value)
+
+
+DurationOrOff = Annotated[
+    dt.timedelta | None,
+    BeforeValidator(_duration_or_off),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+[smhdw])+$", "examples": ["24h", "3d"]},
+                {"const": False},
+            ]
+        }
+    ),
 ]
 TimeOfDay = Annotated[
     dt.time,
@@ -140,7 +159,7 @@ class SendStep(_Strict):
     """Send one message on a channel from a template."""
 
     id: str | None = Field(None, description="Stable step id; defaults to step-N.")
-    channel: Literal["email", "sms"]
+    channel: Channel
     template: str
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
 
@@ -235,6 +254,13 @@ class Journey(_Strict):
     frequency_cap: bool = Field(True, description="Whether the cross-journey cap applies.")
     cap_action: Literal["defer", "skip"] = "defer"
     max_sms_segments: int | None = Field(None, gt=0)
+    priority: int = Field(
+        0, description="Higher wins a contested frequency-cap slot; ties go to the message due first."
+    )
+    send_within: DurationOrOff = Field(
+        dt.timedelta(hours=24),
+        description="A message not sent this long after its step fell due is skipped as stale; false: never.",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("steps")

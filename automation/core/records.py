@@ -198,12 +198,16 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_record(line: str, now: dt.datetime, order_event: str | None = None) -> Record:
-    """One JSON line to a record; raises RecordError with the reason.
+    """One JSON line to a record; raises RecordError with the reason."""
+    return parse_data(_load_json(line), now, order_event)
+
+
+def parse_data(data: Any, now: dt.datetime, order_event: str | None = None) -> Record:
+    """One decoded record (a file's line, or a tracking call mapped to this shape) to a record.
 
     An `order_event` record's total is checked here, so that a bad one is reported
     with its line instead of counting as nothing.
     """
-    data = _load_json(line)
     if not isinstance(data, dict):
         raise RecordError("a record must be a JSON object")
     _check_values(data)

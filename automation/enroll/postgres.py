@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from automation.core import planner
 from automation.core.journeys import Cooldown, Journey
+from automation.core.statuses import EnrollmentState
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
@@ -218,7 +219,7 @@ def enroll_due(session: Session, journey: Journey, now: dt.datetime, tier_order:
         rows.c.occurrence_key,
         rows.c.occurred_at,
         literal(now, Enrollment.entered_at.type),
-        literal("active"),
+        literal(EnrollmentState.ACTIVE.value),
         literal(journey.step_ids()[0]),
         rows.c.occurred_at,
         rows.c.context,

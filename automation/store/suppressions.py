@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import Channel
 from automation.store.models import Suppression
 from automation.store.sqlutil import insert_ignore
 
-CHANNELS = ("email", "sms")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+[0-9]{7,15}$")
 
@@ -29,12 +30,12 @@ class AddressError(ValueError):
 
 def normalize(channel: str, address: str) -> str:
     """The address as stored and compared; raises `AddressError` when it is not one."""
-    if channel == "email":
+    if channel == Channel.EMAIL:
         value = address.strip().lower()
         if not _EMAIL.match(value):
             raise AddressError(f"{address.strip()!r} is not an email address")
         return value
-    if channel == "sms":
+    if channel == Channel.SMS:
         value = re.sub(r"[\s\-().]", "", address)
         if not _PHONE.match(value):
             raise AddressError(f"{address.strip()!r} is not a phone number in E.164 form, like +15551234567")
@@ -42,9 +43,19 @@ def normalize(channel: str, address: str) -> str:
     raise AddressError(f"unknown channel {channel!r} (email or sms)")
 
 
-def channel_of(address: str) -> str:
+def address_hash(address: str) -> str:
+    """The one-way form an erased customer's suppressed address is kept in (SQL: `addr_hash`)."""
+    return "sha256:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def matches(address: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """SQL: a suppression row is for this address, kept in clear or as its hash."""
+    return or_(Suppression.address == address, Suppression.address == func.addr_hash(address))
+
+
+def channel_of(address: str) -> Channel:
     """`email` for anything with an @, else `sms`."""
-    return "email" if "@" in address else "sms"
+    return Channel.EMAIL if "@" in address else Channel.SMS
 
 
 @dataclass(frozen=True)
@@ -129,5 +140,7 @@ def reason_for(session: Session, channel: str, address: str) -> str | None:
     except AddressError:
         key = address
     return session.scalar(
-        select(Suppression.reason).where(Suppression.channel == channel, Suppression.address == key)
+        select(Suppression.reason)
+        .where(Suppression.channel == channel, Suppression.address.in_([key, address_hash(key)]))
+        .limit(1)
     )

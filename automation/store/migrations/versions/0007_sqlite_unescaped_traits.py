@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "sqlite_unescaped_traits"
-down_revision = "0002"
+down_revision = "dashboard"
 branch_labels = None
 depends_on = None
 
