@@ -17,8 +17,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Customer data reaches these: no Rich markup (`[/x]` would crash or restyle), no :emoji: codes.
+console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def parse_at(value: str, flag: str) -> dt.datetime:
