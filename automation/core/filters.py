@@ -69,8 +69,19 @@ def _is_date(value: Any) -> bool:
     return isinstance(value, str)
 
 
+#: Integers beyond 64 bits cannot be bound as a parameter on SQLite (nor compared as bigint).
+INT_LIMIT = 2**63
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) < INT_LIMIT if isinstance(value, int) else math.isfinite(value)
+
+
+def _is_any(value: Any) -> bool:
+    """A custom trait's operand: any scalar but a non-finite or over-wide number."""
+    return _is_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else True
 
 
 #: Whether an operand fits a kind, and how to say what it should be.
@@ -80,7 +91,7 @@ FITS: dict[Kind, tuple[Callable[[Any], bool], str]] = {
     "flag": (lambda v: isinstance(v, bool), "true or false"),
     "date": (_is_date, "an ISO date YYYY-MM-DD"),
     "instant": (_is_instant, "an ISO 8601 date or instant"),
-    "any": (lambda v: not isinstance(v, float) or math.isfinite(v), "a finite value"),
+    "any": (_is_any, "text, true/false, a date or a finite number within 64 bits"),
 }
 
 
@@ -138,6 +149,8 @@ class Filter(BaseModel):
             if op in ORDERED and kind == "flag":
                 raise ValueError(f"{self.subject()} is true or false: use eq, ne or in, not {op}")
             value = getattr(self, op)
+            if op == "in_" and value is None:
+                raise ValueError("in: needs a list of values")
             for operand in value if op == "in_" else [value]:
                 if operand is not None and not fits(operand):
                     raise ValueError(

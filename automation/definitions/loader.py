@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.reader import ReaderError
 
 from automation.core.filters import Filter
 from automation.core.journeys import Journey
@@ -52,8 +53,17 @@ def read_definition(path: Path, limit: int) -> str:
         raise DefinitionError(f"{path}:{line}:1: not UTF-8 text") from None
 
 
+def _storable(text: str) -> bool:
+    """False for text no database stores or compares: a NUL, a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def _screen(yaml: YAML, text: str, source: str) -> None:
-    """Refuse, before anything is built, an anchor, an alias, over-deep nesting or a bad date.
+    """Refuse, before anything is built, an anchor, an alias, over-deep nesting, a bad date or text.
 
     The constructor raises a bare ValueError for a date such as 2026-13-01; checking
     each timestamp here gives it a position.
@@ -70,6 +80,8 @@ def _screen(yaml: YAML, text: str, source: str) -> None:
                 raise DefinitionError(f"{where}: nested deeper than {MAX_DEPTH} levels")
         elif isinstance(event, CollectionEndEvent):
             depth -= 1
+        elif isinstance(event, ScalarEvent) and not _storable(event.value):
+            raise DefinitionError(f"{where}: a NUL or a lone surrogate is not valid text")
         elif isinstance(event, ScalarEvent) and event.style is None:
             tag = yaml.resolver.resolve(ScalarNode, event.value, (True, False))
             if "timestamp" in str(tag):
@@ -90,8 +102,12 @@ def load_tree(text: str, source: str) -> Any:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise DefinitionError(f"{source}:{line}:{col}: invalid YAML: {problem}") from None
+    except ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        raise DefinitionError(f"{source}:{line}:{col}: invalid YAML: {str(exc).splitlines()[0]}") from None
     except YAMLError as exc:
-        raise DefinitionError(f"{source}:1:1: invalid YAML: {exc}") from None
+        raise DefinitionError(f"{source}:1:1: invalid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def plain(node: Any) -> Any:

@@ -28,6 +28,11 @@ STEPS = "steps:\n  - send: {channel: email, template: t, if: {trait: sms_opt_in,
         ("{trait: 'a\".\"b', eq: 1}", "a trait name has 1 to 128 characters, without quotes, backslashes"),
         ("{trait: 'back\\\\slash', exists: true}", "without quotes, backslashes or controls"),
         ("{not: {trait: '', eq: 1}}", "--where:1:2: not: a trait name has 1 to 128 characters"),
+        ("{fact: order_count, in: null}", "in: needs a list of values"),
+        ("{fact: order_count, eq: 9223372036854775808}", "order_count compares with a number"),
+        ("{trait: cups, gt: 9223372036854775808}", "cups compares with text, true/false, a date or a finite"),
+        ('{trait: "\\ud800", eq: 1}', "--where:1:9: a NUL or a lone surrogate is not valid text"),
+        ("\x1f", "--where:1:1: invalid YAML: unacceptable character #x001f"),
     ],
 )
 def test_a_where_filter_that_cannot_run_is_refused_with_its_position(where: str, expected: str) -> None:
