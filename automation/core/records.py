@@ -197,16 +197,17 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_record(line: str, now: dt.datetime, order_event: str | None = None) -> Record:
+def parse_record(line: str, now: dt.datetime) -> Record:
     """One JSON line to a record; raises RecordError with the reason."""
-    return parse_data(_load_json(line), now, order_event)
+    return parse_data(_load_json(line), now)
 
 
-def parse_data(data: Any, now: dt.datetime, order_event: str | None = None) -> Record:
+def parse_data(data: Any, now: dt.datetime) -> Record:
     """One decoded record (a file's line, or a tracking call mapped to this shape) to a record.
 
-    An `order_event` record's total is checked here, so that a bad one is reported
-    with its line instead of counting as nothing.
+    A track's amount (`total`, else `value`, else `revenue`: numeric properties in the
+    tracking convention) is checked here, so that a bad one is reported with its line
+    instead of counting as nothing in the order facts.
     """
     if not isinstance(data, dict):
         raise RecordError("a record must be a JSON object")
@@ -231,8 +232,7 @@ def parse_data(data: Any, now: dt.datetime, order_event: str | None = None) -> R
         props = data.get("properties", {})
         if not isinstance(props, dict):
             raise RecordError("properties must be an object")
-        if name.strip() == order_event:
-            order_total(props)
+        order_total(props)
         event_id = data.get("event_id")
         key = str(event_id) if event_id not in (None, "") else record_hash(data)
         return Track(cid, name.strip(), key[:200], parse_instant(ts, "timestamp"), props)

@@ -203,7 +203,6 @@ def _batches(
     lines: Iterable[str | bytes],
     source: str,
     now: dt.datetime,
-    order_event: str,
     result: IngestResult,
     problems: list[tuple[int, str]],
     size: int,
@@ -214,7 +213,7 @@ def _batches(
             continue
         result.read += 1
         try:
-            batch.append((number, parse_record(_text(raw, number), now, order_event)))
+            batch.append((number, parse_record(_text(raw, number), now)))
         except RecordError as exc:
             problems.append((number, f"{source}:{number}: {exc}"))
             continue
@@ -387,7 +386,7 @@ def ingest(
         lanes = [_open_lane(stack, engine, n, on_pg) for n in range(PG_LANES if on_pg else 1)]
         writers = _Writers(lanes, run, done)
         size = PG_BATCH if on_pg else BATCH
-        for batch in _batches(lines, source, now, order_event, result, problems, size):
+        for batch in _batches(lines, source, now, result, problems, size):
             writers.submit(batch)
         writers.drain()
     result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]
