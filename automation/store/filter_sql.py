@@ -188,5 +188,7 @@ def compile_problem(f: Filter | None) -> str | None:
         for dialect in (postgresql.dialect(), sqlite.dialect()):
             condition.compile(dialect=dialect)
     except (SQLAlchemyError, ValueError, TypeError) as exc:
-        return f"the filter cannot be compiled: {exc}"
+        return (
+            f"the filter cannot be compiled: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
     return None
