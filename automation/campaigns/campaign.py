@@ -31,19 +31,18 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
+from automation.core.entry import occurrence_key
 from automation.core.filters import Filter, compile_filter
-from automation.core.journeys import Cooldown, Journey, plain, position
-from automation.core.planner import occurrence_key
+from automation.core.journeys import Journey, plain, position
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Catalog, variables_for
 from automation.definitions.rendering import (
-    COMMON_VARIABLES,
     EMAIL_PARTS,
     SMS_PARTS,
-    TRIGGER_VARIABLES,
     RenderError,
 )
-from automation.enroll import postgres as enroll_pg
+from automation.enroll import entry, manual, policy
+from automation.enroll.kinds import template_variables
 from automation.errors import UserError
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
@@ -148,7 +147,7 @@ def get_journey(catalog: Catalog, journey_id: str) -> Journey:
         raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
-    allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]
+    allowed = variables_for(manual.KIND)
     needs: set[str] = set()
     for _, step in journey.send_steps():
         needs |= _template_variables(catalog, step.template, step.channel) - allowed
@@ -171,16 +170,11 @@ def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
 
 
 def _conditions(journey: Journey, where: Filter | None, now: dt.datetime) -> list[ColumnElement[bool]]:
-    conds = [compile_filter(journey.audience), compile_filter(where)]
-    if isinstance(journey.re_entry, Cooldown):
-        conds.append(
-            ~exists().where(
-                Enrollment.journey_id == journey.id,
-                Enrollment.customer_id == Customer.id,
-                Enrollment.entered_at > now - journey.re_entry.cooldown,
-            )
-        )
-    return conds
+    return [
+        compile_filter(journey.audience),
+        compile_filter(where),
+        *policy.cooled_down(journey, Customer.id, now),
+    ]
 
 
 def _pages(
@@ -284,7 +278,7 @@ def _render_sample(
     ctx = message_context(
         journey,
         customer,
-        {"campaign": {"id": campaign_id}},
+        template_variables(journey, manual.context(campaign_id)),
         delivery_id=0,
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
@@ -340,7 +334,7 @@ def _open_campaign(
     return True
 
 
-ENROLL_COLUMNS = (*enroll_pg.COLUMNS, "campaign_id")
+ENROLL_COLUMNS = (*entry.COLUMNS, "campaign_id")
 
 
 def _enroll_chunk(
@@ -356,11 +350,11 @@ def _enroll_chunk(
     """Enroll one chunk, skipping anyone already enrolled under this occurrence; returns how many."""
     first = journey.step_ids()[0]
     key = occurrence_key(journey, campaign_id)
-    context = {"campaign": {"id": campaign_id}}
+    context = manual.context(campaign_id)
     insert = (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)(
         cast(Table, Enrollment.__table__)
     )
-    conflict = ["journey_id", "customer_id", "occurrence_key"]
+    conflict = entry.UNIQUE
     if rate_per_s is None:
         # Everyone is due at launch: the rows are made inside the database.
         chosen = select(

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from automation.core.entry import within_lookback
 from automation.core.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
 
 
@@ -104,11 +105,6 @@ def advance(
 # ---------------------------------------------------------------- triggers
 
 
-def occurrence_key(journey: Journey, raw_key: str) -> str:
-    """The enrollment's unique key under the journey's re-entry policy."""
-    return "once" if journey.re_entry == "once" else raw_key
-
-
 def anniversary_on(date: dt.date, year: int) -> dt.date:
     """The date's anniversary in `year`; Feb 29 falls on Feb 28 in common years."""
     try:
@@ -161,7 +157,7 @@ def anniversary_due(
 ) -> Occurrence | None:
     """The anniversary moment of `origin` that is due at `now`, within the look-back."""
     occ = last_anniversary(origin, trigger.at, tz, now)
-    if occ is None or now - occ.occurred_at > trigger.lookback:
+    if occ is None or not within_lookback(occ.occurred_at, now, trigger.lookback):
         return None
     if occ.context["years"] < trigger.first_year():
         return None

@@ -45,6 +45,7 @@ from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderError
+from automation.enroll.kinds import template_variables
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.store import suppressions
@@ -383,7 +384,7 @@ class Deliverer:
         ctx = message_context(
             journey,
             c.customer,
-            c.enrollment_context,
+            template_variables(journey, c.enrollment_context),
             delivery_id=d.id,
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,

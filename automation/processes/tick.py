@@ -23,6 +23,8 @@ from automation.core import planner
 from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
+from automation.enroll.kind import Scope
+from automation.enroll.kinds import kind_of
 from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import insert_for, update_many
 
@@ -298,9 +300,11 @@ def tick(
                 exited = enroll.exits(session, journey, now)
                 _skip_pending(session, exited, "exited the journey", now)
                 report.exited += len(exited)
-                if journey.trigger.kind == "manual":
+                if not kind_of(journey).enrolls_at_tick:
                     continue
-                report.enrolled[journey.id] = enroll.enroll_due(session, journey, catalog, now, default_tz)
+                report.enrolled[journey.id] = enroll.enroll_due(
+                    session, journey, now, Scope(catalog.tier_order, default_tz)
+                )
         cursor: Cursor | None = None
         while True:
             with session_factory.begin() as session:

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from automation.config import Settings
 from automation.definitions.catalog import Catalog, load_catalog
 from automation.enroll import entry as enroll
-from automation.enroll import postgres as enroll_pg
+from automation.enroll.kind import Scope
+from automation.enroll.kinds import kind_of
 from automation.ingest.load import ingest
 from automation.processes.runtime import open_database
 from automation.store.models import Enrollment
@@ -110,16 +111,17 @@ def test_set_based_enrollment_matches_the_candidate_path(
     engine, sessions = open_database(settings)
     ingest([json.dumps(r) for r in _records()], "t", sessions, NOW, settings.order_event)
     journey = loaded.journeys[journey_id]
+    scope = Scope(loaded.tier_order, "UTC")
     with sessions() as s:
         by_python = enroll.insert_enrollments(
-            s, journey, enroll.candidates(s, journey, loaded, NOW, "UTC"), NOW
+            s, journey, kind_of(journey).candidates(s, journey, NOW, scope), NOW
         )
         expected = _written(s, journey_id)
         s.rollback()
     with sessions() as s:
-        assert enroll_pg.enroll_due(s, journey, NOW, loaded.tier_order) == len(by_python)
+        assert enroll.enroll_set(s, journey, NOW, scope) == len(by_python)
         assert _written(s, journey_id) == expected
-        assert enroll_pg.enroll_due(s, journey, NOW, loaded.tier_order) == 0
+        assert enroll.enroll_set(s, journey, NOW, scope) == 0
         s.rollback()
     assert expected
     engine.dispose()

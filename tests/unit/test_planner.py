@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation.core import planner
+from automation.core import entry, planner
 from automation.core.journeys import AnniversaryTrigger, Journey, TierChangeTrigger
 
 
@@ -178,5 +178,5 @@ def test_a_declared_tier_order_is_used() -> None:
 
 def test_occurrence_key_per_policy() -> None:
     base = {"id": "j", "name": "J", "trigger": {"event": {"name": "x"}}, "steps": [SEND_A]}
-    assert planner.occurrence_key(Journey.model_validate(base), "o-1") == "o-1"
-    assert planner.occurrence_key(Journey.model_validate({**base, "re_entry": "once"}), "o-1") == "once"
+    assert entry.occurrence_key(Journey.model_validate(base), "o-1") == "o-1"
+    assert entry.occurrence_key(Journey.model_validate({**base, "re_entry": "once"}), "o-1") == "once"
