@@ -25,7 +25,7 @@ from jinja2 import meta
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
@@ -480,21 +480,14 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
             raise CampaignError(f"no campaign {campaign_id!r}")
         campaign.status = CampaignStatus.CANCELLED
         campaign.cancelled_at = campaign.cancelled_at or now
-        # A completed enrollment may still have a message waiting or in a worker's hands:
-        # cancelling it makes the worker skip that message at its final check.
-        pending = and_(
-            Enrollment.state == EnrollmentState.COMPLETED,
-            exists().where(
-                Delivery.enrollment_id == Enrollment.id,
-                Delivery.status.in_((*PENDING, DeliveryStatus.CLAIMED)),
-            ),
-        )
         enrollments = _rowcount(
             s,
             update(Enrollment)
             .where(
                 Enrollment.campaign_id == campaign_id,
-                or_(Enrollment.state == EnrollmentState.ACTIVE, pending),
+                # Active until its last message is settled: one in a worker's hands
+                # is skipped there, at the worker's check of the enrollment's state.
+                Enrollment.state == EnrollmentState.ACTIVE,
             )
             .values(
                 state=EnrollmentState.CANCELLED,

@@ -36,6 +36,7 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
+from automation.advance.batch import settle
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
@@ -191,6 +192,8 @@ class Deliverer:
                 self._send(unit, message_id, outcome)
             except RetryLater as exc:
                 retry = _later(retry, exc)
+        with self.sessions.begin() as s:
+            settle(s, ids)
         if retry is not None:
             raise retry
         return outcome

@@ -11,6 +11,7 @@ goes through the kind's candidates. Both write the same keys and contexts.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -20,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from automation.core import entry
 from automation.core.journeys import Journey
-from automation.core.statuses import EnrollmentState
+from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.enroll import lookup, policy
 from automation.enroll.kind import Candidate, Scope
 from automation.enroll.kinds import kind_of
-from automation.store.models import Enrollment, Event
+from automation.store.models import Delivery, Enrollment, Event
 from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
@@ -120,11 +121,16 @@ def _drop_existing(session: Session, journey: Journey, rows: list[dict[str, Any]
     return [r for r in rows if (r["customer_id"], r["occurrence_key"]) not in existing]
 
 
-def exits(session: Session, journey: Journey, now: dt.datetime) -> list[int]:
-    """End active enrollments whose customer had an exit event after the occurrence; returns their ids."""
+def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
+    """End active enrollments whose customer had an exit event after the occurrence; returns how many.
+
+    Every message of theirs still pending, whichever step made it, is skipped with
+    the reason `exited: EVENT`; one already claimed is skipped by the worker, which
+    judges the enrollment's state.
+    """
     names = journey.exit_on.names() if journey.exit_on else []
     if not names:
-        return []
+        return 0
     hit = (
         select(Event.name)
         .where(
@@ -155,6 +161,16 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> list[int]:
         }
         for eid, name in rows
     ]
-    if updates:
-        session.execute(update(Enrollment), updates)
-    return [u["id"] for u in updates]
+    if not updates:
+        return 0
+    session.execute(update(Enrollment), updates)
+    by_event: dict[str, list[int]] = defaultdict(list)
+    for eid, name in rows:
+        by_event[name].append(eid)
+    for name, ids in by_event.items():
+        session.execute(
+            update(Delivery)
+            .where(Delivery.enrollment_id.in_(ids), Delivery.status.in_(PENDING))
+            .values(status=DeliveryStatus.SKIPPED, reason=f"exited: {name}", updated_at=now)
+        )
+    return len(updates)
