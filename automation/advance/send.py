@@ -30,7 +30,7 @@ class SendKind(StepKind[SendStep]):
 
     def run(self, step_id: str, body: SendStep, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
         """The message is due at `now` at the latest: the instant the tick releases it."""
-        return Outcome(at, (PlannedSend(step_id, body, max(at, now)),))
+        return Outcome(at, (PlannedSend(step_id, body, max(at, now), at),))
 
 
 KIND = SendKind()
@@ -48,8 +48,8 @@ class Queued(NamedTuple):
 QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id")
 QUEUED = tuple(Delivery.__table__.c[c] for c in QUEUED_COLUMNS)
 
-# journey, step, channel, template, transactional, due
-SendKey = tuple[str, str, str, str, bool, dt.datetime]
+# journey, step, channel, template, transactional, due, fell due
+SendKey = tuple[str, str, str, str, bool, dt.datetime, dt.datetime]
 COLUMNS = (
     "enrollment_id",
     "step_id",
@@ -61,6 +61,7 @@ COLUMNS = (
     "transactional",
     "status",
     "due_at",
+    "first_due_at",
     "enqueued_at",
     "attempts",
     "created_at",
@@ -76,7 +77,15 @@ class Deliveries:
 
     def add(self, journey: Journey, enrollment_id: int, send: PlannedSend) -> None:
         step = send.step
-        key = (journey.id, send.step_id, step.channel, step.template, journey.transactional, send.due_at)
+        key = (
+            journey.id,
+            send.step_id,
+            step.channel,
+            step.template,
+            journey.transactional,
+            send.due_at,
+            send.fell_due_at,
+        )
         self._groups[key].append(enrollment_id)
 
     def write(self, session: Session, now: dt.datetime) -> list[Queued]:
@@ -91,7 +100,7 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
     for every row, so the statement carries the enrollment ids and nothing per row:
     on PostgreSQL one array, elsewhere chunks of an IN list.
     """
-    jid, step_id, channel, template, transactional, due_at = send
+    jid, step_id, channel, template, transactional, due_at, fell_due_at = send
     e = Enrollment
     at = Delivery.due_at.type
     values = (
@@ -104,6 +113,7 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
         literal(transactional),
         literal(DeliveryStatus.QUEUED.value),
         literal(due_at, at),
+        literal(fell_due_at, at),
         literal(now, at),
         literal(0),
         literal(now, at),
@@ -118,7 +128,9 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
         stmt = (
             insert_for(session, Delivery.__table__)
             .from_select(COLUMNS, select(e.id, *values).where(ids, e.journey_id == jid))
-            .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
+            .on_conflict_do_nothing(
+                index_elements=["enrollment_id", "step_id"], index_where=Delivery.retry_of.is_(None)
+            )
             .returning(*QUEUED)
         )
         out.extend(Queued(*r) for r in session.execute(stmt))

@@ -28,6 +28,7 @@ class PlannedSend:
     step_id: str
     step: SendStep
     due_at: dt.datetime
+    fell_due_at: dt.datetime  # the step's own schedule, however late the tick (`send_within` counts from it)
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from automation.core import entry, planner
-from automation.core.filters import compile_filter
 from automation.core.journeys import AnniversaryTrigger, Journey
 from automation.core.records import parse_date
 from automation.enroll import policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer
 
 #: Date traits with columns of their own (and month*100+day index columns).
@@ -58,6 +58,10 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
 
     def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
         return {"years": context.get("years", 0), "anniversary": context.get("anniversary", "")}
+
+    def occasion_day(self, context: dict[str, Any]) -> dt.date | None:
+        day = context.get("anniversary")
+        return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
     def statement(self, journey: Journey, now: dt.datetime) -> Select[Any]:
         """Customers whose anniversary may be due at `now` (audience applied): (id, origin, timezone)."""

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Interval, Select, func, literal, select
 from sqlalchemy.orm import Session
 
-from automation.core.filters import compile_filter
 from automation.core.journeys import InactivityTrigger, Journey
 from automation.core.planner import Occurrence
 from automation.enroll import policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat
 from automation.store.sqlutil import iso_utc
 

@@ -85,6 +85,10 @@ class TriggerKind(ABC, Generic[M]):
         """The kind's template variables from an enrollment's stored context."""
         return {name: context.get(name) for name in self.variables}
 
+    def occasion_day(self, context: dict[str, Any]) -> dt.date | None:
+        """The local day a dated occasion falls on (its message is stale after it); None if undated."""
+        return None
+
     def problems(self, journey: Journey, where: Where, tier_order: tuple[str, ...]) -> list[str]:
         """`file:line:col: message` for settings only the catalog can judge (known tiers, ...)."""
         return []

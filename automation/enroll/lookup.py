@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
-from automation.core.filters import compile_filter
 from automation.core.journeys import Journey
 from automation.enroll import policy
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Event
 
 CHUNK = 5000

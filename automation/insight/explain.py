@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from automation.core import entry
 from automation.core.durations import format_duration
-from automation.core.filters import Filter, compile_filter, describe
+from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import Channel
 from automation.definitions.catalog import Catalog
@@ -27,6 +27,7 @@ from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderE
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 
 
