@@ -564,7 +564,9 @@ class Deliverer:
         if exc.suppress_reason:
             with self.sessions.begin() as s:
                 for address in unit.addresses:
-                    self._suppress(s, unit.channel, address, exc.suppress_reason, self.clock())
+                    suppressions.suppress(
+                        s, unit.channel, address, exc.suppress_reason, "provider", self.clock()
+                    )
         self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
@@ -595,14 +597,6 @@ class Deliverer:
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()
         )
         raise RetryLater(delay, str(exc))
-
-    @staticmethod
-    def _suppress(s: Session, channel: str, address: str, reason: str, at: dt.datetime) -> None:
-        try:
-            key = suppressions.normalize(channel, address)
-        except suppressions.AddressError:
-            key = address
-        suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
 
 
 def _occasion_day(c: _Claimed) -> dt.date | None:
