@@ -42,13 +42,14 @@ from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
 from automation.core.journeys import Journey, SendStep
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
+from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import suppressions
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression

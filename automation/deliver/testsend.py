@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.config import Settings
 from automation.core import addresses
 from automation.core.journeys import Journey
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail
 from automation.errors import ProviderError, UserError
 from automation.insight.explain import PreviewedStep, preview
-from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
+from automation.providers.base import EmailProvider, SmsProvider
 from automation.store.models import TestSend
 
 MARK = "[TEST]"
