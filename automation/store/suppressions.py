@@ -27,6 +27,11 @@ def address_hash(address: str) -> str:
     return "sha256:" + hashlib.sha256(address.encode()).hexdigest()
 
 
+def sql_address_hash(address: str | None) -> str | None:
+    """`addr_hash` as SQLite runs it: NULL for NULL (a customer without a phone), like PostgreSQL's."""
+    return None if address is None else address_hash(address)
+
+
 def matches(address: ColumnElement[str | None]) -> ColumnElement[bool]:
     """SQL: a suppression row is for this address, kept in clear or as its hash."""
     return or_(Suppression.address == address, Suppression.address == func.addr_hash(address))

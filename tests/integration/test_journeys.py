@@ -522,6 +522,7 @@ def test_an_edited_journey_continues_in_flight_enrollments_by_step_id(make_flow:
     assert {e.customer_id: e.next_step_id for e in enrollments(v1)} == {"early": "survey", "late": "tips"}
     v2 = make_flow({"onboarding": V2})
     v2.tick("2026-04-03T09:00:00Z")
+    v2.drain()  # an enrollment completes once its last message is settled
     after = {e.customer_id: (e.state, e.next_step_id) for e in enrollments(v2)}
     assert after == {"early": ("completed", None), "late": ("completed", None)}
     sent = sorted((d.customer_id, d.step_id, d.template) for d in v2.deliveries())
