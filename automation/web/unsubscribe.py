@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from automation.core.statuses import Channel
 from automation.core.tokens import verify_unsubscribe_token
+from automation.store import suppressions
 from automation.store.models import Customer, Delivery
-from automation.web.ledger import suppress
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -54,6 +54,6 @@ def unsubscribe(s: Session, d: Delivery, now: dt.datetime) -> bool:
             address = customer.email if d.channel == Channel.EMAIL else customer.phone
     if not address:
         return False
-    suppress(s, d.channel, address, "unsubscribe", "link", now)
+    suppressions.suppress(s, d.channel, address, "unsubscribe", "link", now)
     d.unsubscribed_at = d.unsubscribed_at or now
     return True

@@ -249,6 +249,19 @@ def test_an_event_for_no_known_delivery_still_suppresses_the_address(
     assert event_count(sessions) == 1
 
 
+def test_a_bounce_for_no_known_delivery_suppresses_the_address_in_its_normal_form(
+    client: TestClient, signer: SendGridSigner, sessions: sessionmaker[Session]
+) -> None:
+    body = batch(sendgrid_event("bounce", "b1", SENT, None, email="  Ada@Example.COM", type="bounce"))
+    assert post_sendgrid(client, signer, body).status_code == 200
+    assert suppressions(sessions) == {("email", "ada@example.com", "bounce")}
+    resubscribe = sendgrid_event("group_resubscribe", "r1", SENT, None, email="ADA@example.com")
+    unsubscribe = sendgrid_event("group_unsubscribe", "u1", SENT, None, email="Ada@Example.com")
+    assert post_sendgrid(client, signer, batch(unsubscribe)).status_code == 200
+    assert post_sendgrid(client, signer, batch(resubscribe)).status_code == 200
+    assert suppressions(sessions) == {("email", "ada@example.com", "bounce")}
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [

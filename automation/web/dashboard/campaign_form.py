@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.campaigns import campaign as campaigns
 from automation.core.filters import Filter
 from automation.definitions.catalog import Catalog
+from automation.enroll.kinds import kind_of
 from automation.errors import UserError
 
 SOURCE = "filter"
@@ -39,7 +40,7 @@ def manual_journeys(catalog: Catalog | None) -> list[tuple[str, str]]:
     if catalog is None:
         return []
     return [
-        (j.id, j.name) for j in sorted(catalog.active(), key=lambda j: j.id) if j.trigger.kind == "manual"
+        (j.id, j.name) for j in sorted(catalog.active(), key=lambda j: j.id) if not kind_of(j).enrolls_at_tick
     ]
 
 
