@@ -169,4 +169,4 @@ def test_feedback_module_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "datetime", "dataclasses", "typing"}
+    assert imported <= {"__future__", "collections.abc", "datetime", "dataclasses", "math", "re", "typing"}
