@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from automation.core.journeys import Journey, LoadedJourney, load_journey_files, load_tier_order
+from automation.core.journeys import Journey
+from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
 from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 from automation.errors import JourneyError
 

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from automation.core.context import message_context
-from automation.core.journeys import Journey, journey_json_schema, parse_journey
+from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import check_catalog
+from automation.definitions.loader import parse_journey
 from automation.definitions.rendering import Renderer, RenderError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +186,16 @@ def test_shipped_journeys_render() -> None:
     assert isinstance(winback["last_event_at"], dt.datetime)
 
 
-PURE = ("journeys", "filters", "planner", "rendering", "context", "durations", "rules", "records")
+PURE = (
+    "core/journeys",
+    "core/filters",
+    "core/planner",
+    "definitions/rendering",
+    "core/context",
+    "core/durations",
+    "core/rules",
+    "core/records",
+)
 IO_MODULES = (
     "sqlalchemy.orm",
     "sqlalchemy.engine",
