@@ -287,3 +287,12 @@ class ProviderEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Heartbeat(Base):
+    """When a recurring process last finished its work (`tick`: the scheduler), for health checks."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

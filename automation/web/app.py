@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -29,8 +28,8 @@ from starlette.routing import Route
 from automation.config import Settings
 from automation.core import feedback
 from automation.core.feedback import Feedback, MalformedEvent
-from automation.insight.metrics import ledger_registry
-from automation.web import ledger, unsubscribe
+from automation.insight.metrics import ledger_registry, redis_client
+from automation.web import health, ledger, unsubscribe
 from automation.web.body_limit import BodyLimit
 from automation.web.security_headers import SecurityHeaders
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
@@ -67,7 +66,9 @@ class WebApp:
         self.unsubscribe_secrets = settings.unsubscribe_secrets
         self.sessions = sessions
         self.clock = clock
-        self.registry = ledger_registry(sessions, settings.redis_url, settings.redis_namespace)
+        self.redis = redis_client(settings.redis_url)
+        self.tick_interval_s = settings.tick_interval_s
+        self.registry = ledger_registry(sessions, self.redis, settings.redis_namespace)
         self.requests_total = Counter(
             "automation_webhook_requests",
             "Webhook requests by endpoint and outcome (accepted, rejected, unavailable).",
@@ -185,18 +186,10 @@ class WebApp:
 
     # ------------------------------------------------------------ health and metrics
 
-    def _database_ok(self) -> bool:
-        try:
-            with self.sessions() as s:
-                s.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
-
     async def healthz(self, _request: Request) -> Response:
-        if await run_in_threadpool(self._database_ok):
-            return PlainTextResponse("ok")
-        return PlainTextResponse("database unavailable", status_code=503)
+        interval = dt.timedelta(seconds=self.tick_interval_s)
+        result = await run_in_threadpool(health.check, self.sessions, self.redis, self.clock(), interval)
+        return JSONResponse(result.as_json(), status_code=200 if result.ok else 503)
 
     async def metrics(self, _request: Request) -> Response:
         output = await run_in_threadpool(generate_latest, self.registry)
