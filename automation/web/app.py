@@ -1,7 +1,9 @@
 """The Starlette application of the `web` process, and serving it with uvicorn.
 
 Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
-messages, the unsubscribe link, `/healthz` and `/metrics`. A webhook is
+messages, the unsubscribe link, the tracking API (`/v1/*`, see `tracking`),
+`/healthz`, `/metrics`, and the marketers' dashboard under `/app/`
+(`automation.web.dashboard`; `/` redirects there). A webhook is
 answered 2xx only after its events are committed; a request we refuse gets a
 4xx and changes nothing; a database failure gets a 503 so the provider
 resends later.
@@ -29,10 +31,12 @@ from automation.config import Settings
 from automation.core import feedback
 from automation.core.feedback import Feedback, MalformedEvent
 from automation.insight.metrics import ledger_registry, redis_client
+from automation.processes.wakeup import Waker
 from automation.web import health, ledger, unsubscribe
 from automation.web.body_limit import BodyLimit
 from automation.web.security_headers import SecurityHeaders
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
+from automation.web.tracking import MAX_CALL_BYTES, MAX_REQUEST_BYTES, Tracking
 from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests
 
 log = logging.getLogger("automation.web")
@@ -43,7 +47,10 @@ BODY_LIMITS = {
     "/webhooks/sendgrid": 4 * 1024 * 1024,
     "/webhooks/twilio/": 64 * 1024,
     "/unsubscribe/": 4 * 1024,
+    "/v1/": MAX_CALL_BYTES,
+    "/v1/batch": MAX_REQUEST_BYTES,
 }
+
 DEFAULT_BODY_LIMIT = 64 * 1024
 
 Clock = Callable[[], dt.datetime]
@@ -75,6 +82,15 @@ class WebApp:
             ["endpoint", "outcome"],
             registry=self.registry,
         )
+        waker = Waker(settings.redis_url, settings.redis_namespace) if settings.redis_url else None
+        self.tracking = Tracking(
+            sessions,
+            clock,
+            settings.order_event,
+            self.registry,
+            waker.wake if waker else lambda: None,
+            settings.api_rate_per_s,
+        )
         if key is None:
             log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")
         if token is None:
@@ -86,6 +102,7 @@ class WebApp:
             Route("/webhooks/twilio/status", self.twilio_status, methods=["POST"]),
             Route("/webhooks/twilio/inbound", self.twilio_inbound, methods=["POST"]),
             Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET", "POST"]),
+            *self.tracking.routes(),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
         ]
@@ -197,17 +214,21 @@ class WebApp:
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness.
+    """The web application over this database; `clock` judges webhook freshness and sessions.
 
     The body limit wraps every route and any later middleware, so no route
     reads more than its limit and nothing (signatures, sessions, parsing) runs
     on a refused body; the security headers go on every answer, a 413 included.
     """
+    from automation.web.dashboard.app import MAX_UPLOAD_BYTES, Dashboard
+
+    dashboard = Dashboard(settings, sessions, clock)
+    limits = {**BODY_LIMITS, "/app/": MAX_UPLOAD_BYTES + 64 * 1024}  # an upload and its multipart framing
     return Starlette(
-        routes=WebApp(settings, sessions, clock).routes(),
+        routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()],
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(BodyLimit, limits=BODY_LIMITS, default=DEFAULT_BODY_LIMIT),
+            Middleware(BodyLimit, limits=limits, default=DEFAULT_BODY_LIMIT),
         ],
     )
 

@@ -5,14 +5,14 @@ where all of them can: one row per recurring process, created here so that
 recording a beat is a plain UPDATE.
 
 Revision ID: heartbeats
-Revises: 0002
+Revises: dashboard
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "heartbeats"
-down_revision = "0002"
+down_revision = "dashboard"
 branch_labels = None
 depends_on = None
 
