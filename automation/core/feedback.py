@@ -150,6 +150,7 @@ SENDGRID_EFFECTS: dict[str, Callable[[dict[str, Any]], Effect]] = {
 # finite numbers, modest nesting, and an address that fits its column.
 MAX_DEPTH = 32
 MAX_ADDRESS = 320
+MAX_SID = 64
 _UNPAIRED = re.compile("[\ud800-\udfff]")
 
 
@@ -219,19 +220,31 @@ def _without_pii(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in drop}
 
 
+def _twilio_fields(params: dict[str, str], address_key: str) -> tuple[str | None, str | None]:
+    """The message sid and the address of a Twilio post, checked to be storable."""
+    _storable(dict(params), "form")
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    address = (params.get(address_key) or "").strip() or None
+    if sid is not None and len(sid) > MAX_SID:
+        raise MalformedEvent(f"MessageSid is longer than {MAX_SID} characters")
+    if address is not None and len(address) > MAX_ADDRESS:
+        raise MalformedEvent(f"{address_key} is longer than {MAX_ADDRESS} characters")
+    return sid, address
+
+
 def twilio_status(params: dict[str, str], delivery_id: int | None, received_at: dt.datetime) -> Feedback:
     """A Twilio message status callback (form parameters as posted)."""
-    sid, status = params.get("MessageSid") or params.get("SmsSid"), params.get("MessageStatus")
+    sid, to = _twilio_fields(params, "To")
+    status = params.get("MessageStatus")
     if not sid or not status:
         raise MalformedEvent("MessageSid and MessageStatus are required")
     status = status.strip().lower()
     if status not in TWILIO_STATUSES:
-        raise MalformedEvent(f"unknown MessageStatus {status!r}")
+        raise MalformedEvent("unknown MessageStatus")
     code_text = (params.get("ErrorCode") or "").strip()
-    if code_text and not code_text.isdigit():
+    if code_text and not (code_text.isascii() and code_text.isdigit() and len(code_text) <= 9):
         raise MalformedEvent("ErrorCode is not a number")
     code = int(code_text) if code_text else None
-    to = (params.get("To") or "").strip() or None
     suppress = TWILIO_SUPPRESS.get(code) if code is not None and to else None
     return Feedback(
         provider="twilio",
@@ -260,7 +273,7 @@ def keyword(body: str) -> str | None:
 
 def twilio_inbound(params: dict[str, str], received_at: dt.datetime) -> Feedback:
     """An inbound SMS: a STOP word suppresses the sender, a START word lifts it."""
-    sid, sender = params.get("MessageSid") or params.get("SmsSid"), (params.get("From") or "").strip()
+    sid, sender = _twilio_fields(params, "From")
     if not sid or not sender:
         raise MalformedEvent("MessageSid and From are required")
     word = keyword(params.get("Body") or "")

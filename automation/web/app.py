@@ -36,7 +36,7 @@ from automation.web import health, ledger, unsubscribe
 from automation.web.body_limit import BodyLimit
 from automation.web.security_headers import SecurityHeaders
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
-from automation.web.tracking import MAX_CALL_BYTES, MAX_REQUEST_BYTES, Tracking
+from automation.web.tracking import MAX_CALL_BYTES, MAX_REQUEST_BYTES, Tracking, too_large
 from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests
 
 log = logging.getLogger("automation.web")
@@ -228,7 +228,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock
         routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()],
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(BodyLimit, limits=limits, default=DEFAULT_BODY_LIMIT),
+            Middleware(BodyLimit, limits=limits, default=DEFAULT_BODY_LIMIT, answers={"/v1/": too_large}),
         ],
     )
 

@@ -22,7 +22,7 @@ from automation.config import Settings, load_settings
 from automation.store import db
 from automation.web.app import create_app
 from tests.integration.test_web import NOW, SENT, delivery, event_count, post_sendgrid, seed, suppressions
-from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event
+from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event, twilio_post
 
 
 @pytest.fixture
@@ -155,3 +155,40 @@ def test_a_batch_with_no_valid_event_is_400(
         ],
     }
     assert event_count(any_sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "reason"),
+    [
+        ("/webhooks/twilio/status", {"MessageSid": "SM\u00001", "MessageStatus": "sent"}, TEXT),
+        (
+            "/webhooks/twilio/status",
+            {"MessageSid": "SM" + "1" * 200, "MessageStatus": "sent"},
+            "MessageSid is longer than 64 characters",
+        ),
+        (
+            "/webhooks/twilio/status",
+            {"MessageSid": "SM1", "MessageStatus": "failed", "To": "+1" * 200, "ErrorCode": "21610"},
+            "To is longer than 320 characters",
+        ),
+        (
+            "/webhooks/twilio/status",
+            {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "²"},
+            "ErrorCode is not a number",
+        ),
+        (
+            "/webhooks/twilio/status",
+            {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "9" * 5000},
+            "ErrorCode is not a number",
+        ),
+        ("/webhooks/twilio/inbound", {"MessageSid": "SM1", "From": "+1555\u0000", "Body": "STOP"}, TEXT),
+    ],
+)
+def test_twilio_posts_the_database_cannot_store_are_400(
+    client: TestClient, any_sessions: sessionmaker[Session], path: str, params: dict[str, str], reason: str
+) -> None:
+    body, headers = twilio_post(path, params)
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": f"form: {reason}" if reason == TEXT else reason}
+    assert event_count(any_sessions) == 0 and suppressions(any_sessions) == set()
