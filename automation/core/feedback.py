@@ -221,10 +221,10 @@ def _without_pii(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _twilio_fields(params: dict[str, str], address_key: str) -> tuple[str | None, str | None]:
-    """The message sid and the address of a Twilio post, checked to be storable."""
-    _storable(dict(params), "form")
+    """The message sid and the address of a Twilio post (what we store of it), checked."""
     sid = params.get("MessageSid") or params.get("SmsSid")
     address = (params.get(address_key) or "").strip() or None
+    _storable({"sid": sid, "address": address}, "form")
     if sid is not None and len(sid) > MAX_SID:
         raise MalformedEvent(f"MessageSid is longer than {MAX_SID} characters")
     if address is not None and len(address) > MAX_ADDRESS:

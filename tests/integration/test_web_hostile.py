@@ -70,6 +70,14 @@ def test_a_non_ascii_or_odd_unsubscribe_token_is_404(client: TestClient, token: 
     assert "not valid" in response.text
 
 
+def test_a_signed_body_that_is_not_utf8_is_400_not_a_forgery(
+    client: TestClient, signer: SendGridSigner
+) -> None:
+    response = post_sendgrid(client, signer, b'[{"event": "\x80"}]')
+    assert response.status_code == 400
+    assert response.json() == {"error": "body is not JSON"}
+
+
 def test_signed_json_nested_100000_deep_is_400(client: TestClient, signer: SendGridSigner) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     response = post_sendgrid(client, signer, body)
