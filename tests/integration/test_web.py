@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,30 +21,11 @@ from automation.core.tokens import unsubscribe_token
 from automation.store.models import Customer, Delivery, Enrollment, ProviderEvent, Suppression
 from automation.web.app import create_app
 from tests.conftest import ROOT
-from tests.harness import Flow, identify, track, utc
-from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event, twilio_post
+from tests.harness import Flow, identify, track
+from tests.webhooks import NOW, PUBLIC_URL, SendGridSigner, batch, sendgrid_event, twilio_post
 
-NOW = utc("2026-11-22T12:00:00Z")
 SENT = NOW - dt.timedelta(hours=1)
 PHONE = "+15551230000"
-
-
-@pytest.fixture
-def signer() -> SendGridSigner:
-    return SendGridSigner()
-
-
-@pytest.fixture
-def web_settings(env: dict[str, str], signer: SendGridSigner, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    monkeypatch.setenv("AUTOMATION_PUBLIC_URL", PUBLIC_URL)
-    return load_settings()
-
-
-@pytest.fixture
-def client(web_settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    with TestClient(create_app(web_settings, sessions, clock=lambda: NOW)) as c:
-        yield c
 
 
 def seed(sessions: sessionmaker[Session], channel: str = "email", address: str = "ada@example.com") -> int:

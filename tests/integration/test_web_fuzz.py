@@ -12,24 +12,21 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from automation.config import Settings, load_settings
+from automation.config import Settings
 from automation.core.feedback import TWILIO_STATUSES
 from automation.core.tokens import unsubscribe_token
 from automation.store.models import ProviderEvent
-from automation.web.app import create_app
 from tests.integration.test_web import NOW, seed
-from tests.webhooks import PUBLIC_URL, SendGridSigner, twilio_post
+from tests.webhooks import SendGridSigner, twilio_post
 
 FUZZ = settings(
     max_examples=60,
@@ -48,24 +45,6 @@ JSON = st.recursive(
 )
 KINDS = ["processed", "delivered", "deferred", "bounce", "dropped", "open", "click", "spamreport",
          "unsubscribe", "group_unsubscribe", "group_resubscribe", "machine_opened"]  # fmt: skip
-
-
-@pytest.fixture
-def signer() -> SendGridSigner:
-    return SendGridSigner()
-
-
-@pytest.fixture
-def web_settings(env: dict[str, str], signer: SendGridSigner, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    monkeypatch.setenv("AUTOMATION_PUBLIC_URL", PUBLIC_URL)
-    return load_settings()
-
-
-@pytest.fixture
-def client(web_settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    with TestClient(create_app(web_settings, sessions, clock=lambda: NOW)) as c:
-        yield c
 
 
 def stored_keys(sessions: sessionmaker[Session]) -> set[str]:

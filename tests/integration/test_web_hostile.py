@@ -18,23 +18,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from automation.config import Settings, load_settings
+from automation.config import Settings
 from automation.store import db
 from automation.web.app import create_app
 from tests.integration.test_web import NOW, SENT, delivery, event_count, post_sendgrid, seed, suppressions
-from tests.webhooks import PUBLIC_URL, SendGridSigner, batch, sendgrid_event, twilio_post
-
-
-@pytest.fixture
-def signer() -> SendGridSigner:
-    return SendGridSigner()
-
-
-@pytest.fixture
-def web_settings(env: dict[str, str], signer: SendGridSigner, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    monkeypatch.setenv("AUTOMATION_PUBLIC_URL", PUBLIC_URL)
-    return load_settings()
+from tests.webhooks import SendGridSigner, batch, sendgrid_event, twilio_post
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

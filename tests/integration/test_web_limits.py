@@ -16,31 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from automation.config import Settings, load_settings
-from automation.web.app import BODY_LIMITS, DEFAULT_BODY_LIMIT, create_app
+from automation.config import Settings
+from automation.web.app import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from automation.web.body_limit import limit_for
 from tests.harness import BIN
 from tests.integration.test_web_process import free_port, start, stop, wait_for
-from tests.webhooks import PUBLIC_URL, SendGridSigner
 
 SENDGRID_LIMIT = BODY_LIMITS["/webhooks/sendgrid"]
 TWILIO_LIMIT = BODY_LIMITS["/webhooks/twilio/"]
-
-
-@pytest.fixture
-def web_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", SendGridSigner().public_key)
-    monkeypatch.setenv("AUTOMATION_PUBLIC_URL", PUBLIC_URL)
-    return load_settings()
-
-
-@pytest.fixture
-def client(web_settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    with TestClient(create_app(web_settings, sessions)) as c:
-        yield c
 
 
 def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
