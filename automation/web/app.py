@@ -50,7 +50,6 @@ BODY_LIMITS = {
     "/v1/": MAX_CALL_BYTES,
     "/v1/batch": MAX_REQUEST_BYTES,
 }
-
 DEFAULT_BODY_LIMIT = 64 * 1024
 
 Clock = Callable[[], dt.datetime]
