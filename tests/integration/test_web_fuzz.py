@@ -131,6 +131,7 @@ FORM_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
     status=st.sampled_from(sorted(TWILIO_STATUSES)),
     code=st.sampled_from(["", "21610", "21211", "30003"]),
     extra=st.dictionaries(FORM_TEXT, FORM_TEXT, max_size=4),
+    text=FORM_TEXT | st.sampled_from(["STOP", " start ", "Quit"]),
     hostile=st.dictionaries(FORM_TEXT, FORM_TEXT, max_size=6),
 )
 def test_signed_twilio_forms(
@@ -139,6 +140,7 @@ def test_signed_twilio_forms(
     status: str,
     code: str,
     extra: dict[str, str],
+    text: str,
     hostile: dict[str, str],
 ) -> None:
     sid = f"SM{next(SERIAL):032d}"
@@ -149,6 +151,13 @@ def test_signed_twilio_forms(
         == 204
     )
     assert f"twilio:{sid}:{status}" in stored_keys(sessions)
+    reply = {**extra, "MessageSid": f"{sid}-in", "From": "+15551230000", "Body": text}
+    body, headers = twilio_post("/webhooks/twilio/inbound", reply)
+    assert (
+        timed(lambda: client.post("/webhooks/twilio/inbound", content=body, headers=headers)).status_code
+        == 200
+    )
+    assert f"twilio-inbound:{sid}-in" in stored_keys(sessions)
     for path in ("/webhooks/twilio/status", "/webhooks/twilio/inbound"):
         body, headers = twilio_post(path, hostile)
         response = timed(lambda p=path, b=body, h=headers: client.post(p, content=b, headers=h))
