@@ -440,3 +440,12 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))
+
+
+class Heartbeat(Base):
+    """When a recurring process last finished its work (`tick`: the scheduler), for health checks."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -123,6 +123,11 @@ def _error(
     return JSONResponse(body, status, headers)
 
 
+def too_large(limit: int) -> Response:
+    """The 413 of a body over `limit` bytes, as the web process's body limit answers it here."""
+    return _error(413, f"the body is over {limit // 1024} KB", headers={"Connection": "close"})
+
+
 class Tracking:
     """The `/v1/*` handlers and what they share."""
 

@@ -91,7 +91,7 @@ def web(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1).json()["database"] == "ok":  # serving
                 break
         except httpx.TransportError:
             time.sleep(0.1)

@@ -47,7 +47,7 @@ class Web:
     def start(self) -> Web:
         self.proc = start([str(BIN), "web", "--host", "127.0.0.1", "--port", str(self.port)], self.env)
         with httpx.Client(base_url=self.url, timeout=5) as http:
-            wait_for(lambda: http.get("/healthz").status_code == 200)
+            wait_for(lambda: http.get("/healthz").json()["database"] == "ok")  # serving
         return self
 
     def stop(self) -> str:
