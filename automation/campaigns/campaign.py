@@ -31,19 +31,25 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
-from automation.core.filters import Filter, compile_filter
-from automation.core.journeys import Cooldown, Journey, plain, position
+from automation.core.filters import Filter
+from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
+from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
+from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
+from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
     COMMON_VARIABLES,
     EMAIL_PARTS,
     SMS_PARTS,
     TRIGGER_VARIABLES,
+    RenderedEmail,
+    RenderedSms,
     RenderError,
 )
 from automation.enroll import postgres as enroll_pg
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
 
@@ -62,12 +68,15 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    source = "--where"
-    text = value
     if len(value) < 1024 and "\n" not in value and path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    elif value.endswith((".yaml", ".yml")):
+        return parse_filter_text(path.read_text(encoding="utf-8"), str(path))
+    if value.endswith((".yaml", ".yml")):
         raise CampaignError(f"--where {value}: no such file")
+    return parse_filter_text(value, "--where")
+
+
+def parse_filter_text(text: str, source: str) -> Filter:
+    """A filter from YAML text; a problem is `SOURCE:LINE:COL: message`, as for a journey file."""
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -144,7 +153,7 @@ def new_campaign_id(journey_id: str, now: dt.datetime) -> str:
 def get_journey(catalog: Catalog, journey_id: str) -> Journey:
     journey = catalog.get(journey_id)
     if journey is None:
-        raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
+        raise CampaignError(unknown("journey", journey_id, catalog.journeys))
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
     allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]
@@ -163,7 +172,7 @@ def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
     """The variables a (validated) template reads, its layout aside."""
     renderer = catalog.renderer
     found: set[str] = set()
-    for part in EMAIL_PARTS if channel == "email" else SMS_PARTS:
+    for part in EMAIL_PARTS if channel == Channel.EMAIL else SMS_PARTS:
         source = (renderer.templates_dir / name / part).read_text(encoding="utf-8")
         found |= meta.find_undeclared_variables(renderer.env.parse(source))
     return found
@@ -272,13 +281,14 @@ def preview(
     sends = journey.send_steps()
     if customers and sends:
         cid = campaign_id or new_campaign_id(journey.id, now)
-        result.message = _render_sample(catalog, journey, customers[0], cid, brand, sends[0][1].channel)
+        result.message = _render_sample(catalog, journey, customers[0], cid, brand)
     return result
 
 
-def _render_sample(
-    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str, channel: str
-) -> str:
+def render_first(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> RenderedEmail | RenderedSms:
+    """The campaign's first message as this customer would get it (raises `RenderError`)."""
     step = journey.send_steps()[0][1]
     ctx = message_context(
         journey,
@@ -288,13 +298,21 @@ def _render_sample(
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
     )
+    if step.channel == Channel.SMS:
+        return catalog.renderer.render_sms(step.template, ctx)
+    return catalog.renderer.render_email(step.template, ctx)
+
+
+def _render_sample(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> str:
     try:
-        if channel == "sms":
-            return catalog.renderer.render_sms(step.template, ctx).body
-        email = catalog.renderer.render_email(step.template, ctx)
+        message = render_first(catalog, journey, customer, campaign_id, brand)
     except RenderError as exc:
         return f"(cannot render the sample: {exc})"
-    return f"Subject: {email.subject}\n\n{email.text}"
+    if isinstance(message, RenderedSms):
+        return message.body
+    return f"Subject: {message.subject}\n\n{message.text}"
 
 
 # ---------------------------------------------------------------- launch
@@ -322,7 +340,7 @@ def _open_campaign(
         "launched_at": now,
         "filter": described,
         "audience_size": 0,
-        "status": "launching",
+        "status": CampaignStatus.LAUNCHING,
     }
     created = insert_ignore(s, Campaign.__table__, [row], ["id"], ["id"])
     if created:
@@ -334,7 +352,7 @@ def _open_campaign(
             f"campaign {campaign_id!r} already exists for journey {existing.journey_id!r}; "
             "choose another --campaign-id"
         )
-    if existing.status == "cancelled":
+    if existing.status == CampaignStatus.CANCELLED:
         raise CampaignError(f"campaign {campaign_id!r} was cancelled; launch it under a new --campaign-id")
     return True
 
@@ -368,7 +386,7 @@ def _enroll_chunk(
             literal(key),
             literal(now, UTCDateTime),
             literal(now, UTCDateTime),
-            literal("active"),
+            literal(EnrollmentState.ACTIVE.value),
             literal(first),
             literal(now, UTCDateTime),
             literal(context, JSONType),
@@ -387,7 +405,7 @@ def _enroll_chunk(
                     key,
                     now,
                     now,
-                    "active",
+                    EnrollmentState.ACTIVE,
                     first,
                     now + dt.timedelta(seconds=(offset + n) / rate_per_s),
                     context,
@@ -441,7 +459,7 @@ def launch(
     stopped = False
     for ids in _pages(sessions, conds, customer_ids, chunk):
         with sessions.begin() as s:
-            if s.scalar(select(Campaign.status).where(Campaign.id == cid)) == "cancelled":
+            if s.scalar(select(Campaign.status).where(Campaign.id == cid)) == CampaignStatus.CANCELLED:
                 stopped = True
                 break
             if customer_ids is None:  # a keyset page: every match between its first and last id
@@ -456,8 +474,8 @@ def launch(
         size = int(s.scalar(select(func.count()).where(Enrollment.campaign_id == cid)) or 0)
         s.execute(
             update(Campaign)
-            .where(Campaign.id == cid, Campaign.status != "cancelled")
-            .values(audience_size=size, status="launched")
+            .where(Campaign.id == cid, Campaign.status != CampaignStatus.CANCELLED)
+            .values(audience_size=size, status=CampaignStatus.LAUNCHED)
         )
     return LaunchResult(cid, journey.id, matched, enrolled, size, resumed, stopped)
 
@@ -483,15 +501,15 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
             raise CampaignError(f"no campaign {campaign_id!r}")
-        campaign.status = "cancelled"
+        campaign.status = CampaignStatus.CANCELLED
         campaign.cancelled_at = campaign.cancelled_at or now
         # A completed enrollment may still have a message waiting or in a worker's hands:
         # cancelling it makes the worker skip that message at its final check.
         pending = and_(
-            Enrollment.state == "completed",
+            Enrollment.state == EnrollmentState.COMPLETED,
             exists().where(
                 Delivery.enrollment_id == Enrollment.id,
-                Delivery.status.in_(("queued", "deferred", "claimed")),
+                Delivery.status.in_((*PENDING, DeliveryStatus.CLAIMED)),
             ),
         )
         enrollments = _rowcount(
@@ -499,10 +517,10 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
             update(Enrollment)
             .where(
                 Enrollment.campaign_id == campaign_id,
-                or_(Enrollment.state == "active", pending),
+                or_(Enrollment.state == EnrollmentState.ACTIVE, pending),
             )
             .values(
-                state="cancelled",
+                state=EnrollmentState.CANCELLED,
                 exited_at=now,
                 exit_reason="campaign cancelled",
                 next_step_id=None,
@@ -512,8 +530,8 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
         deliveries = _rowcount(
             s,
             update(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(("queued", "deferred")))
-            .values(status="skipped", reason="cancelled", updated_at=now),
+            .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(PENDING))
+            .values(status=DeliveryStatus.SKIPPED, reason="cancelled", updated_at=now),
         )
     return CancelResult(campaign_id, enrollments, deliveries)
 

@@ -27,6 +27,7 @@ wait is written back as `deferred` with a new `due_at` for a later tick.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -39,17 +40,23 @@ from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
-from automation.core.filters import compile_filter
 from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.store import suppressions
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
-COUNTED = ("sent", "sending", "unknown")
+COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+# Still to go: rivals for a contested cap slot.
+TO_GO = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
+# A row whose journey this worker's folder does not have yet is tried again after this long.
+CATALOG_BEHIND_RETRY_MS = 15_000
+log = logging.getLogger("automation.deliver")
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
 
 # The hot path's statements, built once (Core on the table: no ORM bookkeeping per message).
@@ -58,8 +65,8 @@ _T = _TABLE.c
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _CLAIM = (
     update(_TABLE)
-    .where(_T.id.in_(_IDS), _T.status == "queued")
-    .values(status="claimed", message_id=bindparam("owner"))
+    .where(_T.id.in_(_IDS), _T.status == DeliveryStatus.QUEUED)
+    .values(status=DeliveryStatus.CLAIMED, message_id=bindparam("owner"))
     .returning(_T.id)
 )
 _MINE = select(_T.id, _T.status, _T.message_id).where(_T.id.in_(_IDS)).order_by(_T.id)
@@ -68,7 +75,7 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        suppressions.matches(case((Delivery.channel == "email", Customer.email), else_=Customer.phone)),
+        suppressions.matches(case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone)),
     )
     .limit(1)
     .scalar_subquery()
@@ -84,6 +91,8 @@ _LOAD = (
             Delivery.step_id,
             Delivery.channel,
             Delivery.due_at,
+            Delivery.first_due_at,
+            Delivery.enqueued_at,
             Delivery.attempts,
             Delivery.customer_id,
         ),
@@ -120,7 +129,7 @@ class _Claimed:
     journey: Journey
     step: SendStep
     customer: Customer
-    enrollment_state: str
+    enrollment_state: EnrollmentState
     enrollment_context: dict[str, Any]
     suppressed: str | None
 
@@ -134,7 +143,7 @@ class _Unit:
 
     @property
     def channel(self) -> str:
-        return "email" if isinstance(self.payload, EmailBatch) else "sms"
+        return Channel.EMAIL if isinstance(self.payload, EmailBatch) else Channel.SMS
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -154,7 +163,7 @@ class Deliverer:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        catalog: Catalog,
+        catalogs: LiveCatalog,
         settings: Settings,
         email: EmailProvider,
         sms: SmsProvider,
@@ -162,7 +171,7 @@ class Deliverer:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.sessions = session_factory
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.settings = settings
         self.email = email
         self.sms = sms
@@ -185,6 +194,8 @@ class Deliverer:
         with self.sessions.begin() as s:
             units = self._prepare(s, list(dict.fromkeys(ids)), message_id, outcome)
         retry: RetryLater | None = None
+        if "claimed" in outcome.values():
+            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
         for unit in units:
             try:
                 self._send(unit, message_id, outcome)
@@ -205,16 +216,16 @@ class Deliverer:
             found = s.execute(_MINE.with_for_update(), {"ids": rest}).all()
             died = []
             for did, status, owner in found:
-                if owner == message_id and status == "claimed":
+                if owner == message_id and status == DeliveryStatus.CLAIMED:
                     go.add(did)
-                elif owner == message_id and status == "sending":
+                elif owner == message_id and status == DeliveryStatus.SENDING:
                     died.append(did)
-                    outcome[did] = "unknown"
+                    outcome[did] = DeliveryStatus.UNKNOWN
             if died:
                 s.execute(
                     update(Delivery)
-                    .where(Delivery.id.in_(died), Delivery.status == "sending")
-                    .values(status="unknown", reason=DIED_SENDING)
+                    .where(Delivery.id.in_(died), Delivery.status == DeliveryStatus.SENDING)
+                    .values(status=DeliveryStatus.UNKNOWN, reason=DIED_SENDING)
                 )
         for i in ids:
             if i not in go:
@@ -226,17 +237,27 @@ class Deliverer:
         stmt = _LOAD_LOCKED if s.get_bind().dialect.name == "postgresql" else _LOAD
         claimed: list[_Claimed] = []
         gone: list[tuple[int, str]] = []
+        behind: list[int] = []
         for d, state, context, customer, reason in s.execute(stmt, {"ids": ids}):
-            journey = self.catalog.get(d.journey_id)
-            step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
-            if journey is None or step is None:
+            found = self.catalogs.find(d.journey_id, d.step_id)
+            if found is Absent.GONE:
                 gone.append((d.id, "journey or step no longer exists"))
+            elif found is Absent.BEHIND:
+                behind.append(d.id)
+                outcome[d.id] = "claimed"
             else:
+                journey, step = found
                 claimed.append(_Claimed(d, journey, step, customer, state, context or {}, reason))
-        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone}
+        if behind:
+            log.warning(
+                "%d deliveries wait for a newer journey catalog than %s (retried later)",
+                len(behind),
+                self.catalogs.current.version,
+            )
+        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone} | set(behind)
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
-            outcome[did] = self._finish(s, did, "skipped", reason=reason)
+            outcome[did] = self._finish(s, did, DeliveryStatus.SKIPPED, reason=reason)
         return claimed
 
     # ------------------------------------------------------------ judge
@@ -245,25 +266,65 @@ class Deliverer:
         """Every row's facts from one query per kind of fact."""
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
+        rivals = self._rivals(s, rows)
         default_tz = self.settings.default_timezone
         facts = {}
         for c in rows:
             d = c.delivery
             consent = (
                 bool(c.customer.sms_opt_in)
-                if d.channel == "sms"
+                if d.channel == Channel.SMS
                 else bool(c.journey.transactional or c.customer.email_opt_in)
             )
             facts[d.id] = judging.Facts(
                 enrollment_state=c.enrollment_state,
-                address=c.customer.email if d.channel == "email" else c.customer.phone,
+                address=c.customer.email if d.channel == Channel.EMAIL else c.customer.phone,
                 suppressed=c.suppressed,
                 consent=consent,
                 if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
                 timezone=planner.zone(c.customer.timezone, default_tz),
                 counted=counted.get((d.customer_id, d.channel), []),
+                first_due_at=d.first_due_at,
+                queued_at=d.enqueued_at,
+                occasion_day=_occasion_day(c),
+                ahead=[
+                    due
+                    for priority, due, rid in rivals.get((d.customer_id, d.channel), [])
+                    if judging.outranks(c.journey.priority, d.due_at, d.id, (priority, due, rid))
+                ],
             )
         return facts
+
+    def _rivals(
+        self, s: Session, rows: list[_Claimed]
+    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
+        """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
+        capped = [c for c in rows if c.journey.frequency_cap and not c.journey.transactional]
+        if not capped:
+            return {}
+        windows = [judging.max_window(self._caps(c.delivery.channel)) for c in capped]
+        since = min(c.delivery.due_at - w for c, w in zip(capped, windows, strict=True))
+        until = max(c.delivery.due_at + w for c, w in zip(capped, windows, strict=True))
+        found = s.execute(
+            select(
+                Delivery.id, Delivery.customer_id, Delivery.channel, Delivery.due_at, Delivery.journey_id
+            ).where(
+                Delivery.customer_id.in_({c.delivery.customer_id for c in capped}),
+                Delivery.channel.in_({c.delivery.channel for c in capped}),
+                Delivery.transactional.is_(False),
+                Delivery.status.in_(TO_GO),
+                Delivery.due_at > since,
+                Delivery.due_at < until,
+                Delivery.id.not_in([c.delivery.id for c in rows]),
+            )
+        )
+        catalog = self.catalogs.current
+        rivals: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
+        for rid, cid, channel, due_at, jid in found:
+            journey = catalog.get(jid)
+            if journey is not None and journey.frequency_cap:
+                rivals.setdefault((cid, channel), []).append((journey.priority, due_at, rid))
+        return rivals
 
     @staticmethod
     def _if_holds(s: Session, rows: list[_Claimed]) -> set[tuple[str, str, str]]:
@@ -280,7 +341,7 @@ class Deliverer:
             holds.update((jid, sid, cid) for cid in ok)
         return holds
 
-    def _caps(self, channel: str) -> tuple[rules.CapRule, ...]:
+    def _caps(self, channel: Channel) -> tuple[rules.CapRule, ...]:
         st = self.settings
         return judging.caps(channel, st.email_cap_day, st.email_cap_week, st.sms_cap_day)
 
@@ -327,37 +388,37 @@ class Deliverer:
             if person in bound:
                 f = replace(f, counted=[*f.counted, *bound[person]])
             verdict = judging.judge(d.channel, d.due_at, c.journey, c.step, f, self._caps(d.channel))
-            if verdict.status == "send":
+            if verdict.status is DeliveryStatus.SENDING:
                 rendered = self._render(c, facts[d.id].address or "")
                 if isinstance(rendered, str):
-                    verdict = judging.Verdict("failed", rendered)
+                    verdict = judging.Verdict(DeliveryStatus.FAILED, rendered)
             outcome[d.id] = verdict.status
-            if verdict.status == "deferred":
+            if verdict.status == DeliveryStatus.DEFERRED:
                 deferred.append(
                     {
                         "b_id": d.id,
-                        "status": "deferred",
+                        "status": DeliveryStatus.DEFERRED,
                         "reason": verdict.reason,
                         "due_at": verdict.due_at,
                         "message_id": None,
                     }
                 )
                 continue
-            if verdict.status != "send":
+            if verdict.status is not DeliveryStatus.SENDING:
                 finals.append({"b_id": d.id, "status": verdict.status, "reason": verdict.reason})
                 continue
             assert not isinstance(rendered, str)
             message, segments, values = rendered
-            outcome[d.id] = "sending"
+            outcome[d.id] = DeliveryStatus.SENDING
             bound.setdefault(person, []).append(d.due_at)
             sending.append(
                 {
                     "b_id": d.id,
-                    "status": "sending",
+                    "status": DeliveryStatus.SENDING,
                     "address": message.to,
                     "segments": segments,
                     "attempts": d.attempts + 1,
-                    "provider": (self.email if d.channel == "email" else self.sms).name,
+                    "provider": (self.email if d.channel == Channel.EMAIL else self.sms).name,
                 }
             )
             if isinstance(message, EmailMessage):
@@ -388,9 +449,9 @@ class Deliverer:
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
         )
-        renderer = self.catalog.renderer
+        renderer = self.catalogs.current.renderer
         try:
-            if d.channel == "sms":
+            if d.channel == Channel.SMS:
                 rendered = renderer.render_sms(step.template, ctx)
                 if not self.settings.sms_from and self.sms.name == "twilio":
                     return "render: AUTOMATION_SMS_FROM is not set"
@@ -435,7 +496,7 @@ class Deliverer:
         return status
 
     def _mark(
-        self, ids: Sequence[int], owner: str, status: str, outcome: dict[int, str], **values: Any
+        self, ids: Sequence[int], owner: str, status: DeliveryStatus, outcome: dict[int, str], **values: Any
     ) -> None:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
@@ -446,7 +507,9 @@ class Deliverer:
 
     def _not_sent(self, unit: _Unit, owner: str, reason: str, outcome: dict[int, str]) -> RetryLater:
         """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
-        self._mark(unit.ids, owner, "claimed", outcome, reason=reason, attempts=Delivery.attempts - 1)
+        self._mark(
+            unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=reason, attempts=Delivery.attempts - 1
+        )
         return RetryLater(random.randint(100, 400), reason)
 
     def _send(self, unit: _Unit, owner: str, outcome: dict[int, str]) -> None:
@@ -473,7 +536,7 @@ class Deliverer:
         self._mark(
             unit.ids,
             owner,
-            "sent",
+            DeliveryStatus.SENT,
             outcome,
             reason=None,
             provider_message_id=provider_id,
@@ -498,7 +561,7 @@ class Deliverer:
             with self.sessions.begin() as s:
                 for address in unit.addresses:
                     self._suppress(s, unit.channel, address, exc.suppress_reason, self.clock())
-        self._mark(unit.ids, owner, "failed", outcome, reason=str(exc)[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
         self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
@@ -515,10 +578,14 @@ class Deliverer:
             )
         if attempts >= self.settings.max_attempts:
             self._mark(
-                unit.ids, owner, "failed", outcome, reason=f"gave up after {attempts} attempts: {exc}"[:500]
+                unit.ids,
+                owner,
+                DeliveryStatus.FAILED,
+                outcome,
+                reason=f"gave up after {attempts} attempts: {exc}"[:500],
             )
             return
-        self._mark(unit.ids, owner, "claimed", outcome, reason=f"retrying: {exc}"[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
         st = self.settings
         delay = rules.retry_delay_ms(
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()
@@ -532,6 +599,12 @@ class Deliverer:
         except suppressions.AddressError:
             key = address
         suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
+
+
+def _occasion_day(c: _Claimed) -> dt.date | None:
+    """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
+    day = c.enrollment_context.get("anniversary") if c.journey.trigger.kind == "anniversary" else None
+    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
 
 def _update_rows(s: Session, rows: list[dict[str, Any]]) -> None:

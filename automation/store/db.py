@@ -18,6 +18,8 @@ from automation.errors import DatabaseUnavailable, UserError
 from automation.store.suppressions import address_hash
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: URL schemes hosting platforms set; both mean PostgreSQL through psycopg 3.
+PLAIN_POSTGRES = ("postgres", "postgresql")
 
 
 def safe_url(url: str) -> str:
@@ -49,7 +51,7 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise UserError(f"DATABASE_URL is not a database URL: {safe_url(url)}") from None
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+    if parsed.drivername in PLAIN_POSTGRES:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":

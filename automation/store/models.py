@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -33,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from automation.core.statuses import CampaignStatus, Channel, DeliveryStatus, EnrollmentState
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """An aware UTC timestamp everywhere; SQLite keeps naive UTC underneath."""
@@ -54,6 +57,26 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A closed set stored as its plain string value; a value outside the set is refused on write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -149,7 +172,9 @@ class Enrollment(Base):
     occurrence_key: Mapped[str] = mapped_column(String(200))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[EnrollmentState] = mapped_column(
+        EnumText(EnrollmentState, 16), default=EnrollmentState.ACTIVE
+    )
     next_step_id: Mapped[str | None] = mapped_column(String(64))
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -164,11 +189,12 @@ class Enrollment(Base):
             "ix_enrollments_active_next_at",
             "next_at",
             "id",
-            postgresql_where=text("state = 'active'"),
-            sqlite_where=text("state = 'active'"),
+            postgresql_where=text(f"state = '{EnrollmentState.ACTIVE}'"),
+            sqlite_where=text(f"state = '{EnrollmentState.ACTIVE}'"),
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        Index(None, "converted_at"),
     )
 
 
@@ -183,12 +209,16 @@ class Delivery(Base):
     journey_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str] = mapped_column(String(128))
     campaign_id: Mapped[str | None] = mapped_column(String(128))
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     template: Mapped[str] = mapped_column(String(128))
     transactional: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        EnumText(DeliveryStatus, 16), default=DeliveryStatus.QUEUED
+    )
     reason: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # When its step first fell due: deferrals move `due_at`, never this (`send_within` counts from it).
+    first_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The Dramatiq message that claimed it: a redelivery of that same message
     # may resume; any other copy is dropped.
@@ -204,15 +234,31 @@ class Delivery(Base):
     provider_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A retry (`automation deliveries retry`) names the row it retries; each row is retried once.
+    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id"),
+        # One first delivery per (enrollment, step); retries name theirs in `retry_of`.
+        Index(
+            "uq_deliveries_enrollment_id_step_id",
+            "enrollment_id",
+            "step_id",
+            unique=True,
+            postgresql_where=text("retry_of IS NULL"),
+            sqlite_where=text("retry_of IS NULL"),
+        ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
+        # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
+        Index(None, "due_at", "id"),
+        Index(None, "journey_id", "due_at", "id"),
+        Index(None, "campaign_id", "status"),
     )
 
 
@@ -222,13 +268,17 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("channel", "address"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        Index(None, "address"),
+        Index(None, "created_at", "id"),
+    )
 
 
 class Campaign(Base):
@@ -242,8 +292,30 @@ class Campaign(Base):
     launched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     audience_size: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="launching")
+    status: Mapped[CampaignStatus] = mapped_column(
+        EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
+    )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "launched_at", "id"),)
+
+
+class TestSend(Base):
+    """A test message (`automation journeys test`): kept apart from the ledger and its counts."""
+
+    __tablename__ = "test_sends"
+    __test__ = False  # a table, not a pytest class
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    sent_by: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ProviderEvent(Base):
@@ -259,6 +331,18 @@ class ProviderEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "occurred_at", "event_type"),)
+
+class CatalogVersion(Base):
+    """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
+
+    __tablename__ = "catalog_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64))
+    journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class WriteKey(Base):
@@ -302,3 +386,56 @@ class AnonymousEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DashboardUser(Base):
+    """A person who signs in to the dashboard: a `viewer` or an `editor`."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set when too many sign-ins failed; attempts before it are refused unheard.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DashboardSession(Base):
+    """A signed-in browser; the cookie carries the token, the table only its SHA-256."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed sign-in for an account, counted for the lockout."""
+
+    __tablename__ = "dashboard_login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "user_id", "at"),)
+
+
+class AuditEntry(Base):
+    """An editor's action: who, when, what, on which object (shown on that object's page)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))

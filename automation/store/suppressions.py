@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import Channel
 from automation.store.models import Suppression
 from automation.store.sqlutil import insert_ignore
 
-CHANNELS = ("email", "sms")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+[0-9]{7,15}$")
 
@@ -30,12 +30,12 @@ class AddressError(ValueError):
 
 def normalize(channel: str, address: str) -> str:
     """The address as stored and compared; raises `AddressError` when it is not one."""
-    if channel == "email":
+    if channel == Channel.EMAIL:
         value = address.strip().lower()
         if not _EMAIL.match(value):
             raise AddressError(f"{address.strip()!r} is not an email address")
         return value
-    if channel == "sms":
+    if channel == Channel.SMS:
         value = re.sub(r"[\s\-().]", "", address)
         if not _PHONE.match(value):
             raise AddressError(f"{address.strip()!r} is not a phone number in E.164 form, like +15551234567")
@@ -53,9 +53,9 @@ def matches(address: ColumnElement[str | None]) -> ColumnElement[bool]:
     return or_(Suppression.address == address, Suppression.address == func.addr_hash(address))
 
 
-def channel_of(address: str) -> str:
+def channel_of(address: str) -> Channel:
     """`email` for anything with an @, else `sms`."""
-    return "email" if "@" in address else "sms"
+    return Channel.EMAIL if "@" in address else Channel.SMS
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
 messages, the unsubscribe link, the tracking API (`/v1/*`, see `tracking`),
-`/healthz` and `/metrics`. A webhook is
+`/healthz`, `/metrics`, and the marketers' dashboard under `/app/`
+(`automation.web.dashboard`; `/` redirects there). A webhook is
 answered 2xx only after its events are committed; a request we refuse gets a
 4xx and changes nothing; a database failure gets a 503 so the provider
 resends later.
@@ -202,8 +203,11 @@ class WebApp:
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness."""
-    return Starlette(routes=WebApp(settings, sessions, clock).routes())
+    """The web application over this database; `clock` judges webhook freshness and sessions."""
+    from automation.web.dashboard.app import Dashboard
+
+    dashboard = Dashboard(settings, sessions, clock)
+    return Starlette(routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()])
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

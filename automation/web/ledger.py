@@ -20,6 +20,13 @@ from automation.store.models import Delivery, ProviderEvent, Suppression
 from automation.store.sqlutil import insert_ignore
 from automation.store.suppressions import address_hash
 
+#: Provider events that say something about one message, and the delivery column that keeps it.
+FLAGS = {
+    "spamreport": "complained_at",
+    "unsubscribe": "unsubscribed_at",
+    "group_unsubscribe": "unsubscribed_at",
+}
+
 
 def record(s: Session, items: Sequence[Feedback], received_at: dt.datetime) -> list[Feedback]:
     """Store the events not seen before and apply them; returns those new ones."""
@@ -88,6 +95,10 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
             changed = True
         if f.clicked and (d.clicked_at is None or f.occurred_at < d.clicked_at):
             d.clicked_at = f.occurred_at
+            changed = True
+        flag = FLAGS.get(f.event_type)
+        if flag is not None and getattr(d, flag) is None:
+            setattr(d, flag, f.occurred_at)  # a complaint or an unsubscribe about this message
             changed = True
         if changed:
             d.updated_at = now

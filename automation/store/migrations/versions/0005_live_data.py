@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "live_data"
-down_revision = "0002"
+down_revision = "operator_answers"
 branch_labels = None
 depends_on = None
 
