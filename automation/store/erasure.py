@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Executable, delete, select, update
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.store.models import (
     AnonymousEvent,
     AnonymousId,
@@ -35,7 +36,6 @@ from automation.store.models import (
 from automation.store.suppressions import address_hash
 
 REASON = "erased"
-PENDING = ("queued", "deferred")
 
 
 @dataclass
@@ -103,14 +103,16 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     done.enrollments_ended = _count(
         s,
         update(Enrollment)
-        .where(Enrollment.customer_id == customer_id, Enrollment.state == "active")
-        .values(state="exited", exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None),
+        .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
+        .values(
+            state=EnrollmentState.EXITED, exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None
+        ),
     )
     done.deliveries_skipped = _count(
         s,
         update(Delivery)
         .where(Delivery.customer_id == customer_id, Delivery.status.in_(PENDING))
-        .values(status="skipped", reason=REASON, updated_at=now),
+        .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now),
     )
     delivery_ids = select(Delivery.id).where(Delivery.customer_id == customer_id).scalar_subquery()
     s.execute(update(ProviderEvent).where(ProviderEvent.delivery_id.in_(delivery_ids)).values(payload={}))

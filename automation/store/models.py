@@ -334,6 +334,7 @@ class ProviderEvent(Base):
 
     __table_args__ = (Index(None, "occurred_at", "event_type"),)
 
+
 class CatalogVersion(Base):
     """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
 
