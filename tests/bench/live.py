@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from automation.store import db
 from automation.store.models import Delivery
-from tests.bench.phases import clear_namespace
+from tests.bench.phases import clear_namespace, terminate
 from tests.bench.run import RESULTS, ROOT, _database
 from tests.bench.standin import TimedSendGrid
 
@@ -67,12 +66,7 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
         try:
             yield proc
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
 
 
 def _ready(url: str) -> None:

@@ -55,28 +55,26 @@ def procfile(live_env: dict[str, str]) -> Iterator[Web]:
     assert not any("ada@example.com" in out for out in outputs)
 
 
+def visit_order(key: str, at: dt.datetime) -> dict[str, object]:
+    """An order by the anonymous visitor `v1`, keyed `key`, for order id `o-KEY`."""
+    return {
+        "type": "track",
+        "anonymousId": "v1",
+        "event": "order_placed",
+        "messageId": key,
+        "timestamp": iso(at),
+        "properties": {"order_id": f"o-{key}"},
+    }
+
+
 def test_an_order_tracked_through_the_api_is_thanked_within_seconds(
     procfile: Web, sendgrid: SendGridStandIn
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     with httpx.Client(base_url=procfile.url, timeout=10) as http:
         early = [
-            {
-                "type": "track",
-                "anonymousId": "v1",
-                "event": "order_placed",
-                "messageId": "old",
-                "timestamp": iso(now - dt.timedelta(days=2)),
-                "properties": {"order_id": "o-old"},
-            },
-            {
-                "type": "track",
-                "anonymousId": "v1",
-                "event": "order_placed",
-                "messageId": "new",
-                "timestamp": iso(now - dt.timedelta(minutes=1)),
-                "properties": {"order_id": "o-new"},
-            },
+            visit_order("old", now - dt.timedelta(days=2)),  # past the journey's one-day look-back
+            visit_order("new", now - dt.timedelta(minutes=1)),
         ]
         assert http.post("/v1/batch", json={"batch": early}, headers=procfile.auth()).status_code == 200
         identify = {
