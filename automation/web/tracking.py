@@ -90,12 +90,17 @@ def _items(kind: str, body: Any) -> tuple[list[tuple[Any, Any]], dict[str, Any]]
     return [(item.get("type") if isinstance(item, dict) else None, item) for item in batch], shared
 
 
+def _size(item: Any) -> int:
+    """The call's size in bytes as a client would send it (compact UTF-8 JSON)."""
+    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def parse_body(kind: str, body: Any, received: dt.datetime) -> Parsed:
     """Each call of the request parsed, or rejected with its index and reason."""
     items, context = _items(kind, body)
     parsed = Parsed([], [], [])
     for index, (item_kind, item) in enumerate(items):
-        if kind == "batch" and len(json.dumps(item, separators=(",", ":"))) > MAX_CALL_BYTES:
+        if kind == "batch" and _size(item) > MAX_CALL_BYTES:
             raise Refused(413, f"call {index} is over {MAX_CALL_BYTES // 1024} KB")
         try:
             parsed.calls.append(parse_call(str(item_kind), item, received, context))
