@@ -19,7 +19,15 @@ from sqlalchemy import func, select
 
 from automation.config import load_settings
 from automation.store import retention
-from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment, Event, Suppression
+from automation.store.models import (
+    Customer,
+    CustomerEventStat,
+    Delivery,
+    Enrollment,
+    Event,
+    Suppression,
+    TestSend,
+)
 from automation.store.suppressions import address_hash
 from tests.harness import BIN, Flow, cli, identify, track, utc
 from tests.integration.test_web_process import start, wait_for
@@ -80,6 +88,20 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         cli("suppress", "add", "email", "ada@example.com", "--reason", "unsubscribe", env=env).returncode == 0
     )
 
+    with flow.runtime.sessions.begin() as s:
+        s.add(
+            TestSend(
+                journey_id="post_purchase_thanks",
+                step_id="thanks",
+                customer_id="c1",
+                channel="email",
+                address="ops@example.com",
+                provider="sendgrid",
+                sent_by="ops",
+                sent_at=utc(NOW),
+            )
+        )
+
     unconfirmed = cli("customers", "forget", "c1", env=env)
     assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
     with flow.runtime.sessions() as s:
@@ -106,6 +128,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         assert (delivery.status, delivery.reason, delivery.address) == ("skipped", "erased", None)
         assert delivery.customer_id.startswith("erased:")
         assert thanked.customer_id == waiting.customer_id == delivery.customer_id
+        assert s.scalar(select(TestSend.customer_id)) == delivery.customer_id
         assert (thanked.state, thanked.context) == ("completed", {})
         assert (waiting.state, waiting.exit_reason, waiting.context) == ("exited", "erased", {})
         assert s.scalar(select(func.count()).select_from(Event)) == 0
