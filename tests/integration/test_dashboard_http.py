@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,14 +70,21 @@ def client(
         yield c
 
 
-def sign_in(client: TestClient, who: tuple[str, str]) -> str:
-    """Sign in through the form; returns the page's CSRF token."""
-    page = client.get("/app/login")
+def submit_login(client: TestClient, who: tuple[str, str], query: str = "") -> httpx.Response:
+    """Fill and post the sign-in form (with the nonce its page gave)."""
+    page = client.get("/app/login" + query)
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
     assert nonce
-    done = client.post(
-        "/app/login", data={"email": who[0], "password": who[1], "nonce": nonce[1]}, follow_redirects=False
+    return client.post(
+        "/app/login" + query,
+        data={"email": who[0], "password": who[1], "nonce": nonce[1]},
+        follow_redirects=False,
     )
+
+
+def sign_in(client: TestClient, who: tuple[str, str]) -> str:
+    """Sign in through the form; returns the page's CSRF token."""
+    done = submit_login(client, who)
     assert done.status_code == 303, done.text
     home = client.get("/app/", headers={"accept": "text/html"})
     token = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
@@ -149,14 +157,7 @@ def test_the_session_cookie_is_httponly_lax_and_secure_behind_https_and_expires_
     monkeypatch.setenv("AUTOMATION_SESSION_HOURS", "2")
     clock = Clock(NOW)
     with client_for(load_settings(), sessions, clock, "https://testserver") as c:
-        page = c.get("/app/login")
-        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
-        assert nonce
-        done = c.post(
-            "/app/login",
-            data={"email": EDITOR[0], "password": EDITOR[1], "nonce": nonce[1]},
-            follow_redirects=False,
-        )
+        done = submit_login(c, EDITOR)
         assert done.status_code == 303, done.text
         cookie = next(v for v in done.headers.get_list("set-cookie") if v.startswith("automation_session="))
         for flag in ("HttpOnly", "SameSite=lax", "Secure", "Path=/app", "Max-Age=7200"):
@@ -182,14 +183,7 @@ def test_sign_in_refuses_a_form_without_its_nonce_and_never_redirects_off_site(c
     refused = client.post("/app/login", data={"email": EDITOR[0], "password": EDITOR[1]})
     assert refused.status_code == 403
     assert "expired" in refused.text
-    page = client.get("/app/login?next=https://evil.example/")
-    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
-    assert nonce
-    done = client.post(
-        "/app/login?next=https://evil.example/",
-        data={"email": EDITOR[0], "password": EDITOR[1], "nonce": nonce[1]},
-        follow_redirects=False,
-    )
+    done = submit_login(client, EDITOR, "?next=https://evil.example/")
     assert done.headers["location"] == "/app/"
 
 
