@@ -122,9 +122,9 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
 
 
-def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """A full-page PNG: into docs/screenshots when UPDATE_SCREENSHOTS=1, else beside the test."""
-    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+def screenshot(page: Page, name: str, tmp_path: Path, readme: bool = False) -> Path:
+    """A full-page PNG beside the test; the README's into docs/screenshots when UPDATE_SCREENSHOTS=1."""
+    folder = SCREENSHOTS if readme and os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

@@ -23,7 +23,6 @@ INDEXES = (
     ("ix_suppressions_address", "suppressions", ["address"]),
     ("ix_suppressions_created_at_id", "suppressions", ["created_at", "id"]),
     ("ix_campaigns_launched_at_id", "campaigns", ["launched_at", "id"]),
-    ("ix_enrollments_converted_at", "enrollments", ["converted_at"]),
     ("ix_provider_events_occurred_at_event_type", "provider_events", ["occurred_at", "event_type"]),
 )
 
