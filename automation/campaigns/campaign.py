@@ -35,6 +35,7 @@ from automation.core.filters import Filter
 from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
+from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
 from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
@@ -152,7 +153,7 @@ def new_campaign_id(journey_id: str, now: dt.datetime) -> str:
 def get_journey(catalog: Catalog, journey_id: str) -> Journey:
     journey = catalog.get(journey_id)
     if journey is None:
-        raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
+        raise CampaignError(unknown("journey", journey_id, catalog.journeys))
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
     allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]

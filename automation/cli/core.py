@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
-from automation.config import load_settings
+from automation.config import load_settings, require_safe_to_send
 from automation.errors import UserError
 from automation.ingest.load import ingest as run_ingest
 from automation.processes.runtime import build_runtime, drain, open_database, run_tick
@@ -32,7 +32,10 @@ def db_upgrade() -> None:
 
 @app.command()
 def ingest(
-    file: Annotated[str, typer.Argument(help="A JSON Lines file of identify/track records, or - for stdin.")],
+    file: Annotated[
+        str,
+        typer.Argument(metavar="FILE", help="A JSON Lines file of identify/track records, or - for stdin."),
+    ],
 ) -> None:
     """Load identify/track records into customer state (idempotent)."""
     settings = load_settings()
@@ -60,7 +63,9 @@ def ingest(
 
 @app.command()
 def tick(
-    now: Annotated[str | None, typer.Option(help="Evaluate at this ISO 8601 instant (default: now).")] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Evaluate at this instant (default: now).")
+    ] = None,
 ) -> None:
     """Evaluate every journey once at NOW and enqueue what is due.
 
@@ -84,8 +89,8 @@ def tick(
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option("--burst", help="Process what is queued, then exit.")] = False,
-    processes: Annotated[int, typer.Option(help="Worker processes (always-on mode).")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    processes: Annotated[int, typer.Option(metavar="N", help="Worker processes (always-on mode).")] = 2,
+    threads: Annotated[int, typer.Option(metavar="N", help="Threads per process.")] = 8,
 ) -> None:
     """Run the delivery workers (always-on: `dramatiq automation.worker`)."""
     settings = load_settings()
@@ -99,6 +104,7 @@ def worker(
         return
     if settings.embedded_broker:
         raise UserError("the always-on worker needs REDIS_URL; without it, `automation tick` delivers")
+    require_safe_to_send(settings)
     exe = shutil.which("dramatiq") or "dramatiq"
     args = [exe, "automation.worker", "--processes", str(processes), "--threads", str(threads)]
     os.execvp(exe, args)
@@ -108,6 +114,7 @@ def worker(
 def scheduler() -> None:
     """Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM)."""
     settings = load_settings()
+    require_safe_to_send(settings)
     from automation.processes.scheduler import run_scheduler
     from automation.processes.worker import broker, build_deliverer, install
 

@@ -7,17 +7,20 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console
-from automation.config import load_settings
+from automation.config import load_settings, require_safe_to_send
 from automation.processes.runtime import open_database
 
 
 @app.command()
 def web(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT, else 8000).")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "0.0.0.0",
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port to listen on (default: $PORT, else 8000).")
+    ] = None,
 ) -> None:
     """Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped."""
     settings = load_settings()
+    require_safe_to_send(settings)
     from automation.web.app import create_app, serve
 
     _, sessions = open_database(settings)

@@ -143,6 +143,7 @@ class Event(Base):
     __table_args__ = (
         Index(None, "name", "occurred_at"),
         Index(None, "customer_id", "name", "occurred_at"),
+        Index(None, "occurred_at"),
     )
 
 
@@ -215,6 +216,8 @@ class Delivery(Base):
     )
     reason: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # When its step first fell due: deferrals move `due_at`, never this (`send_within` counts from it).
+    first_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The Dramatiq message that claimed it: a redelivery of that same message
     # may resume; any other copy is dropped.
@@ -230,11 +233,23 @@ class Delivery(Base):
     provider_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A retry (`automation deliveries retry`) names the row it retries; each row is retried once.
+    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id"),
+        # One first delivery per (enrollment, step); retries name theirs in `retry_of`.
+        Index(
+            "uq_deliveries_enrollment_id_step_id",
+            "enrollment_id",
+            "step_id",
+            unique=True,
+            postgresql_where=text("retry_of IS NULL"),
+            sqlite_where=text("retry_of IS NULL"),
+        ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
         Index(None, "customer_id", "channel", "due_at"),
@@ -284,6 +299,24 @@ class Campaign(Base):
     __table_args__ = (Index(None, "launched_at", "id"),)
 
 
+class TestSend(Base):
+    """A test message (`automation journeys test`): kept apart from the ledger and its counts."""
+
+    __tablename__ = "test_sends"
+    __test__ = False  # a table, not a pytest class
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    sent_by: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class ProviderEvent(Base):
     """A webhook event as received, written before the 2xx; unique per provider event."""
 
@@ -299,6 +332,59 @@ class ProviderEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "occurred_at", "event_type"),)
+
+class CatalogVersion(Base):
+    """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
+
+    __tablename__ = "catalog_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64))
+    journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WriteKey(Base):
+    """A tracking-API write key, kept only as its SHA-256; revoked keys stay listed."""
+
+    __tablename__ = "write_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousId(Base):
+    """A visitor known only by a tracking `anonymousId`, and the customer it was linked to.
+
+    Until it is linked, its traits wait here (with their times, merged like a
+    customer's) and its events in `anonymous_events`.
+    """
+
+    __tablename__ = "anonymous_ids"
+
+    anonymous_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    trait_times: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    linked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousEvent(Base):
+    """An event of a not yet linked anonymous id; moved into `events` when it is linked."""
+
+    __tablename__ = "anonymous_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    anonymous_id: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class DashboardUser(Base):

@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "dashboard"
-down_revision = "0002"
+down_revision = "live_data"
 branch_labels = None
 depends_on = None
 
