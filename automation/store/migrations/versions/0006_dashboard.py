@@ -1,7 +1,7 @@
 """the dashboard: users, sessions, sign-in failures, the audit log; indexes its pages read by
 
 Revision ID: dashboard
-Revises: 0002
+Revises: live_data
 """
 
 import sqlalchemy as sa
