@@ -71,10 +71,14 @@ class Web:
 
 @pytest.fixture
 def web(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
-    """`automation web` on a loopback port over this test's database, with an editor and a viewer."""
+    """`automation web` on a loopback port over this test's database, with an editor and a viewer.
+
+    The public URL stays the test environment's https one, so the cookies are `Secure`; Chromium
+    keeps them for `http://localhost`, a secure context.
+    """
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    extra = {"AUTOMATION_PUBLIC_URL": url, "AUTOMATION_SESSION_SECRET": "browser-test-secret"}
+    url = f"http://localhost:{port}"
+    extra = {"AUTOMATION_SESSION_SECRET": "browser-test-secret"}
     for key, value in extra.items():
         monkeypatch.setenv(key, value)
     full = {**env, **extra}

@@ -57,7 +57,7 @@ def users(sessions: sessionmaker[Session]) -> None:
 
 
 def client_for(
-    settings: Settings, sessions: sessionmaker[Session], clock: Clock, base_url: str = "http://testserver"
+    settings: Settings, sessions: sessionmaker[Session], clock: Clock, base_url: str = "https://testserver"
 ) -> TestClient:
     return TestClient(create_app(settings, sessions, clock), base_url=base_url)
 
@@ -156,7 +156,7 @@ def test_the_session_cookie_is_httponly_lax_and_secure_behind_https_and_expires_
     monkeypatch.setenv("AUTOMATION_PUBLIC_URL", "https://marketing.example.com")
     monkeypatch.setenv("AUTOMATION_SESSION_HOURS", "2")
     clock = Clock(NOW)
-    with client_for(load_settings(), sessions, clock, "https://testserver") as c:
+    with client_for(load_settings(), sessions, clock) as c:
         done = submit_login(c, EDITOR)
         assert done.status_code == 303, done.text
         cookie = next(v for v in done.headers.get_list("set-cookie") if v.startswith("automation_session="))
@@ -315,3 +315,13 @@ def test_every_read_page_can_be_timed_without_http(
         timed = time_page(dashboard, name, path=SAMPLE_PATHS, now=NOW)
         assert timed.seconds > 0 and timed.html_bytes > 500, name
         assert timed.status in (200, 404), name
+
+
+def test_the_session_cookie_is_not_secure_when_the_public_url_is_plain_http(
+    env: dict[str, str], sessions: sessionmaker[Session], users: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOMATION_PUBLIC_URL", "http://intranet.example.com")
+    with client_for(load_settings(), sessions, Clock(NOW), "http://testserver") as c:
+        done = submit_login(c, EDITOR)
+        cookie = next(v for v in done.headers.get_list("set-cookie") if v.startswith("automation_session="))
+        assert "HttpOnly" in cookie and "Secure" not in cookie
