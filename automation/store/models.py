@@ -194,7 +194,6 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
-        Index(None, "converted_at"),
     )
 
 
