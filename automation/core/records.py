@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -22,6 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as dateparser
+
+from automation.core import addresses
 
 WELL_KNOWN = (
     "email",
@@ -41,8 +42,6 @@ WELL_KNOWN = (
 MAX_DEPTH = 32
 #: Order totals must fit the lifetime value column (numeric(14, 2)).
 MAX_TOTAL = Decimal(10) ** 12
-EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$", re.ASCII)
 #: Unicode categories never allowed in an address, a name or an id (controls, line breaks).
 CONTROLS = frozenset({"Cc", "Zl", "Zp"})
 #: Traits printed on screens and put into message headers.
@@ -178,15 +177,15 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and has_controls(value):
             raise RecordError(f"traits.{name} holds a control character or a line break")
     if "email" in out and out["email"] is not None:
-        email = out["email"].strip().lower() if isinstance(out["email"], str) else ""
-        if not EMAIL.match(email):
-            raise RecordError("traits.email is not an email address")
-        out["email"] = email
+        try:
+            out["email"] = addresses.normal_email(out["email"] if isinstance(out["email"], str) else "")
+        except addresses.AddressError:
+            raise RecordError("traits.email is not an email address") from None
     if "phone" in out and out["phone"] is not None:
-        phone = str(out["phone"]).replace(" ", "").replace("-", "")
-        if not E164.match(phone):
-            raise RecordError("traits.phone must be in E.164 form, like +15551234567")
-        out["phone"] = phone
+        try:
+            out["phone"] = addresses.normal_phone(str(out["phone"]))
+        except addresses.AddressError:
+            raise RecordError(f"traits.phone must be {addresses.PHONE_FORM}") from None
     if out.get("timezone") is not None and not _known_zone(str(out["timezone"])):
         raise RecordError("traits.timezone is not an IANA time zone")
     if out.get("signed_up_at") is not None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "sqlite_unescaped_traits"
-down_revision = "dashboard"
+down_revision = "heartbeats"
 branch_labels = None
 depends_on = None
 
