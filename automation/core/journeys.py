@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
-from automation.core.durations import format_duration, parse_duration, parse_time_of_day
+from automation.core.durations import parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
 
@@ -304,6 +304,5 @@ __all__ = [
     "SendStep",
     "Step",
     "WaitStep",
-    "format_duration",
     "journey_json_schema",
 ]
