@@ -3,8 +3,8 @@
 Deleted: the customer row (traits, addresses, names, order facts), their
 events and event statistics, and any anonymous ids linked to them. Their
 enrollments end (`erased`) and lose their context (it quotes event
-properties); pending deliveries are skipped (`erased`); every delivery and
-enrollment row stays, with no address and a customer id replaced by a fresh
+properties); pending deliveries are skipped (`erased`); every delivery,
+enrollment and test-send row stays, with no address and a customer id replaced by a fresh
 random pseudonym, so a later identify of the same id starts an empty profile
 that nothing links to the old one. Suppressions of their addresses are kept
 only as one-way hashes, which the suppression check still matches. Running it
@@ -32,6 +32,7 @@ from automation.store.models import (
     Event,
     ProviderEvent,
     Suppression,
+    TestSend,
 )
 from automation.store.suppressions import address_hash
 
@@ -127,6 +128,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
         .where(Enrollment.customer_id == customer_id)
         .values(customer_id=pseudonym, context={})
     )
+    s.execute(update(TestSend).where(TestSend.customer_id == customer_id).values(customer_id=pseudonym))
     done.events = _count(s, delete(Event).where(Event.customer_id == customer_id))
     s.execute(delete(CustomerEventStat).where(CustomerEventStat.customer_id == customer_id))
     linked = select(AnonymousId.anonymous_id).where(AnonymousId.customer_id == customer_id).scalar_subquery()

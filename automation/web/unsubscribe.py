@@ -9,6 +9,7 @@ follow links; POST (the button, or a mail client's RFC 8058 one-click
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -39,9 +40,9 @@ DONE = PAGE.format(
 NOT_FOUND = PAGE.format(title="Link not valid", body="<p>This unsubscribe link is not valid.</p>")
 
 
-def delivery_for(token: str, secret: str, s: Session) -> Delivery | None:
+def delivery_for(token: str, secrets: Sequence[str], s: Session) -> Delivery | None:
     """The delivery a valid token names, if it exists."""
-    delivery_id = verify_unsubscribe_token(token, secret)
+    delivery_id = verify_unsubscribe_token(token, secrets)
     return s.get(Delivery, delivery_id) if delivery_id is not None else None
 
 
