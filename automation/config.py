@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from automation.errors import ConfigError
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     journeys_dir: Path = Field(Path("journeys"), alias="AUTOMATION_JOURNEYS_DIR")
     templates_dir: Path = Field(Path("templates"), alias="AUTOMATION_TEMPLATES_DIR")
     default_timezone: str = Field("UTC", alias="AUTOMATION_DEFAULT_TIMEZONE")
+    # The template helpers' locale for customers without a valid `locale` trait.
+    default_locale: str = Field("en_US", alias="AUTOMATION_DEFAULT_LOCALE")
     order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
     public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
     unsubscribe_secret: SecretStr = Field(
@@ -75,6 +77,17 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
     metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"{value!r} is not a locale (like en_US or fr_FR)") from None
+        return value
 
     @property
     def embedded_broker(self) -> bool:

@@ -79,7 +79,12 @@ def schema() -> None:
 def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Session]]:
     """Settings, the validated catalog, the named journey and the database, for one command."""
     settings = load_settings()
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    catalog = load_catalog(
+        settings.journeys_dir,
+        settings.templates_dir,
+        locale=settings.default_locale,
+        timezone=settings.default_timezone,
+    )
     journey = require_journey(catalog, journey_id)
     _, sessions = open_database(settings)
     return settings, catalog, journey, sessions

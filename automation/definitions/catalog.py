@@ -49,15 +49,20 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     return out
 
 
-def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | None, list[str]]:
-    """Load and validate; returns the catalog (None when any problem) and every problem."""
+def check_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> tuple[Catalog | None, list[str]]:
+    """Load and validate; returns the catalog (None when any problem) and every problem.
+
+    `locale` and `timezone` are the template helpers' defaults for customers without their own.
+    """
     loaded, problems = load_journey_files(journeys_dir)
     tiers, tier_problems = load_tier_order(journeys_dir)
     problems.extend(tier_problems)
     if not templates_dir.is_dir():
         problems.append(f"{templates_dir}: templates folder not found")
         return None, problems
-    renderer = Renderer(templates_dir)
+    renderer = Renderer(templates_dir, locale=locale, timezone=timezone)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
         trigger = item.journey.trigger.tier_change
@@ -81,9 +86,11 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
     )
 
 
-def load_catalog(journeys_dir: Path, templates_dir: Path) -> Catalog:
+def load_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> Catalog:
     """Load and validate, raising `JourneyError` listing every problem."""
-    catalog, problems = check_catalog(journeys_dir, templates_dir)
+    catalog, problems = check_catalog(journeys_dir, templates_dir, locale=locale, timezone=timezone)
     if catalog is None:
         raise JourneyError(problems)
     return catalog

@@ -43,7 +43,12 @@ def open_database(settings: Settings, pre_ping: bool = True) -> tuple[Engine, se
 
 
 def build_runtime(settings: Settings, pre_ping: bool = True) -> Runtime:
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    catalog = load_catalog(
+        settings.journeys_dir,
+        settings.templates_dir,
+        locale=settings.default_locale,
+        timezone=settings.default_timezone,
+    )
     engine, sessions = open_database(settings, pre_ping)
     return Runtime(settings, engine, sessions, catalog)
 
