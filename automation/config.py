@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from automation.errors import ConfigError
+from automation.errors import ConfigError, UnsafeSettings
 
 ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
+DEFAULT_UNSUBSCRIBE_SECRET = "change-me-in-production"
+MIN_SECRET_LENGTH = 32
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
 
     email_from: str = Field("hello@example.com", alias="AUTOMATION_EMAIL_FROM")
     email_from_name: str = Field("Northwind Coffee", alias="AUTOMATION_EMAIL_FROM_NAME")
+    shop_url: str = Field("https://shop.example.com", alias="AUTOMATION_SHOP_URL")
+    postal_address: str | None = Field(None, alias="AUTOMATION_POSTAL_ADDRESS")
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", alias="AUTOMATION_CURRENCY")
     sms_from: str | None = Field(None, alias="AUTOMATION_SMS_FROM")
     email_provider: ProviderName | None = Field(None, alias="AUTOMATION_EMAIL_PROVIDER")
     sms_provider: ProviderName | None = Field(None, alias="AUTOMATION_SMS_PROVIDER")
@@ -50,7 +57,7 @@ class Settings(BaseSettings):
     order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
     public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
     unsubscribe_secret: SecretStr = Field(
-        SecretStr("change-me-in-production"), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
+        SecretStr(DEFAULT_UNSUBSCRIBE_SECRET), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
     )
 
     provider_timeout_s: float = Field(10.0, alias="AUTOMATION_PROVIDER_TIMEOUT_S")
@@ -67,15 +74,26 @@ class Settings(BaseSettings):
     sms_cap_day: int = Field(1, ge=1, alias="AUTOMATION_SMS_CAP_DAY")
 
     tick_interval_s: int = Field(60, alias="AUTOMATION_TICK_INTERVAL_S")
+    # How often a worker looks at the journeys folder for a change (a tick always looks).
+    catalog_check_s: float = Field(5.0, gt=0, le=3600, alias="AUTOMATION_CATALOG_CHECK_S")
     sweep_grace_s: int = Field(600, alias="AUTOMATION_SWEEP_GRACE_S")
     claim_lease_s: int = Field(900, alias="AUTOMATION_CLAIM_LEASE_S")
     heartbeat_timeout_ms: int = Field(15_000, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
     maintenance_chance: int = Field(50_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
 
+    # Events older than this many days are deleted by the scheduler's daily pass; unset: keep all.
+    event_retention_days: int | None = Field(None, gt=0, alias="AUTOMATION_EVENT_RETENTION_DAYS")
+    # Tracking-API requests per second per write key; unset: no limit.
+    api_rate_per_s: float | None = Field(None, gt=0, alias="AUTOMATION_API_RATE_PER_S")
+
     # The web process, webhooks and metrics.
     web_port: int = Field(8000, alias="PORT")
     webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
     metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
+    # The dashboard: how long a sign-in lasts, and the key that signs its cookie
+    # (unset: derived from AUTOMATION_UNSUBSCRIBE_SECRET, so every web process agrees).
+    session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
+    session_secret: SecretStr | None = Field(None, alias="AUTOMATION_SESSION_SECRET")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
 
     @field_validator("default_locale")
@@ -103,6 +121,62 @@ class Settings(BaseSettings):
         if self.sms_provider:
             return self.sms_provider
         return "twilio" if self.twilio_account_sid else "outbox"
+
+    @property
+    def real_provider(self) -> bool:
+        """True when a message can reach a real person (SendGrid or Twilio is the provider)."""
+        return self.resolved_email_provider() == "sendgrid" or self.resolved_sms_provider() == "twilio"
+
+    def shop(self) -> dict[str, str | None]:
+        """The `shop` variable of every template: brand, shop URL, postal address, currency."""
+        return {
+            "name": self.email_from_name,
+            "url": self.shop_url,
+            "postal_address": self.postal_address,
+            "currency": self.currency,
+        }
+
+
+def _is_local(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOCAL_HOSTS or host.endswith(".localhost") or host.startswith("127.")
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why these settings may not send to real people; empty when they may (or no real provider)."""
+    if not settings.real_provider:
+        return []
+    problems = []
+    secret = settings.unsubscribe_secret.get_secret_value()
+    if secret == DEFAULT_UNSUBSCRIBE_SECRET:
+        problems.append("AUTOMATION_UNSUBSCRIBE_SECRET is the default; set a random secret of 32+ characters")
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"AUTOMATION_UNSUBSCRIBE_SECRET is {len(secret)} characters; use at least {MIN_SECRET_LENGTH}"
+        )
+    if _is_local(settings.public_url):
+        problems.append(
+            f"AUTOMATION_PUBLIC_URL is a local address ({settings.public_url}); set the public URL "
+            "of the web process (unsubscribe links and Twilio callbacks use it)"
+        )
+    if not settings.postal_address:
+        problems.append("AUTOMATION_POSTAL_ADDRESS is not set; commercial email must show a postal address")
+    return problems
+
+
+def require_safe_to_send(settings: Settings) -> None:
+    """Refuse to start a process that sends (or serves links) with unsafe production settings."""
+    problems = production_problems(settings)
+    if problems:
+        raise UnsafeSettings(problems)
+
+
+def existing_folder(path: Path, setting: str, kind: str) -> Path:
+    """The folder as an absolute path; a one-line error naming it and its setting when missing."""
+    absolute = path.expanduser().absolute()
+    if not absolute.is_dir():
+        raise ConfigError(f"{kind} folder not found: {absolute} (set {setting})")
+    return absolute
 
 
 def load_settings(**overrides: object) -> Settings:

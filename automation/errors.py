@@ -22,12 +22,27 @@ class ConfigError(UserError):
     """A setting is missing or malformed."""
 
 
+class UnsafeSettings(ConfigError):
+    """Settings that would send to real people unsafely; `problems` holds one line per setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class JourneyError(UserError):
     """One or more journey files are invalid; `problems` holds each `file:line:col: msg`."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+def report_lines(exc: UserError) -> list[str]:
+    """How a user error is shown: each journey problem as it is, anything else as `error: ...` lines."""
+    if isinstance(exc, JourneyError):
+        return exc.problems
+    return [f"error: {line}" for line in str(exc).splitlines()]
 
 
 class DatabaseUnavailable(UserError):

@@ -145,6 +145,10 @@ def env(
         "AUTOMATION_OUTBOX_DIR": str(tmp_path / "outbox"),
         "AUTOMATION_RETRY_MIN_BACKOFF_MS": "10",
         "AUTOMATION_RETRY_MAX_BACKOFF_MS": "200",
+        # A real provider is configured, so the processes refuse unsafe production settings.
+        "AUTOMATION_PUBLIC_URL": "https://hooks.example.com",
+        "AUTOMATION_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret-0123456789abcdef",
+        "AUTOMATION_POSTAL_ADDRESS": "1 Roastery Lane, Portland OR 97201, USA",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

@@ -30,7 +30,7 @@ JOURNEYS = {
     "promo_a": ("promo", EMAIL, ""),
     "promo_b": ("promo", EMAIL, ""),
     "promo_c": ("promo", EMAIL, ""),
-    "news": ("news", EMAIL, ""),
+    "news": ("news", EMAIL, "send_within: 7d\n"),  # a weekly-cap deferral is not stale
     "news_skip": ("news_skip", EMAIL, "cap_action: skip\n"),
     "late_ok": ("late", EMAIL, "quiet_hours: false\n"),
     "late_custom": ("late_custom", EMAIL, "quiet_hours: {start: '23:00', end: '06:30'}\n"),

@@ -43,6 +43,8 @@ from automation.definitions.rendering import (
     EMAIL_PARTS,
     SMS_PARTS,
     TRIGGER_VARIABLES,
+    RenderedEmail,
+    RenderedSms,
     RenderError,
 )
 from automation.enroll import postgres as enroll_pg
@@ -66,12 +68,15 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    source = "--where"
-    text = value
     if len(value) < 1024 and "\n" not in value and path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    elif value.endswith((".yaml", ".yml")):
+        return parse_filter_text(path.read_text(encoding="utf-8"), str(path))
+    if value.endswith((".yaml", ".yml")):
         raise CampaignError(f"--where {value}: no such file")
+    return parse_filter_text(value, "--where")
+
+
+def parse_filter_text(text: str, source: str) -> Filter:
+    """A filter from YAML text; a problem is `SOURCE:LINE:COL: message`, as for a journey file."""
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -276,13 +281,14 @@ def preview(
     sends = journey.send_steps()
     if customers and sends:
         cid = campaign_id or new_campaign_id(journey.id, now)
-        result.message = _render_sample(catalog, journey, customers[0], cid, brand, sends[0][1].channel)
+        result.message = _render_sample(catalog, journey, customers[0], cid, brand)
     return result
 
 
-def _render_sample(
-    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str, channel: str
-) -> str:
+def render_first(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> RenderedEmail | RenderedSms:
+    """The campaign's first message as this customer would get it (raises `RenderError`)."""
     step = journey.send_steps()[0][1]
     ctx = message_context(
         journey,
@@ -292,13 +298,21 @@ def _render_sample(
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
     )
+    if step.channel == Channel.SMS:
+        return catalog.renderer.render_sms(step.template, ctx)
+    return catalog.renderer.render_email(step.template, ctx)
+
+
+def _render_sample(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> str:
     try:
-        if channel == Channel.SMS:
-            return catalog.renderer.render_sms(step.template, ctx).body
-        email = catalog.renderer.render_email(step.template, ctx)
+        message = render_first(catalog, journey, customer, campaign_id, brand)
     except RenderError as exc:
         return f"(cannot render the sample: {exc})"
-    return f"Subject: {email.subject}\n\n{email.text}"
+    if isinstance(message, RenderedSms):
+        return message.body
+    return f"Subject: {message.subject}\n\n{message.text}"
 
 
 # ---------------------------------------------------------------- launch

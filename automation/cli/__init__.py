@@ -18,12 +18,14 @@ from automation.cli import (
     deliveries_cmd,
     demo_cmd,
     journeys_cmd,
+    keys_cmd,
     status_cmd,
     suppress_cmd,
+    users_cmd,
     web_cmd,
 )
 from automation.cli.app import app, err_console
-from automation.errors import JourneyError, UserError
+from automation.errors import UserError, report_lines
 
 __all__ = [
     "app",
@@ -33,9 +35,11 @@ __all__ = [
     "deliveries_cmd",
     "demo_cmd",
     "journeys_cmd",
+    "keys_cmd",
     "main",
     "status_cmd",
     "suppress_cmd",
+    "users_cmd",
     "web_cmd",
 ]
 
@@ -49,12 +53,9 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app()
-    except JourneyError as exc:
-        for problem in exc.problems:
-            err_console.print(problem, highlight=False, markup=False)
-        sys.exit(exc.exit_code)
     except UserError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        for line in report_lines(exc):
+            err_console.print(line, highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

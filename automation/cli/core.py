@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
-from automation.config import load_settings
+from automation.config import load_settings, require_safe_to_send
 from automation.errors import UserError
 from automation.ingest.load import ingest as run_ingest
 from automation.processes.runtime import build_runtime, drain, open_database, run_tick
@@ -104,6 +104,7 @@ def worker(
         return
     if settings.embedded_broker:
         raise UserError("the always-on worker needs REDIS_URL; without it, `automation tick` delivers")
+    require_safe_to_send(settings)
     exe = shutil.which("dramatiq") or "dramatiq"
     args = [exe, "automation.worker", "--processes", str(processes), "--threads", str(threads)]
     os.execvp(exe, args)
@@ -113,6 +114,7 @@ def worker(
 def scheduler() -> None:
     """Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM)."""
     settings = load_settings()
+    require_safe_to_send(settings)
     from automation.processes.scheduler import run_scheduler
     from automation.processes.worker import broker, build_deliverer, install
 

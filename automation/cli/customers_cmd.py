@@ -1,19 +1,23 @@
-"""`automation customers show ID`: one customer as the operator needs to see them."""
+"""`automation customers show|export|forget ID`: one customer, seen, handed over, or erased."""
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from automation.cli.app import app, console
+from automation.cli.app import app, console, parse_now
 from automation.cli.output import cell, print_json, print_table, table
 from automation.config import load_settings
+from automation.errors import UserError
 from automation.insight import reporting
 from automation.processes.runtime import open_database
+from automation.store import erasure, export
 
-customers_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
+customers_app = typer.Typer(help="Look at, export or erase customers.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 
 EVENTS = ("event", "count", "first_at", "last_at")
@@ -51,3 +55,38 @@ def show(
         for row in rows:
             out.add_row(*(cell(row[c]) for c in columns))
         print_table(out)
+
+
+CustomerId = Annotated[str, typer.Argument(help="The customer id.")]
+
+
+@customers_app.command("export")
+def export_(customer_id: CustomerId) -> None:
+    """Print one JSON document with everything held about the customer."""
+    _, sessions = open_database(load_settings())
+    with sessions() as s:
+        document = export.export(s, customer_id)
+    if document is None:
+        raise UserError(f"nothing is held about customer {customer_id}")
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+@customers_app.command("forget")
+def forget(
+    customer_id: CustomerId,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase the customer's personal data; delivery counts stay, suppressions stay hashed."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError("forget erases data for good: confirm with --yes")
+        typer.confirm(f"Erase everything held about customer {customer_id}?", abort=True)
+    _, sessions = open_database(load_settings())
+    with sessions.begin() as s:
+        done = erasure.forget(s, customer_id, parse_now(None))
+    if not done.anything:
+        console.print(f"nothing held about customer {customer_id}: nothing to erase", highlight=False)
+        return
+    console.print(f"erased customer {customer_id}:", highlight=False, markup=False)
+    for line in done.lines():
+        console.print(f"  {line}", highlight=False, markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console
-from automation.config import load_settings
+from automation.config import load_settings, require_safe_to_send
 from automation.processes.runtime import open_database
 
 
@@ -20,6 +20,7 @@ def web(
 ) -> None:
     """Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped."""
     settings = load_settings()
+    require_safe_to_send(settings)
     from automation.web.app import create_app, serve
 
     _, sessions = open_database(settings)

@@ -41,6 +41,24 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "pattern": r"^(\d+[smhdw])+$", "examples": ["90m", "2h", "7d"]}),
 ]
+
+
+def _duration_or_off(value: Any) -> dt.timedelta | None:
+    return None if value is False else _duration(value)
+
+
+DurationOrOff = Annotated[
+    dt.timedelta | None,
+    BeforeValidator(_duration_or_off),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+[smhdw])+$", "examples": ["24h", "3d"]},
+                {"const": False},
+            ]
+        }
+    ),
+]
 TimeOfDay = Annotated[
     dt.time,
     BeforeValidator(_time_of_day),
@@ -236,6 +254,13 @@ class Journey(_Strict):
     frequency_cap: bool = Field(True, description="Whether the cross-journey cap applies.")
     cap_action: Literal["defer", "skip"] = "defer"
     max_sms_segments: int | None = Field(None, gt=0)
+    priority: int = Field(
+        0, description="Higher wins a contested frequency-cap slot; ties go to the message due first."
+    )
+    send_within: DurationOrOff = Field(
+        dt.timedelta(hours=24),
+        description="A message not sent this long after its step fell due is skipped as stale; false: never.",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("steps")

@@ -2,8 +2,12 @@
 
 The worker gathers the facts for a whole batch of deliveries in a few set-based
 queries (`automation.deliver.deliverer`); this module makes each row's call from them:
-enrollment ended, no address, suppressed, no consent, a step `if` that does not
-hold, quiet hours, the frequency cap — in that order, the first that applies wins.
+enrollment ended, stale, no address, suppressed, no consent, a step `if` that
+does not hold, quiet hours, the frequency cap — in that order, the first that
+applies wins. A deferral that would carry a message past its `send_within` or
+past the local day of its dated occasion (a birthday) makes it stale instead.
+In a contested cap slot, the customer's pending messages that outrank this one
+(`outranks`: higher journey priority, then earlier due) count as if sent.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from automation.core import rules
+from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import ENDED_EARLY, Channel, DeliveryStatus, EnrollmentState
@@ -42,6 +47,36 @@ class Facts:
     if_holds: bool
     timezone: ZoneInfo
     counted: Sequence[dt.datetime]
+    first_due_at: dt.datetime | None = None
+    queued_at: dt.datetime | None = None
+    occasion_day: dt.date | None = None
+    ahead: Sequence[dt.datetime] = ()
+
+
+def outranks(priority: int, due_at: dt.datetime, key: int, other: tuple[int, dt.datetime, int]) -> bool:
+    """Whether a rival message (priority, due, id) goes before this one in a contested cap slot."""
+    return (-other[0], other[1], other[2]) < (-priority, due_at, key)
+
+
+def stale_at(journey: Journey, facts: Facts, at: dt.datetime) -> str | None:
+    """Why a message sent at `at` would be too late, or None.
+
+    Late means more than `send_within` after its step first fell due, or after
+    the customer's local day of the dated occasion it celebrates.
+    """
+    first = facts.first_due_at
+    if journey.send_within is not None and first is not None and at - first > journey.send_within:
+        return f"stale: not sent within {format_duration(journey.send_within)} of falling due"
+    if facts.occasion_day is not None and at.astimezone(facts.timezone).date() > facts.occasion_day:
+        return f"stale: past the local day of the occasion ({facts.occasion_day.isoformat()})"
+    return None
+
+
+def _deferred(journey: Journey, facts: Facts, reason: str, release: dt.datetime) -> Verdict:
+    stale = stale_at(journey, facts, release)
+    if stale:
+        return Verdict(DeliveryStatus.SKIPPED, f"{stale} ({reason})")
+    return Verdict(DeliveryStatus.DEFERRED, reason, release)
 
 
 def caps(channel: Channel, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
@@ -62,6 +97,9 @@ def judge(
     """The verdict for one delivery due at `due_at`, from its facts."""
     if facts.enrollment_state in ENDED_EARLY:
         return Verdict(DeliveryStatus.SKIPPED, f"enrollment {facts.enrollment_state}")
+    stale = stale_at(journey, facts, max(due_at, facts.queued_at or due_at))
+    if stale:
+        return Verdict(DeliveryStatus.SKIPPED, stale)
     if not facts.address:
         return Verdict(DeliveryStatus.SKIPPED, f"no {channel.address_name}")
     if facts.suppressed:
@@ -75,13 +113,13 @@ def judge(
             due_at, journey.quiet_hours.start, journey.quiet_hours.end, facts.timezone
         )
         if release is not None:
-            return Verdict(DeliveryStatus.DEFERRED, "quiet hours", release)
+            return _deferred(journey, facts, "quiet hours", release)
     if journey.frequency_cap and not journey.transactional:
-        release = rules.cap_release(due_at, facts.counted, channel_caps)
+        release = rules.cap_release(due_at, [*facts.counted, *facts.ahead], channel_caps)
         if release is not None:
             if journey.cap_action == "skip":
                 return Verdict(DeliveryStatus.SKIPPED, "frequency cap")
-            return Verdict(DeliveryStatus.DEFERRED, "frequency cap", release)
+            return _deferred(journey, facts, "frequency cap", release)
     return Verdict(DeliveryStatus.SENDING)
 
 

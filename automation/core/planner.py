@@ -51,6 +51,7 @@ class PlannedSend:
     step_id: str
     step: SendStep
     due_at: dt.datetime
+    fell_due_at: dt.datetime  # the step's own schedule, however late the tick (`send_within` counts from it)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def advance(
     while index < len(ids):
         step = journey.steps[index]
         if step.send is not None:
-            sends.append(PlannedSend(ids[index], step.send, max(at, now)))
+            sends.append(PlannedSend(ids[index], step.send, max(at, now), at))
         elif step.wait is not None:
             delta = step.wait.delta
             if delta is not None:

@@ -1,17 +1,27 @@
-"""The validated set of journeys and the templates they use.
+"""The validated set of journeys and the templates they use, and its live, reloading form.
 
 Loading checks everything that could go wrong at send time: YAML, schema,
 durations, templates that are missing, broken, of the wrong channel or that
 read a variable the journey cannot provide. Any problem refuses the whole
 folder with every `file:line:col: message` listed.
+
+A catalog's version is a hash of every file it was built from, so processes on
+different machines holding the same files agree on it. `LiveCatalog` watches
+the folders and swaps in a new catalog only once it validates.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
-from automation.core.journeys import Journey
+from automation.core.journeys import Journey, SendStep
 from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
 from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 from automation.errors import JourneyError
@@ -23,6 +33,7 @@ class Catalog:
     sources: dict[str, Path]
     tier_order: tuple[str, ...]
     renderer: Renderer
+    version: str
 
     def get(self, journey_id: str) -> Journey | None:
         return self.journeys.get(journey_id)
@@ -81,6 +92,7 @@ def check_catalog(
             sources={i.journey.id: i.path for i in loaded},
             tier_order=tiers,
             renderer=renderer,
+            version=content_version(journeys_dir, templates_dir),
         ),
         [],
     )
@@ -94,3 +106,126 @@ def load_catalog(
     if catalog is None:
         raise JourneyError(problems)
     return catalog
+
+
+def _files(*folders: Path) -> Iterator[tuple[str, Path]]:
+    """Every file under the folders, in a stable order, with a name that does not depend on where they are."""
+    for n, folder in enumerate(folders):
+        if folder.is_dir():
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                yield f"{n}/{path.relative_to(folder).as_posix()}", path
+
+
+def content_version(journeys_dir: Path, templates_dir: Path) -> str:
+    """A hash of every journey and template file: equal files, equal version, on any machine."""
+    digest = hashlib.sha256()
+    for name, path in _files(journeys_dir, templates_dir):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def folder_stamp(journeys_dir: Path, templates_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of every file: a cheap way to notice a change."""
+    stamp = []
+    for name, path in _files(journeys_dir, templates_dir):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stamp.append((name, info.st_size, info.st_mtime_ns))
+    return tuple(stamp)
+
+
+log = logging.getLogger("automation.definitions.catalog")
+
+
+class Absent(Enum):
+    """Why a delivery's journey or step was not found."""
+
+    GONE = "absent from the newest catalog"
+    BEHIND = "this process's catalog is older than the newest one recorded"
+
+
+class LiveCatalog:
+    """The newest valid catalog of the folders, reloaded when they change.
+
+    A change is noticed at most every `check_every_s` seconds (or at once with
+    `refresh(force=True)`); one that does not validate is refused with every
+    `file:line:col: message` in the log, and the previous catalog keeps running.
+    `newest` reads the version the scheduler recorded last, so that a process
+    whose own folder lags behind can tell "removed" from "not here yet".
+    """
+
+    def __init__(
+        self,
+        journeys_dir: Path,
+        templates_dir: Path,
+        *,
+        newest: Callable[[], str | None] = lambda: None,
+        check_every_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        locale: str = "en_US",
+        timezone: str = "UTC",
+    ) -> None:
+        self.journeys_dir = journeys_dir
+        self.templates_dir = templates_dir
+        self._defaults = {"locale": locale, "timezone": timezone}  # the template helpers' defaults
+        self._newest = newest
+        self._every = check_every_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._stamp = folder_stamp(journeys_dir, templates_dir)
+        self._current = load_catalog(journeys_dir, templates_dir, **self._defaults)
+        self._refused: tuple[tuple[str, int, int], ...] | None = None
+        self._checked = monotonic()
+
+    @property
+    def current(self) -> Catalog:
+        return self._current
+
+    def refresh(self, force: bool = False) -> Catalog:
+        """The catalog to use now, after reloading the folders if they changed."""
+        with self._lock:
+            if not force and self._monotonic() - self._checked < self._every:
+                return self._current
+            self._checked = self._monotonic()
+            stamp = folder_stamp(self.journeys_dir, self.templates_dir)
+            if stamp in (self._stamp, self._refused):
+                return self._current
+            catalog, problems = check_catalog(self.journeys_dir, self.templates_dir, **self._defaults)
+            if catalog is None:
+                self._refused = stamp
+                for problem in problems:
+                    log.error("%s", problem)
+                log.error("journeys change refused; still running catalog %s", self._current.version)
+                return self._current
+            self._stamp, self._refused = stamp, None
+            if catalog.version != self._current.version:
+                log.info(
+                    "journeys reloaded: catalog %s -> %s (%d journeys)",
+                    self._current.version,
+                    catalog.version,
+                    len(catalog.journeys),
+                )
+            self._current = catalog
+            return catalog
+
+    def find(self, journey_id: str, step_id: str) -> tuple[Journey, SendStep] | Absent:
+        """A delivery's journey and send step; an unknown one reloads first and only then is judged."""
+        found = _send_step(self.refresh(), journey_id, step_id)
+        if found is not None:
+            return found
+        catalog = self.refresh(force=True)
+        found = _send_step(catalog, journey_id, step_id)
+        if found is not None:
+            return found
+        newest = self._newest()
+        if newest is None or newest == catalog.version:
+            return Absent.GONE
+        return Absent.BEHIND
+
+
+def _send_step(catalog: Catalog, journey_id: str, step_id: str) -> tuple[Journey, SendStep] | None:
+    journey = catalog.get(journey_id)
+    step = dict(journey.send_steps()).get(step_id) if journey is not None else None
+    return (journey, step) if journey is not None and step is not None else None

@@ -27,6 +27,7 @@ wait is written back as `deferred` with a new `due_at` for a later tick.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -42,7 +43,7 @@ from automation.core.context import message_context
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
@@ -51,6 +52,11 @@ from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+# Still to go: rivals for a contested cap slot.
+TO_GO = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
+# A row whose journey this worker's folder does not have yet is tried again after this long.
+CATALOG_BEHIND_RETRY_MS = 15_000
+log = logging.getLogger("automation.deliver")
 DIED_SENDING = "the worker stopped after handing the message to the provider; not re-sent"
 
 # The hot path's statements, built once (Core on the table: no ORM bookkeeping per message).
@@ -69,12 +75,13 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        Suppression.address
-        == case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone),
+        suppressions.matches(case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone)),
     )
+    .limit(1)
     .scalar_subquery()
 )
-# Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+# Ingest keeps addresses in the suppression list's normal form, so the lookup is an equality
+# (with the address's hash too: an erased customer's suppressions are kept hashed).
 _LOAD = (
     select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
     .options(
@@ -84,6 +91,8 @@ _LOAD = (
             Delivery.step_id,
             Delivery.channel,
             Delivery.due_at,
+            Delivery.first_due_at,
+            Delivery.enqueued_at,
             Delivery.attempts,
             Delivery.customer_id,
         ),
@@ -154,7 +163,7 @@ class Deliverer:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        catalog: Catalog,
+        catalogs: LiveCatalog,
         settings: Settings,
         email: EmailProvider,
         sms: SmsProvider,
@@ -162,7 +171,7 @@ class Deliverer:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.sessions = session_factory
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.settings = settings
         self.email = email
         self.sms = sms
@@ -185,6 +194,8 @@ class Deliverer:
         with self.sessions.begin() as s:
             units = self._prepare(s, list(dict.fromkeys(ids)), message_id, outcome)
         retry: RetryLater | None = None
+        if "claimed" in outcome.values():
+            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
         for unit in units:
             try:
                 self._send(unit, message_id, outcome)
@@ -226,14 +237,24 @@ class Deliverer:
         stmt = _LOAD_LOCKED if s.get_bind().dialect.name == "postgresql" else _LOAD
         claimed: list[_Claimed] = []
         gone: list[tuple[int, str]] = []
+        behind: list[int] = []
         for d, state, context, customer, reason in s.execute(stmt, {"ids": ids}):
-            journey = self.catalog.get(d.journey_id)
-            step = dict(journey.send_steps()).get(d.step_id) if journey is not None else None
-            if journey is None or step is None:
+            found = self.catalogs.find(d.journey_id, d.step_id)
+            if found is Absent.GONE:
                 gone.append((d.id, "journey or step no longer exists"))
+            elif found is Absent.BEHIND:
+                behind.append(d.id)
+                outcome[d.id] = "claimed"
             else:
+                journey, step = found
                 claimed.append(_Claimed(d, journey, step, customer, state, context or {}, reason))
-        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone}
+        if behind:
+            log.warning(
+                "%d deliveries wait for a newer journey catalog than %s (retried later)",
+                len(behind),
+                self.catalogs.current.version,
+            )
+        seen = {c.delivery.id for c in claimed} | {i for i, _ in gone} | set(behind)
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
             outcome[did] = self._finish(s, did, DeliveryStatus.SKIPPED, reason=reason)
@@ -245,6 +266,7 @@ class Deliverer:
         """Every row's facts from one query per kind of fact."""
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
+        rivals = self._rivals(s, rows)
         default_tz = self.settings.default_timezone
         facts = {}
         for c in rows:
@@ -262,8 +284,47 @@ class Deliverer:
                 if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
                 timezone=planner.zone(c.customer.timezone, default_tz),
                 counted=counted.get((d.customer_id, d.channel), []),
+                first_due_at=d.first_due_at,
+                queued_at=d.enqueued_at,
+                occasion_day=_occasion_day(c),
+                ahead=[
+                    due
+                    for priority, due, rid in rivals.get((d.customer_id, d.channel), [])
+                    if judging.outranks(c.journey.priority, d.due_at, d.id, (priority, due, rid))
+                ],
             )
         return facts
+
+    def _rivals(
+        self, s: Session, rows: list[_Claimed]
+    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
+        """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
+        capped = [c for c in rows if c.journey.frequency_cap and not c.journey.transactional]
+        if not capped:
+            return {}
+        windows = [judging.max_window(self._caps(c.delivery.channel)) for c in capped]
+        since = min(c.delivery.due_at - w for c, w in zip(capped, windows, strict=True))
+        until = max(c.delivery.due_at + w for c, w in zip(capped, windows, strict=True))
+        found = s.execute(
+            select(
+                Delivery.id, Delivery.customer_id, Delivery.channel, Delivery.due_at, Delivery.journey_id
+            ).where(
+                Delivery.customer_id.in_({c.delivery.customer_id for c in capped}),
+                Delivery.channel.in_({c.delivery.channel for c in capped}),
+                Delivery.transactional.is_(False),
+                Delivery.status.in_(TO_GO),
+                Delivery.due_at > since,
+                Delivery.due_at < until,
+                Delivery.id.not_in([c.delivery.id for c in rows]),
+            )
+        )
+        catalog = self.catalogs.current
+        rivals: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
+        for rid, cid, channel, due_at, jid in found:
+            journey = catalog.get(jid)
+            if journey is not None and journey.frequency_cap:
+                rivals.setdefault((cid, channel), []).append((journey.priority, due_at, rid))
+        return rivals
 
     @staticmethod
     def _if_holds(s: Session, rows: list[_Claimed]) -> set[tuple[str, str, str]]:
@@ -388,7 +449,7 @@ class Deliverer:
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
         )
-        renderer = self.catalog.renderer
+        renderer = self.catalogs.current.renderer
         try:
             if d.channel == Channel.SMS:
                 rendered = renderer.render_sms(step.template, ctx)
@@ -538,6 +599,12 @@ class Deliverer:
         except suppressions.AddressError:
             key = address
         suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
+
+
+def _occasion_day(c: _Claimed) -> dt.date | None:
+    """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
+    day = c.enrollment_context.get("anniversary") if c.journey.trigger.kind == "anniversary" else None
+    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
 
 def _update_rows(s: Session, rows: list[dict[str, Any]]) -> None:

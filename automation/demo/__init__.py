@@ -152,7 +152,7 @@ def run_demo(
     worker_module.install(
         Deliverer(
             runtime.sessions,
-            catalog,
+            runtime.catalogs,
             settings,
             providers.email_provider(settings),
             providers.sms_provider(settings),

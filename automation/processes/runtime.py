@@ -1,7 +1,9 @@
 """Building the live objects from settings: engine, catalog, broker, providers.
 
 Entry points (the CLI, the Dramatiq worker module, the scheduler) call these;
-nothing here runs at import.
+nothing here runs at import. The journey catalog is live: each tick reloads a
+changed folder and records the catalog's version, which workers compare with
+their own before they call a journey or step gone.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.config import Settings
+from automation.config import Settings, existing_folder
 from automation.core.statuses import Channel
-from automation.definitions.catalog import Catalog, load_catalog
+from automation.definitions.catalog import Catalog, LiveCatalog
 from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.processes.tick import Queued, TickReport, tick
-from automation.store import db
+from automation.store import catalog_versions, db
 
 QUEUE = "deliveries"
 BATCH_ACTOR = "deliver_batch"
@@ -32,7 +34,12 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    catalog: Catalog
+    catalogs: LiveCatalog
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog as last loaded (a tick reloads it first)."""
+        return self.catalogs.current
 
 
 def open_database(settings: Settings, pre_ping: bool = True) -> tuple[Engine, sessionmaker[Session]]:
@@ -42,15 +49,21 @@ def open_database(settings: Settings, pre_ping: bool = True) -> tuple[Engine, se
     return engine, db.sessions(engine)
 
 
-def build_runtime(settings: Settings, pre_ping: bool = True) -> Runtime:
-    catalog = load_catalog(
-        settings.journeys_dir,
-        settings.templates_dir,
+def live_catalog(settings: Settings, sessions: sessionmaker[Session]) -> LiveCatalog:
+    """The settings' journeys and templates, validated, reloading when the folders change."""
+    return LiveCatalog(
+        existing_folder(settings.journeys_dir, "AUTOMATION_JOURNEYS_DIR", "journeys"),
+        existing_folder(settings.templates_dir, "AUTOMATION_TEMPLATES_DIR", "templates"),
+        newest=catalog_versions.reader(sessions),
+        check_every_s=settings.catalog_check_s,
         locale=settings.default_locale,
         timezone=settings.default_timezone,
     )
+
+
+def build_runtime(settings: Settings, pre_ping: bool = True) -> Runtime:
     engine, sessions = open_database(settings, pre_ping)
-    return Runtime(settings, engine, sessions, catalog)
+    return Runtime(settings, engine, sessions, live_catalog(settings, sessions))
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -102,11 +115,15 @@ def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued], batch_
 
 
 def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> TickReport:
+    """Reload changed journeys, record the catalog's version, then tick with it."""
     s = runtime.settings
+    catalog = runtime.catalogs.refresh(force=True)
+    with runtime.sessions.begin() as session:
+        catalog_versions.record(session, catalog.version, list(catalog.journeys), now)
     return tick(
         runtime.engine,
         runtime.sessions,
-        runtime.catalog,
+        catalog,
         now,
         lambda queued: enqueue_deliveries(broker, queued, s.email_batch_size),
         default_tz=s.default_timezone,

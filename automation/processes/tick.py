@@ -95,7 +95,8 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
 
 
 PlanKey = tuple[str, str, dt.datetime, str | None]
-SendKey = tuple[str, str, str, str, bool, dt.datetime]  # journey, step, channel, template, transactional, due
+# journey, step, channel, template, transactional, due, fell due
+SendKey = tuple[str, str, str, str, bool, dt.datetime, dt.datetime]
 Cursor = tuple[dt.datetime, int]
 
 
@@ -144,7 +145,15 @@ def _advance_batch(
             )
         for send in result.sends:
             sends[
-                (jid, send.step_id, send.step.channel, send.step.template, journey.transactional, send.due_at)
+                (
+                    jid,
+                    send.step_id,
+                    send.step.channel,
+                    send.step.template,
+                    journey.transactional,
+                    send.due_at,
+                    send.fell_due_at,
+                )
             ].append(eid)
         updates.append(
             {
@@ -171,6 +180,7 @@ DELIVERY_COLUMNS = (
     "transactional",
     "status",
     "due_at",
+    "first_due_at",
     "enqueued_at",
     "attempts",
     "created_at",
@@ -187,7 +197,7 @@ def _insert_deliveries(
     for every row, so the statement carries the enrollment ids and nothing per row:
     on PostgreSQL one array, elsewhere chunks of an IN list.
     """
-    jid, step_id, channel, template, transactional, due_at = send
+    jid, step_id, channel, template, transactional, due_at, fell_due_at = send
     e = Enrollment
     at = Delivery.due_at.type
     values = (
@@ -200,6 +210,7 @@ def _insert_deliveries(
         literal(transactional),
         literal(DeliveryStatus.QUEUED.value),
         literal(due_at, at),
+        literal(fell_due_at, at),
         literal(now, at),
         literal(0),
         literal(now, at),

@@ -13,16 +13,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware
 
 from automation import providers
-from automation.config import Settings, load_settings
+from automation.config import Settings, load_settings, require_safe_to_send
 from automation.core.statuses import Channel
 from automation.deliver.deliverer import Deliverer, RetryLater
-from automation.errors import UserError
+from automation.errors import UserError, report_lines
 from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
 from automation.processes.worker_metrics import add_worker_metrics, note_status
 
@@ -70,7 +70,7 @@ def build_deliverer(settings: Settings) -> Deliverer:
         kwargs["throttle"] = _throttle_for(settings)
     return Deliverer(
         runtime.sessions,
-        runtime.catalog,
+        runtime.catalogs,
         settings,
         providers.email_provider(settings),
         providers.sms_provider(settings),
@@ -94,24 +94,28 @@ def _current() -> Deliverer:
 
 
 class ValidateOnBoot(Middleware):
-    """Refuse to start a worker on invalid journeys or an unreachable database."""
+    """Refuse to start a worker on invalid journeys, an unreachable database or unsafe settings."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         # The Twilio SDK logs every request's headers at INFO.
         logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
         try:
+            require_safe_to_send(load_settings())
             _current()
         except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            raise SystemExit(1) from None
+            _refuse(exc)
+
+
+def _refuse(exc: UserError) -> NoReturn:
+    print("\n".join(report_lines(exc)), file=sys.stderr, flush=True)
+    raise SystemExit(1) from None
 
 
 def _setup() -> dramatiq.Broker:
     try:
         settings = load_settings()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        _refuse(exc)
     broker = make_broker(settings)
     if settings.redis_url:
         broker.add_middleware(ValidateOnBoot())

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from automation.core.feedback import Feedback, supersedes
 from automation.store.models import Delivery, ProviderEvent, Suppression
 from automation.store.sqlutil import insert_ignore
+from automation.store.suppressions import address_hash
 
 #: Provider events that say something about one message, and the delivery column that keeps it.
 FLAGS = {
@@ -109,7 +110,7 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
         s.execute(
             delete(Suppression).where(
                 Suppression.channel == f.channel,
-                Suppression.address == address,
+                Suppression.address.in_([address, address_hash(address)]),
                 Suppression.reason == f.unsuppress,
             )
         )

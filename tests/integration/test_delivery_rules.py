@@ -89,7 +89,7 @@ def test_outbox_writes_eml_and_sms_files(kit_settings: Settings, tmp_path: Path)
     assert parsed["To"] == "Ada <ada@example.com>"
     assert parsed["Subject"] == "News for Ada"
     assert parsed["X-Automation-Delivery-Id"] == str(mail_row.id)
-    assert parsed["List-Unsubscribe"].strip().startswith("<http://localhost:8000/unsubscribe/")
+    assert parsed["List-Unsubscribe"].strip().startswith("<https://hooks.example.com/unsubscribe/")
     text = parsed.get_body(("plain",))
     assert text is not None and "Hi Ada, news." in text.get_content()
     [sms] = (settings.outbox_dir / "sms").glob("*.txt")
@@ -298,7 +298,9 @@ def test_a_journey_sets_its_own_quiet_hours(flow: Flow) -> None:
 # ----------------------------------------------------------------- caps
 
 
-def test_three_journeys_at_once_send_one_email_a_day(flow: Flow, sendgrid: SendGridStandIn) -> None:
+def test_three_journeys_at_once_send_one_email_a_day_and_the_third_goes_stale(
+    flow: Flow, sendgrid: SendGridStandIn
+) -> None:
     flow.ingest([person("ada"), event("ada", "promo", EARLIER)])
     flow.run(NOW)  # three deliveries, four worker threads judging them at the same time
     rows = flow.deliveries()
@@ -308,12 +310,14 @@ def test_three_journeys_at_once_send_one_email_a_day(flow: Flow, sendgrid: SendG
             assert r.reason == "frequency cap"
             assert r.due_at.isoformat() == "2026-11-23T12:00:00+00:00"
     flow.run("2026-11-23T12:00:00Z")
-    assert sorted(r.status for r in flow.deliveries()) == ["deferred", "sent", "sent"]
-    flow.run("2026-11-24T12:00:00Z")
-    assert [r.status for r in flow.deliveries()] == ["sent"] * 3
-    assert len(sendgrid.messages()) == 3
-    due = sorted(r.due_at.isoformat() for r in flow.deliveries())
-    assert due == ["2026-11-22T12:00:00+00:00", "2026-11-23T12:00:00+00:00", "2026-11-24T12:00:00+00:00"]
+    # A second day's deferral would carry the third past `send_within` (default 24h) of falling due.
+    rows = flow.deliveries()
+    assert sorted(r.status for r in rows) == ["sent", "sent", "skipped"]
+    [stale] = [r for r in rows if r.status == "skipped"]
+    assert stale.reason == "stale: not sent within 1d of falling due (frequency cap)"
+    assert len(sendgrid.messages()) == 2
+    due = sorted(r.due_at.isoformat() for r in rows if r.status == "sent")
+    assert due == ["2026-11-22T12:00:00+00:00", "2026-11-23T12:00:00+00:00"]
 
 
 def test_weekly_cap_skip_action_and_transactional_exemption(flow: Flow, sendgrid: SendGridStandIn) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "operator_answers"
-down_revision = "0002"
+down_revision = "catalog_versions"
 branch_labels = None
 depends_on = None
 
