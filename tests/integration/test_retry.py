@@ -133,4 +133,4 @@ def test_retry_needs_ids_or_a_whole_selection(env: dict[str, str]) -> None:
     sent = cli(
         "deliveries", "retry", "--journey", "seasonal_offer", "--status", "sent", "--since", NOW, env=env
     )
-    assert sent.returncode == 1 and "--status: unknown value 'sent' (one of failed, skipped)" in sent.stderr
+    assert sent.returncode == 1 and "unknown status to retry 'sent' (one of failed, skipped)" in sent.stderr
