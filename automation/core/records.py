@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as dateparser
 
+from automation.core import addresses
+
 WELL_KNOWN = (
     "email",
     "phone",
@@ -109,14 +111,15 @@ def _normalise_traits(traits: dict[str, Any]) -> tuple[dict[str, Any], tuple[str
     out = dict(traits)
     warnings: tuple[str, ...] = ()
     if "email" in out and out["email"] is not None:
-        if not isinstance(out["email"], str) or "@" not in out["email"]:
-            raise RecordError("traits.email is not an email address")
-        out["email"] = out["email"].strip().lower()
+        try:
+            out["email"] = addresses.normal_email(out["email"] if isinstance(out["email"], str) else "")
+        except addresses.AddressError:
+            raise RecordError("traits.email is not an email address") from None
     if "phone" in out and out["phone"] is not None:
-        phone = str(out["phone"]).replace(" ", "").replace("-", "")
-        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
-            raise RecordError("traits.phone must be in E.164 form, like +15551234567")
-        out["phone"] = phone
+        try:
+            out["phone"] = addresses.normal_phone(str(out["phone"]))
+        except addresses.AddressError:
+            raise RecordError(f"traits.phone must be {addresses.PHONE_FORM}") from None
     if out.get("timezone") is not None and not _known_zone(str(out["timezone"])):
         out["timezone"] = None
         warnings = ("traits.timezone is not an IANA time zone; the customer gets the default zone",)

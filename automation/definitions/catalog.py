@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from automation.core.journeys import Journey, SendStep
 from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
-from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
+from automation.definitions.rendering import COMMON_VARIABLES, Renderer
+from automation.enroll.kind import TriggerKind
+from automation.enroll.kinds import kind_of
 from automation.errors import JourneyError
 
 
@@ -42,13 +45,14 @@ class Catalog:
         return [j for j in self.journeys.values() if j.enabled]
 
 
-def variables_for(journey: Journey) -> frozenset[str]:
-    return COMMON_VARIABLES | TRIGGER_VARIABLES[journey.trigger.kind]
+def variables_for(kind: TriggerKind[Any]) -> frozenset[str]:
+    """Every variable a template of a journey with this trigger kind may read."""
+    return COMMON_VARIABLES | kind.variables
 
 
 def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     journey = loaded.journey
-    allowed = variables_for(journey)
+    allowed = variables_for(kind_of(journey))
     out = []
     for n, step in enumerate(journey.steps):
         if step.send is None:
@@ -76,14 +80,7 @@ def check_catalog(
     renderer = Renderer(templates_dir, locale=locale, timezone=timezone)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
-        trigger = item.journey.trigger.tier_change
-        if trigger and trigger.to:
-            for tier in trigger.to:
-                if tier not in tiers:
-                    problems.append(
-                        f"{item.where('trigger', 'tier_change', 'to')}: unknown tier {tier!r} "
-                        f"(tiers: {', '.join(tiers)})"
-                    )
+        problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
     if problems:
         return None, problems
     return (
