@@ -15,24 +15,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automation.core.records import WELL_KNOWN
+
 Scalar = str | int | float | bool | dt.date | dt.datetime
 
 #: What a subject holds, which decides the operands it can be compared with.
 Kind = Literal["text", "number", "flag", "date", "instant", "any"]
 
 #: Traits stored as columns (everything else is looked up in the JSON `traits`).
-COLUMN_TRAITS: dict[str, Kind] = {
-    "email": "text",
-    "phone": "text",
-    "timezone": "text",
-    "first_name": "text",
-    "last_name": "text",
-    "tier": "text",
+#: The column traits that are not text; their names are ingest's well-known traits.
+NOT_TEXT: dict[str, Kind] = {
     "signed_up_at": "instant",
     "birthday": "date",
     "email_opt_in": "flag",
     "sms_opt_in": "flag",
 }
+COLUMN_TRAITS: dict[str, Kind] = {name: NOT_TEXT.get(name, "text") for name in WELL_KNOWN}
 #: Order facts maintained on ingest.
 FACTS: dict[str, Kind] = {
     "order_count": "number",
