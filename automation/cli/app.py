@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "web": (
         "automation.cli.web_cmd",
-        "Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped.",
+        "Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/).",
     ),
     "journeys": ("automation.cli.journeys_cmd", "Check and inspect journeys."),
     "campaign": (
