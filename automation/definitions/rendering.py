@@ -33,9 +33,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from automation.core import formatting, sms
 from automation.core.planner import zone
 from automation.core.statuses import Channel
+from automation.definitions.loader import read_definition
+from automation.errors import DefinitionError
 
 EMAIL_PARTS = ("subject.txt", "body.html", "body.txt")
 SMS_PARTS = ("sms.txt",)
+#: A template part larger than this is refused at load (the shipped ones are a few KiB).
+MAX_TEMPLATE_BYTES = 1024 * 1024
 
 #: Variables every message can use, whatever the trigger.
 COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "unsubscribe_url", "delivery_id"})
@@ -138,7 +142,10 @@ class Renderer:
             return []
         seen.add(ref)
         path = self.templates_dir / ref
-        source = path.read_text(encoding="utf-8")
+        try:
+            source = read_definition(path, MAX_TEMPLATE_BYTES)
+        except DefinitionError as exc:
+            return [str(exc)]
         try:
             ast = self.env.parse(source, name=ref)
         except TemplateSyntaxError as exc:
