@@ -4,14 +4,14 @@ The delivery row is rewritten when a deferred message is released and sent;
 this table keeps the deferral for the customer's "why" timeline.
 
 Revision ID: delivery_deferrals
-Revises: heartbeats
+Revises: sqlite_unescaped_traits
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "delivery_deferrals"
-down_revision = "heartbeats"
+down_revision = "sqlite_unescaped_traits"
 branch_labels = None
 depends_on = None
 
