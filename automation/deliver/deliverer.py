@@ -50,6 +50,7 @@ from automation.definitions.rendering import RenderError
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailProvider, SmsProvider
+from automation.store import deferrals as deferral_log
 from automation.store import suppressions
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
@@ -406,6 +407,7 @@ class Deliverer:
         facts = self._facts(s, rows)
         finals: list[dict[str, Any]] = []
         deferred: list[dict[str, Any]] = []
+        deferrals: list[dict[str, Any]] = []
         sending: list[dict[str, Any]] = []
         emails: list[tuple[int, EmailMessage, dict[str, str]]] = []
         units: list[_Unit] = []
@@ -436,6 +438,14 @@ class Deliverer:
                         "message_id": None,
                     }
                 )
+                deferrals.append(
+                    {
+                        "delivery_id": d.id,
+                        "judged_at": d.due_at,
+                        "until": verdict.due_at,
+                        "reason": verdict.reason,
+                    }
+                )
                 continue
             if verdict.status is not DeliveryStatus.SENDING:
                 finals.append({"b_id": d.id, "status": verdict.status, "reason": verdict.reason})
@@ -461,6 +471,7 @@ class Deliverer:
                 units.append(_Unit((d.id,), message, (labels[d.id],)))
         for rows_of_a_kind in (finals, sending, deferred):
             _update_rows(s, rows_of_a_kind)
+        deferral_log.record(s, deferrals)
         for grouped in batching.group(emails, self.settings.email_batch_size):
             units.append(_Unit(grouped.keys, grouped.batch, tuple(labels[i] for i in grouped.keys)))
         return units

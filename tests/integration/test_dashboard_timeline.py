@@ -73,3 +73,48 @@ def test_a_viewer_sees_the_customer_masked_and_an_editor_whole(
         assert shown in html
         if hidden:
             assert hidden not in html
+
+
+def test_a_quiet_hours_deferral_stays_on_the_timeline_after_the_message_is_sent(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    flow = Flow(settings)
+    try:
+        flow.ingest(
+            [
+                identify(
+                    "c2",
+                    "2026-11-01T00:00:00Z",
+                    email="bo@example.com",
+                    timezone="Europe/Paris",
+                    email_opt_in=True,
+                ),
+                track("c2", "order_placed", "2026-11-20T19:30:00Z", "o-late", total=12),
+            ],
+            now=NOW,
+        )
+        flow.run("2026-11-20T21:30:00Z")
+        [held] = flow.deliveries(customer_id="c2")
+        assert (held.status, held.due_at) == ("deferred", utc("2026-11-21T07:00:00Z"))
+        flow.run("2026-11-21T07:00:00Z")
+        [sent] = flow.deliveries(customer_id="c2")
+        assert sent.status == "sent"
+    finally:
+        flow.close()
+    with sessions() as s:
+        c = s.get(Customer, "c2")
+        assert c is not None
+        story = [
+            (e.at, e.title, e.detail)
+            for e in timeline(s, c, before=None, default_tz="UTC", full=True).entries
+        ]
+    deferral = next(e for e in story if "deferred" in e[1])
+    assert deferral == (
+        utc("2026-11-20T21:30:00Z"),
+        "email deferred (quiet hours) until 2026-11-21 07:00 UTC",
+        "2026-11-21 08:00 Europe/Paris for the customer",
+    )
+    titles = [t for _, t, _ in story]
+    assert titles.index(deferral[1]) < next(
+        n for n, t in enumerate(titles) if t.startswith("email sent to bo@example.com")
+    )
