@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from automation.core.journeys import Journey, SendStep
 from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
-from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
+from automation.definitions.rendering import COMMON_VARIABLES, Renderer
+from automation.enroll.kind import TriggerKind
+from automation.enroll.kinds import kind_of
 from automation.errors import JourneyError
 
 
@@ -42,13 +45,14 @@ class Catalog:
         return [j for j in self.journeys.values() if j.enabled]
 
 
-def variables_for(journey: Journey) -> frozenset[str]:
-    return COMMON_VARIABLES | TRIGGER_VARIABLES[journey.trigger.kind]
+def variables_for(kind: TriggerKind[Any]) -> frozenset[str]:
+    """Every variable a template of a journey with this trigger kind may read."""
+    return COMMON_VARIABLES | kind.variables
 
 
 def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     journey = loaded.journey
-    allowed = variables_for(journey)
+    allowed = variables_for(kind_of(journey))
     out = []
     for n, step in enumerate(journey.steps):
         if step.send is None:
@@ -60,25 +64,23 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     return out
 
 
-def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | None, list[str]]:
-    """Load and validate; returns the catalog (None when any problem) and every problem."""
+def check_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> tuple[Catalog | None, list[str]]:
+    """Load and validate; returns the catalog (None when any problem) and every problem.
+
+    `locale` and `timezone` are the template helpers' defaults for customers without their own.
+    """
     loaded, problems = load_journey_files(journeys_dir)
     tiers, tier_problems = load_tier_order(journeys_dir)
     problems.extend(tier_problems)
     if not templates_dir.is_dir():
         problems.append(f"{templates_dir}: templates folder not found")
         return None, problems
-    renderer = Renderer(templates_dir)
+    renderer = Renderer(templates_dir, locale=locale, timezone=timezone)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
-        trigger = item.journey.trigger.tier_change
-        if trigger and trigger.to:
-            for tier in trigger.to:
-                if tier not in tiers:
-                    problems.append(
-                        f"{item.where('trigger', 'tier_change', 'to')}: unknown tier {tier!r} "
-                        f"(tiers: {', '.join(tiers)})"
-                    )
+        problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
     if problems:
         return None, problems
     return (
@@ -93,9 +95,11 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
     )
 
 
-def load_catalog(journeys_dir: Path, templates_dir: Path) -> Catalog:
+def load_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> Catalog:
     """Load and validate, raising `JourneyError` listing every problem."""
-    catalog, problems = check_catalog(journeys_dir, templates_dir)
+    catalog, problems = check_catalog(journeys_dir, templates_dir, locale=locale, timezone=timezone)
     if catalog is None:
         raise JourneyError(problems)
     return catalog
@@ -157,15 +161,18 @@ class LiveCatalog:
         newest: Callable[[], str | None] = lambda: None,
         check_every_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        locale: str = "en_US",
+        timezone: str = "UTC",
     ) -> None:
         self.journeys_dir = journeys_dir
         self.templates_dir = templates_dir
+        self._defaults = {"locale": locale, "timezone": timezone}  # the template helpers' defaults
         self._newest = newest
         self._every = check_every_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._stamp = folder_stamp(journeys_dir, templates_dir)
-        self._current = load_catalog(journeys_dir, templates_dir)
+        self._current = load_catalog(journeys_dir, templates_dir, **self._defaults)
         self._refused: tuple[tuple[str, int, int], ...] | None = None
         self._checked = monotonic()
 
@@ -182,7 +189,7 @@ class LiveCatalog:
             stamp = folder_stamp(self.journeys_dir, self.templates_dir)
             if stamp in (self._stamp, self._refused):
                 return self._current
-            catalog, problems = check_catalog(self.journeys_dir, self.templates_dir)
+            catalog, problems = check_catalog(self.journeys_dir, self.templates_dir, **self._defaults)
             if catalog is None:
                 self._refused = stamp
                 for problem in problems:

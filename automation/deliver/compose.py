@@ -16,8 +16,9 @@ from typing import Any
 from automation.core import batching, judging
 from automation.core.context import message_context
 from automation.core.journeys import Journey, SendStep
+from automation.core.messages import EmailMessage, SmsMessage
 from automation.definitions.rendering import Renderer, RenderError
-from automation.providers.base import EmailMessage, SmsMessage
+from automation.enroll.kinds import template_variables
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _build(
     ctx = message_context(
         journey,
         customer,
-        parts.enrollment_context,
+        template_variables(journey, parts.enrollment_context),
         delivery_id=parts.delivery_id,
         unsubscribe_url=parts.unsubscribe_url,
         brand=sender.email_from_name,

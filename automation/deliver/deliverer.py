@@ -39,16 +39,21 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.advance.batch import settle
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.journeys import Journey, SendStep
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.deliver import ledger
 from automation.deliver.compose import Composition, Email, Outgoing, Parts, Sender, compose
+from automation.enroll.kinds import kind_of
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
+from automation.providers.base import EmailProvider, SmsProvider
+from automation.store import deferrals as deferral_log
+from automation.store import suppressions
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.deliver")
@@ -81,6 +86,7 @@ class _Unit:
 
     ids: tuple[int, ...]
     payload: EmailBatch | SmsMessage
+    labels: tuple[tuple[str, str], ...] = ()  # each row's (journey, step), for the outcome log
 
     @property
     def channel(self) -> Channel:
@@ -101,13 +107,31 @@ def channel_caps(settings: Settings) -> dict[Channel, tuple[rules.CapRule, ...]]
 
 def _occasion_day(journey: Journey | None, context: dict[str, object]) -> dt.date | None:
     """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
-    day = (
-        context.get("anniversary") if journey is not None and journey.trigger.kind == "anniversary" else None
-    )
     try:
-        return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+        return kind_of(journey).occasion_day(context) if journey is not None else None
     except ValueError:  # a context this row's data spoilt judges like one without the day
         return None
+
+
+def _log_outcome(delivery_id: int, label: tuple[str, str], status: str, reason: str | None) -> None:
+    """One line per outcome: ids, status and reason only, never an address or a name.
+
+    A row handed back to be tried again (`claimed`: rate limited, retrying) is not an outcome: debug only.
+    """
+    journey, step = label
+    level = logging.DEBUG if status == DeliveryStatus.CLAIMED else logging.INFO
+    log.log(
+        level,
+        "delivery %d journey=%s step=%s status=%s reason=%s",
+        delivery_id,
+        journey,
+        step,
+        status,
+        reason,
+    )
+
+
+UNLABELLED = ("-", "-")
 
 
 def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
@@ -124,6 +148,8 @@ class _Verdicts:
     sending: list[dict[str, object]]
     emails: list[tuple[int, EmailMessage, dict[str, str]]]
     sms: list[_Unit]
+    deferrals: list[dict[str, object]]
+    labels: dict[int, tuple[str, str]]
 
 
 class Deliverer:
@@ -179,6 +205,8 @@ class Deliverer:
                 self._send(unit, message_id, outcome)
             except RetryLater as exc:
                 retry = _later(retry, exc)
+        with self.sessions.begin() as s:
+            settle(s, ids)
         if retry is not None:
             raise retry
         return outcome
@@ -196,20 +224,23 @@ class Deliverer:
         """Claim, judge and render in one transaction; rows to send are left `sending`."""
         claim = ledger.claim(s, ids, owner, at)
         outcome.update(dict.fromkeys(claim.died, DeliveryStatus.UNKNOWN))
+        for did in claim.died:
+            _log_outcome(did, UNLABELLED, DeliveryStatus.UNKNOWN, ledger.DIED_SENDING)
         outcome.update({i: "dropped" for i in ids if i not in claim.ids and i not in claim.died})
         if not claim.ids:
             return []
         verdicts = self._judge(s, self._cases(s, claim.ids, outcome), outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
+        deferral_log.record(s, verdicts.deferrals)
         units = list(verdicts.sms)
         for grouped in batching.group(verdicts.emails, self.settings.email_batch_size):
-            units.append(_Unit(grouped.keys, grouped.batch))
+            units.append(_Unit(grouped.keys, grouped.batch, tuple(verdicts.labels[i] for i in grouped.keys)))
         return units
 
     def _judge(self, s: Session, cases: list[tuple[Delivery, Case]], outcome: dict[int, str]) -> _Verdicts:
         """Each row's verdict, in person order; a row's failure is its own."""
-        out = _Verdicts([], [], [], [], [])
+        out = _Verdicts([], [], [], [], [], [], {})
         # Rows of this batch already bound for a person count in the caps of the person's later rows.
         bound: dict[tuple[str, str], list[dt.datetime]] = {}
         for d, case in cases:
@@ -224,7 +255,18 @@ class Deliverer:
                     DeliveryStatus.FAILED, f"judge: {type(exc).__name__} while judging this delivery"
                 )
             outcome[d.id] = verdict.status
+            out.labels[d.id] = (d.journey_id, d.step_id)
+            if verdict.composed is None:
+                _log_outcome(d.id, out.labels[d.id], verdict.status, verdict.reason)
             if verdict.status is DeliveryStatus.DEFERRED:
+                out.deferrals.append(
+                    {
+                        "delivery_id": d.id,
+                        "judged_at": d.due_at,
+                        "until": verdict.due_at,
+                        "reason": verdict.reason,
+                    }
+                )
                 out.deferred.append(
                     {
                         "b_id": d.id,
@@ -258,7 +300,7 @@ class Deliverer:
         if isinstance(message, Email):
             out.emails.append((d.id, message.message, message.personal))
         else:
-            out.sms.append(_Unit((d.id,), message))
+            out.sms.append(_Unit((d.id,), message, ((d.journey_id, d.step_id),)))
 
     def _cases(self, s: Session, ids: list[int], outcome: dict[int, str]) -> list[tuple[Delivery, Case]]:
         """Every claimed row's case, from one query per kind of fact."""
@@ -412,7 +454,7 @@ class Deliverer:
 
     def _mark(
         self,
-        ids: Sequence[int],
+        unit: _Unit,
         owner: str,
         status: DeliveryStatus,
         outcome: dict[int, str],
@@ -420,8 +462,11 @@ class Deliverer:
     ) -> None:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
-            ledger.mark(s, ids, owner, status, **values)
-        outcome.update(dict.fromkeys(ids, status))
+            ledger.mark(s, unit.ids, owner, status, **values)
+        outcome.update(dict.fromkeys(unit.ids, status))
+        reason = values.get("reason")
+        for did, label in zip(unit.ids, unit.labels or (UNLABELLED,) * len(unit.ids), strict=True):
+            _log_outcome(did, label, status, reason if isinstance(reason, str) else None)
 
     def _not_sent(self, unit: _Unit, owner: str, reason: str, outcome: dict[int, str]) -> RetryLater:
         """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
@@ -459,7 +504,7 @@ class Deliverer:
                     len(unit.ids),
                 )
                 self._mark(
-                    unit.ids,
+                    unit,
                     owner,
                     DeliveryStatus.UNKNOWN,
                     outcome,
@@ -467,7 +512,7 @@ class Deliverer:
                 )
                 return
         self._mark(
-            unit.ids,
+            unit,
             owner,
             DeliveryStatus.SENT,
             outcome,
@@ -482,9 +527,11 @@ class Deliverer:
         """A refused batch is tried one by one when the refusal names a recipient; else all fail."""
         if isinstance(unit.payload, EmailBatch) and len(unit.ids) > 1 and exc.about_recipient:
             retry: RetryLater | None = None
-            for did, recipient in zip(unit.ids, unit.payload.recipients, strict=True):
+            labels = unit.labels or (UNLABELLED,) * len(unit.ids)
+            for did, recipient, label in zip(unit.ids, unit.payload.recipients, labels, strict=True):
                 try:
-                    self._send(_Unit((did,), replace(unit.payload, recipients=(recipient,))), owner, outcome)
+                    one = _Unit((did,), replace(unit.payload, recipients=(recipient,)), (label,))
+                    self._send(one, owner, outcome)
                 except RetryLater as later:
                     retry = _later(retry, later)
             if retry is not None:
@@ -492,8 +539,11 @@ class Deliverer:
             return
         if exc.suppress_reason:
             with self.sessions.begin() as s:
-                ledger.suppress(s, unit.channel, unit.addresses, exc.suppress_reason, self.clock())
-        self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
+                for address in unit.addresses:
+                    suppressions.suppress(
+                        s, unit.channel, address, exc.suppress_reason, "provider", self.clock()
+                    )
+        self._mark(unit, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
         self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
@@ -502,14 +552,14 @@ class Deliverer:
             attempts = ledger.most_attempts(s, unit.ids)
         if attempts >= self.settings.max_attempts:
             self._mark(
-                unit.ids,
+                unit,
                 owner,
                 DeliveryStatus.FAILED,
                 outcome,
                 reason=f"gave up after {attempts} attempts: {exc}"[:500],
             )
             return
-        self._mark(unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
+        self._mark(unit, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
         st = self.settings
         delay = rules.retry_delay_ms(
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()

@@ -3,14 +3,16 @@
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
 With REDIS_URL set, the web process can wake it for a tick at once (see
-`wakeup`); one tick runs at a time either way. Once a day it runs the
+`wakeup`); one tick runs at a time either way. After each tick it records the
+instant in the database (the web's /healthz reads it). Once a day it runs the
 maintenance pass (event retention). A tick that fails (one journey's work, or
 the whole pass: the database away) is logged by kind and the next one runs on
 time. SIGTERM and SIGINT stop it cleanly after the running tick; an in-process
 delivery run (no REDIS_URL) stops after its running messages, leaving the rest
 queued for the next start. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
-duration, and the ledger and queue figures the web process shows.
+duration, the last tick's instant, and the ledger and queue figures the web
+process shows.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import Histogram, start_http_server
 
 from automation.errors import UserError
-from automation.insight.metrics import ledger_registry, tick_histogram
+from automation.insight.metrics import ledger_registry, redis_client, tick_histogram
 from automation.processes.runtime import Runtime, drain, run_tick
 from automation.processes.wakeup import Wakeups
 from automation.store import retention
+from automation.store.heartbeats import record_tick
 
 log = logging.getLogger("automation.processes.scheduler")
 
@@ -41,7 +44,7 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
     if not port:
         return None
     s = runtime.settings
-    registry = ledger_registry(runtime.sessions, s.redis_url, s.redis_namespace)
+    registry = ledger_registry(runtime.sessions, redis_client(s.redis_url), s.redis_namespace)
     histogram = tick_histogram(registry)
     try:
         start_http_server(port, registry=registry)
@@ -63,6 +66,8 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
             started = time.perf_counter()
             try:
                 report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+                with runtime.sessions.begin() as s:
+                    record_tick(s, dt.datetime.now(dt.UTC))
             except Exception as exc:
                 kind = type(getattr(exc, "orig", None) or exc).__name__
                 log.error("tick failed with %s; the next tick runs on time", kind)

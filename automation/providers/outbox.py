@@ -18,8 +18,8 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.errors import PermanentProviderError
-from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
 
 
 def _safe(text: str) -> str:

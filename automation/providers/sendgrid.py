@@ -9,8 +9,8 @@ from urllib.error import URLError
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from automation.errors import ConfigError, PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailBatch, EmailMessage, Recipient
+from automation.core.messages import EmailBatch, EmailMessage, Recipient
+from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.hints import retry_after_s
 
 
@@ -59,8 +59,6 @@ class SendGridProvider:
     name = "sendgrid"
 
     def __init__(self, api_key: str, host: str, timeout_s: float) -> None:
-        if not timeout_s > 0:
-            raise ConfigError("AUTOMATION_PROVIDER_TIMEOUT_S must be more than 0 seconds")
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.timeout_s = timeout_s
 

@@ -16,8 +16,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from automation.errors import ConfigError, PermanentProviderError, TransientProviderError
-from automation.providers.base import SmsMessage
+from automation.core.messages import SmsMessage
+from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.hints import retry_after_s
 
 STOPPED = 21610  # the recipient replied STOP
@@ -51,8 +51,6 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, base_url: str, timeout_s: float) -> None:
-        if not timeout_s > 0:
-            raise ConfigError("AUTOMATION_PROVIDER_TIMEOUT_S must be more than 0 seconds")
         self.http = HeadersKeepingClient(timeout=timeout_s)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.client.api.base_url = base_url.rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.errors import DatabaseUnavailable, UserError
-from automation.store.suppressions import address_hash
+from automation.store.suppressions import sql_address_hash
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: URL schemes hosting platforms set; both mean PostgreSQL through psycopg 3.
@@ -36,13 +37,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
-    # PostgreSQL gets the same function from the `live_data` migration; NULL in, NULL out on
-    # both, so that one customer without an address never fails a whole query.
-    dbapi_conn.create_function("addr_hash", 1, _addr_hash, deterministic=True)
+    # PostgreSQL gets the same function from the `live_data` migration.
+    dbapi_conn.create_function("addr_hash", 1, sql_address_hash, deterministic=True)
 
 
-def _addr_hash(address: str | None) -> str | None:
-    return None if address is None else address_hash(address)
+def json_text(value: Any) -> str:
+    """JSON as SQLite stores it: keys as written, since its JSON paths do not match `\\u` escapes."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def make_engine(url: str, pre_ping: bool = True) -> Engine:
@@ -60,7 +61,7 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":
-            engine = create_engine(parsed, connect_args={"timeout": 30})
+            engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=json_text)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(parsed, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)

@@ -194,7 +194,6 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
-        Index(None, "converted_at"),
     )
 
 
@@ -390,6 +389,23 @@ class AnonymousEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class DeliveryDeferral(Base):
+    """A delivery judged at `judged_at` and made to wait until `until`, and why.
+
+    The delivery row keeps only its latest state; this keeps each deferral, so
+    the customer's timeline can still say "deferred for quiet hours until 08:00"
+    after the message went out.
+    """
+
+    __tablename__ = "delivery_deferrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, index=True)
+    judged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 class DashboardUser(Base):
     """A person who signs in to the dashboard: a `viewer` or an `editor`."""
 
@@ -441,3 +457,12 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))
+
+
+class Heartbeat(Base):
+    """When a recurring process last finished its work (`tick`: the scheduler), for health checks."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

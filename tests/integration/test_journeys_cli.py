@@ -171,7 +171,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert thanks.returncode == 0, thanks.stderr
     assert "Subject: Thank you for your order, <b>Ada</b>" in thanks.stdout
     assert "Order total: 42.50 EUR" in thanks.stdout
-    assert "note: the send would be skipped: consent: no email_opt_in" in thanks.stdout
+    assert "note: if due now, it would not be sent: skipped (consent: no email_opt_in)" in thanks.stdout
     page = html.read_text()
     assert "Hi &lt;b&gt;Ada&lt;/b&gt;," in page and "/unsubscribe/PREVIEW" in page
 
@@ -184,9 +184,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert sms.returncode == 0, sms.stderr
     assert "== step 3 (winback-sms): sms, template winback_sms" in sms.stdout
     assert "COMEBACK15" in sms.stdout and "(GSM-7, 1 segment(s))" in sms.stdout
-    assert (
-        "note: the send would be skipped: consent: no sms_opt_in" in sms.stdout
-    )  # the first rule that applies
+    assert "note: if due now, it would not be sent: skipped (consent: no sms_opt_in)" in sms.stdout
 
     wait = cli("journeys", "preview", "inactive_60d", "--customer", "ada", "--step", "2", env=env)
     assert (wait.returncode, wait.stderr.strip()) == (
@@ -223,10 +221,12 @@ def test_preview_says_what_the_worker_would_decide_suppression_quiet_hours_and_c
         assert result.returncode == 0, result.stderr
         return [line for line in result.stdout.splitlines() if line.startswith("note: ")]
 
-    assert notes("ada", NOW) == ["note: the send would be suppressed: address suppressed (manual)"]
+    assert notes("ada", NOW) == [
+        "note: if due now, it would not be sent: suppressed (address suppressed (manual))"
+    ]
     assert notes("bob", NOW) == []  # 11:00 in Paris
     assert notes("bob", "2026-03-02T21:30:00Z") == [  # 22:30 in Paris
-        "note: the send would be deferred to 2026-03-03T07:00:00+00:00: quiet hours"
+        "note: if due now, it would wait (quiet hours) until 2026-03-03T07:00:00+00:00"
     ]
     seasonal = cli("journeys", "preview", "seasonal_offer", "--customer", "bob", "--now", NOW, env=env)
     assert seasonal.returncode == 0 and "note: " not in seasonal.stdout, seasonal.stderr

@@ -15,6 +15,7 @@ from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import check_catalog
 from automation.definitions.loader import parse_journey
 from automation.definitions.rendering import Renderer, RenderError
+from automation.enroll.kinds import template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,7 +133,7 @@ def context_for(journey_id: str, enrollment: dict, **traits: object) -> dict:
     return message_context(
         journey,
         customer(**traits),
-        enrollment,
+        template_variables(journey, enrollment),
         delivery_id=7,
         unsubscribe_url="https://u/x",
         brand="Northwind Coffee",
