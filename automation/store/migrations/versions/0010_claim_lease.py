@@ -6,14 +6,14 @@ lease. Rows claimed before this revision get their enqueue instant, which is
 what the lease was measured from until now.
 
 Revision ID: claim_lease
-Revises: dashboard
+Revises: delivery_deferrals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "claim_lease"
-down_revision = "dashboard"
+down_revision = "delivery_deferrals"
 branch_labels = None
 depends_on = None
 
