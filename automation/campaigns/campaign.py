@@ -15,6 +15,7 @@ launch + i / rate seconds, so each tick releases only what has fallen due.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -22,9 +23,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import meta
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from sqlalchemy import ColumnElement, Table, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -37,7 +35,7 @@ from automation.core.journeys import Journey
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
 from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog, variables_for
-from automation.definitions.loader import plain, position
+from automation.definitions.loader import MAX_FILTER_BYTES, parse_filter, read_definition
 from automation.definitions.rendering import (
     EMAIL_PARTS,
     SMS_PARTS,
@@ -47,7 +45,8 @@ from automation.definitions.rendering import (
 )
 from automation.enroll import entry, manual, policy
 from automation.enroll.kinds import template_variables
-from automation.errors import UserError
+from automation.errors import DefinitionError, UserError
+from automation.insight.would import Caps, judge_sends
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
@@ -67,34 +66,23 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    if len(value) < 1024 and "\n" not in value and path.is_file():
-        return parse_filter_text(path.read_text(encoding="utf-8"), str(path))
-    if value.endswith((".yaml", ".yml")):
-        raise CampaignError(f"--where {value}: no such file")
-    return parse_filter_text(value, "--where")
+    source, text = "--where", value
+    try:
+        if len(value) < 1024 and "\n" not in value and path.exists():
+            source, text = str(path), read_definition(path, MAX_FILTER_BYTES)
+        elif value.endswith((".yaml", ".yml")):
+            raise CampaignError(f"--where {value}: no such file")
+        return parse_filter_text(text, source)
+    except DefinitionError as exc:
+        raise CampaignError(str(exc)) from None
 
 
 def parse_filter_text(text: str, source: str) -> Filter:
     """A filter from YAML text; a problem is `SOURCE:LINE:COL: message`, as for a journey file."""
     try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise CampaignError(f"{source}:{line}:{col}: invalid YAML: {exc.problem or exc.context}") from None
-    except YAMLError as exc:
-        raise CampaignError(f"{source}:1:1: invalid YAML: {exc}") from None
-    if not isinstance(root, dict):
-        raise CampaignError(f"{source}:1:1: a filter is a mapping, like {{trait: tier, eq: gold}}")
-    try:
-        return Filter.model_validate(plain(root))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line, col = position(root, loc, at_key=False)
-        where = ".".join(str(p) for p in loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise CampaignError(f"{source}:{line}:{col}: {where + ': ' if where else ''}{msg}") from None
+        return parse_filter(text, source)
+    except DefinitionError as exc:
+        raise CampaignError(str(exc)) from None
 
 
 def parse_rate(value: str) -> float:
@@ -243,11 +231,55 @@ class SampleRecipient:
 
 
 @dataclass
+class Reach:
+    """Of the audience, who would receive the first message at launch, and why the others not."""
+
+    receive: int = 0
+    later: Counter[str] = field(default_factory=Counter)  # deferred, by reason
+    not_sent: Counter[str] = field(default_factory=Counter)  # skipped or suppressed, by reason
+
+
+@dataclass
 class Preview:
     journey_id: str
     audience_size: int
     sample: list[SampleRecipient] = field(default_factory=list)
     message: str | None = None
+    reach: Reach | None = None
+
+
+def reach(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    journey: Journey,
+    where: Filter | None,
+    customer_ids: CustomerIds | None,
+    now: dt.datetime,
+    *,
+    default_tz: str,
+    caps: Caps,
+) -> Reach:
+    """The first send judged for every audience member at launch, a chunk at a time, as the worker would.
+
+    Consent, suppression, the step's `if`, quiet hours and the frequency cap are
+    judged at `now` by the worker's own function (`automation.insight.would`).
+    """
+    out = Reach()
+    sends = journey.send_steps()
+    if not sends:
+        return out
+    step = sends[0][1]
+    for ids in _pages(sessions, _conditions(journey, where, now), customer_ids, CHUNK):
+        with sessions() as s:
+            verdicts = judge_sends(s, catalog, journey, step, ids, now, default_tz=default_tz, caps=caps)
+        for verdict in verdicts.values():
+            if verdict.status is DeliveryStatus.SENDING:
+                out.receive += 1
+            elif verdict.status is DeliveryStatus.DEFERRED:
+                out.later[verdict.reason or ""] += 1
+            else:
+                out.not_sent[f"{verdict.status}: {verdict.reason}"] += 1
+    return out
 
 
 def preview(
@@ -261,11 +293,20 @@ def preview(
     customer_ids: CustomerIds | None = None,
     campaign_id: str | None = None,
     sample_size: int = 5,
+    judged: tuple[str, Caps] | None = None,
 ) -> Preview:
-    """The dry run: audience size, a few recipients (PII masked) and the first message rendered."""
+    """The dry run: audience size, a few recipients (PII masked) and the first message rendered.
+
+    With `judged` (the default time zone and the caps), also who would receive it at launch (`reach`).
+    """
     journey = get_journey(catalog, journey_id)
     size = count_audience(sessions, journey, where, customer_ids, now)
     result = Preview(journey.id, size)
+    if judged is not None:
+        default_tz, caps = judged
+        result.reach = reach(
+            sessions, catalog, journey, where, customer_ids, now, default_tz=default_tz, caps=caps
+        )
     conds = _conditions(journey, where, now)
     page = sample_size if customer_ids is None else CHUNK  # a file's first lines may not match
     first = next(_pages(sessions, conds, customer_ids, page), [])[:sample_size]

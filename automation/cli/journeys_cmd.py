@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.lookup import JourneyArgument, require_journey
-from automation.cli.output import print_json
+from automation.cli.output import clean, print_json
 from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import Catalog, check_catalog, load_catalog
@@ -20,6 +20,7 @@ from automation.definitions.rendering import RenderedEmail
 from automation.deliver.testsend import send_test
 from automation.errors import UserError
 from automation.insight.explain import explain, preview
+from automation.insight.would import Caps
 from automation.processes.runtime import open_database
 
 journeys_app = typer.Typer(help="Check and inspect journeys.", no_args_is_help=True)
@@ -79,7 +80,12 @@ def schema() -> None:
 def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Session]]:
     """Settings, the validated catalog, the named journey and the database, for one command."""
     settings = load_settings()
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    catalog = load_catalog(
+        settings.journeys_dir,
+        settings.templates_dir,
+        locale=settings.default_locale,
+        timezone=settings.default_timezone,
+    )
     journey = require_journey(catalog, journey_id)
     _, sessions = open_database(settings)
     return settings, catalog, journey, sessions
@@ -97,11 +103,13 @@ def explain_cmd(
     at = parse_now(now)
     settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
-        result = explain(session, journey, catalog, customer, at, settings.default_timezone)
+        result = explain(
+            session, journey, catalog, customer, at, settings.default_timezone, Caps.from_settings(settings)
+        )
     verdict = "enters" if result.enters else "does not enter"
-    console.print(f"{customer} {verdict} {journey.id} at {at.isoformat()}", highlight=False, markup=False)
+    console.print(clean(f"{customer} {verdict} {journey.id} at {at.isoformat()}"))
     for line in result.lines:
-        console.print(f"  - {line}", highlight=False, markup=False)
+        console.print(clean(f"  - {line}"))
 
 
 @journeys_app.command("preview")
@@ -131,6 +139,7 @@ def preview_cmd(
             default_tz=settings.default_timezone,
             brand=settings.email_from_name,
             public_url=settings.public_url,
+            caps=Caps.from_settings(settings),
             step_number=step,
         )
     html_written = False
@@ -148,7 +157,7 @@ def preview_cmd(
                 html_written = True
         else:
             out += [item.message.body, f"({item.message.encoding}, {item.message.segments} segment(s))", ""]
-        console.print("\n".join(out), highlight=False, markup=False)
+        console.print(clean("\n".join(out)))
     if html is not None and not html_written:
         raise UserError("--html needs an email step; the previewed steps are SMS only")
 
@@ -199,4 +208,4 @@ def test_cmd(
         markup=False,
     )
     for note in item.notes:
-        console.print(f"note: for the real customer, {note}", highlight=False, markup=False)
+        console.print(clean(f"note: for the real customer, {note}"))

@@ -8,7 +8,6 @@ process, and the journeys are validated when a worker boots.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from automation.config import Settings, load_settings, require_safe_to_send
 from automation.core.statuses import Channel
 from automation.deliver.deliverer import Deliverer, RetryLater
 from automation.errors import UserError, report_lines
+from automation.processes import logs
 from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
 from automation.processes.worker_metrics import add_worker_metrics, note_status
 
@@ -97,8 +97,7 @@ class ValidateOnBoot(Middleware):
     """Refuse to start a worker on invalid journeys, an unreachable database or unsafe settings."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        # The Twilio SDK logs every request's headers at INFO.
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        logs.guard()
         try:
             require_safe_to_send(load_settings())
             _current()

@@ -388,6 +388,23 @@ class AnonymousEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class DeliveryDeferral(Base):
+    """A delivery judged at `judged_at` and made to wait until `until`, and why.
+
+    The delivery row keeps only its latest state; this keeps each deferral, so
+    the customer's timeline can still say "deferred for quiet hours until 08:00"
+    after the message went out.
+    """
+
+    __tablename__ = "delivery_deferrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, index=True)
+    judged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 class DashboardUser(Base):
     """A person who signs in to the dashboard: a `viewer` or an `editor`."""
 
