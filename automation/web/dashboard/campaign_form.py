@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.campaigns import campaign as campaigns
@@ -77,6 +78,11 @@ def check(
         )
     except UserError as exc:
         result.problem = str(exc)
+        return result
+    except DBAPIError as exc:
+        # A filter that loads and compiles but that the database still refuses to evaluate.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        result.problem = f"{SOURCE}: the database cannot evaluate this filter: {reason}"
         return result
     result.audience = preview.audience_size
     result.sample = preview.sample
