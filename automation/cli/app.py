@@ -120,7 +120,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     from rich.console import Console
 
-    made = Console(stderr=name == "err_console", soft_wrap=True)
+    # Customer data reaches these: no Rich markup (`[/x]` would crash or restyle), no :emoji: codes.
+    made = Console(stderr=name == "err_console", soft_wrap=True, markup=False, emoji=False, highlight=False)
     globals()[name] = made
     return made
 
