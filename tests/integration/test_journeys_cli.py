@@ -260,4 +260,5 @@ def test_the_dramatiq_worker_refuses_to_boot_on_an_invalid_folder(
         timeout=120,
     )
     assert result.returncode != 0
-    assert f"error: {folder}/one.yaml:5:12: unknown key 'dayz' (did you mean 'days'?)" in result.stderr
+    # The same FILE:LINE:COL line as the CLI's processes print (issue 12), at the start of a line.
+    assert f"\n{folder}/one.yaml:5:12: unknown key 'dayz' (did you mean 'days'?)" in result.stderr
