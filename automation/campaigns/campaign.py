@@ -31,10 +31,12 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
-from automation.core.filters import Filter, compile_filter
-from automation.core.journeys import Cooldown, Journey, plain, position
+from automation.core.filters import Filter
+from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
+from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
+from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
     COMMON_VARIABLES,
     EMAIL_PARTS,
@@ -44,6 +46,7 @@ from automation.definitions.rendering import (
 )
 from automation.enroll import postgres as enroll_pg
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
 
@@ -163,7 +166,7 @@ def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
     """The variables a (validated) template reads, its layout aside."""
     renderer = catalog.renderer
     found: set[str] = set()
-    for part in EMAIL_PARTS if channel == "email" else SMS_PARTS:
+    for part in EMAIL_PARTS if channel == Channel.EMAIL else SMS_PARTS:
         source = (renderer.templates_dir / name / part).read_text(encoding="utf-8")
         found |= meta.find_undeclared_variables(renderer.env.parse(source))
     return found
@@ -289,7 +292,7 @@ def _render_sample(
         brand=brand,
     )
     try:
-        if channel == "sms":
+        if channel == Channel.SMS:
             return catalog.renderer.render_sms(step.template, ctx).body
         email = catalog.renderer.render_email(step.template, ctx)
     except RenderError as exc:
@@ -322,7 +325,7 @@ def _open_campaign(
         "launched_at": now,
         "filter": described,
         "audience_size": 0,
-        "status": "launching",
+        "status": CampaignStatus.LAUNCHING,
     }
     created = insert_ignore(s, Campaign.__table__, [row], ["id"], ["id"])
     if created:
@@ -334,7 +337,7 @@ def _open_campaign(
             f"campaign {campaign_id!r} already exists for journey {existing.journey_id!r}; "
             "choose another --campaign-id"
         )
-    if existing.status == "cancelled":
+    if existing.status == CampaignStatus.CANCELLED:
         raise CampaignError(f"campaign {campaign_id!r} was cancelled; launch it under a new --campaign-id")
     return True
 
@@ -368,7 +371,7 @@ def _enroll_chunk(
             literal(key),
             literal(now, UTCDateTime),
             literal(now, UTCDateTime),
-            literal("active"),
+            literal(EnrollmentState.ACTIVE.value),
             literal(first),
             literal(now, UTCDateTime),
             literal(context, JSONType),
@@ -387,7 +390,7 @@ def _enroll_chunk(
                     key,
                     now,
                     now,
-                    "active",
+                    EnrollmentState.ACTIVE,
                     first,
                     now + dt.timedelta(seconds=(offset + n) / rate_per_s),
                     context,
@@ -441,7 +444,7 @@ def launch(
     stopped = False
     for ids in _pages(sessions, conds, customer_ids, chunk):
         with sessions.begin() as s:
-            if s.scalar(select(Campaign.status).where(Campaign.id == cid)) == "cancelled":
+            if s.scalar(select(Campaign.status).where(Campaign.id == cid)) == CampaignStatus.CANCELLED:
                 stopped = True
                 break
             if customer_ids is None:  # a keyset page: every match between its first and last id
@@ -456,8 +459,8 @@ def launch(
         size = int(s.scalar(select(func.count()).where(Enrollment.campaign_id == cid)) or 0)
         s.execute(
             update(Campaign)
-            .where(Campaign.id == cid, Campaign.status != "cancelled")
-            .values(audience_size=size, status="launched")
+            .where(Campaign.id == cid, Campaign.status != CampaignStatus.CANCELLED)
+            .values(audience_size=size, status=CampaignStatus.LAUNCHED)
         )
     return LaunchResult(cid, journey.id, matched, enrolled, size, resumed, stopped)
 
@@ -483,15 +486,15 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
             raise CampaignError(f"no campaign {campaign_id!r}")
-        campaign.status = "cancelled"
+        campaign.status = CampaignStatus.CANCELLED
         campaign.cancelled_at = campaign.cancelled_at or now
         # A completed enrollment may still have a message waiting or in a worker's hands:
         # cancelling it makes the worker skip that message at its final check.
         pending = and_(
-            Enrollment.state == "completed",
+            Enrollment.state == EnrollmentState.COMPLETED,
             exists().where(
                 Delivery.enrollment_id == Enrollment.id,
-                Delivery.status.in_(("queued", "deferred", "claimed")),
+                Delivery.status.in_((*PENDING, DeliveryStatus.CLAIMED)),
             ),
         )
         enrollments = _rowcount(
@@ -499,10 +502,10 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
             update(Enrollment)
             .where(
                 Enrollment.campaign_id == campaign_id,
-                or_(Enrollment.state == "active", pending),
+                or_(Enrollment.state == EnrollmentState.ACTIVE, pending),
             )
             .values(
-                state="cancelled",
+                state=EnrollmentState.CANCELLED,
                 exited_at=now,
                 exit_reason="campaign cancelled",
                 next_step_id=None,
@@ -512,8 +515,8 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
         deliveries = _rowcount(
             s,
             update(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(("queued", "deferred")))
-            .values(status="skipped", reason="cancelled", updated_at=now),
+            .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(PENDING))
+            .values(status=DeliveryStatus.SKIPPED, reason="cancelled", updated_at=now),
         )
     return CancelResult(campaign_id, enrollments, deliveries)
 

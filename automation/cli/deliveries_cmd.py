@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from automation.cli.app import app, console
 from automation.config import load_settings
+from automation.core.statuses import DeliveryStatus
 from automation.errors import UserError
 from automation.processes.runtime import open_database
 from automation.store.models import Delivery
-
-STATUSES = ("queued", "claimed", "sending", "sent", "failed", "suppressed", "skipped", "deferred", "unknown")
 
 deliveries_app = typer.Typer(help="The delivery ledger: every message and its outcome.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -28,12 +27,14 @@ def _when(value: object) -> str:
 def list_(
     customer: Annotated[str | None, typer.Option(help="Only this customer id.")] = None,
     journey: Annotated[str | None, typer.Option(help="Only this journey id.")] = None,
-    status: Annotated[str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(DeliveryStatus)}.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 50,
 ) -> None:
     """Deliveries with their status and reason, newest due first."""
-    if status is not None and status not in STATUSES:
-        raise UserError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+    if status is not None and status not in tuple(DeliveryStatus):
+        raise UserError(f"unknown status {status!r} (one of {', '.join(DeliveryStatus)})")
     _, sessions = open_database(load_settings())
     stmt = select(Delivery).order_by(Delivery.due_at.desc(), Delivery.id.desc()).limit(limit)
     if customer is not None:

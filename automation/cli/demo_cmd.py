@@ -10,6 +10,7 @@ import typer
 
 from automation.cli.app import app, console
 from automation.cli.status_cmd import print_table, stats_table
+from automation.core.statuses import DeliveryStatus
 from automation.demo import DayReport, run_demo
 
 
@@ -44,7 +45,7 @@ def demo(
         highlight=False,
     )
     print_table(stats_table(result.stats, "What each journey did"))
-    silent = [s.journey_id for s in result.stats if not s.deliveries.get("sent")]
+    silent = [s.journey_id for s in result.stats if not s.deliveries.get(DeliveryStatus.SENT)]
     if silent:
         console.print(f"journeys that sent nothing: {', '.join(silent)}", highlight=False)
     console.print(

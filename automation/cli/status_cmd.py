@@ -13,10 +13,9 @@ from rich.table import Table
 from automation.cli.app import app, console
 from automation.config import load_settings
 from automation.core.records import RecordError, parse_instant
+from automation.core.statuses import REPORTED
 from automation.insight import reporting
 from automation.processes.runtime import build_runtime
-
-COLUMNS = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
 
 
 def _instant(value: str | None, flag: str) -> dt.datetime | None:
@@ -32,8 +31,8 @@ def stats_table(rows: list[reporting.JourneyStats], title: str) -> Table:
     table = Table(title=title, title_justify="left", padding=(0, 1, 0, 0))
     table.add_column("journey")
     table.add_column("active", justify="right")
-    for name in COLUMNS:
-        table.add_column(name, justify="right")
+    for status_name in REPORTED:
+        table.add_column(status_name, justify="right")
     for name in ("opened", "clicked", "converted", "rate", "goal exits"):
         table.add_column(name, justify="right")
     for r in rows:
@@ -41,7 +40,7 @@ def stats_table(rows: list[reporting.JourneyStats], title: str) -> Table:
         table.add_row(
             r.journey_id,
             str(r.active),
-            *(str(r.deliveries.get(name, 0)) for name in COLUMNS),
+            *(str(r.deliveries.get(name, 0)) for name in REPORTED),
             str(r.opened),
             str(r.clicked),
             str(r.conversions) if r.goal else "-",

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings
+from automation.core import statuses
 from automation.errors import UserError
 from automation.processes.runtime import open_database
 from automation.store import suppressions
@@ -61,7 +62,7 @@ def list_(
     channel: Annotated[str | None, typer.Argument(help="Only this channel (email or sms).")] = None,
 ) -> None:
     """Every suppressed address, newest first."""
-    if channel is not None and channel not in suppressions.CHANNELS:
+    if channel is not None and channel not in tuple(statuses.Channel):
         raise UserError(f"unknown channel {channel!r} (email or sms)")
     _, sessions = open_database(load_settings())
     with sessions() as s:

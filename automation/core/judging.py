@@ -21,6 +21,7 @@ from automation.core import rules
 from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import ENDED_EARLY, Channel, DeliveryStatus, EnrollmentState
 
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
@@ -30,7 +31,7 @@ WEEK = dt.timedelta(days=7)
 class Verdict:
     """What to do with a claimed delivery at its due instant."""
 
-    status: str  # send | skipped | suppressed | deferred | failed
+    status: DeliveryStatus  # `sending` means go ahead; else skipped, suppressed, deferred or failed
     reason: str | None = None
     due_at: dt.datetime | None = None
 
@@ -39,7 +40,7 @@ class Verdict:
 class Facts:
     """What the database said about one delivery's person, read for the whole batch at once."""
 
-    enrollment_state: str
+    enrollment_state: EnrollmentState
     address: str | None
     suppressed: str | None
     consent: bool
@@ -73,18 +74,20 @@ def stale_at(journey: Journey, facts: Facts, at: dt.datetime) -> str | None:
 
 def _deferred(journey: Journey, facts: Facts, reason: str, release: dt.datetime) -> Verdict:
     stale = stale_at(journey, facts, release)
-    return Verdict("skipped", f"{stale} ({reason})") if stale else Verdict("deferred", reason, release)
+    if stale:
+        return Verdict(DeliveryStatus.SKIPPED, f"{stale} ({reason})")
+    return Verdict(DeliveryStatus.DEFERRED, reason, release)
 
 
-def caps(channel: str, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
+def caps(channel: Channel, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
     """The cross-journey frequency caps of one channel."""
-    if channel == "sms":
+    if channel is Channel.SMS:
         return (rules.CapRule(sms_day, DAY),)
     return (rules.CapRule(email_day, DAY), rules.CapRule(email_week, WEEK))
 
 
 def judge(
-    channel: str,
+    channel: Channel,
     due_at: dt.datetime,
     journey: Journey,
     step: SendStep,
@@ -92,19 +95,19 @@ def judge(
     channel_caps: Sequence[rules.CapRule],
 ) -> Verdict:
     """The verdict for one delivery due at `due_at`, from its facts."""
-    if facts.enrollment_state in ("exited", "cancelled"):
-        return Verdict("skipped", f"enrollment {facts.enrollment_state}")
+    if facts.enrollment_state in ENDED_EARLY:
+        return Verdict(DeliveryStatus.SKIPPED, f"enrollment {facts.enrollment_state}")
     stale = stale_at(journey, facts, max(due_at, facts.queued_at or due_at))
     if stale:
-        return Verdict("skipped", stale)
+        return Verdict(DeliveryStatus.SKIPPED, stale)
     if not facts.address:
-        return Verdict("skipped", f"no {'email address' if channel == 'email' else 'phone number'}")
+        return Verdict(DeliveryStatus.SKIPPED, f"no {channel.address_name}")
     if facts.suppressed:
-        return Verdict("suppressed", f"address suppressed ({facts.suppressed})")
+        return Verdict(DeliveryStatus.SUPPRESSED, f"address suppressed ({facts.suppressed})")
     if not facts.consent:
-        return Verdict("skipped", f"consent: no {channel}_opt_in")
+        return Verdict(DeliveryStatus.SKIPPED, f"consent: no {channel}_opt_in")
     if step.if_ is not None and not facts.if_holds:
-        return Verdict("skipped", f"if: {describe(step.if_)} does not hold")
+        return Verdict(DeliveryStatus.SKIPPED, f"if: {describe(step.if_)} does not hold")
     if journey.quiet_hours is not False:
         release = rules.quiet_hours_release(
             due_at, journey.quiet_hours.start, journey.quiet_hours.end, facts.timezone
@@ -115,9 +118,9 @@ def judge(
         release = rules.cap_release(due_at, [*facts.counted, *facts.ahead], channel_caps)
         if release is not None:
             if journey.cap_action == "skip":
-                return Verdict("skipped", "frequency cap")
+                return Verdict(DeliveryStatus.SKIPPED, "frequency cap")
             return _deferred(journey, facts, "frequency cap", release)
-    return Verdict("send")
+    return Verdict(DeliveryStatus.SENDING)
 
 
 def max_window(channel_caps: Sequence[rules.CapRule]) -> dt.timedelta:

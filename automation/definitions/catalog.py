@@ -21,13 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from automation.core.journeys import (
-    Journey,
-    LoadedJourney,
-    SendStep,
-    load_journey_files,
-    load_tier_order,
-)
+from automation.core.journeys import Journey, SendStep
+from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
 from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 from automation.errors import JourneyError
 

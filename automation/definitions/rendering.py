@@ -17,6 +17,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyn
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from automation.core import sms
+from automation.core.statuses import Channel
 
 EMAIL_PARTS = ("subject.txt", "body.html", "body.txt")
 SMS_PARTS = ("sms.txt",)
@@ -65,18 +66,18 @@ class Renderer:
             keep_trailing_newline=False,
         )
 
-    def channel_of(self, name: str) -> str | None:
+    def channel_of(self, name: str) -> Channel | None:
         """`email` or `sms` from the files present, None when the template is missing."""
         folder = self.templates_dir / name
         if all((folder / p).is_file() for p in EMAIL_PARTS):
-            return "email"
+            return Channel.EMAIL
         if all((folder / p).is_file() for p in SMS_PARTS):
-            return "sms"
+            return Channel.SMS
         return None
 
     def problems(self, name: str, channel: str, allowed: frozenset[str]) -> list[str]:
         """Every reason this template cannot serve a step: missing, syntax, unknown variables."""
-        parts = EMAIL_PARTS if channel == "email" else SMS_PARTS
+        parts = EMAIL_PARTS if channel == Channel.EMAIL else SMS_PARTS
         found = self.channel_of(name)
         if found is None:
             known = (

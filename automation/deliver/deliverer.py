@@ -40,18 +40,19 @@ from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
-from automation.core.filters import compile_filter
 from automation.core.journeys import Journey, SendStep
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
 from automation.store import suppressions
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
-COUNTED = ("sent", "sending", "unknown")
-PENDING = ("queued", "claimed", "deferred")
+COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 # A row whose journey this worker's folder does not have yet is tried again after this long.
 CATALOG_BEHIND_RETRY_MS = 15_000
 log = logging.getLogger("automation.deliver")
@@ -63,8 +64,8 @@ _T = _TABLE.c
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _CLAIM = (
     update(_TABLE)
-    .where(_T.id.in_(_IDS), _T.status == "queued")
-    .values(status="claimed", message_id=bindparam("owner"))
+    .where(_T.id.in_(_IDS), _T.status == DeliveryStatus.QUEUED)
+    .values(status=DeliveryStatus.CLAIMED, message_id=bindparam("owner"))
     .returning(_T.id)
 )
 _MINE = select(_T.id, _T.status, _T.message_id).where(_T.id.in_(_IDS)).order_by(_T.id)
@@ -73,7 +74,8 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        Suppression.address == case((Delivery.channel == "email", Customer.email), else_=Customer.phone),
+        Suppression.address
+        == case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone),
     )
     .scalar_subquery()
 )
@@ -125,7 +127,7 @@ class _Claimed:
     journey: Journey
     step: SendStep
     customer: Customer
-    enrollment_state: str
+    enrollment_state: EnrollmentState
     enrollment_context: dict[str, Any]
     suppressed: str | None
 
@@ -139,7 +141,7 @@ class _Unit:
 
     @property
     def channel(self) -> str:
-        return "email" if isinstance(self.payload, EmailBatch) else "sms"
+        return Channel.EMAIL if isinstance(self.payload, EmailBatch) else Channel.SMS
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -190,7 +192,7 @@ class Deliverer:
         with self.sessions.begin() as s:
             units = self._prepare(s, list(dict.fromkeys(ids)), message_id, outcome)
         retry: RetryLater | None = None
-        if "claimed" in outcome.values():
+        if DeliveryStatus.CLAIMED in outcome.values():
             retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
         for unit in units:
             try:
@@ -212,16 +214,16 @@ class Deliverer:
             found = s.execute(_MINE.with_for_update(), {"ids": rest}).all()
             died = []
             for did, status, owner in found:
-                if owner == message_id and status == "claimed":
+                if owner == message_id and status == DeliveryStatus.CLAIMED:
                     go.add(did)
-                elif owner == message_id and status == "sending":
+                elif owner == message_id and status == DeliveryStatus.SENDING:
                     died.append(did)
-                    outcome[did] = "unknown"
+                    outcome[did] = DeliveryStatus.UNKNOWN
             if died:
                 s.execute(
                     update(Delivery)
-                    .where(Delivery.id.in_(died), Delivery.status == "sending")
-                    .values(status="unknown", reason=DIED_SENDING)
+                    .where(Delivery.id.in_(died), Delivery.status == DeliveryStatus.SENDING)
+                    .values(status=DeliveryStatus.UNKNOWN, reason=DIED_SENDING)
                 )
         for i in ids:
             if i not in go:
@@ -240,7 +242,7 @@ class Deliverer:
                 gone.append((d.id, "journey or step no longer exists"))
             elif found is Absent.BEHIND:
                 behind.append(d.id)
-                outcome[d.id] = "claimed"
+                outcome[d.id] = DeliveryStatus.CLAIMED
             else:
                 journey, step = found
                 claimed.append(_Claimed(d, journey, step, customer, state, context or {}, reason))
@@ -253,7 +255,7 @@ class Deliverer:
         seen = {c.delivery.id for c in claimed} | {i for i, _ in gone} | set(behind)
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
-            outcome[did] = self._finish(s, did, "skipped", reason=reason)
+            outcome[did] = self._finish(s, did, DeliveryStatus.SKIPPED, reason=reason)
         return claimed
 
     # ------------------------------------------------------------ judge
@@ -269,12 +271,12 @@ class Deliverer:
             d = c.delivery
             consent = (
                 bool(c.customer.sms_opt_in)
-                if d.channel == "sms"
+                if d.channel == Channel.SMS
                 else bool(c.journey.transactional or c.customer.email_opt_in)
             )
             facts[d.id] = judging.Facts(
                 enrollment_state=c.enrollment_state,
-                address=c.customer.email if d.channel == "email" else c.customer.phone,
+                address=c.customer.email if d.channel == Channel.EMAIL else c.customer.phone,
                 suppressed=c.suppressed,
                 consent=consent,
                 if_holds=(d.journey_id, d.step_id, d.customer_id) in holds,
@@ -337,7 +339,7 @@ class Deliverer:
             holds.update((jid, sid, cid) for cid in ok)
         return holds
 
-    def _caps(self, channel: str) -> tuple[rules.CapRule, ...]:
+    def _caps(self, channel: Channel) -> tuple[rules.CapRule, ...]:
         st = self.settings
         return judging.caps(channel, st.email_cap_day, st.email_cap_week, st.sms_cap_day)
 
@@ -384,37 +386,37 @@ class Deliverer:
             if person in bound:
                 f = replace(f, counted=[*f.counted, *bound[person]])
             verdict = judging.judge(d.channel, d.due_at, c.journey, c.step, f, self._caps(d.channel))
-            if verdict.status == "send":
+            if verdict.status is DeliveryStatus.SENDING:
                 rendered = self._render(c, facts[d.id].address or "")
                 if isinstance(rendered, str):
-                    verdict = judging.Verdict("failed", rendered)
+                    verdict = judging.Verdict(DeliveryStatus.FAILED, rendered)
             outcome[d.id] = verdict.status
-            if verdict.status == "deferred":
+            if verdict.status == DeliveryStatus.DEFERRED:
                 deferred.append(
                     {
                         "b_id": d.id,
-                        "status": "deferred",
+                        "status": DeliveryStatus.DEFERRED,
                         "reason": verdict.reason,
                         "due_at": verdict.due_at,
                         "message_id": None,
                     }
                 )
                 continue
-            if verdict.status != "send":
+            if verdict.status is not DeliveryStatus.SENDING:
                 finals.append({"b_id": d.id, "status": verdict.status, "reason": verdict.reason})
                 continue
             assert not isinstance(rendered, str)
             message, segments, values = rendered
-            outcome[d.id] = "sending"
+            outcome[d.id] = DeliveryStatus.SENDING
             bound.setdefault(person, []).append(d.due_at)
             sending.append(
                 {
                     "b_id": d.id,
-                    "status": "sending",
+                    "status": DeliveryStatus.SENDING,
                     "address": message.to,
                     "segments": segments,
                     "attempts": d.attempts + 1,
-                    "provider": (self.email if d.channel == "email" else self.sms).name,
+                    "provider": (self.email if d.channel == Channel.EMAIL else self.sms).name,
                 }
             )
             if isinstance(message, EmailMessage):
@@ -447,7 +449,7 @@ class Deliverer:
         )
         renderer = self.catalogs.current.renderer
         try:
-            if d.channel == "sms":
+            if d.channel == Channel.SMS:
                 rendered = renderer.render_sms(step.template, ctx)
                 if not self.settings.sms_from and self.sms.name == "twilio":
                     return "render: AUTOMATION_SMS_FROM is not set"
@@ -492,7 +494,7 @@ class Deliverer:
         return status
 
     def _mark(
-        self, ids: Sequence[int], owner: str, status: str, outcome: dict[int, str], **values: Any
+        self, ids: Sequence[int], owner: str, status: DeliveryStatus, outcome: dict[int, str], **values: Any
     ) -> None:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
@@ -503,7 +505,9 @@ class Deliverer:
 
     def _not_sent(self, unit: _Unit, owner: str, reason: str, outcome: dict[int, str]) -> RetryLater:
         """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
-        self._mark(unit.ids, owner, "claimed", outcome, reason=reason, attempts=Delivery.attempts - 1)
+        self._mark(
+            unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=reason, attempts=Delivery.attempts - 1
+        )
         return RetryLater(random.randint(100, 400), reason)
 
     def _send(self, unit: _Unit, owner: str, outcome: dict[int, str]) -> None:
@@ -530,7 +534,7 @@ class Deliverer:
         self._mark(
             unit.ids,
             owner,
-            "sent",
+            DeliveryStatus.SENT,
             outcome,
             reason=None,
             provider_message_id=provider_id,
@@ -555,7 +559,7 @@ class Deliverer:
             with self.sessions.begin() as s:
                 for address in unit.addresses:
                     self._suppress(s, unit.channel, address, exc.suppress_reason, self.clock())
-        self._mark(unit.ids, owner, "failed", outcome, reason=str(exc)[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
         self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
@@ -572,10 +576,14 @@ class Deliverer:
             )
         if attempts >= self.settings.max_attempts:
             self._mark(
-                unit.ids, owner, "failed", outcome, reason=f"gave up after {attempts} attempts: {exc}"[:500]
+                unit.ids,
+                owner,
+                DeliveryStatus.FAILED,
+                outcome,
+                reason=f"gave up after {attempts} attempts: {exc}"[:500],
             )
             return
-        self._mark(unit.ids, owner, "claimed", outcome, reason=f"retrying: {exc}"[:500])
+        self._mark(unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
         st = self.settings
         delay = rules.retry_delay_ms(
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()

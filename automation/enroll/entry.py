@@ -18,11 +18,12 @@ from sqlalchemy import ColumnElement, Select, exists, func, literal, select, upd
 from sqlalchemy.orm import Session
 
 from automation.core import planner
-from automation.core.filters import compile_filter
 from automation.core.journeys import Cooldown, Journey
 from automation.core.records import parse_date
+from automation.core.statuses import EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.enroll import postgres as enroll_pg
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 from automation.store.sqlutil import insert_ignore
 
@@ -279,7 +280,7 @@ def insert_enrollments(
                 "occurrence_key": planner.occurrence_key(journey, c.raw_key),
                 "occurred_at": c.occurred_at,
                 "entered_at": now,
-                "state": "active",
+                "state": EnrollmentState.ACTIVE,
                 "next_step_id": first,
                 "next_at": c.occurred_at,
                 "context": c.context,
@@ -318,14 +319,14 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> list[int]:
     )
     rows = session.execute(
         select(Enrollment.id, hit).where(
-            Enrollment.journey_id == journey.id, Enrollment.state == "active", hit.is_not(None)
+            Enrollment.journey_id == journey.id, Enrollment.state == EnrollmentState.ACTIVE, hit.is_not(None)
         )
     ).all()
     goal = journey.goal.event if journey.goal else None
     updates = [
         {
             "id": eid,
-            "state": "exited",
+            "state": EnrollmentState.EXITED,
             "exit_reason": f"exit_on:{name}",
             "exited_at": now,
             "next_step_id": None,

@@ -35,8 +35,9 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from automation.core import planner
-from automation.core.filters import compile_filter
 from automation.core.journeys import Cooldown, Journey
+from automation.core.statuses import EnrollmentState
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 KINDS = ("event", "tier_change", "inactivity")
@@ -218,7 +219,7 @@ def enroll_due(session: Session, journey: Journey, now: dt.datetime, tier_order:
         rows.c.occurrence_key,
         rows.c.occurred_at,
         literal(now, Enrollment.entered_at.type),
-        literal("active"),
+        literal(EnrollmentState.ACTIVE.value),
         literal(journey.step_ids()[0]),
         rows.c.occurred_at,
         rows.c.context,

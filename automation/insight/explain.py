@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from automation.core import planner
 from automation.core.durations import format_duration
-from automation.core.filters import Filter, compile_filter, describe
+from automation.core.filters import Filter, describe
 from automation.core.journeys import Cooldown, Journey, SendStep
+from automation.core.statuses import Channel
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll import entry as enroll
 from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, CustomerEventStat, Enrollment, Event
 
 
@@ -285,13 +287,13 @@ class PreviewedStep:
 
 def _notes(session: Session, journey: Journey, step: SendStep, c: Customer) -> list[str]:
     notes = []
-    if step.channel == "email" and not c.email:
+    if step.channel == Channel.EMAIL and not c.email:
         notes.append("the customer has no email address: the send would be skipped")
-    if step.channel == "sms" and not c.phone:
+    if step.channel == Channel.SMS and not c.phone:
         notes.append("the customer has no phone number: the send would be skipped")
-    if step.channel == "email" and not journey.transactional and not c.email_opt_in:
+    if step.channel == Channel.EMAIL and not journey.transactional and not c.email_opt_in:
         notes.append("the customer has not opted in to email: the send would be skipped")
-    if step.channel == "sms" and not c.sms_opt_in:
+    if step.channel == Channel.SMS and not c.sms_opt_in:
         notes.append("the customer has not opted in to SMS: the send would be skipped")
     if step.if_ is not None and not holds(session, c.id, step.if_):
         notes.append(f"if: {describe(step.if_)} does not hold now: the send would be skipped")
@@ -337,7 +339,7 @@ def preview(
         try:
             message: RenderedEmail | RenderedSms = (
                 catalog.renderer.render_email(step.template, ctx)
-                if step.channel == "email"
+                if step.channel == Channel.EMAIL
                 else catalog.renderer.render_sms(step.template, ctx)
             )
         except RenderError as exc:

@@ -18,14 +18,11 @@ from sqlalchemy import ColumnElement, Interval, and_, exists, func, literal, sel
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.records import WELL_KNOWN
+from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
-
-STATUSES = ("queued", "sending", "sent", "deferred", "suppressed", "skipped", "failed", "unknown")
-#: Worker-internal states shown as `sending`.
-IN_FLIGHT = {"claimed": "sending", "sending": "sending"}
 
 
 @dataclass
@@ -33,7 +30,7 @@ class JourneyStats:
     journey_id: str
     name: str
     active: int = 0
-    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPORTED, 0))
     opened: int = 0
     clicked: int = 0
     sent_enrollments: int = 0
@@ -88,7 +85,7 @@ def status(
         stats = _stats(s, catalog)
         for jid, count in s.execute(
             select(Enrollment.journey_id, func.count())
-            .where(Enrollment.state == "active")
+            .where(Enrollment.state == EnrollmentState.ACTIVE)
             .group_by(Enrollment.journey_id)
         ):
             if jid in stats:
@@ -106,13 +103,13 @@ def status(
             .group_by(Delivery.journey_id, Delivery.status)
         ):
             row = stats[jid]
-            key = IN_FLIGHT.get(st, st)
+            key = st.reported
             row.deliveries[key] = row.deliveries.get(key, 0) + count
             row.opened += opened
             row.clicked += clicked
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
-            .where(due, Delivery.status == "sent")
+            .where(due, Delivery.status == DeliveryStatus.SENT)
             .group_by(Delivery.journey_id)
         ):
             stats[jid].sent_enrollments = count
@@ -130,7 +127,7 @@ def status(
             row.conversions = int(
                 s.scalar(
                     select(func.count(func.distinct(Delivery.enrollment_id))).where(
-                        Delivery.journey_id == jid, Delivery.status == "sent", due, converted
+                        Delivery.journey_id == jid, Delivery.status == DeliveryStatus.SENT, due, converted
                     )
                 )
                 or 0
@@ -198,7 +195,7 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
             }
             for e in s.scalars(
                 select(Enrollment)
-                .where(Enrollment.customer_id == customer_id, Enrollment.state == "active")
+                .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
                 .order_by(Enrollment.next_at)
             )
         ]

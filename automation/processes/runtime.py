@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings, existing_folder
+from automation.core.statuses import Channel
 from automation.definitions.catalog import Catalog, LiveCatalog
 from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.processes.tick import Queued, TickReport, tick
@@ -87,7 +88,7 @@ def delivery_messages(queued: Sequence[Queued], batch_size: int) -> Iterator[dra
     """The messages for these deliveries: emails of one journey step in batches, the rest one each."""
     steps: dict[tuple[str, str], list[int]] = {}
     for q in queued:
-        if q.channel == "email" and batch_size > 1:
+        if q.channel == Channel.EMAIL and batch_size > 1:
             steps.setdefault((q.journey_id, q.step_id), []).append(q.id)
         else:
             yield dramatiq.Message(

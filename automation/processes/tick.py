@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import planner
+from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.store.models import Customer, Delivery, Enrollment
@@ -110,7 +111,7 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
     zone = select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery()
     stmt = select(
         Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
-    ).where(Enrollment.state == "active", Enrollment.next_at <= now)
+    ).where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.next_at <= now)
     if after is not None:
         stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
     return stmt.order_by(Enrollment.next_at, Enrollment.id).limit(ADVANCE_BATCH)
@@ -159,7 +160,7 @@ def _advance_batch(
                 "id": eid,
                 "next_step_id": result.next_step_id,
                 "next_at": result.next_at,
-                "state": "completed" if result.completed else "active",
+                "state": EnrollmentState.COMPLETED if result.completed else EnrollmentState.ACTIVE,
             }
         )
     update_many(session, Enrollment.__table__, updates)
@@ -207,7 +208,7 @@ def _insert_deliveries(
         literal(channel),
         literal(template),
         literal(transactional),
-        literal("queued"),
+        literal(DeliveryStatus.QUEUED.value),
         literal(due_at, at),
         literal(fell_due_at, at),
         literal(now, at),
@@ -238,9 +239,9 @@ def _skip_pending(session: Session, enrollment_ids: list[int], reason: str, now:
             update(Delivery)
             .where(
                 Delivery.enrollment_id.in_(enrollment_ids),
-                Delivery.status.in_(("queued", "deferred")),
+                Delivery.status.in_(PENDING),
             )
-            .values(status="skipped", reason=reason, updated_at=now)
+            .values(status=DeliveryStatus.SKIPPED, reason=reason, updated_at=now)
         )
 
 
@@ -253,27 +254,27 @@ def _release_and_sweep(
     """Deferred rows now due, queued rows whose message went missing, stale claims."""
     released = session.execute(
         update(Delivery)
-        .where(Delivery.status == "deferred", Delivery.due_at <= now)
-        .values(status="queued", enqueued_at=now, message_id=None, updated_at=now)
+        .where(Delivery.status == DeliveryStatus.DEFERRED, Delivery.due_at <= now)
+        .values(status=DeliveryStatus.QUEUED, enqueued_at=now, message_id=None, updated_at=now)
         .returning(*_QUEUED)
     ).all()
     swept = session.execute(
         update(Delivery)
-        .where(Delivery.status == "queued", Delivery.enqueued_at < now - grace)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.enqueued_at < now - grace)
         .values(enqueued_at=now, updated_at=now)
         .returning(*_QUEUED)
     ).all()
     reclaimed = session.execute(
         update(Delivery)
-        .where(Delivery.status == "claimed", Delivery.enqueued_at < now - lease)
-        .values(status="queued", message_id=None, enqueued_at=now, updated_at=now)
+        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.enqueued_at < now - lease)
+        .values(status=DeliveryStatus.QUEUED, message_id=None, enqueued_at=now, updated_at=now)
         .returning(*_QUEUED)
     ).all()
     unknown = session.scalars(
         update(Delivery)
-        .where(Delivery.status == "sending", Delivery.enqueued_at < now - lease)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.enqueued_at < now - lease)
         .values(
-            status="unknown",
+            status=DeliveryStatus.UNKNOWN,
             reason="the worker stopped after handing the message to the provider; not re-sent",
             updated_at=now,
         )

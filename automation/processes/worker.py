@@ -20,6 +20,7 @@ from dramatiq.middleware import CurrentMessage, Middleware
 
 from automation import providers
 from automation.config import Settings, load_settings, require_safe_to_send
+from automation.core.statuses import Channel
 from automation.deliver.deliverer import Deliverer, RetryLater
 from automation.errors import UserError, report_lines
 from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
@@ -38,7 +39,10 @@ def _throttle_for(settings: Settings) -> Any:
     from dramatiq.rate_limits.backends import RedisBackend
 
     backend = RedisBackend(url=settings.redis_url)
-    rates = {"email": settings.email_rate_per_s, "sms": settings.sms_rate_per_s}
+    rates: dict[str, float | None] = {
+        Channel.EMAIL: settings.email_rate_per_s,
+        Channel.SMS: settings.sms_rate_per_s,
+    }
     limiters = {
         channel: BucketRateLimiter(
             backend, f"{settings.redis_namespace}:rate:{channel}", limit=rate, bucket=1000

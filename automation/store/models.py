@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -33,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from automation.core.statuses import CampaignStatus, Channel, DeliveryStatus, EnrollmentState
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """An aware UTC timestamp everywhere; SQLite keeps naive UTC underneath."""
@@ -54,6 +57,26 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A closed set stored as its plain string value; a value outside the set is refused on write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -148,7 +171,9 @@ class Enrollment(Base):
     occurrence_key: Mapped[str] = mapped_column(String(200))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[EnrollmentState] = mapped_column(
+        EnumText(EnrollmentState, 16), default=EnrollmentState.ACTIVE
+    )
     next_step_id: Mapped[str | None] = mapped_column(String(64))
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -163,8 +188,8 @@ class Enrollment(Base):
             "ix_enrollments_active_next_at",
             "next_at",
             "id",
-            postgresql_where=text("state = 'active'"),
-            sqlite_where=text("state = 'active'"),
+            postgresql_where=text(f"state = '{EnrollmentState.ACTIVE}'"),
+            sqlite_where=text(f"state = '{EnrollmentState.ACTIVE}'"),
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
@@ -182,10 +207,12 @@ class Delivery(Base):
     journey_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str] = mapped_column(String(128))
     campaign_id: Mapped[str | None] = mapped_column(String(128))
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     template: Mapped[str] = mapped_column(String(128))
     transactional: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        EnumText(DeliveryStatus, 16), default=DeliveryStatus.QUEUED
+    )
     reason: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # When its step first fell due: deferrals move `due_at`, never this (`send_within` counts from it).
@@ -223,7 +250,7 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32), default="manual")
@@ -243,7 +270,9 @@ class Campaign(Base):
     launched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     audience_size: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="launching")
+    status: Mapped[CampaignStatus] = mapped_column(
+        EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
+    )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 

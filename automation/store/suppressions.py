@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import Channel
 from automation.store.models import Suppression
 from automation.store.sqlutil import insert_ignore
 
-CHANNELS = ("email", "sms")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+[0-9]{7,15}$")
 
@@ -29,12 +29,12 @@ class AddressError(ValueError):
 
 def normalize(channel: str, address: str) -> str:
     """The address as stored and compared; raises `AddressError` when it is not one."""
-    if channel == "email":
+    if channel == Channel.EMAIL:
         value = address.strip().lower()
         if not _EMAIL.match(value):
             raise AddressError(f"{address.strip()!r} is not an email address")
         return value
-    if channel == "sms":
+    if channel == Channel.SMS:
         value = re.sub(r"[\s\-().]", "", address)
         if not _PHONE.match(value):
             raise AddressError(f"{address.strip()!r} is not a phone number in E.164 form, like +15551234567")
@@ -42,9 +42,9 @@ def normalize(channel: str, address: str) -> str:
     raise AddressError(f"unknown channel {channel!r} (email or sms)")
 
 
-def channel_of(address: str) -> str:
+def channel_of(address: str) -> Channel:
     """`email` for anything with an @, else `sms`."""
-    return "email" if "@" in address else "sms"
+    return Channel.EMAIL if "@" in address else Channel.SMS
 
 
 @dataclass(frozen=True)

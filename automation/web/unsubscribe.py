@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import Channel
 from automation.core.tokens import verify_unsubscribe_token
 from automation.store.models import Customer, Delivery
 from automation.web.ledger import suppress
@@ -50,7 +51,7 @@ def unsubscribe(s: Session, d: Delivery, now: dt.datetime) -> bool:
     if not address:
         customer = s.get(Customer, d.customer_id)
         if customer is not None:
-            address = customer.email if d.channel == "email" else customer.phone
+            address = customer.email if d.channel == Channel.EMAIL else customer.phone
     if not address:
         return False
     suppress(s, d.channel, address, "unsubscribe", "link", now)

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from automation.core.journeys import TIER_FILE
 from automation.definitions.catalog import load_catalog
+from automation.definitions.loader import TIER_FILE
 from automation.insight import reporting
 from automation.store.db import make_engine, sessions
 from tests.conftest import ROOT

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
-from automation.core.filters import Filter, compile_filter
+from automation.core.filters import Filter
 from automation.ingest.load import ingest
 from automation.store import db
+from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 from tests.harness import Flow, identify, track, utc
 from tests.standins import SendGridStandIn, TwilioStandIn

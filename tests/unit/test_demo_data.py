@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from automation.core.journeys import DEFAULT_TIERS, load_journey_files
+from automation.definitions.loader import DEFAULT_TIERS, load_journey_files
 from automation.demo.data import generate
 from tests.conftest import ROOT
 

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from automation.core.context import message_context
-from automation.core.journeys import Journey, journey_json_schema, parse_journey
+from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import check_catalog
+from automation.definitions.loader import parse_journey
 from automation.definitions.rendering import Renderer, RenderError
 
 ROOT = Path(__file__).resolve().parents[2]
