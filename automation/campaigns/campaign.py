@@ -261,6 +261,7 @@ def preview(
     customer_ids: CustomerIds | None = None,
     campaign_id: str | None = None,
     sample_size: int = 5,
+    shop: dict[str, Any] | None = None,
 ) -> Preview:
     """The dry run: audience size, a few recipients (PII masked) and the first message rendered."""
     journey = get_journey(catalog, journey_id)
@@ -275,12 +276,18 @@ def preview(
     sends = journey.send_steps()
     if customers and sends:
         cid = campaign_id or new_campaign_id(journey.id, now)
-        result.message = _render_sample(catalog, journey, customers[0], cid, brand, sends[0][1].channel)
+        result.message = _render_sample(catalog, journey, customers[0], cid, brand, sends[0][1].channel, shop)
     return result
 
 
 def _render_sample(
-    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str, channel: str
+    catalog: Catalog,
+    journey: Journey,
+    customer: Customer,
+    campaign_id: str,
+    brand: str,
+    channel: str,
+    shop: dict[str, Any] | None,
 ) -> str:
     step = journey.send_steps()[0][1]
     ctx = message_context(
@@ -290,6 +297,7 @@ def _render_sample(
         delivery_id=0,
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
+        shop=shop,
     )
     try:
         if channel == Channel.SMS:

@@ -20,6 +20,7 @@ from automation.cli import (
     journeys_cmd,
     status_cmd,
     suppress_cmd,
+    traits_cmd,
     web_cmd,
 )
 from automation.cli.app import app, err_console
@@ -36,6 +37,7 @@ __all__ = [
     "main",
     "status_cmd",
     "suppress_cmd",
+    "traits_cmd",
     "web_cmd",
 ]
 

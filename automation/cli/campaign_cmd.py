@@ -140,6 +140,7 @@ def send(
                 journey,
                 now=at,
                 brand=settings.email_from_name,
+                shop=settings.shop(),
                 where=filt,
                 customer_ids=customers,
                 campaign_id=cid,

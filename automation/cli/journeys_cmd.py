@@ -102,6 +102,7 @@ def preview_cmd(
             brand=settings.email_from_name,
             public_url=settings.public_url,
             step_number=step,
+            shop=settings.shop(),
         )
     html_written = False
     for item in steps:

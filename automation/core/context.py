@@ -30,12 +30,17 @@ def message_context(
     delivery_id: int,
     unsubscribe_url: str,
     brand: str,
+    shop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template may read: see `rendering.TRIGGER_VARIABLES`."""
+    """Everything a template may read: see `rendering.TRIGGER_VARIABLES`.
+
+    `shop` holds the brand, shop URL, postal address and currency from settings.
+    """
     base: dict[str, Any] = {
         "customer": customer_view(customer),
         "journey": {"id": journey.id, "name": journey.name},
         "brand": brand,
+        "shop": shop or {"name": brand, "url": None, "postal_address": None, "currency": None},
         "unsubscribe_url": unsubscribe_url,
         "delivery_id": delivery_id,
     }

@@ -17,12 +17,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from automation.core.journeys import Journey, SendStep
-from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
+from automation.core.traits import Traits, filter_traits
+from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order, load_traits
 from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
 from automation.errors import JourneyError
 
@@ -34,6 +35,7 @@ class Catalog:
     tier_order: tuple[str, ...]
     renderer: Renderer
     version: str
+    traits: Traits = field(default_factory=Traits)
 
     def get(self, journey_id: str) -> Journey | None:
         return self.journeys.get(journey_id)
@@ -60,6 +62,23 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     return out
 
 
+def _filter_problems(loaded: LoadedJourney, traits: Traits) -> list[str]:
+    """Every trait the journey's audience and step conditions name that is neither well known nor declared."""
+    journey = loaded.journey
+    filters = [(journey.audience, ("audience",))] + [
+        (step.send.if_, ("steps", n, "send", "if"))
+        for n, step in enumerate(journey.steps)
+        if step.send is not None
+    ]
+    out = []
+    for f, path in filters:
+        for name, loc in filter_traits(f, path) if f is not None else ():
+            problem = traits.problem(name)
+            if problem:
+                out.append(f"{loaded.where(*loc)}: {problem}")
+    return out
+
+
 def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | None, list[str]]:
     """Load and validate; returns the catalog (None when any problem) and every problem."""
     loaded, problems = load_journey_files(journeys_dir)
@@ -68,9 +87,12 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
     if not templates_dir.is_dir():
         problems.append(f"{templates_dir}: templates folder not found")
         return None, problems
-    renderer = Renderer(templates_dir)
+    traits, trait_problems = load_traits(journeys_dir)
+    problems.extend(trait_problems)
+    renderer = Renderer(templates_dir, traits)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
+        problems.extend(_filter_problems(item, traits))
         trigger = item.journey.trigger.tier_change
         if trigger and trigger.to:
             for tier in trigger.to:
@@ -88,6 +110,7 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
             tier_order=tiers,
             renderer=renderer,
             version=content_version(journeys_dir, templates_dir),
+            traits=traits,
         ),
         [],
     )

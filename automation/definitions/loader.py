@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from automation.core.journeys import Journey
+from automation.core.traits import TraitFile, Traits
 
 
 def plain(node: Any) -> Any:
@@ -74,7 +75,7 @@ def _known_keys(model: Any) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
+def _messages(exc: ValidationError, root: Any, source: str, model: type[BaseModel] = Journey) -> list[str]:
     out: list[str] = []
     seen: set[tuple[int, int, str]] = set()
     for err in exc.errors():
@@ -92,7 +93,7 @@ def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
         )
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
-            known = _known_keys(_model_at(Journey, loc[:-1]))
+            known = _known_keys(_model_at(model, loc[:-1]))
             hint = difflib.get_close_matches(key, known, n=1)
             msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
             if known:
@@ -113,8 +114,11 @@ def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
     return out
 
 
-def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], Any]:
-    """Parse one journey; returns (journey or None, problems, the positioned YAML tree)."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], text: str, source: str, what: str) -> tuple[M | None, list[str], Any]:
+    """Parse one YAML file into `model`; returns (it or None, problems, the positioned YAML tree)."""
     yaml = YAML(typ="rt")
     try:
         root = yaml.load(text)
@@ -126,12 +130,17 @@ def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], An
     except YAMLError as exc:
         return None, [f"{source}:1:1: invalid YAML: {exc}"], None
     if not isinstance(root, CommentedMap):
-        return None, [f"{source}:1:1: a journey file must be a mapping of keys"], None
+        return None, [f"{source}:1:1: {what} must be a mapping of keys"], None
     try:
-        journey = Journey.model_validate(plain(root))
+        parsed = model.model_validate(plain(root))
     except ValidationError as exc:
-        return None, _messages(exc, root, source), root
-    return journey, [], root
+        return None, _messages(exc, root, source, model), root
+    return parsed, [], root
+
+
+def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], Any]:
+    """Parse one journey; returns (journey or None, problems, the positioned YAML tree)."""
+    return parse_model(Journey, text, source, "a journey file")
 
 
 class LoadedJourney(BaseModel):
@@ -156,7 +165,7 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
     problems: list[str] = []
     ids: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        if path.name == TIER_FILE:
+        if path.name in SIDE_FILES:
             continue
         try:
             text = path.read_text(encoding="utf-8")
@@ -179,6 +188,9 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
 
 
 TIER_FILE = "tiers.yaml"
+TRAITS_FILE = "traits.yaml"
+#: Files beside the journeys that are not journeys.
+SIDE_FILES = (TIER_FILE, TRAITS_FILE)
 DEFAULT_TIERS = ("bronze", "silver", "gold", "platinum")
 
 
@@ -195,3 +207,16 @@ def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
     return tuple(order), []
+
+
+def load_traits(directory: Path) -> tuple[Traits, list[str]]:
+    """The custom traits declared in `traits.yaml` beside the journeys (none when it is absent)."""
+    path = directory / TRAITS_FILE
+    if not path.exists():
+        return Traits(), []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Traits(check=False), [f"{path}:1:1: cannot read: {exc}"]
+    parsed, problems, _ = parse_model(TraitFile, text, str(path), "traits.yaml")
+    return (Traits(parsed.traits) if parsed else Traits(check=False)), problems

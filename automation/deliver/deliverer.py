@@ -446,6 +446,7 @@ class Deliverer:
             delivery_id=d.id,
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
+            shop=self.settings.shop(),
         )
         renderer = self.catalogs.current.renderer
         try:

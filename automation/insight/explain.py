@@ -311,6 +311,7 @@ def preview(
     brand: str,
     public_url: str,
     step_number: int | None = None,
+    shop: dict[str, Any] | None = None,
 ) -> list[PreviewedStep]:
     """Render the send steps (or step `step_number`, 1-based position) for this customer."""
     from automation.core.context import message_context
@@ -331,6 +332,7 @@ def preview(
         delivery_id=0,
         unsubscribe_url=f"{public_url.rstrip('/')}/unsubscribe/PREVIEW",
         brand=brand,
+        shop=shop,
     )
     out = []
     for n in numbers:
