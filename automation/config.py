@@ -79,10 +79,19 @@ class Settings(BaseSettings):
     heartbeat_timeout_ms: int = Field(15_000, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
     maintenance_chance: int = Field(50_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
 
+    # Events older than this many days are deleted by the scheduler's daily pass; unset: keep all.
+    event_retention_days: int | None = Field(None, gt=0, alias="AUTOMATION_EVENT_RETENTION_DAYS")
+    # Tracking-API requests per second per write key; unset: no limit.
+    api_rate_per_s: float | None = Field(None, gt=0, alias="AUTOMATION_API_RATE_PER_S")
+
     # The web process, webhooks and metrics.
     web_port: int = Field(8000, alias="PORT")
     webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
     metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
+    # The dashboard: how long a sign-in lasts, and the key that signs its cookie
+    # (unset: derived from AUTOMATION_UNSUBSCRIBE_SECRET, so every web process agrees).
+    session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
+    session_secret: SecretStr | None = Field(None, alias="AUTOMATION_SESSION_SECRET")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
 
     @property

@@ -35,6 +35,7 @@ from automation.core.filters import Filter
 from automation.core.journeys import Cooldown, Journey
 from automation.core.planner import occurrence_key
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
+from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
 from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
@@ -42,6 +43,8 @@ from automation.definitions.rendering import (
     EMAIL_PARTS,
     SMS_PARTS,
     TRIGGER_VARIABLES,
+    RenderedEmail,
+    RenderedSms,
     RenderError,
 )
 from automation.enroll import postgres as enroll_pg
@@ -65,12 +68,15 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    source = "--where"
-    text = value
     if len(value) < 1024 and "\n" not in value and path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    elif value.endswith((".yaml", ".yml")):
+        return parse_filter_text(path.read_text(encoding="utf-8"), str(path))
+    if value.endswith((".yaml", ".yml")):
         raise CampaignError(f"--where {value}: no such file")
+    return parse_filter_text(value, "--where")
+
+
+def parse_filter_text(text: str, source: str) -> Filter:
+    """A filter from YAML text; a problem is `SOURCE:LINE:COL: message`, as for a journey file."""
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -147,7 +153,7 @@ def new_campaign_id(journey_id: str, now: dt.datetime) -> str:
 def get_journey(catalog: Catalog, journey_id: str) -> Journey:
     journey = catalog.get(journey_id)
     if journey is None:
-        raise CampaignError(f"unknown journey {journey_id!r} (known: {', '.join(sorted(catalog.journeys))})")
+        raise CampaignError(unknown("journey", journey_id, catalog.journeys))
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
     allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]
@@ -261,7 +267,6 @@ def preview(
     customer_ids: CustomerIds | None = None,
     campaign_id: str | None = None,
     sample_size: int = 5,
-    shop: dict[str, Any] | None = None,
 ) -> Preview:
     """The dry run: audience size, a few recipients (PII masked) and the first message rendered."""
     journey = get_journey(catalog, journey_id)
@@ -276,19 +281,14 @@ def preview(
     sends = journey.send_steps()
     if customers and sends:
         cid = campaign_id or new_campaign_id(journey.id, now)
-        result.message = _render_sample(catalog, journey, customers[0], cid, brand, sends[0][1].channel, shop)
+        result.message = _render_sample(catalog, journey, customers[0], cid, brand)
     return result
 
 
-def _render_sample(
-    catalog: Catalog,
-    journey: Journey,
-    customer: Customer,
-    campaign_id: str,
-    brand: str,
-    channel: str,
-    shop: dict[str, Any] | None,
-) -> str:
+def render_first(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> RenderedEmail | RenderedSms:
+    """The campaign's first message as this customer would get it (raises `RenderError`)."""
     step = journey.send_steps()[0][1]
     ctx = message_context(
         journey,
@@ -297,15 +297,22 @@ def _render_sample(
         delivery_id=0,
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
-        shop=shop,
     )
+    if step.channel == Channel.SMS:
+        return catalog.renderer.render_sms(step.template, ctx)
+    return catalog.renderer.render_email(step.template, ctx)
+
+
+def _render_sample(
+    catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
+) -> str:
     try:
-        if channel == Channel.SMS:
-            return catalog.renderer.render_sms(step.template, ctx).body
-        email = catalog.renderer.render_email(step.template, ctx)
+        message = render_first(catalog, journey, customer, campaign_id, brand)
     except RenderError as exc:
         return f"(cannot render the sample: {exc})"
-    return f"Subject: {email.subject}\n\n{email.text}"
+    if isinstance(message, RenderedSms):
+        return message.body
+    return f"Subject: {message.subject}\n\n{message.text}"
 
 
 # ---------------------------------------------------------------- launch

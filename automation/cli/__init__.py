@@ -18,9 +18,11 @@ from automation.cli import (
     deliveries_cmd,
     demo_cmd,
     journeys_cmd,
+    keys_cmd,
     status_cmd,
     suppress_cmd,
     traits_cmd,
+    users_cmd,
     web_cmd,
 )
 from automation.cli.app import app, err_console
@@ -34,10 +36,12 @@ __all__ = [
     "deliveries_cmd",
     "demo_cmd",
     "journeys_cmd",
+    "keys_cmd",
     "main",
     "status_cmd",
     "suppress_cmd",
     "traits_cmd",
+    "users_cmd",
     "web_cmd",
 ]
 

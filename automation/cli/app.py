@@ -15,16 +15,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def parse_now(value: str | None) -> dt.datetime:
-    """`--now` as an aware UTC instant; the wall clock when absent."""
-    if value is None:
-        return dt.datetime.now(dt.UTC)
+def parse_at(value: str, flag: str) -> dt.datetime:
+    """An instant option (`--since`, `--now`...) as an aware UTC instant."""
     try:
-        return parse_instant(value, "--now")
+        return parse_instant(value, flag)
     except RecordError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """`--now` as an aware UTC instant; the wall clock when absent."""
+    return dt.datetime.now(dt.UTC) if value is None else parse_at(value, "--now")

@@ -26,14 +26,16 @@ from rich.progress import (
 from rich.text import Text
 
 from automation.campaigns import campaign as campaigns
+from automation.campaigns import listing
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.output import print_json, print_table, table, when
 from automation.config import Settings, load_settings
 from automation.errors import UserError
-from automation.processes.runtime import Runtime, build_runtime, drain, run_tick
+from automation.processes.runtime import Runtime, build_runtime, drain, open_database, run_tick
 
 log = logging.getLogger("automation.campaigns")
 
-campaign_app = typer.Typer(help="Manual campaigns: send a journey to an audience now, or cancel.")
+campaign_app = typer.Typer(help="Manual campaigns: send a journey to an audience now, list them, or cancel.")
 app.add_typer(campaign_app, name="campaign", no_args_is_help=True)
 
 
@@ -103,25 +105,37 @@ def _confirm(count: int, journey: str, campaign_id: str) -> None:
 
 @campaign_app.command("send")
 def send(
-    journey: Annotated[str, typer.Argument(help="The journey to enroll the audience into.")],
+    journey: Annotated[
+        str, typer.Argument(metavar="JOURNEY", help="The journey to enroll the audience into.")
+    ],
     where: Annotated[
         str | None,
-        typer.Option(help="Audience filter as YAML text or a YAML file (ANDed with the journey's audience)."),
+        typer.Option(
+            metavar="FILTER",
+            help="Audience filter as YAML text or a YAML file (ANDed with the journey's audience).",
+        ),
     ] = None,
     customers: Annotated[
-        Path | None, typer.Option(help="A file of customer ids, one per line (also filtered).")
+        Path | None,
+        typer.Option(metavar="FILE", help="A file of customer ids, one per line (also filtered)."),
     ] = None,
     campaign_id: Annotated[
-        str | None, typer.Option(help="Idempotency key: relaunching it never enrolls anyone twice.")
+        str | None,
+        typer.Option(metavar="ID", help="Idempotency key: relaunching it never enrolls anyone twice."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the audience and a sample message; send nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     rate: Annotated[
-        str | None, typer.Option(help="Spread first messages at this pace, e.g. 50/s (default: all at once).")
+        str | None,
+        typer.Option(
+            metavar="RATE", help="Spread first messages at this pace, e.g. 50/s (default: all at once)."
+        ),
     ] = None,
-    now: Annotated[str | None, typer.Option(help="Launch at this ISO 8601 instant (default: now).")] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Launch at this instant (default: now).")
+    ] = None,
 ) -> None:
     """Enroll an audience into JOURNEY now; its messages are due at launch."""
     at = parse_now(now)
@@ -140,7 +154,6 @@ def send(
                 journey,
                 now=at,
                 brand=settings.email_from_name,
-                shop=settings.shop(),
                 where=filt,
                 customer_ids=customers,
                 campaign_id=cid,
@@ -194,10 +207,47 @@ def _print_preview(p: campaigns.Preview) -> None:
         console.print(p.message, highlight=False, markup=False)
 
 
+@campaign_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+    """Every campaign: who launched it and when, its audience, and what became of its messages."""
+    _, sessions = open_database(load_settings())
+    rows = listing.campaigns(sessions)
+    if as_json:
+        print_json({"campaigns": [r.as_dict() for r in rows]})
+        return
+    numbers = ("audience", "sent", "pending", "skipped", "failed", "delivered", "opened", "clicked")
+    out = table("campaign", "journey", "launched by", "launched at (UTC)", "status", *numbers, right=numbers)
+    for r in rows:
+        d = r.deliveries
+        out.add_row(
+            r.id,
+            r.journey_id,
+            r.launched_by,
+            when(r.launched_at),
+            r.status,
+            str(r.audience_size),
+            str(d["sent"]),
+            str(d["queued"] + d["deferred"] + d["sending"]),
+            str(d["skipped"] + d["suppressed"]),
+            str(d["failed"] + d["unknown"]),
+            str(r.feedback["delivered"]),
+            str(r.opened),
+            str(r.clicked),
+        )
+    print_table(out)
+    console.print(
+        f"{len(rows)} campaigns; pending: queued, deferred or sending; skipped includes suppressed; "
+        "failed includes unknown",
+        highlight=False,
+    )
+
+
 @campaign_app.command("cancel")
 def cancel(
-    campaign_id: Annotated[str, typer.Argument(help="The campaign id printed at launch.")],
-    now: Annotated[str | None, typer.Option(help="Cancel as of this ISO 8601 instant.")] = None,
+    campaign_id: Annotated[str, typer.Argument(metavar="ID", help="The campaign id printed at launch.")],
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Cancel as of this instant (default: now).")
+    ] = None,
 ) -> None:
     """Stop what a campaign has not sent yet (enrollments and queued or deferred messages)."""
     at = parse_now(now)

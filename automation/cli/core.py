@@ -32,7 +32,10 @@ def db_upgrade() -> None:
 
 @app.command()
 def ingest(
-    file: Annotated[str, typer.Argument(help="A JSON Lines file of identify/track records, or - for stdin.")],
+    file: Annotated[
+        str,
+        typer.Argument(metavar="FILE", help="A JSON Lines file of identify/track records, or - for stdin."),
+    ],
 ) -> None:
     """Load identify/track records into customer state (idempotent)."""
     settings = load_settings()
@@ -60,7 +63,9 @@ def ingest(
 
 @app.command()
 def tick(
-    now: Annotated[str | None, typer.Option(help="Evaluate at this ISO 8601 instant (default: now).")] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Evaluate at this instant (default: now).")
+    ] = None,
 ) -> None:
     """Evaluate every journey once at NOW and enqueue what is due.
 
@@ -84,8 +89,8 @@ def tick(
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option("--burst", help="Process what is queued, then exit.")] = False,
-    processes: Annotated[int, typer.Option(help="Worker processes (always-on mode).")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    processes: Annotated[int, typer.Option(metavar="N", help="Worker processes (always-on mode).")] = 2,
+    threads: Annotated[int, typer.Option(metavar="N", help="Threads per process.")] = 8,
 ) -> None:
     """Run the delivery workers (always-on: `dramatiq automation.worker`)."""
     settings = load_settings()

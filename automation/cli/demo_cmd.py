@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console
-from automation.cli.status_cmd import print_table, stats_table
+from automation.cli.status_cmd import print_stats
 from automation.core.statuses import DeliveryStatus
 from automation.demo import DayReport, run_demo
 
@@ -24,12 +24,16 @@ def _day(report: DayReport) -> None:
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the SQLite file and outbox go.")] = Path(
-        "demo-output"
-    ),
-    customers: Annotated[int, typer.Option(min=20, max=5000, help="How many customers to generate.")] = 300,
-    days: Annotated[int, typer.Option(min=3, max=60, help="Simulated days, ticked every hour.")] = 14,
-    seed: Annotated[int, typer.Option(help="Random seed for the generated customers.")] = 7,
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where the SQLite file and outbox go.")
+    ] = Path("demo-output"),
+    customers: Annotated[
+        int, typer.Option(min=20, max=5000, metavar="N", help="How many customers to generate.")
+    ] = 300,
+    days: Annotated[
+        int, typer.Option(min=3, max=60, metavar="N", help="Simulated days, ticked every hour.")
+    ] = 14,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed for the generated customers.")] = 7,
 ) -> None:
     """Run every shipped journey on generated customers: SQLite, in-process broker, outbox files.
 
@@ -44,7 +48,7 @@ def demo(
         f"{', '.join(result.campaigns) or 'none'}",
         highlight=False,
     )
-    print_table(stats_table(result.stats, "What each journey did"))
+    print_stats(result.stats, "What each journey did (the same as `automation status` on its database)")
     silent = [s.journey_id for s in result.stats if not s.deliveries.get(DeliveryStatus.SENT)]
     if silent:
         console.print(f"journeys that sent nothing: {', '.join(silent)}", highlight=False)

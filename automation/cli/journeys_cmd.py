@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -9,10 +11,13 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.lookup import JourneyArgument, require_journey
+from automation.cli.output import print_json
 from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import Catalog, check_catalog, load_catalog
 from automation.definitions.rendering import RenderedEmail
+from automation.deliver.testsend import send_test
 from automation.errors import UserError
 from automation.insight.explain import explain, preview
 from automation.processes.runtime import open_database
@@ -21,14 +26,42 @@ journeys_app = typer.Typer(help="Check and inspect journeys.", no_args_is_help=T
 app.add_typer(journeys_app, name="journeys")
 
 
+PROBLEM = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<message>.*)$", re.DOTALL)
+
+
+def _problem(text: str) -> dict[str, object]:
+    """A `FILE:LINE:COL: message` line as fields (a problem without a position keeps only its text)."""
+    found = PROBLEM.match(text)
+    if found is None:
+        return {"file": None, "line": None, "column": None, "message": text}
+    return {**found.groupdict(), "line": int(found["line"]), "column": int(found["column"])}
+
+
 @journeys_app.command("validate")
 def validate(
-    directory: Annotated[Path | None, typer.Argument(help="Journeys folder.")] = None,
-    templates: Annotated[Path | None, typer.Option(help="Templates folder.")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(metavar="DIR", help="Journeys folder (default: AUTOMATION_JOURNEYS_DIR)."),
+    ] = None,
+    templates: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Templates folder (default: AUTOMATION_TEMPLATES_DIR).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Load every journey and template; print each problem as FILE:LINE:COL: message."""
     settings = load_settings()
     catalog, problems = check_catalog(directory or settings.journeys_dir, templates or settings.templates_dir)
+    if as_json:
+        print_json(
+            {
+                "valid": catalog is not None,
+                "journeys": sorted(catalog.journeys) if catalog is not None else [],
+                "problems": [_problem(p) for p in problems],
+            }
+        )
+        if catalog is None:
+            raise typer.Exit(1)
+        return
     for problem in problems:
         err_console.print(problem, highlight=False, markup=False)
     if catalog is None:
@@ -43,18 +76,11 @@ def schema() -> None:
     typer.echo(journey_json_schema(), nl=False)
 
 
-def _journey(catalog: Catalog, journey_id: str) -> Journey:
-    journey = catalog.get(journey_id)
-    if journey is None:
-        raise UserError(f"no journey {journey_id!r} (journeys: {', '.join(sorted(catalog.journeys))})")
-    return journey
-
-
 def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Session]]:
     """Settings, the validated catalog, the named journey and the database, for one command."""
     settings = load_settings()
     catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
-    journey = _journey(catalog, journey_id)
+    journey = require_journey(catalog, journey_id)
     _, sessions = open_database(settings)
     return settings, catalog, journey, sessions
 
@@ -62,8 +88,10 @@ def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Ses
 @journeys_app.command("explain")
 def explain_cmd(
     journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
-    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
-    now: Annotated[str | None, typer.Option(help="Judge at this ISO 8601 instant (default: now).")] = None,
+    customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Judge at this instant (default: now).")
+    ] = None,
 ) -> None:
     """Say whether CUSTOMER would enter JOURNEY at NOW and, if not, which condition keeps them out."""
     at = parse_now(now)
@@ -79,13 +107,15 @@ def explain_cmd(
 @journeys_app.command("preview")
 def preview_cmd(
     journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
-    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
     step: Annotated[
-        int | None, typer.Option("--step", help="Step number (1-based); default every send.")
+        int | None, typer.Option("--step", metavar="N", help="Step number (1-based); default every send.")
     ] = None,
-    html: Annotated[Path | None, typer.Option("--html", help="Write the email's HTML part to FILE.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Write the email's HTML part to FILE.")
+    ] = None,
     now: Annotated[
-        str | None, typer.Option(help="Preview as of this ISO 8601 instant (default: now).")
+        str | None, typer.Option(metavar="ISO8601", help="Preview as of this instant (default: now).")
     ] = None,
 ) -> None:
     """Render exactly what CUSTOMER would receive from JOURNEY, without sending anything."""
@@ -122,3 +152,52 @@ def preview_cmd(
         console.print("\n".join(out), highlight=False, markup=False)
     if html is not None and not html_written:
         raise UserError("--html needs an email step; the previewed steps are SMS only")
+
+
+@journeys_app.command("test")
+def test_cmd(
+    journey_id: JourneyArgument,
+    customer: Annotated[
+        str, typer.Option("--customer", metavar="ID", help="Render with this customer's data.")
+    ],
+    to: Annotated[str, typer.Option("--to", metavar="ADDRESS", help="Send to this email address or phone.")],
+    step: Annotated[
+        str | None, typer.Option("--step", metavar="STEP_ID", help="The send step's id (default: the first).")
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Render as of this instant (default: now).")
+    ] = None,
+) -> None:
+    """Send one real message of JOURNEY, rendered for CUSTOMER, to ADDRESS, marked [TEST].
+
+    It goes through the configured provider and is recorded apart from the
+    ledger: no report, cap or conversion counts it.
+    """
+    at = parse_now(now)
+    settings, catalog, journey, sessions = _open(journey_id)
+    from automation import providers
+
+    email = providers.email_provider(settings)
+    sms = providers.sms_provider(settings)
+    sent = send_test(
+        sessions,
+        catalog,
+        settings,
+        journey,
+        customer,
+        to,
+        at,
+        step_id=step,
+        sent_by=getpass.getuser(),
+        email=email,
+        sms=sms,
+    )
+    item = sent.step
+    console.print(
+        f"test {item.step.channel} of {journey.id} step {item.step_id}, rendered for {customer}, sent to "
+        f"--to through {sent.provider} (provider id {sent.provider_message_id}; test send {sent.id})",
+        highlight=False,
+        markup=False,
+    )
+    for note in item.notes:
+        console.print(f"note: for the real customer, {note}", highlight=False, markup=False)

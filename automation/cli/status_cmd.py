@@ -3,80 +3,96 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from automation.cli.app import app, console
+from automation.cli.app import app, console, parse_at
+from automation.cli.lookup import JourneyOption, known_journey
+from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
-from automation.core.records import RecordError, parse_instant
-from automation.core.statuses import REPORTED
+from automation.core.statuses import REPORTED, DeliveryStatus
 from automation.insight import reporting
 from automation.processes.runtime import build_runtime
 
+COLUMNS = REPORTED
+FEEDBACK = ("opened", "clicked", "converted", "rate", "goal exits")
+
 
 def _instant(value: str | None, flag: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, flag)
-    except RecordError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return parse_at(value, flag) if value is not None else None
 
 
-def stats_table(rows: list[reporting.JourneyStats], title: str) -> Table:
-    table = Table(title=title, title_justify="left", padding=(0, 1, 0, 0))
-    table.add_column("journey")
-    table.add_column("active", justify="right")
-    for status_name in REPORTED:
-        table.add_column(status_name, justify="right")
-    for name in ("opened", "clicked", "converted", "rate", "goal exits"):
-        table.add_column(name, justify="right")
+def _share(count: int, rate: float | None) -> str:
+    return f"{count} ({rate:.1%})" if rate is not None else str(count)
+
+
+def messages_table(rows: list[reporting.JourneyStats], title: str) -> Table:
+    """Active enrollments and the messages due in the range, by our status."""
+    out = table("journey", "active", *COLUMNS, title=title, right=("active", *COLUMNS))
+    for r in rows:
+        out.add_row(r.journey_id, str(r.active), *(str(r.deliveries.get(name, 0)) for name in COLUMNS))
+    return out
+
+
+def feedback_table(rows: list[reporting.JourneyStats]) -> Table:
+    """What the providers said about the messages sent (shares of sent), and conversions."""
+    numbers = ("sent", *reporting.FEEDBACK, *FEEDBACK)
+    out = table("journey", *numbers, title="What the providers said (share of sent)", right=numbers)
     for r in rows:
         rate = f"{r.conversion_rate:.0%}" if r.conversion_rate is not None else "-"
-        table.add_row(
+        out.add_row(
             r.journey_id,
-            str(r.active),
-            *(str(r.deliveries.get(name, 0)) for name in REPORTED),
+            str(r.deliveries.get(DeliveryStatus.SENT, 0)),
+            *(_share(r.feedback[name], r.rate(name)) for name in reporting.FEEDBACK),
             str(r.opened),
             str(r.clicked),
             str(r.conversions) if r.goal else "-",
             rate if r.goal else "-",
             str(r.goal_exits) if r.goal else "-",
         )
-    return table
+    return out
 
 
-def print_table(table: Table) -> None:
-    """A table at its natural width; off a terminal rich would squeeze it into 80 columns."""
-    (console if console.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+def print_stats(rows: list[reporting.JourneyStats], title: str) -> None:
+    """The two tables of `automation status` (the demo prints the same)."""
+    print_table(messages_table(rows, title))
+    print_table(feedback_table(rows))
 
 
 @app.command()
 def status(
-    since: Annotated[str | None, typer.Option(help="Deliveries due from this ISO 8601 instant.")] = None,
-    until: Annotated[str | None, typer.Option(help="Deliveries due before this ISO 8601 instant.")] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Deliveries due from this instant.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="ISO8601", help="Deliveries due before this instant.")
+    ] = None,
+    journey: JourneyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Per journey: active enrollments, deliveries by status, opens, clicks and conversions."""
+    """Per journey: active enrollments, deliveries by status, provider feedback and conversions."""
     start, end = _instant(since, "--since"), _instant(until, "--until")
     runtime = build_runtime(load_settings())
-    rows = reporting.status(runtime.sessions, runtime.catalog, start, end)
+    if journey is not None:
+        known_journey(runtime.sessions, runtime.catalog.journeys, journey)
+    rows = reporting.status(runtime.sessions, runtime.catalog, start, end, journey)
     if as_json:
-        payload = {
-            "since": start.isoformat() if start else None,
-            "until": end.isoformat() if end else None,
-            "journeys": [r.as_dict() for r in rows],
-        }
-        typer.echo(json.dumps(payload, indent=2))
+        print_json(
+            {
+                "since": start.isoformat() if start else None,
+                "until": end.isoformat() if end else None,
+                "journeys": [r.as_dict() for r in rows],
+            }
+        )
         return
     span = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
-    print_table(stats_table(rows, f"Deliveries due from {span}"))
+    print_stats(rows, f"Deliveries due from {span}")
     console.print(
-        "converted: enrollments with a sent message followed by the journey's goal event within its window; "
-        "rate = converted / enrollments sent to",
+        "delivered counts messages the provider delivered (or that were opened); bounced, refused by "
+        "the recipient's server; complained, marked as spam; converted: enrollments with a sent "
+        "message followed by the journey's goal event within its window, rate = converted / "
+        "enrollments sent to",
         highlight=False,
     )

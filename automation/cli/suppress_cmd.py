@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.output import print_json, print_table, table, when
 from automation.config import load_settings
 from automation.core import statuses
 from automation.errors import UserError
@@ -18,7 +18,7 @@ from automation.store import suppressions
 suppress_app = typer.Typer(help="The suppression list (addresses never to message).", no_args_is_help=True)
 app.add_typer(suppress_app, name="suppress")
 
-Channel = Annotated[str, typer.Argument(help="email or sms.")]
+Channel = Annotated[str, typer.Argument(metavar="CHANNEL", help="email or sms.")]
 
 
 def _address(channel: str, address: str) -> str:
@@ -31,8 +31,10 @@ def _address(channel: str, address: str) -> str:
 @suppress_app.command("add")
 def add(
     channel: Channel,
-    address: Annotated[str, typer.Argument(help="An email address or an E.164 phone number.")],
-    reason: Annotated[str, typer.Option(help="Why (kept with the entry).")] = "manual",
+    address: Annotated[
+        str, typer.Argument(metavar="ADDRESS", help="An email address or an E.164 phone number.")
+    ],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (kept with the entry).")] = "manual",
 ) -> None:
     """Never message ADDRESS on CHANNEL again."""
     key = _address(channel, address)
@@ -45,7 +47,7 @@ def add(
 @suppress_app.command("remove")
 def remove(
     channel: Channel,
-    address: Annotated[str, typer.Argument(help="The suppressed address.")],
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The suppressed address.")],
 ) -> None:
     """Allow ADDRESS on CHANNEL again (consent still applies)."""
     key = _address(channel, address)
@@ -59,7 +61,10 @@ def remove(
 
 @suppress_app.command("list")
 def list_(
-    channel: Annotated[str | None, typer.Argument(help="Only this channel (email or sms).")] = None,
+    channel: Annotated[
+        str | None, typer.Argument(metavar="CHANNEL", help="Only this channel (email or sms).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Every suppressed address, newest first."""
     if channel is not None and channel not in tuple(statuses.Channel):
@@ -67,17 +72,23 @@ def list_(
     _, sessions = open_database(load_settings())
     with sessions() as s:
         rows = suppressions.listing(s, channel)
-    table = Table("Channel", "Address", "Reason", "Source", "Since (UTC)")
+    if as_json:
+        fields = ("channel", "address", "reason", "source", "created_at")
+        print_json({"suppressions": [{f: getattr(row, f) for f in fields} for row in rows]})
+        return
+    out = table("Channel", "Address", "Reason", "Source", "Since (UTC)")
     for row in rows:
-        table.add_row(row.channel, row.address, row.reason, row.source, f"{row.created_at:%Y-%m-%d %H:%M}")
-    console.print(table)
+        out.add_row(row.channel, row.address, row.reason, row.source, when(row.created_at))
+    print_table(out)
     console.print(f"{len(rows)} suppressed")
 
 
 @suppress_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A CSV with an address column, or one address per line.")],
-    reason: Annotated[str, typer.Option(help="Reason for rows that give none.")] = "import",
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A CSV with an address column, or one address per line.")
+    ],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Reason for rows that give none.")] = "import",
 ) -> None:
     """Suppress every address in FILE (idempotent); bad lines are reported, the rest land.
 

@@ -13,8 +13,10 @@ from automation.processes.runtime import open_database
 
 @app.command()
 def web(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT, else 8000).")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "0.0.0.0",
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port to listen on (default: $PORT, else 8000).")
+    ] = None,
 ) -> None:
     """Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped."""
     settings = load_settings()

@@ -133,6 +133,11 @@ def parse_record(line: str, now: dt.datetime) -> Record:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not JSON ({exc.msg})") from None
+    return parse_data(data, now)
+
+
+def parse_data(data: Any, now: dt.datetime) -> Record:
+    """One decoded record (a file's line, or a tracking call mapped to this shape) to a record."""
     if not isinstance(data, dict):
         raise RecordError("a record must be a JSON object")
     kind = data.get("type")

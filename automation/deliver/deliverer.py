@@ -52,7 +52,8 @@ from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
 COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
-PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
+# Still to go: rivals for a contested cap slot.
+TO_GO = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 # A row whose journey this worker's folder does not have yet is tried again after this long.
 CATALOG_BEHIND_RETRY_MS = 15_000
 log = logging.getLogger("automation.deliver")
@@ -74,12 +75,13 @@ _SUPPRESSED = (
     select(Suppression.reason)
     .where(
         Suppression.channel == Delivery.channel,
-        Suppression.address
-        == case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone),
+        suppressions.matches(case((Delivery.channel == Channel.EMAIL, Customer.email), else_=Customer.phone)),
     )
+    .limit(1)
     .scalar_subquery()
 )
-# Ingest keeps addresses in the suppression list's normal form, so the lookup is one equality.
+# Ingest keeps addresses in the suppression list's normal form, so the lookup is an equality
+# (with the address's hash too: an erased customer's suppressions are kept hashed).
 _LOAD = (
     select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
     .options(
@@ -310,7 +312,7 @@ class Deliverer:
                 Delivery.customer_id.in_({c.delivery.customer_id for c in capped}),
                 Delivery.channel.in_({c.delivery.channel for c in capped}),
                 Delivery.transactional.is_(False),
-                Delivery.status.in_(PENDING),
+                Delivery.status.in_(TO_GO),
                 Delivery.due_at > since,
                 Delivery.due_at < until,
                 Delivery.id.not_in([c.delivery.id for c in rows]),

@@ -171,7 +171,8 @@ def run_demo(
         worker.stop()
         worker_module.install(None)
     until = start + days * 24 * HOUR + HOUR
-    stats = reporting.status(runtime.sessions, catalog, start, until)
+    # Every delivery, as `automation status` counts them on the same database.
+    stats = reporting.status(runtime.sessions, catalog)
     runtime.engine.dispose()
     outbox = settings.outbox_dir
     return DemoResult(

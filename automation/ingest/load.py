@@ -35,7 +35,7 @@ from automation.core.records import (
     parse_record,
     tier_event,
 )
-from automation.ingest.postgres import apply_records_pg, stage
+from automation.ingest.postgres import apply_records_pg, stage, stage_in
 from automation.store.models import Customer, CustomerEventStat, Event
 from automation.store.sqlutil import insert_ignore
 
@@ -118,6 +118,17 @@ def apply_records(session: Session, records: list[Record], now: dt.datetime, ord
     ]
     _update_facts(session, customers, inserted, order_event, now)
     return len(inserted)
+
+
+def apply_batch(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
+    """Apply records inside the caller's transaction with the dialect's writer; how many events were new.
+
+    The tracking API's way into the one writing path: the same rules as a file's batch.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        stage_in(session)
+        return apply_records_pg(session, records, now, order_event)
+    return apply_records(session, records, now, order_event)
 
 
 def _update_facts(
@@ -329,7 +340,7 @@ def ingest(
                         outcome.new_events += apply(session, [rec], now, order_event)
                     outcome.applied += 1
                 except REFUSED as exc:
-                    text = f"{source}:{number}: refused by the database: {_reason(exc)}"
+                    text = f"{source}:{number}: refused by the database: {refusal_reason(exc)}"
                     outcome.problems.append((number, text))
         return outcome
 
@@ -368,7 +379,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _reason(exc: Exception) -> str:
+def refusal_reason(exc: Exception) -> str:
     """Why the database refused a line, from its SQLSTATE: the server's text may quote the value."""
     orig = getattr(exc, "orig", None)
     state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")

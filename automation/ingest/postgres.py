@@ -214,6 +214,11 @@ def stage(connection: Connection) -> None:
         connection.exec_driver_sql(_STAGE)
 
 
+def stage_in(session: Session) -> None:
+    """Create the staging tables inside the session's transaction, if this connection lacks them."""
+    session.connection().exec_driver_sql(_STAGE)
+
+
 def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
     """Apply one batch inside the caller's transaction; returns how many events were new.
 

@@ -1,10 +1,12 @@
-"""Answers for the marketer: what each journey did, and where one customer stands.
+"""Answers for the marketer: what each journey did, the ledger, and where one customer stands.
 
 Every figure is one grouped query over the ledger. A delivery belongs to a time
 range by its `due_at`, the instant it was (or will be) judged and sent. A
 conversion is an enrollment with a sent delivery followed, within the
 journey's goal window, by the goal event; exits by the goal event are counted
-beside it.
+beside it. What the provider said about a message is one word
+(`automation.core.outcomes`); `said_sql` is the same rule in SQL. Delivered,
+bounced, complained and unsubscribed rates are shares of the messages sent.
 """
 
 from __future__ import annotations
@@ -14,15 +16,41 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, exists, func, literal, select, true
+from sqlalchemy import ColumnElement, Interval, and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core import outcomes
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
+
+#: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
+FEEDBACK = ("delivered", "bounced", "complained", "unsubscribed")
+
+
+def said_sql() -> Any:
+    """`outcomes.provider_said` as a SQL expression over the deliveries table."""
+    whens = []
+    for said in outcomes.SAID:
+        if said.flag is not None:
+            whens.append((getattr(Delivery, said.flag).is_not(None), said.word))
+        else:
+            whens.append((Delivery.provider_status.in_(sorted(said.statuses)), said.word))
+    return case(*whens, else_=Delivery.provider_status)
+
+
+def feedback_sql() -> dict[str, ColumnElement[bool]]:
+    """When a sent message counts as delivered, bounced, complained or unsubscribed."""
+    reached = [getattr(Delivery, flag).is_not(None) for flag in outcomes.REACHED_FLAGS]
+    return {
+        "delivered": or_(Delivery.provider_status.in_(sorted(outcomes.DELIVERED)), *reached),
+        "bounced": Delivery.provider_status.in_(sorted(outcomes.BOUNCED)),
+        "complained": Delivery.complained_at.is_not(None),
+        "unsubscribed": Delivery.unsubscribed_at.is_not(None),
+    }
 
 
 @dataclass
@@ -37,6 +65,8 @@ class JourneyStats:
     conversions: int = 0
     goal_exits: int = 0
     goal: str | None = None
+    #: What the provider said about the messages sent (`FEEDBACK`), counted once per message.
+    feedback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEEDBACK, 0))
 
     @property
     def conversion_rate(self) -> float | None:
@@ -44,8 +74,14 @@ class JourneyStats:
             return None
         return self.conversions / self.sent_enrollments
 
+    def rate(self, name: str) -> float | None:
+        """The share of sent messages with this feedback; None before anything was sent."""
+        sent = self.deliveries.get("sent", 0)
+        return self.feedback[name] / sent if sent else None
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "conversion_rate": self.conversion_rate}
+        rates = {f"{name}_rate": self.rate(name) for name in FEEDBACK}
+        return {**asdict(self), "conversion_rate": self.conversion_rate, **rates}
 
 
 def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) -> ColumnElement[bool]:
@@ -64,13 +100,15 @@ def _plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
     return col + literal(delta, Interval())
 
 
-def _stats(s: Session, catalog: Catalog) -> dict[str, JourneyStats]:
+def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, JourneyStats]:
     out = {
         jid: JourneyStats(jid, j.name, goal=j.goal.event if j.goal else None)
         for jid, j in sorted(catalog.journeys.items())
+        if journey_id in (None, jid)
     }
     for (jid,) in s.execute(select(Delivery.journey_id).distinct()):
-        out.setdefault(jid, JourneyStats(jid, "(no longer in the journeys folder)"))
+        if journey_id in (None, jid):
+            out.setdefault(jid, JourneyStats(jid, "(no longer in the journeys folder)"))
     return out
 
 
@@ -79,10 +117,11 @@ def status(
     catalog: Catalog,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    journey_id: str | None = None,
 ) -> list[JourneyStats]:
-    """Per journey: active enrollments now; deliveries, opens, clicks and conversions in the range."""
+    """Per journey (or the one named): active enrollments now; deliveries, feedback and conversions."""
     with sessions() as s:
-        stats = _stats(s, catalog)
+        stats = _stats(s, catalog, journey_id)
         for jid, count in s.execute(
             select(Enrollment.journey_id, func.count())
             .where(Enrollment.state == EnrollmentState.ACTIVE)
@@ -91,13 +130,17 @@ def status(
             if jid in stats:
                 stats[jid].active = count
         due = _in_range(Delivery.due_at, since, until)
-        for jid, st, count, opened, clicked in s.execute(
+        if journey_id is not None:
+            due = and_(due, Delivery.journey_id == journey_id)
+        feedback = feedback_sql()
+        for jid, st, count, opened, clicked, *said in s.execute(
             select(
                 Delivery.journey_id,
                 Delivery.status,
                 func.count(),
                 func.count(Delivery.opened_at),
                 func.count(Delivery.clicked_at),
+                *(func.count(case((feedback[name], 1))) for name in FEEDBACK),
             )
             .where(due)
             .group_by(Delivery.journey_id, Delivery.status)
@@ -107,6 +150,8 @@ def status(
             row.deliveries[key] = row.deliveries.get(key, 0) + count
             row.opened += opened
             row.clicked += clicked
+            if st == DeliveryStatus.SENT:
+                row.feedback = dict(zip(FEEDBACK, said, strict=True))
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
             .where(due, Delivery.status == DeliveryStatus.SENT)
@@ -199,23 +244,62 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
                 .order_by(Enrollment.next_at)
             )
         ]
-        recent = [
-            {
-                "id": d.id,
-                "journey": d.journey_id,
-                "step": d.step_id,
-                "channel": d.channel,
-                "template": d.template,
-                "status": d.status,
-                "due_at": d.due_at,
-                "sent_at": d.sent_at,
-                "reason": d.reason,
-            }
-            for d in s.scalars(
-                select(Delivery)
-                .where(Delivery.customer_id == customer_id)
-                .order_by(Delivery.due_at.desc(), Delivery.id.desc())
-                .limit(messages)
-            )
-        ]
+        recent = _ledger(s, [Delivery.customer_id == customer_id], messages)
     return CustomerReport(customer_id, traits, facts, events, in_flight, recent)
+
+
+# ---------------------------------------------------------------- the ledger
+
+
+def shown_status(status: str) -> str:
+    """The status a report shows: a worker's internal `claimed` reads as `sending`."""
+    return DeliveryStatus(status).reported
+
+
+def _ledger(s: Session, where: list[ColumnElement[bool]], limit: int) -> list[dict[str, Any]]:
+    said = said_sql().label("provider_said")
+    rows = s.execute(
+        select(Delivery, said).where(*where).order_by(Delivery.due_at.desc(), Delivery.id.desc()).limit(limit)
+    )
+    return [
+        {
+            "id": d.id,
+            "due_at": d.due_at,
+            "journey": d.journey_id,
+            "step": d.step_id,
+            "customer": d.customer_id,
+            "channel": d.channel,
+            "template": d.template,
+            "status": shown_status(d.status),
+            "provider_status": word,
+            "reason": d.reason,
+            "attempts": d.attempts,
+            "sent_at": d.sent_at,
+            "campaign": d.campaign_id,
+            "retry_of": d.retry_of,
+        }
+        for d, word in rows
+    ]
+
+
+def deliveries(
+    sessions: sessionmaker[Session],
+    *,
+    customer_id: str | None = None,
+    journey_id: str | None = None,
+    status: str | None = None,
+    provider_status: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The ledger newest due first, filtered by customer, journey, our status and the provider's word."""
+    where: list[ColumnElement[bool]] = []
+    if customer_id is not None:
+        where.append(Delivery.customer_id == customer_id)
+    if journey_id is not None:
+        where.append(Delivery.journey_id == journey_id)
+    if status is not None:
+        where.append(Delivery.status.in_([k for k in DeliveryStatus if k.reported == status]))
+    if provider_status is not None:
+        where.append(said_sql() == provider_status)
+    with sessions() as s:
+        return _ledger(s, where, limit)

@@ -2,7 +2,10 @@
 
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
-SIGTERM and SIGINT stop it cleanly after the running tick finishes. With
+With REDIS_URL set, the web process can wake it for a tick at once (see
+`wakeup`); one tick runs at a time either way. Once a day it runs the
+maintenance pass (event retention). SIGTERM and SIGINT stop it cleanly after
+the running tick finishes. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
 duration, and the ledger and queue figures the web process shows.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import threading
 import time
 from types import FrameType
 
@@ -22,6 +26,8 @@ from prometheus_client import Histogram, start_http_server
 from automation.errors import UserError
 from automation.insight.metrics import ledger_registry, tick_histogram
 from automation.processes.runtime import Runtime, drain, run_tick
+from automation.processes.wakeup import Wakeups
+from automation.store import retention
 
 log = logging.getLogger("automation.processes.scheduler")
 
@@ -46,14 +52,22 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
     scheduler = BlockingScheduler(timezone=dt.UTC)
     tick_seconds = _tick_metrics(runtime)
 
+    one_at_a_time = threading.Lock()
+
     def job() -> None:
-        started = time.perf_counter()
-        report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
-        if tick_seconds is not None:
-            tick_seconds.observe(time.perf_counter() - started)
-        log.info("%s", report.summary())
-        if embedded and report.enqueued:
-            drain(broker)
+        with one_at_a_time:
+            started = time.perf_counter()
+            report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+            if tick_seconds is not None:
+                tick_seconds.observe(time.perf_counter() - started)
+            log.info("%s", report.summary())
+            if embedded and report.enqueued:
+                drain(broker)
+
+    def maintenance(days: int) -> None:
+        with one_at_a_time:
+            removed = retention.apply(runtime.sessions, dt.datetime.now(dt.UTC), days)
+        log.info("maintenance: %s", removed.summary())
 
     scheduler.add_job(
         job,
@@ -66,12 +80,31 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
         misfire_grace_time=None,
     )
 
+    s = runtime.settings
+    if s.event_retention_days is not None:
+        scheduler.add_job(
+            maintenance,
+            "interval",
+            args=(s.event_retention_days,),
+            days=1,
+            next_run_time=dt.datetime.now(dt.UTC),
+            id="maintenance",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+    wakeups = Wakeups(s.redis_url, s.redis_namespace, job) if s.redis_url else None
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping after the running tick", signal.Signals(signum).name)
+        if wakeups is not None:
+            wakeups.stop()
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started: a tick every %ss", runtime.settings.tick_interval_s)
+    if wakeups is not None:
+        wakeups.start()
     scheduler.start()
     log.info("scheduler stopped")

@@ -226,7 +226,9 @@ def _insert_deliveries(
         stmt = (
             insert_for(session, Delivery.__table__)
             .from_select(DELIVERY_COLUMNS, select(e.id, *values).where(ids, e.journey_id == jid))
-            .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
+            .on_conflict_do_nothing(
+                index_elements=["enrollment_id", "step_id"], index_where=Delivery.retry_of.is_(None)
+            )
             .returning(*_QUEUED)
         )
         out.extend(Queued(*r) for r in session.execute(stmt))

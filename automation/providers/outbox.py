@@ -1,13 +1,19 @@
 """Writes each rendered message to a file: `.eml` for email, `.txt` for SMS.
 
 For local work and the demo: open the files to see exactly what would be sent.
+An email file is named by its delivery and carries a `Date:` header, as a mail
+client expects; every SMS gets a file of its own, so two messages to one
+number never overwrite each other.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
+from collections.abc import Callable
 from email.message import EmailMessage as MimeMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
@@ -20,8 +26,11 @@ def _safe(text: str) -> str:
 class OutboxProvider:
     name = "outbox"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    ) -> None:
         self.directory = directory
+        self.clock = clock  # stamps the `Date:` header, as a provider's server would
 
     def _path(self, kind: str, key: str, suffix: str) -> Path:
         folder = self.directory / kind
@@ -38,6 +47,7 @@ class OutboxProvider:
         mime["From"] = formataddr((message.from_name or "", message.from_email))
         mime["To"] = formataddr((message.to_name or "", message.to))
         mime["Subject"] = message.subject
+        mime["Date"] = format_datetime(self.clock().astimezone(dt.UTC))
         msgid = make_msgid(domain="outbox.local")
         mime["Message-ID"] = msgid
         for name, value in message.headers.items():
@@ -51,7 +61,10 @@ class OutboxProvider:
         return msgid.strip("<>")
 
     def send_sms(self, message: SmsMessage) -> str:
-        key = _safe(f"{message.to}-{abs(hash(message.body)) % 10**8}")
+        key = f"{_safe(message.to)}-{uuid.uuid4().hex}"
         path = self._path("sms", key, ".txt")
-        path.write_text(f"From: {message.sender}\nTo: {message.to}\n\n{message.body}\n", encoding="utf-8")
+        sent = format_datetime(self.clock().astimezone(dt.UTC))
+        path.write_text(
+            f"From: {message.sender}\nTo: {message.to}\nDate: {sent}\n\n{message.body}\n", encoding="utf-8"
+        )
         return f"outbox-{key}"

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.errors import DatabaseUnavailable, UserError
+from automation.store.suppressions import address_hash
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: URL schemes hosting platforms set; both mean PostgreSQL through psycopg 3.
@@ -35,6 +36,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # PostgreSQL gets the same function from the `live_data` migration.
+    dbapi_conn.create_function("addr_hash", 1, address_hash, deterministic=True)
 
 
 def make_engine(url: str, pre_ping: bool = True) -> Engine:

@@ -143,6 +143,7 @@ class Event(Base):
     __table_args__ = (
         Index(None, "name", "occurred_at"),
         Index(None, "customer_id", "name", "occurred_at"),
+        Index(None, "occurred_at"),
     )
 
 
@@ -193,6 +194,7 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        Index(None, "converted_at"),
     )
 
 
@@ -232,15 +234,31 @@ class Delivery(Base):
     provider_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A retry (`automation deliveries retry`) names the row it retries; each row is retried once.
+    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id"),
+        # One first delivery per (enrollment, step); retries name theirs in `retry_of`.
+        Index(
+            "uq_deliveries_enrollment_id_step_id",
+            "enrollment_id",
+            "step_id",
+            unique=True,
+            postgresql_where=text("retry_of IS NULL"),
+            sqlite_where=text("retry_of IS NULL"),
+        ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
+        # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
+        Index(None, "due_at", "id"),
+        Index(None, "journey_id", "due_at", "id"),
+        Index(None, "campaign_id", "status"),
     )
 
 
@@ -256,7 +274,11 @@ class Suppression(Base):
     source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("channel", "address"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        Index(None, "address"),
+        Index(None, "created_at", "id"),
+    )
 
 
 class Campaign(Base):
@@ -275,6 +297,26 @@ class Campaign(Base):
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
+    __table_args__ = (Index(None, "launched_at", "id"),)
+
+
+class TestSend(Base):
+    """A test message (`automation journeys test`): kept apart from the ledger and its counts."""
+
+    __tablename__ = "test_sends"
+    __test__ = False  # a table, not a pytest class
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    sent_by: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
 
 class ProviderEvent(Base):
     """A webhook event as received, written before the 2xx; unique per provider event."""
@@ -290,6 +332,8 @@ class ProviderEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (Index(None, "occurred_at", "event_type"),)
+
 
 class CatalogVersion(Base):
     """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
@@ -300,3 +344,99 @@ class CatalogVersion(Base):
     version: Mapped[str] = mapped_column(String(64))
     journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WriteKey(Base):
+    """A tracking-API write key, kept only as its SHA-256; revoked keys stay listed."""
+
+    __tablename__ = "write_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousId(Base):
+    """A visitor known only by a tracking `anonymousId`, and the customer it was linked to.
+
+    Until it is linked, its traits wait here (with their times, merged like a
+    customer's) and its events in `anonymous_events`.
+    """
+
+    __tablename__ = "anonymous_ids"
+
+    anonymous_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    trait_times: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    linked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousEvent(Base):
+    """An event of a not yet linked anonymous id; moved into `events` when it is linked."""
+
+    __tablename__ = "anonymous_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    anonymous_id: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DashboardUser(Base):
+    """A person who signs in to the dashboard: a `viewer` or an `editor`."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set when too many sign-ins failed; attempts before it are refused unheard.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DashboardSession(Base):
+    """A signed-in browser; the cookie carries the token, the table only its SHA-256."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed sign-in for an account, counted for the lockout."""
+
+    __tablename__ = "dashboard_login_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "user_id", "at"),)
+
+
+class AuditEntry(Base):
+    """An editor's action: who, when, what, on which object (shown on that object's page)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))

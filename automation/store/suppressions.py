@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from automation.core.statuses import Channel
@@ -40,6 +41,16 @@ def normalize(channel: str, address: str) -> str:
             raise AddressError(f"{address.strip()!r} is not a phone number in E.164 form, like +15551234567")
         return value
     raise AddressError(f"unknown channel {channel!r} (email or sms)")
+
+
+def address_hash(address: str) -> str:
+    """The one-way form an erased customer's suppressed address is kept in (SQL: `addr_hash`)."""
+    return "sha256:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def matches(address: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """SQL: a suppression row is for this address, kept in clear or as its hash."""
+    return or_(Suppression.address == address, Suppression.address == func.addr_hash(address))
 
 
 def channel_of(address: str) -> Channel:
@@ -129,5 +140,7 @@ def reason_for(session: Session, channel: str, address: str) -> str | None:
     except AddressError:
         key = address
     return session.scalar(
-        select(Suppression.reason).where(Suppression.channel == channel, Suppression.address == key)
+        select(Suppression.reason)
+        .where(Suppression.channel == channel, Suppression.address.in_([key, address_hash(key)]))
+        .limit(1)
     )

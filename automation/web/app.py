@@ -1,7 +1,9 @@
 """The Starlette application of the `web` process, and serving it with uvicorn.
 
 Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
-messages, the unsubscribe link, `/healthz` and `/metrics`. A webhook is
+messages, the unsubscribe link, the tracking API (`/v1/*`, see `tracking`),
+`/healthz`, `/metrics`, and the marketers' dashboard under `/app/`
+(`automation.web.dashboard`; `/` redirects there). A webhook is
 answered 2xx only after its events are committed; a request we refuse gets a
 4xx and changes nothing; a database failure gets a 503 so the provider
 resends later.
@@ -29,8 +31,10 @@ from automation.config import Settings
 from automation.core import feedback
 from automation.core.feedback import Feedback, MalformedEvent
 from automation.insight.metrics import ledger_registry
+from automation.processes.wakeup import Waker
 from automation.web import ledger, unsubscribe
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
+from automation.web.tracking import Tracking
 from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests
 
 log = logging.getLogger("automation.web")
@@ -74,6 +78,15 @@ class WebApp:
             ["endpoint", "outcome"],
             registry=self.registry,
         )
+        waker = Waker(settings.redis_url, settings.redis_namespace) if settings.redis_url else None
+        self.tracking = Tracking(
+            sessions,
+            clock,
+            settings.order_event,
+            self.registry,
+            waker.wake if waker else lambda: None,
+            settings.api_rate_per_s,
+        )
         if key is None:
             log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")
         if token is None:
@@ -85,6 +98,7 @@ class WebApp:
             Route("/webhooks/twilio/status", self.twilio_status, methods=["POST"]),
             Route("/webhooks/twilio/inbound", self.twilio_inbound, methods=["POST"]),
             Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET", "POST"]),
+            *self.tracking.routes(),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
         ]
@@ -189,8 +203,11 @@ class WebApp:
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness."""
-    return Starlette(routes=WebApp(settings, sessions, clock).routes())
+    """The web application over this database; `clock` judges webhook freshness and sessions."""
+    from automation.web.dashboard.app import Dashboard
+
+    dashboard = Dashboard(settings, sessions, clock)
+    return Starlette(routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()])
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

@@ -18,6 +18,14 @@ from sqlalchemy.orm import Session
 from automation.core.feedback import Feedback, supersedes
 from automation.store.models import Delivery, ProviderEvent, Suppression
 from automation.store.sqlutil import insert_ignore
+from automation.store.suppressions import address_hash
+
+#: Provider events that say something about one message, and the delivery column that keeps it.
+FLAGS = {
+    "spamreport": "complained_at",
+    "unsubscribe": "unsubscribed_at",
+    "group_unsubscribe": "unsubscribed_at",
+}
 
 
 def record(s: Session, items: Sequence[Feedback], received_at: dt.datetime) -> list[Feedback]:
@@ -88,6 +96,10 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
         if f.clicked and (d.clicked_at is None or f.occurred_at < d.clicked_at):
             d.clicked_at = f.occurred_at
             changed = True
+        flag = FLAGS.get(f.event_type)
+        if flag is not None and getattr(d, flag) is None:
+            setattr(d, flag, f.occurred_at)  # a complaint or an unsubscribe about this message
+            changed = True
         if changed:
             d.updated_at = now
     if not address:
@@ -98,7 +110,7 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
         s.execute(
             delete(Suppression).where(
                 Suppression.channel == f.channel,
-                Suppression.address == address,
+                Suppression.address.in_([address, address_hash(address)]),
                 Suppression.reason == f.unsuppress,
             )
         )

@@ -55,4 +55,5 @@ def unsubscribe(s: Session, d: Delivery, now: dt.datetime) -> bool:
     if not address:
         return False
     suppress(s, d.channel, address, "unsubscribe", "link", now)
+    d.unsubscribed_at = d.unsubscribed_at or now
     return True

@@ -1,0 +1,80 @@
+"""Everything held about one customer, as one JSON-ready document (their right of access)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from automation.store.models import (
+    AnonymousId,
+    Base,
+    Customer,
+    CustomerEventStat,
+    Delivery,
+    Enrollment,
+    Event,
+    Suppression,
+)
+from automation.store.suppressions import address_hash
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _row(obj: Base, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {a.key: _plain(getattr(obj, a.key)) for a in inspect(obj).mapper.column_attrs if a.key not in skip}
+
+
+def export(s: Session, customer_id: str) -> dict[str, Any] | None:
+    """The customer's profile, events, journeys, messages and suppressions; None if nothing is held."""
+    customer = s.get(Customer, customer_id)
+    deliveries = list(
+        s.scalars(select(Delivery).where(Delivery.customer_id == customer_id).order_by(Delivery.id))
+    )
+    if customer is None and not deliveries:
+        return None
+    addresses: set[tuple[str, str | None]] = {(d.channel, d.address) for d in deliveries}
+    if customer is not None:
+        addresses |= {("email", customer.email), ("sms", customer.phone)}
+    suppressed = [
+        row
+        for channel, address in sorted((c, a) for c, a in addresses if a)
+        for row in s.scalars(
+            select(Suppression).where(
+                Suppression.channel == channel, Suppression.address.in_([address, address_hash(address)])
+            )
+        )
+    ]
+    by_id = Event.customer_id == customer_id
+    return {
+        "customer_id": customer_id,
+        "profile": _row(customer) if customer is not None else None,
+        "anonymous_ids": [
+            a.anonymous_id
+            for a in s.scalars(select(AnonymousId).where(AnonymousId.customer_id == customer_id))
+        ],
+        "events": [
+            _row(e, ("id",)) for e in s.scalars(select(Event).where(by_id).order_by(Event.occurred_at))
+        ],
+        "event_stats": [
+            _row(e, ("customer_id",))
+            for e in s.scalars(select(CustomerEventStat).where(CustomerEventStat.customer_id == customer_id))
+        ],
+        "enrollments": [
+            _row(e)
+            for e in s.scalars(
+                select(Enrollment).where(Enrollment.customer_id == customer_id).order_by(Enrollment.id)
+            )
+        ],
+        "deliveries": [_row(d) for d in deliveries],
+        "suppressions": [_row(x, ("id",)) for x in suppressed],
+    }

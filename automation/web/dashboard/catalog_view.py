@@ -1,0 +1,40 @@
+"""The journeys as the dashboard shows them: reloaded when their files change, problems kept.
+
+A folder with problems still shows its last good catalog (if any) beside every
+`file:line:col: message`, so "journeys with validation problems" is on the
+overview rather than a dead page.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automation.definitions.catalog import Catalog, check_catalog
+
+
+def _fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+@dataclass
+class CatalogView:
+    journeys_dir: Path
+    templates_dir: Path
+    catalog: Catalog | None = None
+    problems: list[str] = field(default_factory=list)
+    _seen: tuple[tuple[str, int, int], ...] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current(self) -> tuple[Catalog | None, list[str]]:
+        """The latest good catalog and the problems of the folder as it is now."""
+        seen = _fingerprint(self.journeys_dir, self.templates_dir)
+        with self._lock:
+            if seen != self._seen:
+                catalog, problems = check_catalog(self.journeys_dir, self.templates_dir)
+                self.catalog = catalog or self.catalog
+                self.problems = problems
+                self._seen = seen
+            return self.catalog, list(self.problems)

@@ -1,0 +1,115 @@
+"""Per journey: entrants, sent and conversion rate; per step: messages by status and who waits there;
+the funnel entered -> sent -> delivered -> opened -> clicked -> converted.
+
+The list reuses `automation.insight.reporting.status`, the figures of `automation status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from automation.core.statuses import DeliveryStatus, EnrollmentState
+from automation.definitions.catalog import Catalog
+from automation.insight import reporting
+from automation.store.models import Delivery, Enrollment
+
+
+@dataclass(frozen=True)
+class JourneyRow:
+    journey_id: str
+    name: str
+    trigger: str
+    enabled: bool
+    entrants: int
+    sent: int
+    conversion_rate: float | None
+
+
+@dataclass
+class StepCounts:
+    messages: dict[str, int] = field(default_factory=dict)
+    waiting: int = 0
+
+
+@dataclass(frozen=True)
+class Funnel:
+    stages: list[tuple[str, int]]
+
+
+def entrants(s: Session, journey_id: str | None = None) -> dict[str, int]:
+    stmt = select(Enrollment.journey_id, func.count()).group_by(Enrollment.journey_id)
+    if journey_id is not None:
+        stmt = stmt.where(Enrollment.journey_id == journey_id)
+    return {jid: int(n) for jid, n in s.execute(stmt)}
+
+
+def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> list[JourneyRow]:
+    if catalog is None:
+        return []
+    stats = reporting.status(sessions, catalog)
+    with sessions() as s:
+        entered = entrants(s)
+    out = []
+    for st in stats:
+        journey = catalog.get(st.journey_id)
+        out.append(
+            JourneyRow(
+                st.journey_id,
+                st.name,
+                journey.trigger.kind if journey else "-",
+                journey.enabled if journey else False,
+                entered.get(st.journey_id, 0),
+                st.deliveries.get(DeliveryStatus.SENT, 0),
+                st.conversion_rate,
+            )
+        )
+    return out
+
+
+def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
+    out: dict[str, StepCounts] = {}
+    for step, status, n in s.execute(
+        select(Delivery.step_id, Delivery.status, func.count())
+        .where(Delivery.journey_id == journey_id)
+        .group_by(Delivery.step_id, Delivery.status)
+    ):
+        out.setdefault(step, StepCounts()).messages[status] = int(n)
+    for step_id, n in s.execute(
+        select(Enrollment.next_step_id, func.count())
+        .where(Enrollment.journey_id == journey_id, Enrollment.state == EnrollmentState.ACTIVE)
+        .group_by(Enrollment.next_step_id)
+    ):
+        if step_id is not None:
+            out.setdefault(step_id, StepCounts()).waiting = int(n)
+    return out
+
+
+def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> Funnel:
+    """Distinct enrollments reaching each stage; converted as `automation status` counts it."""
+    stats = next((st for st in reporting.status(sessions, catalog) if st.journey_id == journey_id), None)
+    with sessions() as s:
+        entered = entrants(s, journey_id).get(journey_id, 0)
+        per = func.count(func.distinct(Delivery.enrollment_id))
+        sent = Delivery.status == DeliveryStatus.SENT
+        row = s.execute(
+            select(
+                per.filter(sent),
+                per.filter(sent, Delivery.provider_status == "delivered"),
+                per.filter(sent, Delivery.opened_at.is_not(None)),
+                per.filter(sent, Delivery.clicked_at.is_not(None)),
+            ).where(Delivery.journey_id == journey_id)
+        ).one()
+    converted = stats.conversions if stats else 0
+    return Funnel(
+        [
+            ("entered", entered),
+            ("sent", int(row[0])),
+            ("delivered", int(row[1])),
+            ("opened", int(row[2])),
+            ("clicked", int(row[3])),
+            ("converted", converted),
+        ]
+    )

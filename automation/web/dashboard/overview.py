@@ -1,0 +1,148 @@
+"""The overview: headline figures with a daily trend, messages per day, what needs attention.
+
+Every figure is a grouped count over an indexed time range of the last
+`DAYS` days (UTC calendar days, the current one included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from automation.core.statuses import REPORTED, Channel, DeliveryStatus
+from automation.store.models import Delivery, Enrollment, ProviderEvent
+from automation.web.dashboard.daybins import day
+
+DAYS = 30
+#: The lines drawn; a message in a worker's hands counts as sent, one not yet due as queued.
+STATUSES = tuple(s for s in REPORTED if s is not DeliveryStatus.SENDING)
+SHOWN_AS = {DeliveryStatus.CLAIMED: DeliveryStatus.SENT, DeliveryStatus.SENDING: DeliveryStatus.SENT}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: a label and a value per day."""
+
+    label: str
+    values: list[int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.values)
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    days: list[str]
+    series: list[Series]
+
+
+@dataclass
+class Attention:
+    unknown: int = 0
+    failed_last_day: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.unknown or self.failed_last_day or self.problems)
+
+
+@dataclass(frozen=True)
+class Overview:
+    kpis: list[Chart]
+    messages: list[Chart]
+    attention: Attention
+
+
+def days_until(now: dt.datetime, count: int = DAYS) -> tuple[dt.datetime, list[str]]:
+    """The start of the first of the `count` UTC days ending today, and their labels."""
+    today = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today - dt.timedelta(days=count - 1)
+    return first, [f"{first + dt.timedelta(days=n):%Y-%m-%d}" for n in range(count)]
+
+
+def _spread(days: list[str], counts: dict[str, int]) -> list[int]:
+    return [counts.get(d, 0) for d in days]
+
+
+def messages(s: Session, now: dt.datetime) -> list[Chart]:
+    """Per channel, a line per status: deliveries by the day they were due."""
+    first, days = days_until(now)
+    by: dict[tuple[str, str], dict[str, int]] = {}
+    d = day(s, Delivery.due_at)
+    rows = s.execute(
+        select(d, Delivery.channel, Delivery.status, func.count())
+        .where(Delivery.due_at >= first, Delivery.due_at <= now)
+        .group_by(d, Delivery.channel, Delivery.status)
+    )
+    for when, channel, status, count in rows:
+        shown = SHOWN_AS.get(DeliveryStatus(status), DeliveryStatus(status))
+        key = by.setdefault((channel, shown), {})
+        key[when] = key.get(when, 0) + count
+    return [
+        Chart(
+            f"{channel} messages per day",
+            days,
+            [Series(st, _spread(days, by.get((channel, st), {}))) for st in STATUSES],
+        )
+        for channel in Channel
+    ]
+
+
+def kpis(s: Session, now: dt.datetime) -> list[Chart]:
+    """Sent, delivered, opened, clicked and converted per day: each a figure and its trend."""
+    first, days = days_until(now)
+    sent_day = day(s, Delivery.due_at)
+    sent: dict[str, int] = dict(
+        s.execute(
+            select(sent_day, func.count())
+            .where(Delivery.status == DeliveryStatus.SENT, Delivery.due_at >= first, Delivery.due_at <= now)
+            .group_by(sent_day)
+        ).all()
+    )
+    event_day = day(s, ProviderEvent.occurred_at)
+    events: dict[str, dict[str, int]] = {}
+    for when, kind, count in s.execute(
+        select(event_day, ProviderEvent.event_type, func.count())
+        .where(ProviderEvent.occurred_at >= first, ProviderEvent.occurred_at <= now)
+        .group_by(event_day, ProviderEvent.event_type)
+    ):
+        events.setdefault(kind, {})[when] = count
+    conv_day = day(s, Enrollment.converted_at)
+    converted: dict[str, int] = dict(
+        s.execute(
+            select(conv_day, func.count())
+            .where(Enrollment.converted_at >= first, Enrollment.converted_at <= now)
+            .group_by(conv_day)
+        ).all()
+    )
+    figures = (
+        ("Sent", sent),
+        ("Delivered", events.get("delivered", {})),
+        ("Opened", events.get("open", {})),
+        ("Clicked", events.get("click", {})),
+        ("Converted", converted),
+    )
+    return [Chart(label, days, [Series(label, _spread(days, counts))]) for label, counts in figures]
+
+
+def attention(s: Session, now: dt.datetime, problems: list[str]) -> Attention:
+    unknown = s.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.UNKNOWN)) or 0
+    failed = (
+        s.scalar(
+            select(func.count()).where(
+                Delivery.status == DeliveryStatus.FAILED, Delivery.due_at > now - dt.timedelta(days=1)
+            )
+        )
+        or 0
+    )
+    return Attention(int(unknown), int(failed), problems)
+
+
+def overview(s: Session, now: dt.datetime, problems: list[str]) -> Overview:
+    return Overview(kpis(s, now), messages(s, now), attention(s, now, problems))
