@@ -37,7 +37,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
     # PostgreSQL gets the same function from the `live_data` migration.
-    dbapi_conn.create_function("addr_hash", 1, address_hash, deterministic=True)
+    dbapi_conn.create_function("addr_hash", 1, _addr_hash, deterministic=True)
+
+
+def _addr_hash(address: str | None) -> str | None:
+    """`addr_hash` for SQLite: NULL for NULL (a customer without that address), as on PostgreSQL."""
+    return None if address is None else address_hash(address)
 
 
 def make_engine(url: str, pre_ping: bool = True) -> Engine:
