@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.deliverykit import DRAMATIQ
-from tests.harness import BIN, cli
+from tests.harness import BIN, cli, track
 from tests.standins import SendGridStandIn
 
 POSTAL = "Acme Goods Ltd, 1 High Street, Leeds LS1 1AA, UK"
@@ -48,7 +49,7 @@ def run(
     )
 
 
-def records(*lines: dict[str, object]) -> str:
+def records(*lines: dict[str, Any]) -> str:
     return "".join(json.dumps(line) + "\n" for line in lines)
 
 
@@ -81,14 +82,7 @@ def test_a_fresh_project_sends_nothing_until_a_journey_is_enabled(
                 "birthday": "1990-11-22",
             },
         },
-        {
-            "type": "track",
-            "customer_id": "c1",
-            "event": "order_placed",
-            "event_id": "o-1",
-            "timestamp": "2026-11-22T09:00:00Z",
-            "properties": {"total": 42.5, "order_id": "A-1"},
-        },
+        track("c1", "order_placed", "2026-11-22T09:00:00Z", "o-1", total=42.5, order_id="A-1"),
     )
     assert run(["ingest", "-"], user, project, stdin=customers).returncode == 0
     for now in ("2026-11-22T12:00:00Z", "2026-11-23T12:00:00Z"):
@@ -98,16 +92,7 @@ def test_a_fresh_project_sends_nothing_until_a_journey_is_enabled(
 
     journey = project / "journeys" / "post_purchase_thanks.yaml"
     journey.write_text(journey.read_text().replace("enabled: false", "enabled: true"))
-    order = records(
-        {
-            "type": "track",
-            "customer_id": "c1",
-            "event": "order_placed",
-            "event_id": "o-2",
-            "timestamp": "2026-11-24T09:00:00Z",
-            "properties": {"total": 10, "order_id": "A-2"},
-        }
-    )
+    order = records(track("c1", "order_placed", "2026-11-24T09:00:00Z", "o-2", total=10, order_id="A-2"))
     assert run(["ingest", "-"], user, project, stdin=order).returncode == 0
     assert run(["tick", "--now", "2026-11-24T11:00:00Z"], user, project).returncode == 0
     burst = run(["worker", "--burst"], user, project)
