@@ -123,3 +123,23 @@ def test_ingest_keeps_undeclared_traits_and_lists_them(roast: Settings, kit_env:
     table = cli("traits", "unknown", env=kit_env)
     assert "shoe_size" in table.stdout and "favourite_roast" not in table.stdout
     assert "ada@example.com" not in table.stdout
+
+
+def test_a_campaign_filter_naming_an_unknown_trait_is_refused(env: dict[str, str]) -> None:
+    result = cli(
+        "campaign", "send", "seasonal_offer", "--dry-run", "--where", "{trait: tierr, eq: gold}", env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --where: unknown trait 'tierr' (did you mean 'tier'?); declare custom traits in traits.yaml"
+    )
+    declared = cli(
+        "campaign",
+        "send",
+        "seasonal_offer",
+        "--dry-run",
+        "--where",
+        "{trait: favourite_roast, eq: dark}",
+        env=env,
+    )
+    assert declared.returncode == 0, declared.stderr

@@ -11,12 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from automation.definitions.catalog import Catalog, check_catalog
-
-
-def _fingerprint(*folders: Path) -> tuple[tuple[str, int, int], ...]:
-    files = sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.is_file())
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+from automation.definitions.catalog import Catalog, check_catalog, folder_stamp
 
 
 @dataclass
@@ -30,7 +25,7 @@ class CatalogView:
 
     def current(self) -> tuple[Catalog | None, list[str]]:
         """The latest good catalog and the problems of the folder as it is now."""
-        seen = _fingerprint(self.journeys_dir, self.templates_dir)
+        seen = folder_stamp(self.journeys_dir, self.templates_dir)
         with self._lock:
             if seen != self._seen:
                 catalog, problems = check_catalog(self.journeys_dir, self.templates_dir)
