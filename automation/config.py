@@ -7,11 +7,19 @@ pass the result down.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from automation.errors import ConfigError, UnsafeSettings
 
@@ -19,6 +27,30 @@ ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
 DEFAULT_UNSUBSCRIBE_SECRET = "change-me-in-production"
 MIN_SECRET_LENGTH = 32
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]")
+
+# Set but empty is refused for these, instead of meaning "unset" (the default):
+# an empty secret must never fall back to the published default.
+NEVER_EMPTY = frozenset({"AUTOMATION_UNSUBSCRIBE_SECRET"})
+
+
+class _EmptyValues(PydanticBaseSettingsSource):
+    """The `NEVER_EMPTY` variables that the environment or `.env` sets to an empty value."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.sources = (
+            DotEnvSettingsSource(settings_cls, env_ignore_empty=False),
+            EnvSettingsSource(settings_cls, env_ignore_empty=False),
+        )
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for source in self.sources:  # the environment wins over .env
+            found.update(source())
+        return {name: value for name, value in found.items() if name in NEVER_EMPTY and value == ""}
 
 
 class Settings(BaseSettings):
@@ -57,6 +89,10 @@ class Settings(BaseSettings):
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEFAULT_UNSUBSCRIBE_SECRET), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
     )
+    # Secrets that signed links still in people's mailboxes (comma-separated), still accepted.
+    unsubscribe_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, alias="AUTOMATION_UNSUBSCRIBE_PREVIOUS_SECRETS"
+    )
 
     provider_timeout_s: float = Field(10.0, alias="AUTOMATION_PROVIDER_TIMEOUT_S")
     max_attempts: int = Field(8, alias="AUTOMATION_MAX_ATTEMPTS")
@@ -93,6 +129,36 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
     session_secret: SecretStr | None = Field(None, alias="AUTOMATION_SESSION_SECRET")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, _EmptyValues(settings_cls), file_secret_settings
+
+    @field_validator("unsubscribe_secret")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("is empty; set a long random secret")
+        return value
+
+    @field_validator("unsubscribe_previous_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def unsubscribe_secrets(self) -> list[str]:
+        """Every secret an unsubscribe token may be signed with, the current one first."""
+        return [s.get_secret_value() for s in (self.unsubscribe_secret, *self.unsubscribe_previous_secrets)]
 
     @property
     def embedded_broker(self) -> bool:

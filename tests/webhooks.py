@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from automation.web.sendgrid_events import SIGNATURE, TIMESTAMP
 
 TWILIO_TOKEN = "test-token"
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)  # the web clock of the in-process tests
 PUBLIC_URL = "https://hooks.example.com"
 
 

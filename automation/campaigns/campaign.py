@@ -25,29 +25,28 @@ from jinja2 import meta
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.context import message_context
+from automation.core.entry import occurrence_key
 from automation.core.filters import Filter
-from automation.core.journeys import Cooldown, Journey
-from automation.core.planner import occurrence_key
+from automation.core.journeys import Journey
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
 from automation.core.suggest import unknown
-from automation.definitions.catalog import Catalog
+from automation.definitions.catalog import Catalog, variables_for
 from automation.definitions.loader import plain, position
 from automation.definitions.rendering import (
-    COMMON_VARIABLES,
     EMAIL_PARTS,
     SMS_PARTS,
-    TRIGGER_VARIABLES,
     RenderedEmail,
     RenderedSms,
     RenderError,
 )
-from automation.enroll import postgres as enroll_pg
+from automation.enroll import entry, manual, policy
+from automation.enroll.kinds import template_variables
 from automation.errors import UserError
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
@@ -156,7 +155,7 @@ def get_journey(catalog: Catalog, journey_id: str) -> Journey:
         raise CampaignError(unknown("journey", journey_id, catalog.journeys))
     if not journey.enabled:
         raise CampaignError(f"journey {journey_id!r} is disabled (enabled: false)")
-    allowed = COMMON_VARIABLES | TRIGGER_VARIABLES["manual"]
+    allowed = variables_for(manual.KIND)
     needs: set[str] = set()
     for _, step in journey.send_steps():
         needs |= _template_variables(catalog, step.template, step.channel) - allowed
@@ -179,16 +178,11 @@ def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
 
 
 def _conditions(journey: Journey, where: Filter | None, now: dt.datetime) -> list[ColumnElement[bool]]:
-    conds = [compile_filter(journey.audience), compile_filter(where)]
-    if isinstance(journey.re_entry, Cooldown):
-        conds.append(
-            ~exists().where(
-                Enrollment.journey_id == journey.id,
-                Enrollment.customer_id == Customer.id,
-                Enrollment.entered_at > now - journey.re_entry.cooldown,
-            )
-        )
-    return conds
+    return [
+        compile_filter(journey.audience),
+        compile_filter(where),
+        *policy.cooled_down(journey, Customer.id, now),
+    ]
 
 
 def _pages(
@@ -293,7 +287,7 @@ def render_first(
     ctx = message_context(
         journey,
         customer,
-        {"campaign": {"id": campaign_id}},
+        template_variables(journey, manual.context(campaign_id)),
         delivery_id=0,
         unsubscribe_url="<unsubscribe link>",
         brand=brand,
@@ -357,7 +351,7 @@ def _open_campaign(
     return True
 
 
-ENROLL_COLUMNS = (*enroll_pg.COLUMNS, "campaign_id")
+ENROLL_COLUMNS = (*entry.COLUMNS, "campaign_id")
 
 
 def _enroll_chunk(
@@ -373,11 +367,11 @@ def _enroll_chunk(
     """Enroll one chunk, skipping anyone already enrolled under this occurrence; returns how many."""
     first = journey.step_ids()[0]
     key = occurrence_key(journey, campaign_id)
-    context = {"campaign": {"id": campaign_id}}
+    context = manual.context(campaign_id)
     insert = (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)(
         cast(Table, Enrollment.__table__)
     )
-    conflict = ["journey_id", "customer_id", "occurrence_key"]
+    conflict = entry.UNIQUE
     if rate_per_s is None:
         # Everyone is due at launch: the rows are made inside the database.
         chosen = select(
@@ -503,21 +497,14 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
             raise CampaignError(f"no campaign {campaign_id!r}")
         campaign.status = CampaignStatus.CANCELLED
         campaign.cancelled_at = campaign.cancelled_at or now
-        # A completed enrollment may still have a message waiting or in a worker's hands:
-        # cancelling it makes the worker skip that message at its final check.
-        pending = and_(
-            Enrollment.state == EnrollmentState.COMPLETED,
-            exists().where(
-                Delivery.enrollment_id == Enrollment.id,
-                Delivery.status.in_((*PENDING, DeliveryStatus.CLAIMED)),
-            ),
-        )
         enrollments = _rowcount(
             s,
             update(Enrollment)
             .where(
                 Enrollment.campaign_id == campaign_id,
-                or_(Enrollment.state == EnrollmentState.ACTIVE, pending),
+                # Active until its last message is settled: one in a worker's hands
+                # is skipped there, at the worker's check of the enrollment's state.
+                Enrollment.state == EnrollmentState.ACTIVE,
             )
             .values(
                 state=EnrollmentState.CANCELLED,

@@ -30,6 +30,7 @@ from automation.campaigns import listing
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.output import print_json, print_table, table, when
 from automation.config import Settings, load_settings
+from automation.core.statuses import PENDING, DeliveryStatus
 from automation.core.traits import filter_traits
 from automation.errors import UserError
 from automation.processes.runtime import Runtime, build_runtime, drain, open_database, run_tick
@@ -231,10 +232,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for m
             when(r.launched_at),
             r.status,
             str(r.audience_size),
-            str(d["sent"]),
-            str(d["queued"] + d["deferred"] + d["sending"]),
-            str(d["skipped"] + d["suppressed"]),
-            str(d["failed"] + d["unknown"]),
+            str(d[DeliveryStatus.SENT]),
+            str(sum(d[s] for s in (*PENDING, DeliveryStatus.SENDING))),
+            str(d[DeliveryStatus.SKIPPED] + d[DeliveryStatus.SUPPRESSED]),
+            str(d[DeliveryStatus.FAILED] + d[DeliveryStatus.UNKNOWN]),
             str(r.feedback["delivered"]),
             str(r.opened),
             str(r.clicked),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -77,6 +78,11 @@ def tick(
 
     runtime = build_runtime(settings)
     report = run_tick(runtime, broker, at)
+    if now is None:  # on the wall clock: a cron deployment's tick counts for /healthz
+        from automation.store.heartbeats import record_tick
+
+        with runtime.sessions.begin() as s:
+            record_tick(s, dt.datetime.now(dt.UTC))
     console.print(report.summary())
     if settings.embedded_broker and report.enqueued:
         from automation.processes.worker import build_deliverer

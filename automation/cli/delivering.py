@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from automation.advance.send import Queued
 from automation.cli.app import console
 from automation.config import Settings
 from automation.processes.runtime import Runtime, drain, enqueue_deliveries
-from automation.processes.tick import Queued
 
 
 def enqueue_new(settings: Settings, runtime: Runtime, queued: Sequence[Queued]) -> None:

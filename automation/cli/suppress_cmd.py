@@ -10,7 +10,7 @@ import typer
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.output import print_json, print_table, table, when
 from automation.config import load_settings
-from automation.core import statuses
+from automation.core import addresses, statuses
 from automation.errors import UserError
 from automation.processes.runtime import open_database
 from automation.store import suppressions
@@ -23,8 +23,8 @@ Channel = Annotated[str, typer.Argument(metavar="CHANNEL", help="email or sms.")
 
 def _address(channel: str, address: str) -> str:
     try:
-        return suppressions.normalize(channel, address)
-    except suppressions.AddressError as exc:
+        return addresses.normalize(channel, address)
+    except addresses.AddressError as exc:
         raise UserError(str(exc)) from None
 
 

@@ -1,4 +1,4 @@
-"""`automation web`: the webhook, unsubscribe, health and metrics HTTP service."""
+"""`automation web`: webhooks, unsubscribe links, the tracking API, health, metrics and the dashboard."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def web(
         int | None, typer.Option(metavar="PORT", help="Port to listen on (default: $PORT, else 8000).")
     ] = None,
 ) -> None:
-    """Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped."""
+    """Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/)."""
     settings = load_settings()
     require_safe_to_send(settings)
     from automation.web.app import create_app, serve

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from markupsafe import escape
 
-from automation.providers.base import EmailBatch, EmailMessage, Recipient, substitute
+from automation.core.messages import EmailBatch, EmailMessage, Recipient, substitute
 
 K = TypeVar("K")
 

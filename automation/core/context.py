@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -25,39 +24,23 @@ def customer_view(customer: Any) -> dict[str, Any]:
 def message_context(
     journey: Journey,
     customer: Any,
-    enrollment_context: dict[str, Any],
+    trigger_variables: dict[str, Any],
     *,
     delivery_id: int,
     unsubscribe_url: str,
     brand: str,
     shop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template may read: see `rendering.TRIGGER_VARIABLES`.
+    """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`).
 
     `shop` holds the brand, shop URL, postal address and currency from settings.
     """
-    base: dict[str, Any] = {
+    return {
         "customer": customer_view(customer),
         "journey": {"id": journey.id, "name": journey.name},
         "brand": brand,
         "shop": shop or {"name": brand, "url": None, "postal_address": None, "currency": None},
         "unsubscribe_url": unsubscribe_url,
         "delivery_id": delivery_id,
+        **trigger_variables,
     }
-    kind = journey.trigger.kind
-    ctx = enrollment_context or {}
-    if kind == "event":
-        base["event"] = ctx.get("event", {})
-    elif kind == "anniversary":
-        base["years"] = ctx.get("years", 0)
-        base["anniversary"] = ctx.get("anniversary", "")
-    elif kind == "inactivity":
-        base["days_inactive"] = ctx.get("days_inactive", 0)
-        last = ctx.get("last_event_at")
-        base["last_event_at"] = dt.datetime.fromisoformat(last) if isinstance(last, str) else last
-    elif kind == "tier_change":
-        base["old_tier"] = ctx.get("old_tier")
-        base["new_tier"] = ctx.get("new_tier")
-    elif kind == "manual":
-        base["campaign"] = ctx.get("campaign", {"id": None})
-    return base

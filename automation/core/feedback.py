@@ -13,6 +13,9 @@ overwrites a `bounced`, a late `processed` never overwrites a `delivered`.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,22 +36,6 @@ RANK = {
     "undelivered": 3,
     "failed": 3,
 }
-
-SENDGRID_TYPES = frozenset(
-    {
-        "processed",
-        "delivered",
-        "deferred",
-        "bounce",
-        "dropped",
-        "open",
-        "click",
-        "spamreport",
-        "unsubscribe",
-        "group_unsubscribe",
-        "group_resubscribe",
-    }
-)
 
 # SendGrid `dropped` reasons that mean the address itself must not be mailed.
 DROPPED_SUPPRESS = {
@@ -118,49 +105,111 @@ def _epoch(value: Any, what: str) -> dt.datetime:
         raise MalformedEvent(f"{what}: timestamp out of range") from None
 
 
-def sendgrid_event(raw: Any, index: int) -> Feedback:
-    """One element of a SendGrid Event Webhook batch."""
-    what = f"event {index}"
+# What each SendGrid event type means for the delivery and the address:
+# (delivery status or None, suppression reason or None).
+Effect = tuple[str | None, str | None]
+
+
+def _status(status: str) -> Callable[[dict[str, Any]], Effect]:
+    return lambda _raw: (status, None)
+
+
+def _suppression(reason: str) -> Callable[[dict[str, Any]], Effect]:
+    return lambda _raw: (None, reason)
+
+
+def _bounce(raw: dict[str, Any]) -> Effect:
+    """A block is about this message (a policy, a full mailbox); a bounce condemns the address."""
+    return ("blocked", None) if raw.get("type") == "blocked" else ("bounced", "bounce")
+
+
+def _dropped(raw: dict[str, Any]) -> Effect:
+    return "dropped", DROPPED_SUPPRESS.get(str(raw.get("reason") or "").strip().lower())
+
+
+def _no_effect(_raw: dict[str, Any]) -> Effect:
+    return None, None
+
+
+SENDGRID_EFFECTS: dict[str, Callable[[dict[str, Any]], Effect]] = {
+    "processed": _status("processed"),
+    "delivered": _status("delivered"),
+    "deferred": _status("deferred"),
+    "bounce": _bounce,
+    "dropped": _dropped,
+    "spamreport": _suppression("spamreport"),
+    "unsubscribe": _suppression("unsubscribe"),
+    "group_unsubscribe": _suppression("group_unsubscribe"),
+    "open": _no_effect,
+    "click": _no_effect,
+    "group_resubscribe": _no_effect,
+}
+
+# Bounds on what an event may hold, so that every event we accept can be stored
+# by PostgreSQL and SQLite alike: text without NUL or unpaired surrogates,
+# finite numbers, modest nesting, and an address that fits its column.
+MAX_DEPTH = 32
+MAX_ADDRESS = 320
+MAX_SID = 64
+_UNPAIRED = re.compile("[\ud800-\udfff]")
+
+
+def _storable(raw: dict[str, Any], what: str) -> None:
+    """Raise `MalformedEvent` unless every value in `raw` can be stored as it is."""
+    pending: list[tuple[Any, int]] = [(raw, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedEvent(f"{what}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            pending.extend((k, depth) for k in value)
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str) and ("\x00" in value or _UNPAIRED.search(value)):
+            raise MalformedEvent(f"{what}: text holds a NUL or an unpaired surrogate")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise MalformedEvent(f"{what}: a number is not finite")
+
+
+def _fields(raw: Any, what: str) -> tuple[str, str, str | None]:
+    """The event type, SendGrid's event id and the address, checked."""
     if not isinstance(raw, dict):
         raise MalformedEvent(f"{what}: not an object")
-    kind, key = raw.get("event"), raw.get("sg_event_id")
+    kind, key, email = raw.get("event"), raw.get("sg_event_id"), raw.get("email")
     if not isinstance(kind, str) or not kind:
         raise MalformedEvent(f"{what}: no event type")
     if not isinstance(key, str) or not key or len(key) > 180:
         raise MalformedEvent(f"{what}: no sg_event_id")
-    email = raw.get("email")
     if email is not None and not isinstance(email, str):
         raise MalformedEvent(f"{what}: email is not a string")
+    if email is not None and len(email) > MAX_ADDRESS:
+        raise MalformedEvent(f"{what}: email is longer than {MAX_ADDRESS} characters")
+    _storable(raw, what)
+    return kind, key, email.strip() if email else None
+
+
+def sendgrid_event(raw: Any, index: int) -> Feedback:
+    """One element of a SendGrid Event Webhook batch."""
+    what = f"event {index}"
+    kind, key, email = _fields(raw, what)
     occurred_at = _epoch(raw.get("timestamp"), what)
-    status: str | None = None
-    suppress: str | None = None
-    if kind in ("processed", "delivered", "deferred"):
-        status = kind
-    elif kind == "bounce":
-        blocked = raw.get("type") == "blocked"
-        status = "blocked" if blocked else "bounced"
-        suppress = None if blocked else "bounce"
-    elif kind == "dropped":
-        status = "dropped"
-        suppress = DROPPED_SUPPRESS.get(str(raw.get("reason") or "").strip().lower())
-    elif kind in ("spamreport", "unsubscribe", "group_unsubscribe"):
-        suppress = kind
-    unsuppress = "group_unsubscribe" if kind == "group_resubscribe" else None
+    status, suppress = SENDGRID_EFFECTS.get(kind, _no_effect)(raw)
     message_id = raw.get("sg_message_id")
     return Feedback(
         provider="sendgrid",
         event_key=f"sendgrid:{key}",
-        event_type=kind if kind in SENDGRID_TYPES else "other",
+        event_type=kind if kind in SENDGRID_EFFECTS else "other",
         occurred_at=occurred_at,
         delivery_id=delivery_id(raw.get("delivery_id")),
         provider_message_id=message_id.split(".")[0] if isinstance(message_id, str) else None,
         channel="email",
-        address=email.strip() if email else None,
+        address=email,
         status=status,
         opened=kind == "open",
         clicked=kind == "click",
         suppress=suppress if email else None,
-        unsuppress=unsuppress if email else None,
+        unsuppress="group_unsubscribe" if kind == "group_resubscribe" and email else None,
         payload=_without_pii(raw),
     )
 
@@ -171,19 +220,31 @@ def _without_pii(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in drop}
 
 
+def _twilio_fields(params: dict[str, str], address_key: str) -> tuple[str | None, str | None]:
+    """The message sid and the address of a Twilio post (what we store of it), checked."""
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    address = (params.get(address_key) or "").strip() or None
+    _storable({"sid": sid, "address": address}, "form")
+    if sid is not None and len(sid) > MAX_SID:
+        raise MalformedEvent(f"MessageSid is longer than {MAX_SID} characters")
+    if address is not None and len(address) > MAX_ADDRESS:
+        raise MalformedEvent(f"{address_key} is longer than {MAX_ADDRESS} characters")
+    return sid, address
+
+
 def twilio_status(params: dict[str, str], delivery_id: int | None, received_at: dt.datetime) -> Feedback:
     """A Twilio message status callback (form parameters as posted)."""
-    sid, status = params.get("MessageSid") or params.get("SmsSid"), params.get("MessageStatus")
+    sid, to = _twilio_fields(params, "To")
+    status = params.get("MessageStatus")
     if not sid or not status:
         raise MalformedEvent("MessageSid and MessageStatus are required")
     status = status.strip().lower()
     if status not in TWILIO_STATUSES:
-        raise MalformedEvent(f"unknown MessageStatus {status!r}")
+        raise MalformedEvent("unknown MessageStatus")
     code_text = (params.get("ErrorCode") or "").strip()
-    if code_text and not code_text.isdigit():
+    if code_text and not (code_text.isascii() and code_text.isdigit() and len(code_text) <= 9):
         raise MalformedEvent("ErrorCode is not a number")
     code = int(code_text) if code_text else None
-    to = (params.get("To") or "").strip() or None
     suppress = TWILIO_SUPPRESS.get(code) if code is not None and to else None
     return Feedback(
         provider="twilio",
@@ -212,7 +273,7 @@ def keyword(body: str) -> str | None:
 
 def twilio_inbound(params: dict[str, str], received_at: dt.datetime) -> Feedback:
     """An inbound SMS: a STOP word suppresses the sender, a START word lifts it."""
-    sid, sender = params.get("MessageSid") or params.get("SmsSid"), (params.get("From") or "").strip()
+    sid, sender = _twilio_fields(params, "From")
     if not sid or not sender:
         raise MalformedEvent("MessageSid and From are required")
     word = keyword(params.get("Body") or "")

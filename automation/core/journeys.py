@@ -195,20 +195,26 @@ class WaitStep(_Strict):
 
 
 class Step(_Strict):
-    """One step: `send` or `wait`."""
+    """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
     send: SendStep | None = None
     wait: WaitStep | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        if (self.send is None) == (self.wait is None):
-            raise ValueError("a step is exactly one of: send, wait")
+        kinds = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a step is exactly one of: {', '.join(type(self).model_fields)}")
         return self
 
     @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    @property
     def body(self) -> SendStep | WaitStep:
-        return self.send or self.wait  # type: ignore[return-value]
+        body: SendStep | WaitStep = getattr(self, self.kind)
+        return body
 
 
 class Cooldown(_Strict):

@@ -1,19 +1,22 @@
-"""Pure decisions of the tick: who enters, which step is due, what a step does.
+"""Pure time and trigger arithmetic: zones, local times, anniversaries, tier changes.
 
 Nothing here reads the clock or touches the database: every function takes
 `now` and plain values, so each rule is tested with a table of fixed times.
+The trigger kinds (`automation.enroll`) and step kinds (`automation.advance`)
+are built on these.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from automation.core.journeys import AnniversaryTrigger, Journey, SendStep, TierChangeTrigger
+from automation.core.entry import within_lookback
+from automation.core.journeys import AnniversaryTrigger, TierChangeTrigger
 
 
 @lru_cache(maxsize=1024)
@@ -43,71 +46,7 @@ def next_local_time(after: dt.datetime, at: dt.time, tz: ZoneInfo) -> dt.datetim
     raise AssertionError("unreachable: a local time recurs within three days")
 
 
-# ---------------------------------------------------------------- steps
-
-
-@dataclass(frozen=True)
-class PlannedSend:
-    step_id: str
-    step: SendStep
-    due_at: dt.datetime
-    fell_due_at: dt.datetime  # the step's own schedule, however late the tick (`send_within` counts from it)
-
-
-@dataclass(frozen=True)
-class Advance:
-    """What running an enrollment's due steps produced at `now`."""
-
-    sends: list[PlannedSend] = field(default_factory=list)
-    next_step_id: str | None = None
-    next_at: dt.datetime | None = None
-
-    @property
-    def completed(self) -> bool:
-        return self.next_step_id is None
-
-
-def advance(
-    journey: Journey, step_id: str, scheduled_at: dt.datetime, now: dt.datetime, tz: ZoneInfo
-) -> Advance:
-    """Run steps from `step_id` (scheduled at `scheduled_at`) until one lies in the future.
-
-    Waits count from the schedule, not from when a tick happened to run, so a
-    late tick does not stretch a journey. A send is due at `now`: the instant
-    the tick releases it. A step id that no longer exists (the journey was
-    edited) completes the enrollment.
-    """
-    ids = journey.step_ids()
-    index = journey.step_index(step_id)
-    if index is None:
-        return Advance()
-    sends: list[PlannedSend] = []
-    at = scheduled_at
-    while index < len(ids):
-        step = journey.steps[index]
-        if step.send is not None:
-            sends.append(PlannedSend(ids[index], step.send, max(at, now), at))
-        elif step.wait is not None:
-            delta = step.wait.delta
-            if delta is not None:
-                at = at + delta
-            elif step.wait.until is not None:
-                at = next_local_time(at, step.wait.until, tz)
-            if at > now:
-                nxt = ids[index + 1] if index + 1 < len(ids) else None
-                if nxt is None:
-                    return Advance(sends)
-                return Advance(sends, nxt, at)
-        index += 1
-    return Advance(sends)
-
-
 # ---------------------------------------------------------------- triggers
-
-
-def occurrence_key(journey: Journey, raw_key: str) -> str:
-    """The enrollment's unique key under the journey's re-entry policy."""
-    return "once" if journey.re_entry == "once" else raw_key
 
 
 def anniversary_on(date: dt.date, year: int) -> dt.date:
@@ -162,7 +101,7 @@ def anniversary_due(
 ) -> Occurrence | None:
     """The anniversary moment of `origin` that is due at `now`, within the look-back."""
     occ = last_anniversary(origin, trigger.at, tz, now)
-    if occ is None or now - occ.occurred_at > trigger.lookback:
+    if occ is None or not within_lookback(occ.occurred_at, now, trigger.lookback):
         return None
     if occ.context["years"] < trigger.first_year():
         return None

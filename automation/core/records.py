@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as dateparser
 
+from automation.core import addresses
+
 WELL_KNOWN = (
     "email",
     "phone",
@@ -105,14 +107,15 @@ def _known_zone(name: str) -> bool:
 def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
     out = dict(traits)
     if "email" in out and out["email"] is not None:
-        if not isinstance(out["email"], str) or "@" not in out["email"]:
-            raise RecordError("traits.email is not an email address")
-        out["email"] = out["email"].strip().lower()
+        try:
+            out["email"] = addresses.normal_email(out["email"] if isinstance(out["email"], str) else "")
+        except addresses.AddressError:
+            raise RecordError("traits.email is not an email address") from None
     if "phone" in out and out["phone"] is not None:
-        phone = str(out["phone"]).replace(" ", "").replace("-", "")
-        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
-            raise RecordError("traits.phone must be in E.164 form, like +15551234567")
-        out["phone"] = phone
+        try:
+            out["phone"] = addresses.normal_phone(str(out["phone"]))
+        except addresses.AddressError:
+            raise RecordError(f"traits.phone must be {addresses.PHONE_FORM}") from None
     if out.get("timezone") is not None and not _known_zone(str(out["timezone"])):
         raise RecordError("traits.timezone is not an IANA time zone")
     if out.get("signed_up_at") is not None:

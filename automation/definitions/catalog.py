@@ -20,11 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from automation.core.journeys import Journey, SendStep
 from automation.core.traits import Traits, filter_traits
 from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order, load_traits
-from automation.definitions.rendering import COMMON_VARIABLES, TRIGGER_VARIABLES, Renderer
+from automation.definitions.rendering import COMMON_VARIABLES, Renderer
+from automation.enroll.kind import TriggerKind
+from automation.enroll.kinds import kind_of
 from automation.errors import JourneyError
 
 
@@ -44,13 +47,14 @@ class Catalog:
         return [j for j in self.journeys.values() if j.enabled]
 
 
-def variables_for(journey: Journey) -> frozenset[str]:
-    return COMMON_VARIABLES | TRIGGER_VARIABLES[journey.trigger.kind]
+def variables_for(kind: TriggerKind[Any]) -> frozenset[str]:
+    """Every variable a template of a journey with this trigger kind may read."""
+    return COMMON_VARIABLES | kind.variables
 
 
 def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     journey = loaded.journey
-    allowed = variables_for(journey)
+    allowed = variables_for(kind_of(journey))
     out = []
     for n, step in enumerate(journey.steps):
         if step.send is None:
@@ -93,14 +97,7 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
         problems.extend(_filter_problems(item, traits))
-        trigger = item.journey.trigger.tier_change
-        if trigger and trigger.to:
-            for tier in trigger.to:
-                if tier not in tiers:
-                    problems.append(
-                        f"{item.where('trigger', 'tier_change', 'to')}: unknown tier {tier!r} "
-                        f"(tiers: {', '.join(tiers)})"
-                    )
+        problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
     if problems:
         return None, problems
     return (

@@ -26,14 +26,6 @@ SMS_PARTS = ("sms.txt",)
 
 #: Variables every message can use, whatever the trigger.
 COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "shop", "unsubscribe_url", "delivery_id"})
-#: Variables each trigger kind adds.
-TRIGGER_VARIABLES: dict[str, frozenset[str]] = {
-    "event": frozenset({"event"}),
-    "anniversary": frozenset({"years", "anniversary"}),
-    "inactivity": frozenset({"days_inactive", "last_event_at"}),
-    "tier_change": frozenset({"old_tier", "new_tier"}),
-    "manual": frozenset({"campaign"}),
-}
 
 
 class RenderError(Exception):

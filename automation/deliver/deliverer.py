@@ -37,16 +37,19 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
+from automation.advance.batch import settle
 from automation.config import Settings
 from automation.core import batching, judging, planner, rules
 from automation.core.context import message_context
 from automation.core.journeys import Journey, SendStep
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.definitions.rendering import RenderError
+from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
+from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import suppressions
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
@@ -201,6 +204,8 @@ class Deliverer:
                 self._send(unit, message_id, outcome)
             except RetryLater as exc:
                 retry = _later(retry, exc)
+        with self.sessions.begin() as s:
+            settle(s, ids)
         if retry is not None:
             raise retry
         return outcome
@@ -444,7 +449,7 @@ class Deliverer:
         ctx = message_context(
             journey,
             c.customer,
-            c.enrollment_context,
+            template_variables(journey, c.enrollment_context),
             delivery_id=d.id,
             unsubscribe_url=unsubscribe,
             brand=self.settings.email_from_name,
@@ -561,7 +566,9 @@ class Deliverer:
         if exc.suppress_reason:
             with self.sessions.begin() as s:
                 for address in unit.addresses:
-                    self._suppress(s, unit.channel, address, exc.suppress_reason, self.clock())
+                    suppressions.suppress(
+                        s, unit.channel, address, exc.suppress_reason, "provider", self.clock()
+                    )
         self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
@@ -593,19 +600,10 @@ class Deliverer:
         )
         raise RetryLater(delay, str(exc))
 
-    @staticmethod
-    def _suppress(s: Session, channel: str, address: str, reason: str, at: dt.datetime) -> None:
-        try:
-            key = suppressions.normalize(channel, address)
-        except suppressions.AddressError:
-            key = address
-        suppressions.add(s, [suppressions.Entry(channel, key, reason)], "provider", at)
-
 
 def _occasion_day(c: _Claimed) -> dt.date | None:
     """The customer's local day of the occasion a dated journey (birthday, anniversary) celebrates."""
-    day = c.enrollment_context.get("anniversary") if c.journey.trigger.kind == "anniversary" else None
-    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+    return kind_of(c.journey).occasion_day(c.enrollment_context)
 
 
 def _update_rows(s: Session, rows: list[dict[str, Any]]) -> None:

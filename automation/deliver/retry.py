@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from automation.advance.send import QUEUED_COLUMNS, Queued
+from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
-from automation.processes.tick import QUEUED_COLUMNS, Queued
 from automation.store.models import Delivery
 from automation.store.sqlutil import insert_ignore
 
-RETRYABLE = ("failed", "skipped")
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def retry(
                     "channel": step.channel,
                     "template": step.template,
                     "transactional": journey.transactional,
-                    "status": "queued",
+                    "status": DeliveryStatus.QUEUED,
                     "due_at": now,
                     "enqueued_at": now,
                     "attempts": 0,

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
+from automation.core import addresses
 from automation.core.journeys import Journey
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail
 from automation.errors import ProviderError, UserError
 from automation.insight.explain import PreviewedStep, preview
-from automation.providers.base import EmailBatch, EmailMessage, EmailProvider, SmsMessage, SmsProvider
-from automation.store import suppressions
+from automation.providers.base import EmailProvider, SmsProvider
 from automation.store.models import TestSend
 
 MARK = "[TEST]"
@@ -52,8 +53,8 @@ def _step_number(journey: Journey, step_id: str | None) -> int:
 
 def _address(channel: str, to: str) -> str:
     try:
-        return suppressions.normalize(channel, to)
-    except suppressions.AddressError as exc:
+        return addresses.normalize(channel, to)
+    except addresses.AddressError as exc:
         raise UserError(f"--to: {exc}") from None
 
 

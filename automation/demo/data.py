@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -186,6 +186,138 @@ class _Generator:
         return None
 
 
+@dataclass
+class _Cast:
+    """Who plays which part in the simulated window, decided before any record is written."""
+
+    lapses: list[tuple[Person, str, dt.datetime]] = field(default_factory=list)
+    upgrades: list[tuple[Person, str, dt.datetime]] = field(default_factory=list)
+    extra_events: list[tuple[Person, str, dict[str, Any]]] = field(default_factory=list)
+
+
+Role = Callable[[_Generator, Journey, list[Person], tuple[str, ...], _Cast, Dataset], None]
+
+
+def _celebrate(
+    gen: _Generator,
+    journey: Journey,
+    members: list[Person],
+    tiers: tuple[str, ...],
+    cast: _Cast,
+    data: Dataset,
+) -> None:
+    trig = journey.trigger.anniversary
+    assert trig is not None
+    for p in members:
+        gen.anniversary(p, trig.trait, trig.first_year())
+        p.traits["email_opt_in"] = True
+
+
+def _move_tier(
+    gen: _Generator,
+    journey: Journey,
+    members: list[Person],
+    tiers: tuple[str, ...],
+    cast: _Cast,
+    data: Dataset,
+) -> None:
+    for p in members:
+        move = gen.tier_move(journey, tiers)
+        if move is not None:
+            p.traits["tier"] = move[0]
+            p.traits["email_opt_in"] = True
+            when = gen.daytime(p, gen.day_in_window(p))
+            cast.upgrades.append((p, move[1], when))
+
+
+def _emit_event(
+    gen: _Generator,
+    journey: Journey,
+    members: list[Person],
+    tiers: tuple[str, ...],
+    cast: _Cast,
+    data: Dataset,
+) -> None:
+    trig = journey.trigger.event
+    assert trig is not None
+    if trig.name != gen.order_event:  # orders come with everyone's history
+        cast.extra_events.extend((p, trig.name, dict(trig.where or {})) for p in members)
+
+
+def _launch(
+    gen: _Generator,
+    journey: Journey,
+    members: list[Person],
+    tiers: tuple[str, ...],
+    cast: _Cast,
+    data: Dataset,
+) -> None:
+    data.launches[(2 + len(data.launches)) * 24 + 15].append(journey.id)
+
+
+#: The part a journey's group plays, by trigger kind (inactivity picks its group first, apart).
+ROLES: dict[str, Role] = {
+    "anniversary": _celebrate,
+    "tier_change": _move_tier,
+    "event": _emit_event,
+    "manual": _launch,
+}
+
+
+def _lapse_groups(
+    gen: _Generator, journeys: list[Journey], pool: list[Person], group: int, cast: _Cast
+) -> None:
+    """A group of their own per inactivity journey, whose lapse falls due in the window."""
+    for journey in journeys:
+        trig = journey.trigger.inactivity
+        if trig is None:
+            continue
+        for p in pool[:group]:
+            p.inactive = True
+            lapse = dt.timedelta(days=trig.days)
+            due_in = dt.timedelta(hours=gen.rng.randint(12, 24 * (gen.days - 2)))
+            cast.lapses.append((p, trig.event, gen.start + due_in - lapse))
+        pool = pool[group:]
+
+
+def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) -> None:
+    """Everyone's sign-up and orders before the window; the lapsing groups' last orders."""
+    rng = gen.rng
+    for p in people:
+        data.add(
+            p.signed_up_at,
+            _identify(p, {**p.traits, "signed_up_at": p.signed_up_at.isoformat()}, p.signed_up_at),
+        )
+    lapsed = {id(p) for p, _, _ in cast.lapses}
+    for p in people:
+        last_history = gen.start - dt.timedelta(days=4)
+        for _ in range(rng.choice((0, 1, 1, 2, 3, 5)) if id(p) not in lapsed else 0):
+            span = max((last_history - p.signed_up_at).total_seconds(), 3600)
+            when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
+            data.add(when, gen.order(p, when))
+    for p, event, last in cast.lapses:
+        for n in range(rng.randint(1, 3), 0, -1):
+            when = last - dt.timedelta(days=40 * (n - 1))
+            data.add(when, gen.order(p, when) if event == gen.order_event else _track(p, event, when, {}))
+        if rng.random() < 0.3:  # some come back after the win-back message
+            back = gen.daytime(p, (gen.start + dt.timedelta(days=gen.days - 1)).astimezone(p.tz).date())
+            data.add(back, gen.order(p, back))
+
+
+def _window(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) -> None:
+    """What happens inside the window: orders, the events and tier moves the groups were cast for."""
+    for p in people:
+        if not p.inactive and gen.rng.random() < 0.35:
+            for _ in range(gen.rng.choice((1, 1, 2))):
+                when = gen.daytime(p, gen.day_in_window(p, margin=0))
+                data.add(when, gen.order(p, when))
+    for p, event, props in cast.extra_events:
+        when = gen.daytime(p, gen.day_in_window(p, margin=0))
+        data.add(when, _track(p, event, when, props))
+    for p, tier, when in cast.upgrades:
+        data.add(when, _identify(p, {"tier": tier}, when))
+
+
 def generate(
     journeys: Iterable[Journey],
     tiers: tuple[str, ...],
@@ -202,71 +334,18 @@ def generate(
     data = Dataset(start=start, hours=days * 24, customers=customers)
     people = [gen.person(n, tiers) for n in range(1, customers + 1)]
     group = max(8, customers // 20)
-    journeys = sorted(journeys, key=lambda j: j.id)
-    upgrades: list[tuple[Person, str, dt.datetime]] = []
-    lapses: list[tuple[Person, str, dt.datetime]] = []
-    extra_events: list[tuple[Person, str, dict[str, Any]]] = []
+    ordered = sorted(journeys, key=lambda j: j.id)
+    cast = _Cast()
     pool = people[:]
     rng.shuffle(pool)
-    for journey in journeys:
-        trig = journey.trigger
-        if trig.inactivity is not None:
-            for p in pool[:group]:
-                p.inactive = True
-                lapse = dt.timedelta(days=trig.inactivity.days)
-                due_in = dt.timedelta(hours=rng.randint(12, 24 * (days - 2)))
-                lapses.append((p, trig.inactivity.event, start + due_in - lapse))
-            pool = pool[group:]
-    for journey in journeys:
-        trig = journey.trigger
+    _lapse_groups(gen, ordered, pool, group, cast)
+    for journey in ordered:
         members = rng.sample(people, group)
-        if trig.anniversary is not None:
-            for p in members:
-                gen.anniversary(p, trig.anniversary.trait, trig.anniversary.first_year())
-                p.traits["email_opt_in"] = True
-        elif trig.tier_change is not None:
-            for p in members:
-                move = gen.tier_move(journey, tiers)
-                if move is not None:
-                    p.traits["tier"] = move[0]
-                    p.traits["email_opt_in"] = True
-                    when = gen.daytime(p, gen.day_in_window(p))
-                    upgrades.append((p, move[1], when))
-        elif trig.event is not None and trig.event.name != order_event:
-            for p in members:
-                extra_events.append((p, trig.event.name, dict(trig.event.where or {})))
-        elif trig.manual is not None:
-            data.launches[(2 + len(data.launches)) * 24 + 15].append(journey.id)
-
-    for p in people:
-        data.add(
-            p.signed_up_at,
-            _identify(p, {**p.traits, "signed_up_at": p.signed_up_at.isoformat()}, p.signed_up_at),
-        )
-    lapsed = {id(p) for p, _, _ in lapses}
-    for p in people:
-        last_history = start - dt.timedelta(days=4)
-        for _ in range(rng.choice((0, 1, 1, 2, 3, 5)) if id(p) not in lapsed else 0):
-            span = max((last_history - p.signed_up_at).total_seconds(), 3600)
-            when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
-            data.add(when, gen.order(p, when))
-    for p, event, last in lapses:
-        for n in range(rng.randint(1, 3), 0, -1):
-            when = last - dt.timedelta(days=40 * (n - 1))
-            data.add(when, gen.order(p, when) if event == order_event else _track(p, event, when, {}))
-        if rng.random() < 0.3:  # some come back after the win-back message
-            back = gen.daytime(p, (start + dt.timedelta(days=days - 1)).astimezone(p.tz).date())
-            data.add(back, gen.order(p, back))
-    for p in people:
-        if not p.inactive and rng.random() < 0.35:
-            for _ in range(rng.choice((1, 1, 2))):
-                when = gen.daytime(p, gen.day_in_window(p, margin=0))
-                data.add(when, gen.order(p, when))
-    for p, event, props in extra_events:
-        when = gen.daytime(p, gen.day_in_window(p, margin=0))
-        data.add(when, _track(p, event, when, props))
-    for p, tier, when in upgrades:
-        data.add(when, _identify(p, {"tier": tier}, when))
+        role = ROLES.get(journey.trigger.kind)
+        if role is not None:
+            role(gen, journey, members, tiers, cast, data)
+    _history(gen, data, people, cast)
+    _window(gen, data, people, cast)
     data.history.sort(key=lambda r: r["timestamp"])
     return data
 

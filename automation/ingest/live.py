@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -119,12 +119,20 @@ def _apply(session: Session, calls: Sequence[Call], now: dt.datetime, order_even
 
 
 def store_calls(
-    sessions: sessionmaker[Session], calls: Sequence[Call], now: dt.datetime, order_event: str
+    sessions: sessionmaker[Session],
+    calls: Sequence[Call],
+    now: dt.datetime,
+    order_event: str,
+    admit: Callable[[Session], None] = lambda _session: None,
 ) -> Stored:
-    """Commit the calls together; if the database refuses them, call by call, so only bad ones are lost."""
+    """Commit the calls together; if the database refuses them, call by call, so only bad ones are lost.
+
+    `admit` runs first in the same transaction (the API's key check) and may raise to store nothing.
+    """
     stored = Stored()
     try:
         with sessions.begin() as session:
+            admit(session)
             stored.new_events = _apply(session, calls, now, order_event)
         return stored
     except REFUSED:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.orm import Session
 
 from automation.core.records import (
@@ -176,7 +176,9 @@ def _copy(
     rows: list[tuple[Any, ...]],
     types: Sequence[str] | None = None,
 ) -> None:
-    """COPY rows into a staging table: in binary when `types` are given, else in text."""
+    """COPY rows into a staging table: in binary when `types` are given, else in text; none: no round trip."""
+    if not rows:
+        return
     raw = session.connection().connection.driver_connection
     assert raw is not None
     how = " (FORMAT BINARY)" if types else ""
@@ -214,9 +216,27 @@ def stage(connection: Connection) -> None:
         connection.exec_driver_sql(_STAGE)
 
 
+_STAGED = "automation_ingest_staged"
+
+
+def _unstaged(connection: Connection) -> None:
+    """A rollback may have undone the transaction that created the staging tables."""
+    connection.info.pop(_STAGED, None)
+
+
 def stage_in(session: Session) -> None:
-    """Create the staging tables inside the session's transaction, if this connection lacks them."""
-    session.connection().exec_driver_sql(_STAGE)
+    """Create the staging tables inside the session's transaction, once per connection.
+
+    The mark lives with the database connection (its `info`) and any rollback
+    clears it, so tables created in a transaction that was undone are made again.
+    """
+    connection = session.connection()
+    if connection.info.get(_STAGED):
+        return
+    if not event.contains(connection.engine, "rollback", _unstaged):
+        event.listen(connection.engine, "rollback", _unstaged)
+    connection.exec_driver_sql(_STAGE)
+    connection.info[_STAGED] = True
 
 
 def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:

@@ -1,16 +1,23 @@
-"""Prometheus metrics read from the ledger and Redis at scrape time.
+"""Prometheus metrics read from the ledger and Redis when scraped.
 
 `LedgerCollector` counts deliveries by journey, channel and status, webhook
-events by provider and type, and the messages waiting on the delivery queue.
-Reading them when scraped (rather than counting in each process) gives the
-same figures from every process that exposes them: the web process on
-`/metrics`, the scheduler on AUTOMATION_METRICS_PORT.
+events by provider and type, the instant of the last tick, and the messages
+waiting on the delivery queue. Reading them from the shared stores (rather than
+counting in each process) gives the same figures from every process that
+exposes them: the web process on `/metrics`, the scheduler on
+AUTOMATION_METRICS_PORT. The ledger figures are GROUP BYs over the two largest
+tables, so they are read at most once every `LEDGER_MAX_AGE_S` however often
+(or by however many scrapers) the page is fetched.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import redis
 from prometheus_client import CollectorRegistry, Histogram
@@ -21,27 +28,74 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.store.heartbeats import last_tick
 from automation.store.models import Delivery, ProviderEvent
 
 log = logging.getLogger("automation.insight.metrics")
 
 QUEUES = ("deliveries", "deliveries.DQ")
+LEDGER_MAX_AGE_S = 5.0
+
+
+@dataclass(frozen=True)
+class LedgerFigures:
+    """One read of the ledger: (journey, channel, status, n), (provider, type, n), last tick."""
+
+    deliveries: list[tuple[str, str, str, int]]
+    events: list[tuple[str, str, int]]
+    last_tick: dt.datetime | None
+
+
+def read_ledger(sessions: sessionmaker[Session]) -> LedgerFigures:
+    with sessions() as s:
+        deliveries = s.execute(
+            select(Delivery.journey_id, Delivery.channel, Delivery.status, func.count()).group_by(
+                Delivery.journey_id, Delivery.channel, Delivery.status
+            )
+        )
+        events = s.execute(
+            select(ProviderEvent.provider, ProviderEvent.event_type, func.count()).group_by(
+                ProviderEvent.provider, ProviderEvent.event_type
+            )
+        )
+        return LedgerFigures(
+            [(j, str(c), str(st), n) for j, c, st, n in deliveries],
+            [(p, k, n) for p, k, n in events],
+            last_tick(s),
+        )
 
 
 class LedgerCollector(Collector):
-    """Delivery and webhook-event counts from the database, queue depth from Redis."""
+    """Delivery and webhook-event counts from the database (cached), queue depth from Redis."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], redis_client: redis.Redis | None, namespace: str
+        self,
+        sessions: sessionmaker[Session],
+        redis_client: redis.Redis | None,
+        namespace: str,
+        max_age_s: float = LEDGER_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sessions = sessions
         self.redis = redis_client
         self.namespace = namespace
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, LedgerFigures] | None = None
+
+    def figures(self) -> LedgerFigures:
+        """The ledger as last read, read again once older than `max_age_s` (one reader at a time)."""
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.max_age_s:
+                self._cached = (now, read_ledger(self.sessions))
+            return self._cached[1]
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("automation_ledger_up", "1 when the ledger could be read for this scrape.")
         try:
-            yield from self._ledger()
+            yield from self._ledger(self.figures())
             up.add_metric([], 1)
         except SQLAlchemyError as exc:
             log.warning("metrics: cannot read the ledger: %s", type(exc).__name__)
@@ -50,32 +104,30 @@ class LedgerCollector(Collector):
         if self.redis is not None:
             yield from self._queues()
 
-    def _ledger(self) -> Iterator[Metric]:
+    @staticmethod
+    def _ledger(figures: LedgerFigures) -> Iterator[Metric]:
         deliveries = GaugeMetricFamily(
             "automation_deliveries",
             "Deliveries in the ledger by journey, channel and status.",
             labels=["journey", "channel", "status"],
         )
+        for journey, channel, status, count in figures.deliveries:
+            deliveries.add_metric([journey, channel, status], count)
         events = CounterMetricFamily(
             "automation_webhook_events",
             "Provider webhook events recorded, by provider and event type.",
             labels=["provider", "type"],
         )
-        with self.sessions() as s:
-            for journey, channel, status, count in s.execute(
-                select(Delivery.journey_id, Delivery.channel, Delivery.status, func.count()).group_by(
-                    Delivery.journey_id, Delivery.channel, Delivery.status
-                )
-            ):
-                deliveries.add_metric([journey, channel, status], count)
-            for provider, kind, count in s.execute(
-                select(ProviderEvent.provider, ProviderEvent.event_type, func.count()).group_by(
-                    ProviderEvent.provider, ProviderEvent.event_type
-                )
-            ):
-                events.add_metric([provider, kind], count)
+        for provider, kind, count in figures.events:
+            events.add_metric([provider, kind], count)
         yield deliveries
         yield events
+        if figures.last_tick is not None:
+            yield GaugeMetricFamily(
+                "automation_last_tick_timestamp_seconds",
+                "When the last scheduler tick finished (Unix time).",
+                value=figures.last_tick.timestamp(),
+            )
 
     def _queues(self) -> Iterator[Metric]:
         assert self.redis is not None
@@ -93,12 +145,16 @@ class LedgerCollector(Collector):
         yield depth
 
 
+def redis_client(url: str | None) -> redis.Redis | None:
+    """A client for reading figures and health, quick to give up; None without REDIS_URL."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else None
+
+
 def ledger_registry(
-    sessions: sessionmaker[Session], redis_url: str | None, namespace: str
+    sessions: sessionmaker[Session], client: redis.Redis | None, namespace: str
 ) -> CollectorRegistry:
     """A registry holding the ledger collector (the caller adds its own metrics)."""
     registry = CollectorRegistry()
-    client = redis.Redis.from_url(redis_url, socket_timeout=2) if redis_url else None
     registry.register(LedgerCollector(sessions, client, namespace))
     return registry
 

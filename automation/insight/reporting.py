@@ -76,7 +76,7 @@ class JourneyStats:
 
     def rate(self, name: str) -> float | None:
         """The share of sent messages with this feedback; None before anything was sent."""
-        sent = self.deliveries.get("sent", 0)
+        sent = self.deliveries.get(DeliveryStatus.SENT, 0)
         return self.feedback[name] / sent if sent else None
 
     def as_dict(self) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.advance.send import Queued
 from automation.config import Settings, existing_folder
 from automation.core.statuses import Channel
 from automation.definitions.catalog import Catalog, LiveCatalog
 from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
-from automation.processes.tick import Queued, TickReport, tick
+from automation.processes.tick import TickReport, tick
 from automation.store import catalog_versions, db
 
 QUEUE = "deliveries"

@@ -3,11 +3,13 @@
 Only the tick reads the wall clock. Two schedulers are safe: on PostgreSQL the
 tick takes an advisory lock, and unique keys make a repeated pass harmless.
 With REDIS_URL set, the web process can wake it for a tick at once (see
-`wakeup`); one tick runs at a time either way. Once a day it runs the
+`wakeup`); one tick runs at a time either way. After each tick it records the
+instant in the database (the web's /healthz reads it). Once a day it runs the
 maintenance pass (event retention). SIGTERM and SIGINT stop it cleanly after
 the running tick finishes. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
-duration, and the ledger and queue figures the web process shows.
+duration, the last tick's instant, and the ledger and queue figures the web
+process shows.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import Histogram, start_http_server
 
 from automation.errors import UserError
-from automation.insight.metrics import ledger_registry, tick_histogram
+from automation.insight.metrics import ledger_registry, redis_client, tick_histogram
 from automation.processes.runtime import Runtime, drain, run_tick
 from automation.processes.wakeup import Wakeups
 from automation.store import retention
+from automation.store.heartbeats import record_tick
 
 log = logging.getLogger("automation.processes.scheduler")
 
@@ -38,7 +41,7 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
     if not port:
         return None
     s = runtime.settings
-    registry = ledger_registry(runtime.sessions, s.redis_url, s.redis_namespace)
+    registry = ledger_registry(runtime.sessions, redis_client(s.redis_url), s.redis_namespace)
     histogram = tick_histogram(registry)
     try:
         start_http_server(port, registry=registry)
@@ -58,6 +61,8 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
         with one_at_a_time:
             started = time.perf_counter()
             report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+            with runtime.sessions.begin() as s:
+                record_tick(s, dt.datetime.now(dt.UTC))
             if tick_seconds is not None:
                 tick_seconds.observe(time.perf_counter() - started)
             log.info("%s", report.summary())

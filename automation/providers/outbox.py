@@ -16,7 +16,7 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
-from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 
 
 def _safe(text: str) -> str:

@@ -10,8 +10,8 @@ from urllib.error import URLError
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
+from automation.core.messages import EmailBatch, Recipient
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import EmailBatch, Recipient
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 
 
 class RecordingProvider:

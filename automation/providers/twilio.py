@@ -7,8 +7,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from automation.core.messages import SmsMessage
 from automation.errors import PermanentProviderError, TransientProviderError
-from automation.providers.base import SmsMessage
 
 STOPPED = 21610  # the recipient replied STOP
 INVALID_NUMBER = 21211

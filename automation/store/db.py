@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.errors import DatabaseUnavailable, UserError
-from automation.store.suppressions import address_hash
+from automation.store.suppressions import sql_address_hash
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: URL schemes hosting platforms set; both mean PostgreSQL through psycopg 3.
@@ -37,12 +37,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
     # PostgreSQL gets the same function from the `live_data` migration.
-    dbapi_conn.create_function("addr_hash", 1, _addr_hash, deterministic=True)
-
-
-def _addr_hash(address: str | None) -> str | None:
-    """`addr_hash` for SQLite: NULL for NULL (a customer without that address), as on PostgreSQL."""
-    return None if address is None else address_hash(address)
+    dbapi_conn.create_function("addr_hash", 1, sql_address_hash, deterministic=True)
 
 
 def make_engine(url: str, pre_ping: bool = True) -> Engine:

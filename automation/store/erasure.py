@@ -3,8 +3,8 @@
 Deleted: the customer row (traits, addresses, names, order facts), their
 events and event statistics, and any anonymous ids linked to them. Their
 enrollments end (`erased`) and lose their context (it quotes event
-properties); pending deliveries are skipped (`erased`); every delivery and
-enrollment row stays, with no address and a customer id replaced by a fresh
+properties); pending deliveries are skipped (`erased`); every delivery,
+enrollment and test-send row stays, with no address and a customer id replaced by a fresh
 random pseudonym, so a later identify of the same id starts an empty profile
 that nothing links to the old one. Suppressions of their addresses are kept
 only as one-way hashes, which the suppression check still matches. Running it
@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Executable, delete, select, update
 from sqlalchemy.orm import Session
 
+from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.store.models import (
     AnonymousEvent,
     AnonymousId,
@@ -31,11 +32,11 @@ from automation.store.models import (
     Event,
     ProviderEvent,
     Suppression,
+    TestSend,
 )
 from automation.store.suppressions import address_hash
 
 REASON = "erased"
-PENDING = ("queued", "deferred")
 
 
 @dataclass
@@ -103,14 +104,16 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     done.enrollments_ended = _count(
         s,
         update(Enrollment)
-        .where(Enrollment.customer_id == customer_id, Enrollment.state == "active")
-        .values(state="exited", exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None),
+        .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
+        .values(
+            state=EnrollmentState.EXITED, exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None
+        ),
     )
     done.deliveries_skipped = _count(
         s,
         update(Delivery)
         .where(Delivery.customer_id == customer_id, Delivery.status.in_(PENDING))
-        .values(status="skipped", reason=REASON, updated_at=now),
+        .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now),
     )
     delivery_ids = select(Delivery.id).where(Delivery.customer_id == customer_id).scalar_subquery()
     s.execute(update(ProviderEvent).where(ProviderEvent.delivery_id.in_(delivery_ids)).values(payload={}))
@@ -125,6 +128,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
         .where(Enrollment.customer_id == customer_id)
         .values(customer_id=pseudonym, context={})
     )
+    s.execute(update(TestSend).where(TestSend.customer_id == customer_id).values(customer_id=pseudonym))
     done.events = _count(s, delete(Event).where(Event.customer_id == customer_id))
     s.execute(delete(CustomerEventStat).where(CustomerEventStat.customer_id == customer_id))
     linked = select(AnonymousId.anonymous_id).where(AnonymousId.customer_id == customer_id).scalar_subquery()

@@ -194,7 +194,6 @@ class Enrollment(Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
-        Index(None, "converted_at"),
     )
 
 
@@ -440,3 +439,12 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     __table_args__ = (Index(None, "target_kind", "target_id", "at"), Index(None, "at"))
+
+
+class Heartbeat(Base):
+    """When a recurring process last finished its work (`tick`: the scheduler), for health checks."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

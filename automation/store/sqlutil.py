@@ -1,4 +1,4 @@
-"""Dialect-neutral bulk writes: insert-or-ignore, upsert and update on PostgreSQL and SQLite.
+"""Dialect helpers: bulk insert-or-ignore and update on PostgreSQL and SQLite, timestamps as text.
 
 The `_many` forms put many rows in one statement: an executemany of per-row
 UPDATEs, or an INSERT whose VALUES list carries every row's parameters, makes
@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import FromClause, Table, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    String,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -40,23 +51,6 @@ def insert_ignore(
         return list(session.execute(stmt, list(rows)).all())
     session.execute(stmt, list(rows))
     return []
-
-
-def upsert(
-    session: Session,
-    table: FromClause,
-    rows: Sequence[dict[str, Any]],
-    conflict: Sequence[str],
-    update: Sequence[str],
-) -> None:
-    """Insert rows, overwriting `update` columns on a clash of `conflict`."""
-    if not rows:
-        return
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update}
-    )
-    session.execute(stmt, list(rows))
 
 
 def _is_postgresql(session: Session) -> bool:
@@ -116,3 +110,17 @@ def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, An
         result = session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
     assert isinstance(result, CursorResult)
     return int(result.rowcount or 0)
+
+
+def iso_utc(instant: Any) -> ColumnElement[str]:
+    """PostgreSQL: a timestamp as Python's `isoformat()` of an aware UTC datetime writes it.
+
+    Occurrence keys and contexts hold such text; the candidate path, `explain` and
+    enrollments made before must agree with what SQL writes, to the character.
+    """
+    utc = func.timezone("UTC", instant)
+    fraction = case(
+        (func.date_trunc("second", instant) == instant, literal("")),
+        else_=func.to_char(utc, ".US", type_=String),
+    )
+    return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS', type_=String) + fraction + literal("+00:00")

@@ -1,7 +1,9 @@
-"""The suppression list: addresses never to message on a channel, and why.
+"""The suppression list: addresses never to message on a channel, and why; its one writer.
 
-Addresses are kept in the same normal form as ingest keeps customers' (email
-stripped and lower-cased, phone in E.164), so a lookup is one equality.
+Addresses are kept in the normal form ingest keeps customers' in
+(`core.addresses`), so a lookup is one equality. The CLI, the dashboard, the
+provider webhooks, the unsubscribe link and the worker all write through `add`
+(entries already normal) or `suppress` (one address as a provider gave it).
 """
 
 from __future__ import annotations
@@ -9,38 +11,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from automation.core.statuses import Channel
+from automation.core.addresses import AddressError, channel_of, normalize
 from automation.store.models import Suppression
 from automation.store.sqlutil import insert_ignore
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONE = re.compile(r"^\+[0-9]{7,15}$")
-
-
-class AddressError(ValueError):
-    """Not an address of the channel."""
-
-
-def normalize(channel: str, address: str) -> str:
-    """The address as stored and compared; raises `AddressError` when it is not one."""
-    if channel == Channel.EMAIL:
-        value = address.strip().lower()
-        if not _EMAIL.match(value):
-            raise AddressError(f"{address.strip()!r} is not an email address")
-        return value
-    if channel == Channel.SMS:
-        value = re.sub(r"[\s\-().]", "", address)
-        if not _PHONE.match(value):
-            raise AddressError(f"{address.strip()!r} is not a phone number in E.164 form, like +15551234567")
-        return value
-    raise AddressError(f"unknown channel {channel!r} (email or sms)")
 
 
 def address_hash(address: str) -> str:
@@ -48,14 +27,14 @@ def address_hash(address: str) -> str:
     return "sha256:" + hashlib.sha256(address.encode()).hexdigest()
 
 
+def sql_address_hash(address: str | None) -> str | None:
+    """`addr_hash` as SQLite runs it: NULL for NULL (a customer without a phone), like PostgreSQL's."""
+    return None if address is None else address_hash(address)
+
+
 def matches(address: ColumnElement[str | None]) -> ColumnElement[bool]:
     """SQL: a suppression row is for this address, kept in clear or as its hash."""
     return or_(Suppression.address == address, Suppression.address == func.addr_hash(address))
-
-
-def channel_of(address: str) -> Channel:
-    """`email` for anything with an @, else `sms`."""
-    return Channel.EMAIL if "@" in address else Channel.SMS
 
 
 @dataclass(frozen=True)
@@ -117,6 +96,34 @@ def add(session: Session, entries: Sequence[Entry], source: str, at: dt.datetime
     return len(insert_ignore(session, Suppression.__table__, rows, ["channel", "address"], ["id"]))
 
 
+def suppress(session: Session, channel: str, address: str, reason: str, source: str, at: dt.datetime) -> bool:
+    """Suppress one address as a provider or a link gave it; True when it was not suppressed yet.
+
+    Put in normal form first; text that is no address of the channel is kept as
+    given (trimmed), since refusing a provider's word would only lose it.
+    """
+    return add(session, [Entry(channel, _key(channel, address), reason)], source, at) == 1
+
+
+def lift(session: Session, channel: str, address: str, reason: str) -> None:
+    """Remove a suppression of the address made for `reason` (a provider's resubscribe)."""
+    key = _key(channel, address)
+    session.execute(
+        delete(Suppression).where(
+            Suppression.channel == channel,
+            Suppression.address.in_([key, address_hash(key)]),
+            Suppression.reason == reason,
+        )
+    )
+
+
+def _key(channel: str, address: str) -> str:
+    try:
+        return normalize(channel, address)
+    except AddressError:
+        return address.strip()
+
+
 def remove(session: Session, channel: str, address: str) -> bool:
     deleted = session.execute(
         delete(Suppression)
@@ -131,16 +138,3 @@ def listing(session: Session, channel: str | None) -> list[Suppression]:
     if channel:
         stmt = stmt.where(Suppression.channel == channel)
     return list(session.scalars(stmt))
-
-
-def reason_for(session: Session, channel: str, address: str) -> str | None:
-    """Why the address is suppressed on the channel, or None."""
-    try:
-        key = normalize(channel, address)
-    except AddressError:
-        key = address
-    return session.scalar(
-        select(Suppression.reason)
-        .where(Suppression.channel == channel, Suppression.address.in_([key, address_hash(key)]))
-        .limit(1)
-    )

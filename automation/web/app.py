@@ -18,44 +18,45 @@ from collections.abc import Callable, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from automation.config import Settings
 from automation.core import feedback
 from automation.core.feedback import Feedback, MalformedEvent
-from automation.insight.metrics import ledger_registry
+from automation.insight.metrics import ledger_registry, redis_client
 from automation.processes.wakeup import Waker
-from automation.web import ledger, unsubscribe
+from automation.web import health, ledger, unsubscribe
+from automation.web.body_limit import BodyLimit
+from automation.web.security_headers import SecurityHeaders
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
-from automation.web.tracking import Tracking
+from automation.web.tracking import MAX_CALL_BYTES, MAX_REQUEST_BYTES, Tracking, too_large
 from automation.web.twilio_hooks import EMPTY_TWIML, SignedTwilioRequests
 
 log = logging.getLogger("automation.web")
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
+# The most a request body may carry, by path prefix (README, "The web process"); enforced
+# while the body streams in, before any signature check. Other paths get DEFAULT_BODY_LIMIT.
+BODY_LIMITS = {
+    "/webhooks/sendgrid": 4 * 1024 * 1024,
+    "/webhooks/twilio/": 64 * 1024,
+    "/unsubscribe/": 4 * 1024,
+    "/v1/": MAX_CALL_BYTES,
+    "/v1/batch": MAX_REQUEST_BYTES,
+}
+DEFAULT_BODY_LIMIT = 64 * 1024
 
 Clock = Callable[[], dt.datetime]
 
 
 def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Rejected(413, "body too large")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise Rejected(413, "body too large")
-    return body
 
 
 class WebApp:
@@ -68,10 +69,12 @@ class WebApp:
         )
         token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
         self.twilio = SignedTwilioRequests(token, settings.public_url)
-        self.unsubscribe_secret = settings.unsubscribe_secret.get_secret_value()
+        self.unsubscribe_secrets = settings.unsubscribe_secrets
         self.sessions = sessions
         self.clock = clock
-        self.registry = ledger_registry(sessions, settings.redis_url, settings.redis_namespace)
+        self.redis = redis_client(settings.redis_url)
+        self.tick_interval_s = settings.tick_interval_s
+        self.registry = ledger_registry(sessions, self.redis, settings.redis_namespace)
         self.requests_total = Counter(
             "automation_webhook_requests",
             "Webhook requests by endpoint and outcome (accepted, rejected, unavailable).",
@@ -109,34 +112,47 @@ class WebApp:
         with self.sessions.begin() as s:
             return len(ledger.record(s, items, self.clock()))
 
-    async def _accept(self, endpoint: str, items: Sequence[Feedback], reply: Response) -> Response:
-        """Commit the events, then answer `reply`; a 503 (the provider resends) if we cannot."""
+    async def _accept(
+        self, endpoint: str, items: Sequence[Feedback], reply: Callable[[int], Response]
+    ) -> Response:
+        """Commit the events, then answer `reply(new events)`; a 503 (the provider resends) if we cannot."""
         try:
             fresh = await run_in_threadpool(self._store, items)
         except SQLAlchemyError as exc:
             self.requests_total.labels(endpoint, "unavailable").inc()
             log.error("%s: cannot record events: %s", endpoint, type(exc).__name__)
-            return PlainTextResponse("database unavailable", status_code=503)
+            return JSONResponse({"error": "database unavailable"}, status_code=503)
         self.requests_total.labels(endpoint, "accepted").inc()
         log.info("%s: %d events, %d new", endpoint, len(items), fresh)
-        return reply
+        return reply(fresh)
 
     def _refuse(self, endpoint: str, exc: Rejected) -> Response:
         self.requests_total.labels(endpoint, "rejected").inc()
         log.warning("%s: refused (%d): %s", endpoint, exc.status, exc)
-        return PlainTextResponse(str(exc), status_code=exc.status)
+        return JSONResponse({"error": str(exc), **exc.detail}, status_code=exc.status)
 
     async def sendgrid_webhook(self, request: Request) -> Response:
+        """A signed batch: its valid events are stored, the others reported (never a 5xx for them)."""
         try:
-            body = await _body(request)
+            body = await request.body()
             self.signed_events.verify(request.headers, body, self.clock())
-            items = self.signed_events.parse(body)
+            batch = self.signed_events.parse(body)
         except Rejected as exc:
             return self._refuse("sendgrid", exc)
-        return await self._accept("sendgrid", items, PlainTextResponse("ok"))
+        refused = [{"event": index, "reason": reason} for index, reason in batch.refused]
+        if batch.refused:
+            reasons = "; ".join(reason for _, reason in batch.refused[:5])
+            log.warning("sendgrid: %d of %d events refused: %s", len(refused), batch.size, reasons)
+        if batch.refused and not batch.valid:
+            return self._refuse("sendgrid", Rejected(400, "no valid event in the batch", refused=refused))
+        return await self._accept(
+            "sendgrid",
+            batch.valid,
+            lambda new: JSONResponse({"events": batch.size, "new": new, "refused": refused}),
+        )
 
     async def _twilio_form(self, request: Request) -> dict[str, str]:
-        body = await _body(request)
+        body = await request.body()
         return self.twilio.form(request.headers, request.url.path, request.url.query, body)
 
     async def twilio_status(self, request: Request) -> Response:
@@ -148,7 +164,7 @@ class WebApp:
             return self._refuse("twilio_status", Rejected(400, str(exc)))
         except Rejected as exc:
             return self._refuse("twilio_status", exc)
-        return await self._accept("twilio_status", [item], Response(status_code=204))
+        return await self._accept("twilio_status", [item], lambda _new: Response(status_code=204))
 
     async def twilio_inbound(self, request: Request) -> Response:
         try:
@@ -158,13 +174,15 @@ class WebApp:
             return self._refuse("twilio_inbound", Rejected(400, str(exc)))
         except Rejected as exc:
             return self._refuse("twilio_inbound", exc)
-        return await self._accept("twilio_inbound", [item], Response(EMPTY_TWIML, media_type="text/xml"))
+        return await self._accept(
+            "twilio_inbound", [item], lambda _new: Response(EMPTY_TWIML, media_type="text/xml")
+        )
 
     # ------------------------------------------------------------ unsubscribe
 
     def _unsubscribe(self, token: str, confirm: bool) -> HTMLResponse:
         with self.sessions.begin() as s:
-            d = unsubscribe.delivery_for(token, self.unsubscribe_secret, s)
+            d = unsubscribe.delivery_for(token, self.unsubscribe_secrets, s)
             if d is None:
                 return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
             if not confirm:
@@ -184,18 +202,10 @@ class WebApp:
 
     # ------------------------------------------------------------ health and metrics
 
-    def _database_ok(self) -> bool:
-        try:
-            with self.sessions() as s:
-                s.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
-
     async def healthz(self, _request: Request) -> Response:
-        if await run_in_threadpool(self._database_ok):
-            return PlainTextResponse("ok")
-        return PlainTextResponse("database unavailable", status_code=503)
+        interval = dt.timedelta(seconds=self.tick_interval_s)
+        result = await run_in_threadpool(health.check, self.sessions, self.redis, self.clock(), interval)
+        return JSONResponse(result.as_json(), status_code=200 if result.ok else 503)
 
     async def metrics(self, _request: Request) -> Response:
         output = await run_in_threadpool(generate_latest, self.registry)
@@ -203,11 +213,23 @@ class WebApp:
 
 
 def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock = _wall_clock) -> Starlette:
-    """The web application over this database; `clock` judges webhook freshness and sessions."""
-    from automation.web.dashboard.app import Dashboard
+    """The web application over this database; `clock` judges webhook freshness and sessions.
+
+    The body limit wraps every route and any later middleware, so no route
+    reads more than its limit and nothing (signatures, sessions, parsing) runs
+    on a refused body; the security headers go on every answer, a 413 included.
+    """
+    from automation.web.dashboard.app import MAX_UPLOAD_BYTES, Dashboard
 
     dashboard = Dashboard(settings, sessions, clock)
-    return Starlette(routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()])
+    limits = {**BODY_LIMITS, "/app/": MAX_UPLOAD_BYTES + 64 * 1024}  # an upload and its multipart framing
+    return Starlette(
+        routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit, limits=limits, default=DEFAULT_BODY_LIMIT, answers={"/v1/": too_large}),
+        ],
+    )
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

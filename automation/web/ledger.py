@@ -12,13 +12,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.core.feedback import Feedback, supersedes
-from automation.store.models import Delivery, ProviderEvent, Suppression
+from automation.store import suppressions
+from automation.store.models import Delivery, ProviderEvent
 from automation.store.sqlutil import insert_ignore
-from automation.store.suppressions import address_hash
 
 #: Provider events that say something about one message, and the delivery column that keeps it.
 FLAGS = {
@@ -105,18 +105,6 @@ def _apply(s: Session, f: Feedback, d: Delivery | None, now: dt.datetime) -> Non
     if not address:
         return
     if f.suppress:
-        suppress(s, f.channel, address, f.suppress, f.provider, now)
+        suppressions.suppress(s, f.channel, address, f.suppress, f.provider, now)
     elif f.unsuppress:
-        s.execute(
-            delete(Suppression).where(
-                Suppression.channel == f.channel,
-                Suppression.address.in_([address, address_hash(address)]),
-                Suppression.reason == f.unsuppress,
-            )
-        )
-
-
-def suppress(s: Session, channel: str, address: str, reason: str, source: str, now: dt.datetime) -> None:
-    """Add a suppression; an existing one for the address is kept as it is."""
-    row = {"channel": channel, "address": address, "reason": reason, "source": source, "created_at": now}
-    insert_ignore(s, Suppression.__table__, [row], ["channel", "address"])
+        suppressions.lift(s, f.channel, address, f.unsuppress)

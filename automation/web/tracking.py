@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,12 +90,17 @@ def _items(kind: str, body: Any) -> tuple[list[tuple[Any, Any]], dict[str, Any]]
     return [(item.get("type") if isinstance(item, dict) else None, item) for item in batch], shared
 
 
+def _size(item: Any) -> int:
+    """The call's size in bytes as a client would send it (compact UTF-8 JSON)."""
+    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def parse_body(kind: str, body: Any, received: dt.datetime) -> Parsed:
     """Each call of the request parsed, or rejected with its index and reason."""
     items, context = _items(kind, body)
     parsed = Parsed([], [], [])
     for index, (item_kind, item) in enumerate(items):
-        if kind == "batch" and len(json.dumps(item, separators=(",", ":"))) > MAX_CALL_BYTES:
+        if kind == "batch" and _size(item) > MAX_CALL_BYTES:
             raise Refused(413, f"call {index} is over {MAX_CALL_BYTES // 1024} KB")
         try:
             parsed.calls.append(parse_call(str(item_kind), item, received, context))
@@ -121,6 +128,11 @@ def _error(
     if rejected is not None:
         body["rejected"] = rejected
     return JSONResponse(body, status, headers)
+
+
+def too_large(limit: int) -> Response:
+    """The 413 of a body over `limit` bytes, as the web process's body limit answers it here."""
+    return _error(413, f"the body is over {limit // 1024} KB", headers={"Connection": "close"})
 
 
 class Tracking:
@@ -153,19 +165,19 @@ class Tracking:
     def routes(self) -> list[Route]:
         return [Route(f"/v1/{kind}", self.handle, methods=["POST"]) for kind in (*SINGLE, "batch")]
 
-    def _key_name(self, key: str) -> str | None:
-        with self.sessions() as s:
-            return keys.valid(s, key)
-
-    async def _authorize(self, key: str | None) -> str:
-        name = await run_in_threadpool(self._key_name, key) if key else None
+    def _admit(self, session: Session, key: str | None) -> None:
+        """Refuse (401, 429) unless the key is live and under its rate; in the request's transaction."""
+        name = keys.valid(session, key) if key else None
         if name is None:
             raise Refused(401, "a valid write key is required (HTTP Basic user name, or writeKey)")
         if self.limit is not None:
             wait_s = self.limit.take(name)
             if wait_s:
                 raise Refused(429, "over the write key's rate", {"Retry-After": str(wait_s)})
-        return name
+
+    def _check(self, key: str | None) -> None:
+        with self.sessions() as s:
+            self._admit(s, key)
 
     async def _read(self, request: Request, kind: str) -> Any:
         limit = MAX_REQUEST_BYTES if kind == "batch" else MAX_CALL_BYTES
@@ -183,11 +195,10 @@ class Tracking:
             raise Refused(400, "the body must be a JSON object")
         return body
 
-    def _store(self, parsed: Parsed) -> list[tuple[int, str]]:
-        stored = store_calls(self.sessions, parsed.calls, self.clock(), self.order_event)
-        if stored.new_events:
-            self.wake()
-        return [(parsed.indexes[i], reason) for i, reason in stored.refused]
+    def _store(self, key: str | None, parsed: Parsed) -> tuple[list[tuple[int, str]], int]:
+        admit = functools.partial(self._admit, key=key)
+        stored = store_calls(self.sessions, parsed.calls, self.clock(), self.order_event, admit)
+        return [(parsed.indexes[i], reason) for i, reason in stored.refused], stored.new_events
 
     async def handle(self, request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[-1]
@@ -199,21 +210,23 @@ class Tracking:
         return response
 
     async def _handle(self, request: Request, kind: str) -> Response:
-        key = _basic_key(request.headers.get("authorization"))
-        if key is not None:
-            await self._authorize(key)
         body = await self._read(request, kind)
-        if key is None:
-            written = body.get("writeKey")
-            await self._authorize(written if isinstance(written, str) else None)
+        key = _basic_key(request.headers.get("authorization"))
+        if key is None and isinstance(body.get("writeKey"), str):
+            key = body["writeKey"]
+        if not key:
+            raise Refused(401, "a valid write key is required (HTTP Basic user name, or writeKey)")
         parsed = parse_body(kind, body, self.clock())
         refused: list[tuple[int, str]] = []
-        if parsed.calls:
-            try:
-                refused = await run_in_threadpool(self._store, parsed)
-            except SQLAlchemyError as exc:
-                log.error("tracking: cannot store calls: %s", type(exc).__name__)
-                raise Refused(503, "database unavailable, try again") from None
+        new_events = 0
+        try:
+            if parsed.calls:
+                refused, new_events = await run_in_threadpool(self._store, key, parsed)
+            else:
+                await run_in_threadpool(self._check, key)
+        except SQLAlchemyError as exc:
+            log.error("tracking: cannot store calls: %s", type(exc).__name__)
+            raise Refused(503, "database unavailable, try again") from None
         rejected = parsed.rejected + refused
         taken = len(parsed.calls) - len(refused)
         self.calls.labels("stored").inc(taken)
@@ -223,4 +236,5 @@ class Tracking:
         reply: dict[str, Any] = {"success": True}
         if rejected:
             reply["rejected"] = _rejected(rejected)
-        return JSONResponse(reply)
+        # The scheduler is woken once the answer is on its way: the events are committed already.
+        return JSONResponse(reply, background=BackgroundTask(self.wake) if new_events else None)

@@ -9,13 +9,14 @@ follow links; POST (the button, or a mail client's RFC 8058 one-click
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from automation.core.statuses import Channel
 from automation.core.tokens import verify_unsubscribe_token
+from automation.store import suppressions
 from automation.store.models import Customer, Delivery
-from automation.web.ledger import suppress
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -39,9 +40,9 @@ DONE = PAGE.format(
 NOT_FOUND = PAGE.format(title="Link not valid", body="<p>This unsubscribe link is not valid.</p>")
 
 
-def delivery_for(token: str, secret: str, s: Session) -> Delivery | None:
+def delivery_for(token: str, secrets: Sequence[str], s: Session) -> Delivery | None:
     """The delivery a valid token names, if it exists."""
-    delivery_id = verify_unsubscribe_token(token, secret)
+    delivery_id = verify_unsubscribe_token(token, secrets)
     return s.get(Delivery, delivery_id) if delivery_id is not None else None
 
 
@@ -54,6 +55,6 @@ def unsubscribe(s: Session, d: Delivery, now: dt.datetime) -> bool:
             address = customer.email if d.channel == Channel.EMAIL else customer.phone
     if not address:
         return False
-    suppress(s, d.channel, address, "unsubscribe", "link", now)
+    suppressions.suppress(s, d.channel, address, "unsubscribe", "link", now)
     d.unsubscribed_at = d.unsubscribed_at or now
     return True

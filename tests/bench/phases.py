@@ -27,11 +27,11 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, event, func, select, text
 
+from automation.advance.send import Queued
 from automation.config import Settings, load_settings
 from automation.ingest.load import ingest
 from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.processes.runtime import QUEUE, build_runtime, enqueue_deliveries, make_broker, run_tick
-from automation.processes.tick import Queued
 from automation.store.models import Delivery
 from tests.bench.data import generate, spike_orders
 from tests.bench.standin import TimedSendGrid
@@ -389,12 +389,17 @@ def dramatiq_workers(module: str, env: dict[str, str], cfg: Config) -> Iterator[
         try:
             yield proc
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, a minute to finish, then SIGKILL."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _worker_env(cfg: Config, standin: TimedSendGrid) -> dict[str, str]:

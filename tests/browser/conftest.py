@@ -71,10 +71,14 @@ class Web:
 
 @pytest.fixture
 def web(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
-    """`automation web` on a loopback port over this test's database, with an editor and a viewer."""
+    """`automation web` on a loopback port over this test's database, with an editor and a viewer.
+
+    The public URL stays the test environment's https one, so the cookies are `Secure`; Chromium
+    keeps them for `http://localhost`, a secure context.
+    """
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    extra = {"AUTOMATION_PUBLIC_URL": url, "AUTOMATION_SESSION_SECRET": "browser-test-secret"}
+    url = f"http://localhost:{port}"
+    extra = {"AUTOMATION_SESSION_SECRET": "browser-test-secret"}
     for key, value in extra.items():
         monkeypatch.setenv(key, value)
     full = {**env, **extra}
@@ -91,7 +95,7 @@ def web(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1).json()["database"] == "ok":  # serving
                 break
         except httpx.TransportError:
             time.sleep(0.1)
@@ -122,9 +126,9 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
 
 
-def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """A full-page PNG: into docs/screenshots when UPDATE_SCREENSHOTS=1, else beside the test."""
-    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+def screenshot(page: Page, name: str, tmp_path: Path, readme: bool = False) -> Path:
+    """A full-page PNG beside the test; the README's into docs/screenshots when UPDATE_SCREENSHOTS=1."""
+    folder = SCREENSHOTS if readme and os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

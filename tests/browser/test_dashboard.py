@@ -16,6 +16,8 @@ from playwright.sync_api import Page, expect
 
 from automation.campaigns.campaign import CampaignError, parse_filter_text
 from automation.config import Settings
+from automation.core import feedback
+from automation.web import ledger
 from tests.browser.conftest import (
     EDITOR,
     VIEWER,
@@ -82,6 +84,39 @@ def populate(flow: Flow, now: dt.datetime) -> None:
     assert flow.ingest(records, now=_iso(now)).rejected == []
     flow.run(_iso(now - dt.timedelta(days=1)))
     flow.run(_iso(now))
+
+
+def history(flow: Flow, now: dt.datetime, days: int = 14) -> None:
+    """A fortnight of orders thanked by email, the provider reporting deliveries, opens and clicks."""
+    midday = zone_at_local_hour(now, 12)
+    start = _iso(now - dt.timedelta(days=days + 1))
+    buyers = [f"buyer-{n:02d}" for n in range(12)]
+    records = [
+        identify(b, start, email=f"{b}@example.com", timezone=midday, email_opt_in=True, first_name="Sam")
+        for b in buyers
+    ]
+    for day in range(days, 0, -1):
+        for n, b in enumerate(buyers):
+            if (n + day) % 3 == 0:
+                at = now - dt.timedelta(days=day, hours=2)
+                records.append(track(b, "order_placed", _iso(at), f"o-{b}-{day}", total=10 + n))
+    assert flow.ingest(records, now=start).rejected == []
+    for day in range(days, 0, -1):
+        flow.run(_iso(now - dt.timedelta(days=day)))
+    with flow.runtime.sessions.begin() as s:
+        items = []
+        for d in flow.deliveries(status="sent"):
+            stamp = d.due_at.timestamp()
+            for kind, every in (("delivered", 1), ("open", 2), ("click", 5)):
+                if d.id % every == 0:
+                    raw = {
+                        "event": kind,
+                        "sg_event_id": f"{kind}-{d.id}",
+                        "timestamp": stamp + 60,
+                        "delivery_id": str(d.id),
+                    }
+                    items.append(feedback.sendgrid_event(raw, 0))
+        ledger.record(s, items, now)
 
 
 def test_a_wrong_password_is_refused_and_five_lock_the_account_even_for_the_right_one(
@@ -201,13 +236,15 @@ def test_the_customer_timeline_shows_a_quiet_hours_deferral_with_its_time(
     expect(page.locator("ol.timeline")).to_contain_text("event order_placed")
     expect(page.locator("table", has_text="email")).to_contain_text("o***@example.com")
     expect(page.get_by_text("owl@example.com")).to_have_count(0)
-    screenshot(page, "customer", tmp_path)
+    screenshot(page, "customer", tmp_path, readme=True)
 
 
 def test_every_page_passes_axe_and_the_csp_blocks_nothing(
     page: Page, web: Web, flow: Flow, tmp_path: Path
 ) -> None:
-    populate(flow, wall_now())
+    now = wall_now()
+    history(flow, now)
+    populate(flow, now)
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     sign_in(page, web, EDITOR)
@@ -225,9 +262,10 @@ def test_every_page_passes_axe_and_the_csp_blocks_nothing(
     for name, path in pages.items():
         page.goto(web.url + path)
         page.wait_for_load_state("networkidle")
+        if name == "campaign_new":
+            expect(page.frame_locator("iframe.sample").locator("body")).to_contain_text("Sam")
         assert axe_violations(page) == [], name
-        if name in ("overview", "journey"):
-            screenshot(page, name, tmp_path)
+        screenshot(page, name, tmp_path, readme=name in ("overview", "journey"))
     expect(page.locator("h1")).to_have_text("Suppressions")
     page.goto(web.url + "/app/")
     expect(page.locator(".chart canvas").first).to_be_visible()

@@ -1,4 +1,5 @@
-"""The set-based enrollment on PostgreSQL writes exactly what the candidate path writes.
+"""The set-based enrollment on PostgreSQL writes exactly what the candidate path writes, and
+`journeys explain` says exactly those customers would enter.
 
 Occurrence keys and contexts are compared to the character (timestamps with
 and without microseconds, nested event properties, a `where` on the event),
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session
 from automation.config import Settings
 from automation.definitions.catalog import Catalog, load_catalog
 from automation.enroll import entry as enroll
-from automation.enroll import postgres as enroll_pg
+from automation.enroll.kind import Scope
+from automation.enroll.kinds import kind_of
 from automation.ingest.load import ingest
+from automation.insight.explain import explain
 from automation.processes.runtime import open_database
 from automation.store.models import Enrollment
 from tests.harness import identify, track, utc
@@ -110,16 +113,20 @@ def test_set_based_enrollment_matches_the_candidate_path(
     engine, sessions = open_database(settings)
     ingest([json.dumps(r) for r in _records()], "t", sessions, NOW, settings.order_event)
     journey = loaded.journeys[journey_id]
+    scope = Scope(loaded.tier_order, "UTC")
     with sessions() as s:
+        people = [f"c{n}" for n in range(8)] + ["quiet"]
+        said = {c for c in people if explain(s, journey, loaded, c, NOW, "UTC").enters}
         by_python = enroll.insert_enrollments(
-            s, journey, enroll.candidates(s, journey, loaded, NOW, "UTC"), NOW
+            s, journey, kind_of(journey).candidates(s, journey, NOW, scope), NOW
         )
         expected = _written(s, journey_id)
         s.rollback()
+    assert said == {row[0] for row in expected}  # explain agrees with the tick on who enters
     with sessions() as s:
-        assert enroll_pg.enroll_due(s, journey, NOW, loaded.tier_order) == len(by_python)
+        assert enroll.enroll_set(s, journey, NOW, scope) == len(by_python)
         assert _written(s, journey_id) == expected
-        assert enroll_pg.enroll_due(s, journey, NOW, loaded.tier_order) == 0
+        assert enroll.enroll_set(s, journey, NOW, scope) == 0
         s.rollback()
     assert expected
     engine.dispose()

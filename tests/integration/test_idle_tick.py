@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from automation.config import Settings, load_settings
-from automation.enroll import entry as enroll
+from automation.enroll import anniversary
 from tests.harness import Flow, identify, utc
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -46,12 +46,12 @@ def test_an_enrolled_anniversary_is_not_read_again(flow: Flow) -> None:
     journey = flow.runtime.catalog.journeys["bench_signup_anniversary"]
     now = utc("2026-11-22T12:00:00Z")
     with flow.runtime.sessions() as s:
-        assert {r.id for r in s.execute(enroll._anniversary_stmt(journey, now))} == {"a", "b"}
+        assert {r.id for r in s.execute(anniversary.KIND.statement(journey, now))} == {"a", "b"}
 
     assert flow.tick("2026-11-22T12:00:00Z").enrolled["bench_signup_anniversary"] == 2
     later = utc("2026-11-22T12:01:00Z")
     with flow.runtime.sessions() as s:
-        assert list(s.execute(enroll._anniversary_stmt(journey, later))) == []
+        assert list(s.execute(anniversary.KIND.statement(journey, later))) == []
     assert flow.tick("2026-11-22T12:01:00Z").enrolled["bench_signup_anniversary"] == 0
 
 

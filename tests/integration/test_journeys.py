@@ -259,7 +259,7 @@ def test_an_order_ends_the_winback_skips_what_is_pending_and_counts_as_conversio
     flow.ingest([track("c", "order_placed", "2026-03-03T08:00:00Z", "o-2", total=30)])
     assert flow.tick("2026-03-03T08:01:00Z").exited == 1
     [email] = flow.deliveries(journey_id="inactive_60d")
-    assert (email.status, email.reason) == ("skipped", "exited the journey")
+    assert (email.status, email.reason) == ("skipped", "exited: order_placed")
     [e] = enrollments(flow, "inactive_60d")
     assert (e.state, e.exit_reason, e.converted_at) == (
         "exited",
@@ -274,6 +274,53 @@ def test_an_order_ends_the_winback_skips_what_is_pending_and_counts_as_conversio
         ("2026-01-01T10:00:00+00:00", "exited"),
         ("2026-03-03T08:00:00+00:00", "active"),
     ]
+
+
+def test_an_order_skips_the_winback_sms_deferred_by_quiet_hours_after_the_last_step(
+    make_flow: MakeFlow, twilio: TwilioStandIn
+) -> None:
+    """The SMS is the journey's last step: made, deferred to 08:00, then the customer orders."""
+    flow = make_flow()
+    flow.ingest(
+        [
+            person("d", timezone="UTC", phone="+15550007777", sms_opt_in=True),
+            track("d", "order_placed", "2026-01-01T22:00:00Z", "o-1"),
+        ]
+    )
+    flow.run("2026-03-02T22:00:00Z")  # the email falls in quiet hours...
+    flow.run("2026-03-03T08:00:00Z")  # ...and goes at 08:00
+    flow.run("2026-03-09T22:00:00Z")  # seven days after the email was due: the SMS, deferred
+    [sms] = flow.deliveries(journey_id="inactive_60d")[1:]
+    assert (sms.status, sms.reason, sms.due_at) == ("deferred", "quiet hours", utc("2026-03-10T08:00:00Z"))
+    [e] = enrollments(flow, "inactive_60d")
+    assert (e.state, e.next_step_id) == ("active", None)  # no step left, but a message unsettled
+    flow.ingest([track("d", "order_placed", "2026-03-10T07:00:00Z", "o-2")])
+    assert flow.run("2026-03-10T08:00:00Z").exited == 1
+    [sms] = flow.deliveries(journey_id="inactive_60d")[1:]
+    assert (sms.status, sms.reason) == ("skipped", "exited: order_placed")
+    assert twilio.accepted == []
+    [e] = enrollments(flow, "inactive_60d")
+    assert (e.state, e.exit_reason) == ("exited", "exit_on:order_placed")
+
+
+def test_an_enrollment_completes_when_its_last_message_is_settled(
+    make_flow: MakeFlow, twilio: TwilioStandIn
+) -> None:
+    flow = make_flow()
+    flow.ingest(
+        [
+            person("d", timezone="UTC", phone="+15550007777", sms_opt_in=True),
+            track("d", "order_placed", "2026-01-01T22:00:00Z", "o-1"),
+        ]
+    )
+    flow.run("2026-03-02T22:00:00Z")
+    flow.run("2026-03-03T08:00:00Z")
+    flow.run("2026-03-09T22:00:00Z")
+    assert [e.state for e in enrollments(flow, "inactive_60d")] == ["active"]
+    flow.run("2026-03-10T08:00:00Z")  # released at 08:00 and sent: settled by the worker
+    assert [d.status for d in flow.deliveries(journey_id="inactive_60d")] == ["sent", "sent"]
+    assert len(twilio.accepted) == 1
+    assert [e.state for e in enrollments(flow, "inactive_60d")] == ["completed"]
 
 
 def test_exit_by_a_non_goal_event_is_not_a_conversion(make_flow: MakeFlow) -> None:
@@ -475,6 +522,7 @@ def test_an_edited_journey_continues_in_flight_enrollments_by_step_id(make_flow:
     assert {e.customer_id: e.next_step_id for e in enrollments(v1)} == {"early": "survey", "late": "tips"}
     v2 = make_flow({"onboarding": V2})
     v2.tick("2026-04-03T09:00:00Z")
+    v2.drain()  # an enrollment completes once its last message is settled
     after = {e.customer_id: (e.state, e.next_step_id) for e in enrollments(v2)}
     assert after == {"early": ("completed", None), "late": ("completed", None)}
     sent = sorted((d.customer_id, d.step_id, d.template) for d in v2.deliveries())

@@ -7,7 +7,7 @@ from email import message_from_bytes
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from automation.providers.base import EmailBatch, EmailMessage, SmsMessage
+from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.providers.outbox import OutboxProvider
 
 AT = dt.datetime(2026, 11, 22, 12, 30, 5, tzinfo=dt.UTC)

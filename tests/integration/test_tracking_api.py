@@ -47,7 +47,7 @@ class Web:
     def start(self) -> Web:
         self.proc = start([str(BIN), "web", "--host", "127.0.0.1", "--port", str(self.port)], self.env)
         with httpx.Client(base_url=self.url, timeout=5) as http:
-            wait_for(lambda: http.get("/healthz").status_code == 200)
+            wait_for(lambda: http.get("/healthz").json()["database"] == "ok")  # serving
         return self
 
     def stop(self) -> str:
@@ -193,6 +193,7 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
                 {"type": "track", "userId": "c2", "event": "e", "timestamp": "1999-01-01T00:00:00Z"},
                 {"type": "group", "userId": "c1"},
                 {"type": "identify", "userId": "c3", "traits": {"email": "nope"}},
+                {"type": "track", "userId": "c4", "event": "x" * 200, "messageId": "long-1"},
             ],
             "writeKey": web.key,
         }
@@ -204,6 +205,7 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
                 {"index": 1, "reason": "timestamp is before 2000"},
                 {"index": 2, "reason": "group calls are not supported"},
                 {"index": 3, "reason": "traits.email is not an email address"},
+                {"index": 4, "reason": "refused by the database: value too long for its field"},
             ],
         }
         assert counts(sessions) == (1, 1, 0, 0)

@@ -107,7 +107,7 @@ def test_web_process_takes_signed_events_and_unsubscribes_over_http(
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as http:
-            wait_for(lambda: http.get("/healthz").status_code == 200)
+            wait_for(lambda: http.get("/healthz").json()["database"] == "ok")
             sent = utc(NOW)
             now = utc(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             body = batch(

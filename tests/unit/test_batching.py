@@ -8,7 +8,7 @@ import pytest
 from markupsafe import escape
 
 from automation.core.batching import MAX_SUBSTITUTION_BYTES, group, personal_values
-from automation.providers.base import EmailBatch, EmailMessage
+from automation.core.messages import EmailBatch, EmailMessage
 
 
 def render(name: str | None, delivery_id: int, total: str = "42.50") -> tuple[EmailMessage, dict[str, str]]:

@@ -118,6 +118,35 @@ def test_malformed_sendgrid_events(raw: Any) -> None:
         sendgrid_event(raw, 0)
 
 
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"reason": "a\x00b"}, "event 4: text holds a NUL or an unpaired surrogate"),
+        ({"a\x00": 1}, "event 4: text holds a NUL or an unpaired surrogate"),
+        ({"reason": ["ok", {"k": "\udc80"}]}, "event 4: text holds a NUL or an unpaired surrogate"),
+        ({"score": float("inf")}, "event 4: a number is not finite"),
+        ({"score": [float("nan")]}, "event 4: a number is not finite"),
+        ({"category": nested(31)}, "event 4: nested deeper than 32 levels"),
+        ({"email": "a" * 321}, "event 4: email is longer than 320 characters"),
+    ],
+)
+def test_events_the_database_could_not_store_are_malformed(extra: dict[str, Any], reason: str) -> None:
+    with pytest.raises(MalformedEvent, match=f"^{reason}$"):
+        sendgrid_event(sg("open", **extra), 4)
+
+
+def test_events_within_the_storage_bounds_pass() -> None:
+    f = sendgrid_event(sg("open", category=nested(30), reason="\u00e9\U0001f600", email="a" * 320), 0)
+    assert f.payload["category"] == nested(30) and f.address == "a" * 320
+
+
 def test_twilio_status_mapping() -> None:
     params = {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "21610", "To": "+1555"}
     f = twilio_status(params, 7, T0)
@@ -129,6 +158,11 @@ def test_twilio_status_mapping() -> None:
         {"MessageStatus": "sent"},
         {**params, "MessageStatus": "exploded"},
         {**params, "ErrorCode": "x"},
+        {**params, "ErrorCode": "²"},
+        {**params, "ErrorCode": "9" * 5000},
+        {**params, "MessageSid": "SM\x00"},
+        {**params, "MessageSid": "S" * 65},
+        {**params, "To": "+1" * 200},
     ):
         with pytest.raises(MalformedEvent):
             twilio_status(bad, None, T0)
@@ -169,4 +203,4 @@ def test_feedback_module_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "datetime", "dataclasses", "typing"}
+    assert imported <= {"__future__", "collections.abc", "datetime", "dataclasses", "math", "re", "typing"}

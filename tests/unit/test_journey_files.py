@@ -16,6 +16,7 @@ from automation.core.traits import traits_json_schema
 from automation.definitions.catalog import check_catalog
 from automation.definitions.loader import SIDE_FILES, parse_journey
 from automation.definitions.rendering import Renderer, RenderError
+from automation.enroll.kinds import template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +135,7 @@ def context_for(journey_id: str, enrollment: dict, **traits: object) -> dict:
     return message_context(
         journey,
         customer(**traits),
-        enrollment,
+        template_variables(journey, enrollment),
         delivery_id=7,
         unsubscribe_url="https://u/x",
         brand="Northwind Coffee",

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation.core import planner
+from automation.advance import plan
+from automation.core import entry, planner
 from automation.core.journeys import AnniversaryTrigger, Journey, TierChangeTrigger
 
 
@@ -120,11 +121,11 @@ T0 = utc("2026-03-28T20:00")
 def test_a_wait_holds_the_next_send_until_it_ends(wait: dict, now: str, next_at: str) -> None:
     j = journey(SEND_A, {"wait": wait}, SEND_B)
     paris = ZoneInfo("Europe/Paris")
-    first = planner.advance(j, "a", T0, utc(now), paris)
+    first = plan.advance(j, "a", T0, utc(now), paris)
     assert [s.step_id for s in first.sends] == ["a"]
     assert first.next_step_id == "b" and first.next_at == utc(next_at)
     # At the end of the wait the next send is due, at that instant.
-    second = planner.advance(j, "b", utc(next_at), utc(next_at), paris)
+    second = plan.advance(j, "b", utc(next_at), utc(next_at), paris)
     assert [(s.step_id, s.due_at) for s in second.sends] == [("b", utc(next_at))]
     assert second.completed
 
@@ -132,14 +133,14 @@ def test_a_wait_holds_the_next_send_until_it_ends(wait: dict, now: str, next_at:
 def test_waits_count_from_the_schedule_so_a_late_tick_sends_at_once() -> None:
     j = journey(SEND_A, {"wait": {"hours": 2}}, SEND_B, {"wait": {"days": 1}})
     late = utc("2026-03-30T00:00")
-    result = planner.advance(j, "a", T0, late, ZoneInfo("UTC"))
+    result = plan.advance(j, "a", T0, late, ZoneInfo("UTC"))
     assert [(s.step_id, s.due_at) for s in result.sends] == [("a", late), ("b", late)]
     assert result.completed
 
 
 def test_a_step_id_that_disappeared_completes_without_sending() -> None:
     edited = journey({"send": {"id": "renamed", "channel": "email", "template": "t"}})
-    result = planner.advance(edited, "b", T0, T0, ZoneInfo("UTC"))
+    result = plan.advance(edited, "b", T0, T0, ZoneInfo("UTC"))
     assert result.sends == [] and result.completed
 
 
@@ -178,5 +179,5 @@ def test_a_declared_tier_order_is_used() -> None:
 
 def test_occurrence_key_per_policy() -> None:
     base = {"id": "j", "name": "J", "trigger": {"event": {"name": "x"}}, "steps": [SEND_A]}
-    assert planner.occurrence_key(Journey.model_validate(base), "o-1") == "o-1"
-    assert planner.occurrence_key(Journey.model_validate({**base, "re_entry": "once"}), "o-1") == "once"
+    assert entry.occurrence_key(Journey.model_validate(base), "o-1") == "o-1"
+    assert entry.occurrence_key(Journey.model_validate({**base, "re_entry": "once"}), "o-1") == "once"

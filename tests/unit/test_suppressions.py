@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from automation.core import addresses
 from automation.store import suppressions
 from automation.store.suppressions import Entry
 
@@ -17,7 +18,7 @@ from automation.store.suppressions import Entry
     ],
 )
 def test_normal_forms(channel: str, address: str, expected: str) -> None:
-    assert suppressions.normalize(channel, address) == expected
+    assert addresses.normalize(channel, address) == expected
 
 
 @pytest.mark.parametrize(
@@ -29,8 +30,8 @@ def test_normal_forms(channel: str, address: str, expected: str) -> None:
     ],
 )
 def test_bad_addresses(channel: str, address: str, message: str) -> None:
-    with pytest.raises(suppressions.AddressError, match=message):
-        suppressions.normalize(channel, address)
+    with pytest.raises(addresses.AddressError, match=message):
+        addresses.normalize(channel, address)
 
 
 def test_plain_list_infers_the_channel_and_reports_bad_lines() -> None:

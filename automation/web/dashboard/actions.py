@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.campaigns import campaign as campaigns
 from automation.config import Settings
+from automation.core import addresses
 from automation.errors import UserError
 from automation.store import suppressions
 from automation.store.models import Customer
@@ -172,10 +173,10 @@ class Actions:
 
     def add_suppression(self, ask: Ask) -> Shown | Redirect:
         address = ask.f("address")
-        channel = ask.f("channel") or suppressions.channel_of(address)
+        channel = ask.f("channel") or addresses.channel_of(address)
         try:
-            key = suppressions.normalize(channel, address)
-        except suppressions.AddressError as exc:
+            key = addresses.normalize(channel, address)
+        except addresses.AddressError as exc:
             return self._report(ask, [str(exc)])
         reason = ask.f("reason") or "manual"
         with self.sessions.begin() as s:
@@ -197,8 +198,8 @@ class Actions:
     def remove_suppression(self, ask: Ask) -> Shown | Redirect:
         channel = ask.f("channel")
         try:
-            key = suppressions.normalize(channel, ask.f("address"))
-        except suppressions.AddressError as exc:
+            key = addresses.normalize(channel, ask.f("address"))
+        except addresses.AddressError as exc:
             return self._report(ask, [str(exc)])
         with self.sessions.begin() as s:
             removed = suppressions.remove(s, channel, key)

@@ -132,26 +132,25 @@ class Dashboard:
 
     # ------------------------------------------------------------ rendering
 
-    def render(self, shown: Shown, signed: Signed | None, partial: bool = False) -> str:
+    def render(self, shown: Shown, signed: Signed | None) -> str:
         """The page's HTML (the benchmark calls this through `timing`)."""
         context: dict[str, Any] = {
             "user": signed.user if signed else None,
             "csrf": self.auth.csrf(signed.token) if signed else "",
-            "partial": partial,
             **shown.context,
         }
         return self.env.get_template(shown.template).render(context)
 
-    def _respond(self, shown: Shown | Redirect, signed: Signed | None, partial: bool) -> Response:
+    def _respond(self, shown: Shown | Redirect, signed: Signed | None) -> Response:
         if isinstance(shown, Redirect):
             return _headers(RedirectResponse(shown.url, status_code=303))
         csp = SAMPLE_CSP if shown.template == "sample.html" else CSP
-        return _headers(HTMLResponse(self.render(shown, signed, partial), status_code=shown.status), csp)
+        return _headers(HTMLResponse(self.render(shown, signed), status_code=shown.status), csp)
 
     def refuse(self, request: Request, status: int, reason: str, signed: Signed | None = None) -> Response:
         if _wants_html(request) or request.headers.get("hx-request"):
             shown = Shown("error.html", {"status": status, "reason": reason}, status)
-            return self._respond(shown, signed, bool(request.headers.get("hx-request")))
+            return self._respond(shown, signed)
         return _headers(JSONResponse({"error": reason}, status_code=status))
 
     # ------------------------------------------------------------ the guard
@@ -195,7 +194,7 @@ class Dashboard:
                 partial=partial,
             )
             answer = await run_in_threadpool(spec.view, ask)
-            return self._respond(answer, signed, partial)
+            return self._respond(answer, signed)
 
         return endpoint
 
@@ -206,7 +205,7 @@ class Dashboard:
         shown = Shown(
             "login.html", {"next": next_url, "problem": problem, "nonce": nonce, "email": email}, status
         )
-        response = self._respond(shown, None, False)
+        response = self._respond(shown, None)
         response.set_cookie(LOGIN_COOKIE, cookie, **self.auth.cookie_options(3600))  # type: ignore[arg-type]
         return response
 

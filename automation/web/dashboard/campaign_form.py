@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.campaigns import campaign as campaigns
 from automation.core.filters import Filter
 from automation.definitions.catalog import Catalog
+from automation.enroll.kinds import kind_of
 from automation.errors import UserError
 
 SOURCE = "filter"
@@ -39,7 +41,7 @@ def manual_journeys(catalog: Catalog | None) -> list[tuple[str, str]]:
     if catalog is None:
         return []
     return [
-        (j.id, j.name) for j in sorted(catalog.active(), key=lambda j: j.id) if j.trigger.kind == "manual"
+        (j.id, j.name) for j in sorted(catalog.active(), key=lambda j: j.id) if not kind_of(j).enrolls_at_tick
     ]
 
 
@@ -76,6 +78,11 @@ def check(
         )
     except UserError as exc:
         result.problem = str(exc)
+        return result
+    except DBAPIError as exc:
+        # A valid filter the database cannot evaluate, such as a text trait compared with a number.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        result.problem = f"{SOURCE}: the database cannot evaluate this filter: {reason}"
         return result
     result.audience = preview.audience_size
     result.sample = preview.sample

@@ -1,8 +1,9 @@
 """The journeys as the dashboard shows them: reloaded when their files change, problems kept.
 
-A folder with problems still shows its last good catalog (if any) beside every
-`file:line:col: message`, so "journeys with validation problems" is on the
-overview rather than a dead page.
+Unlike the workers' `LiveCatalog`, which refuses to start on an invalid folder,
+the dashboard keeps the problems: a folder with problems still shows its last
+good catalog (if any) beside every `file:line:col: message`, so "journeys with
+validation problems" is on the overview rather than a dead page.
 """
 
 from __future__ import annotations

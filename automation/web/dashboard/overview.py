@@ -10,10 +10,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.statuses import REPORTED, Channel, DeliveryStatus
-from automation.store.models import Delivery, Enrollment, ProviderEvent
+from automation.definitions.catalog import Catalog
+from automation.insight import reporting
+from automation.store.models import Delivery, ProviderEvent
 from automation.web.dashboard.daybins import day
 
 DAYS = 30
@@ -55,8 +57,17 @@ class Attention:
 @dataclass(frozen=True)
 class Overview:
     kpis: list[Chart]
+    conversions: int  # as `automation status` counts them, over the same days
     messages: list[Chart]
     attention: Attention
+
+
+def conversions(sessions: sessionmaker[Session], catalog: Catalog | None, now: dt.datetime) -> int:
+    """Enrollments converted after a send of the last `DAYS` days, by each journey's goal."""
+    if catalog is None:
+        return 0
+    first, _ = days_until(now)
+    return sum(st.conversions for st in reporting.status(sessions, catalog, first, now))
 
 
 def days_until(now: dt.datetime, count: int = DAYS) -> tuple[dt.datetime, list[str]]:
@@ -95,7 +106,7 @@ def messages(s: Session, now: dt.datetime) -> list[Chart]:
 
 
 def kpis(s: Session, now: dt.datetime) -> list[Chart]:
-    """Sent, delivered, opened, clicked and converted per day: each a figure and its trend."""
+    """Sent, delivered, opened and clicked per day: each a figure and its trend."""
     first, days = days_until(now)
     sent_day = day(s, Delivery.due_at)
     sent: dict[str, int] = dict(
@@ -113,20 +124,11 @@ def kpis(s: Session, now: dt.datetime) -> list[Chart]:
         .group_by(event_day, ProviderEvent.event_type)
     ):
         events.setdefault(kind, {})[when] = count
-    conv_day = day(s, Enrollment.converted_at)
-    converted: dict[str, int] = dict(
-        s.execute(
-            select(conv_day, func.count())
-            .where(Enrollment.converted_at >= first, Enrollment.converted_at <= now)
-            .group_by(conv_day)
-        ).all()
-    )
     figures = (
         ("Sent", sent),
         ("Delivered", events.get("delivered", {})),
         ("Opened", events.get("open", {})),
         ("Clicked", events.get("click", {})),
-        ("Converted", converted),
     )
     return [Chart(label, days, [Series(label, _spread(days, counts))]) for label, counts in figures]
 
@@ -144,5 +146,9 @@ def attention(s: Session, now: dt.datetime, problems: list[str]) -> Attention:
     return Attention(int(unknown), int(failed), problems)
 
 
-def overview(s: Session, now: dt.datetime, problems: list[str]) -> Overview:
-    return Overview(kpis(s, now), messages(s, now), attention(s, now, problems))
+def overview(
+    sessions: sessionmaker[Session], catalog: Catalog | None, now: dt.datetime, problems: list[str]
+) -> Overview:
+    converted = conversions(sessions, catalog, now)
+    with sessions() as s:
+        return Overview(kpis(s, now), converted, messages(s, now), attention(s, now, problems))

@@ -35,9 +35,8 @@ class Views:
     catalogs: CatalogView
 
     def overview(self, ask: Ask) -> Shown:
-        _, problems = self.catalogs.current()
-        with self.sessions() as s:
-            data = overview.overview(s, ask.now, problems)
+        catalog, problems = self.catalogs.current()
+        data = overview.overview(self.sessions, catalog, ask.now, problems)
         return Shown("overview.html", {"data": data, "page": "overview"})
 
     def journeys(self, ask: Ask) -> Shown:

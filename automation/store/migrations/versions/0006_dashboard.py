@@ -1,7 +1,7 @@
 """the dashboard: users, sessions, sign-in failures, the audit log; indexes its pages read by
 
 Revision ID: dashboard
-Revises: 0002
+Revises: live_data
 """
 
 import sqlalchemy as sa
@@ -23,9 +23,18 @@ INDEXES = (
     ("ix_suppressions_address", "suppressions", ["address"]),
     ("ix_suppressions_created_at_id", "suppressions", ["created_at", "id"]),
     ("ix_campaigns_launched_at_id", "campaigns", ["launched_at", "id"]),
-    ("ix_enrollments_converted_at", "enrollments", ["converted_at"]),
     ("ix_provider_events_occurred_at_event_type", "provider_events", ["occurred_at", "event_type"]),
 )
+
+
+def _owned_by_user(table: str) -> sa.ForeignKeyConstraint:
+    """A row that goes when its user goes."""
+    return sa.ForeignKeyConstraint(
+        ["user_id"],
+        ["dashboard_users.id"],
+        name=op.f(f"fk_{table}_user_id_dashboard_users"),
+        ondelete="CASCADE",
+    )
 
 
 def upgrade() -> None:
@@ -46,12 +55,7 @@ def upgrade() -> None:
         sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("expires_at", UTC, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["dashboard_users.id"],
-            name=op.f("fk_dashboard_sessions_user_id_dashboard_users"),
-            ondelete="CASCADE",
-        ),
+        _owned_by_user("dashboard_sessions"),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_dashboard_sessions")),
     )
     op.create_index(op.f("ix_dashboard_sessions_user_id"), "dashboard_sessions", ["user_id"])
@@ -60,12 +64,7 @@ def upgrade() -> None:
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
         sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("at", UTC, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["dashboard_users.id"],
-            name=op.f("fk_dashboard_login_failures_user_id_dashboard_users"),
-            ondelete="CASCADE",
-        ),
+        _owned_by_user("dashboard_login_failures"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_login_failures")),
     )
     op.create_index(

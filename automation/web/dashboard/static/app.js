@@ -3,6 +3,11 @@
 (function () {
   "use strict";
   var COLOURS = ["#1b5e20", "#0d47a1", "#6a1b9a", "#b71c1c", "#e65100", "#37474f", "#00695c"];
+  // A status keeps its colour on every chart.
+  var BY_LABEL = {
+    sent: "#1b5e20", queued: "#0d47a1", deferred: "#8d5a00", skipped: "#546e7a",
+    suppressed: "#6a1b9a", failed: "#b71c1c", unknown: "#e65100",
+  };
 
   function draw(box) {
     var holder = box.querySelector(".chart");
@@ -14,7 +19,7 @@
     var series = [{}];
     var values = [xs];
     data.series.forEach(function (s, i) {
-      series.push({ label: s[0], stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: false } });
+      series.push({ label: s[0], stroke: BY_LABEL[s[0]] || COLOURS[i % COLOURS.length], width: 2, points: { show: false } });
       values.push(s[1]);
     });
     var opts = {

@@ -1,0 +1,102 @@
+"""The tick's advance pass: due enrollments a page at a time, their steps run, their rows written.
+
+Each page is read by the partial (next_at, id) index and written in a fixed
+number of statements, whatever its size. An enrollment with no step left
+stays active until its last message is settled (`settle`), so an exit still
+skips a message that waits for quiet hours or a cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, exists, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from automation.advance import plan, send
+from automation.core import planner
+from automation.core.statuses import UNSETTLED, EnrollmentState
+from automation.definitions.catalog import Catalog
+from automation.store.models import Customer, Delivery, Enrollment
+from automation.store.sqlutil import update_many
+
+PAGE = 20000
+PlanKey = tuple[str, str, dt.datetime, str | None]
+Cursor = tuple[dt.datetime, int]
+
+
+def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
+    """The next PAGE active enrollments due at `now`, in (next_at, id) order after `after`.
+
+    Read by the partial (next_at, id) index only, whatever the statistics say: the
+    cursor starts each page where the last ended (a campaign makes a million rows due
+    at one instant), and the zone is a primary-key lookup per row, never a join that a
+    stale estimate could turn into a scan of every customer.
+    """
+    zone = select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery()
+    stmt = select(
+        Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
+    ).where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.next_at <= now)
+    if after is not None:
+        stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
+    return stmt.order_by(Enrollment.next_at, Enrollment.id).limit(PAGE)
+
+
+def advance_page(
+    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str, after: Cursor | None
+) -> tuple[Cursor | None, list[send.Queued]]:
+    """Run the due steps of the next PAGE enrollments; returns (cursor for the next, deliveries made).
+
+    The cursor is None after the last page. Enrollments of a journey no longer in the
+    catalog are passed over. Enrollments that share a journey, a step, a due instant
+    and a zone (a campaign, a spike of orders) get the same walk, so it is made once
+    for them. The enrollments' new positions are written in one statement, the
+    deliveries in one per distinct send.
+    """
+    rows = session.execute(_due(now, after)).all()
+    plans: dict[PlanKey, plan.Advance] = {}
+    deliveries = send.Deliveries()
+    updates: list[dict[str, Any]] = []
+    for eid, jid, step_id, next_at, tz_name in rows:
+        journey = catalog.journeys.get(jid)
+        if journey is None:
+            continue
+        assert step_id is not None and next_at is not None  # active rows with next_at <= now
+        key = (jid, step_id, next_at, tz_name)
+        result = plans.get(key)
+        if result is None:
+            result = plans[key] = plan.advance(
+                journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
+            )
+        for planned in result.sends:
+            deliveries.add(journey, eid, planned)
+        updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
+    update_many(session, Enrollment.__table__, updates)
+    queued = deliveries.write(session, now)
+    cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
+    return cursor, queued
+
+
+def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:
+    """Complete the active enrollments with no step left and no message unsettled.
+
+    With `delivery_ids`, only the enrollments of those deliveries (the worker, after
+    recording them); without, every such enrollment (the tick).
+    """
+    unsettled = exists().where(Delivery.enrollment_id == Enrollment.id, Delivery.status.in_(UNSETTLED))
+    stmt = update(Enrollment).where(
+        Enrollment.state == EnrollmentState.ACTIVE,
+        Enrollment.next_at.is_(None),
+        Enrollment.next_step_id.is_(None),
+        ~unsettled,
+    )
+    if delivery_ids is not None:
+        ids = list(delivery_ids)
+        if not ids:
+            return
+        stmt = stmt.where(Enrollment.id.in_(select(Delivery.enrollment_id).where(Delivery.id.in_(ids))))
+    session.execute(
+        stmt.values(state=EnrollmentState.COMPLETED), execution_options={"synchronize_session": False}
+    )

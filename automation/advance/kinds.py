@@ -1,0 +1,21 @@
+"""The registry of step kinds: the walk looks each step's kind up in this one table.
+
+Adding a kind is one module beside these (a `StepKind` subclass and its
+`KIND`), its line below, and its settings model as a field of `Step` in the
+journey schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automation.advance import send, wait
+from automation.advance.step import StepKind
+from automation.core.journeys import Step
+
+KINDS: dict[str, StepKind[Any]] = {k.name: k for k in (send.KIND, wait.KIND)}
+
+
+def kind_of(step: Step) -> StepKind[Any]:
+    """The kind of a journey step."""
+    return KINDS[step.kind]

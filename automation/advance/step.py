@@ -1,0 +1,52 @@
+"""What a step kind is: the one class every step module (`send`, `wait`, ...) fills in.
+
+Running a step is pure: from the instant the step was reached (`at`), `now`
+and the customer's zone, it says when the next step may run and which
+messages it plans. The walk (`advance.plan`) stops at the first step whose
+next instant lies after `now`, and the enrollment waits in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from automation.core.journeys import SendStep
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    """A message a send step plans, due at `due_at`."""
+
+    step_id: str
+    step: SendStep
+    due_at: dt.datetime
+    fell_due_at: dt.datetime  # the step's own schedule, however late the tick (`send_within` counts from it)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one step produced: when the next step may run, and the messages planned."""
+
+    at: dt.datetime
+    sends: tuple[PlannedSend, ...] = ()
+
+
+class StepKind(ABC, Generic[M]):
+    """One step kind; subclasses set the class attributes and write `run`."""
+
+    #: The key of the step in a journey file.
+    name: ClassVar[str]
+    #: Its settings (`core.journeys`), the schema entry.
+    model: type[M]
+
+    @abstractmethod
+    def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
+        """Run the step reached at `at` (never after `now`), judged at `now` in the customer's zone."""

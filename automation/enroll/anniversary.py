@@ -1,0 +1,129 @@
+"""Trigger kind `anniversary`: the yearly return of a date trait, at a local time in the customer's zone.
+
+An indexed month-and-day lookup narrows the customers whose anniversary can be
+due somewhere on Earth at `now`; the pure planner then makes the exact call in
+each customer's zone (Feb 29, DST, the look-back). The occurrence key is the
+year. Templates get `years` and `anniversary`. There is no set-based form: the
+due instant depends on each customer's zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.orm import Session
+
+from automation.core import entry, planner
+from automation.core.journeys import AnniversaryTrigger, Journey
+from automation.core.records import parse_date
+from automation.enroll import policy
+from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
+from automation.errors import UserError
+from automation.store.filter_sql import compile_filter
+from automation.store.models import Customer
+
+#: Date traits with columns of their own (and month*100+day index columns).
+COLUMNS = ("signed_up_at", "birthday")
+
+
+def origin_date(origin: Any, tz: ZoneInfo) -> dt.date | None:
+    """The local calendar date of a date trait (a timestamp is read in the customer's zone)."""
+    if isinstance(origin, dt.datetime):
+        return origin.astimezone(tz).date()
+    if isinstance(origin, dt.date):
+        return origin
+    try:
+        return parse_date(origin, "date trait")
+    except ValueError:
+        return None
+
+
+def _origin(customer: Customer, trait: str) -> Any:
+    if trait in COLUMNS:
+        return getattr(customer, trait)
+    return (customer.traits or {}).get(trait)
+
+
+class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
+    name = "anniversary"
+    model = AnniversaryTrigger
+    variables = frozenset({"years", "anniversary"})
+
+    def lookback(self, journey: Journey) -> dt.timedelta:
+        return self.settings(journey).lookback
+
+    def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {"years": context.get("years", 0), "anniversary": context.get("anniversary", "")}
+
+    def occasion_day(self, context: dict[str, Any]) -> dt.date | None:
+        day = context.get("anniversary")
+        return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+
+    def statement(self, journey: Journey, now: dt.datetime) -> Select[Any]:
+        """Customers whose anniversary may be due at `now` (audience applied): (id, origin, timezone)."""
+        trig = self.settings(journey)
+        days = planner.anniversary_candidates(now, trig.lookback)
+        if trig.trait == "signed_up_at":
+            origin: Any = Customer.signed_up_at
+            match = Customer.signed_up_md.in_(days)
+        elif trig.trait == "birthday":
+            origin = Customer.birthday
+            match = Customer.birthday_md.in_(days)
+        else:
+            origin = Customer.traits[trig.trait].as_string()
+            match = func.substr(origin, 6, 5).in_([f"{d // 100:02d}-{d % 100:02d}" for d in days])
+        stmt = select(Customer.id, origin, Customer.timezone).where(match, compile_filter(journey.audience))
+        # Outside the days around New Year only one occurrence key is possible: leave out in SQL
+        # those who already have it, so an idle tick reads few rows.
+        keys = {entry.occurrence_key(journey, str(y)) for y in planner.anniversary_years(now, trig.lookback)}
+        if len(keys) == 1:
+            stmt = stmt.where(policy.not_enrolled(journey, Customer.id, literal(keys.pop())))
+        return stmt
+
+    def candidates(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
+    ) -> Iterable[Candidate]:
+        trig = self.settings(journey)
+        for cid, origin, tz_name in session.execute(self.statement(journey, now)):
+            tz = planner.zone(tz_name, scope.default_tz)
+            day = origin_date(origin, tz)
+            occ = planner.anniversary_due(trig, day, tz, now) if day is not None else None
+            if occ is not None:
+                yield Candidate(cid, occ.key, occ.occurred_at, occ.context)
+
+    def latest(
+        self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope
+    ) -> Found:
+        trig = self.settings(journey)
+        tz = planner.zone(customer.timezone, scope.default_tz)
+        day = origin_date(_origin(customer, trig.trait), tz)
+        if day is None:
+            return Found(None, f"trigger not met: the customer has no date in trait {trig.trait!r}")
+        last = planner.last_anniversary(day, trig.at, tz, now)
+        if last is None or last.context["years"] < trig.first_year():
+            nxt = planner.next_anniversary(day, trig.at, tz, now)
+            return Found(
+                None,
+                f"trigger not met: the next {trig.trait} anniversary is at {nxt.occurred_at.isoformat()} "
+                f"({tz.key} {trig.at:%H:%M}, years {nxt.context['years']}); min_years is {trig.first_year()}",
+            )
+        return Found(last)
+
+    def preview_context(
+        self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope
+    ) -> dict[str, Any]:
+        """The anniversary due now, else the next one."""
+        trig = self.settings(journey)
+        tz = planner.zone(customer.timezone, scope.default_tz)
+        day = origin_date(_origin(customer, trig.trait), tz)
+        if day is None:
+            raise UserError(f"customer {customer.id!r} has no date in trait {trig.trait!r} to preview with")
+        due = planner.anniversary_due(trig, day, tz, now)
+        return (due or planner.next_anniversary(day, trig.at, tz, now)).context
+
+
+KIND = AnniversaryKind()

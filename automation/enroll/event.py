@@ -1,0 +1,101 @@
+"""Trigger kind `event`: each occurrence of a named event (optionally matching properties) enters.
+
+The occurrence key is the event's key and the occurrence instant its
+timestamp, so the steps' waits count from the event itself. Templates get
+`event` (its properties, `name` and `occurred_at`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from automation.core.journeys import EventTrigger, Journey
+from automation.core.planner import Occurrence
+from automation.enroll import lookup, policy
+from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
+from automation.store.models import Customer, Event
+from automation.store.sqlutil import iso_utc
+
+
+def matches(trigger: EventTrigger, properties: dict[str, Any]) -> bool:
+    """Whether an event's properties satisfy the trigger's `where`."""
+    return not trigger.where or all(properties.get(k) == v for k, v in trigger.where.items())
+
+
+def context(name: str, properties: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The enrollment context: the event's properties with its name and instant."""
+    return {"event": {**properties, "name": name, "occurred_at": at.isoformat()}}
+
+
+def _json(value: Any) -> Any:
+    return func.cast(literal(json.dumps(value)), JSONB)
+
+
+class EventKind(TriggerKind[EventTrigger]):
+    name = "event"
+    model = EventTrigger
+    variables = frozenset({"event"})
+    set_based = True
+
+    def lookback(self, journey: Journey) -> dt.timedelta:
+        return self.settings(journey).lookback
+
+    def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {"event": context.get("event", {})}
+
+    def candidates(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
+    ) -> Iterable[Candidate]:
+        trig = self.settings(journey)
+        for cid, key, at, name, props in lookup.recent_events(
+            session, journey, trig.name, trig.lookback, now
+        ):
+            if matches(trig, props or {}):
+                yield Candidate(cid, key, at, context(name, props or {}, at))
+
+    def due_statement(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
+    ) -> Select[Any]:
+        trig = self.settings(journey)
+        props = func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
+        where = [
+            func.coalesce(props.op("->")(k), _json(None)) == _json(v) for k, v in (trig.where or {}).items()
+        ]
+        ctx = func.jsonb_build_object(
+            "event",
+            props.op("||")(
+                func.jsonb_build_object("name", Event.name, "occurred_at", iso_utc(Event.occurred_at))
+            ),
+        )
+        key = policy.key(journey, Event.event_key)
+        return select(
+            Event.customer_id.label("customer_id"),
+            key.label("occurrence_key"),
+            Event.occurred_at.label("occurred_at"),
+            ctx.label("context"),
+        ).where(
+            Event.name == trig.name,
+            *policy.in_lookback(Event.occurred_at, now, trig.lookback),
+            *where,
+            policy.not_enrolled(journey, Event.customer_id, key),
+        )
+
+    def latest(
+        self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope
+    ) -> Found:
+        trig = self.settings(journey)
+        for key, at, props in lookup.latest_events(session, customer.id, trig.name, now):
+            if matches(trig, props or {}):
+                return Found(Occurrence(key, at, context(trig.name, props or {}, at)))
+        where = f" matching {trig.where}" if trig.where else ""
+        return Found(None, f"trigger not met: no {trig.name!r} event{where} at or before now")
+
+
+KIND = EventKind()

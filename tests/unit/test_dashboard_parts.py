@@ -1,0 +1,123 @@
+"""The dashboard's pure parts: the flow drawn from a journey, cursors, masking, ledger filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+from automation.core.journeys import Journey
+from automation.web.dashboard.deliveries import parse_filter
+from automation.web.dashboard.flow import flow, nodes
+from automation.web.dashboard.masking import mask, shown
+from automation.web.dashboard.paging import Cursor, decode
+
+AT = dt.datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def test_a_journey_flow_names_each_step_by_the_id_the_tick_uses() -> None:
+    journey = Journey.model_validate(
+        {
+            "id": "j",
+            "name": "J",
+            "trigger": "manual",
+            "steps": [
+                {"send": {"channel": "email", "template": "t"}},
+                {"wait": {"until": "09:00"}},
+                {
+                    "send": {
+                        "id": "nudge",
+                        "channel": "sms",
+                        "template": "s",
+                        "if": {"trait": "sms_opt_in", "eq": True},
+                    }
+                },
+            ],
+        }
+    )
+    drawn = flow(journey)
+    assert [(n.step_id, n.kind, n.label) for n in drawn] == [
+        ("step-1", "send", "send email: t"),
+        ("step-2", "wait", "wait until 09:00 local"),
+        ("nudge", "send", "send sms: s"),
+    ]
+    assert drawn[2].detail == ["only if sms_opt_in eq True"]
+
+
+class _Send(BaseModel):
+    id: str | None = None
+    channel: str
+    template: str
+
+
+class _Step(BaseModel):
+    send: _Send | None = None
+    branch: _Branch | None = None
+    split: _Split | None = None
+
+
+class _Branch(BaseModel):
+    id: str | None = None
+    then: list[_Step]
+    else_: list[_Step]
+
+
+class _Path(BaseModel):
+    weight: int
+    steps: list[_Step]
+
+
+class _Split(BaseModel):
+    id: str | None = None
+    paths: list[_Path]
+
+
+_Step.model_rebuild()
+
+
+def test_branching_steps_draw_their_paths_side_by_side_without_knowing_their_kind() -> None:
+    send = {"send": {"channel": "email", "template": "a"}}
+    steps = [
+        _Step.model_validate({"branch": {"id": "b", "then": [send], "else_": [send, send]}}),
+        _Step.model_validate(
+            {
+                "split": {
+                    "id": "s",
+                    "paths": [{"weight": 70, "steps": [send]}, {"weight": 30, "steps": [send]}],
+                }
+            }
+        ),
+    ]
+    branch, split = nodes(steps)
+    assert (branch.kind, [(t, len(p)) for t, p in branch.paths]) == ("branch", [("then", 1), ("else", 2)])
+    assert [t for t, _ in split.paths] == ["path 1 (70)", "path 2 (30)"]
+    assert split.paths[0][1][0].label == "send email: a"
+
+
+def test_a_cursor_survives_its_link_and_a_malformed_one_means_the_first_page() -> None:
+    cursor = Cursor(AT, "42")
+    assert decode(cursor.encode()) == cursor
+    assert decode(cursor.encode()).number == 42  # type: ignore[union-attr]
+    for junk in (None, "", "nonsense", "2026~x", "20261122T120000.000000Z"):
+        assert decode(junk) is None
+    assert Cursor(AT, "campaign~with~tildes").encode().endswith("~campaign~with~tildes")
+    assert decode(Cursor(AT, "a~b").encode()) == Cursor(AT, "a~b")
+
+
+def test_addresses_are_masked_for_viewers_as_on_the_dry_run() -> None:
+    assert mask("ada@example.com") == "a***@example.com"
+    assert mask("+15551234567") == "+1555***67"
+    assert mask(None) == "-"
+    assert shown("ada@example.com", full=True) == "ada@example.com"
+    assert shown("ada@example.com", full=False) == "a***@example.com"
+
+
+def test_ledger_filters_ignore_what_is_not_a_status_channel_or_date_and_round_trip_their_days() -> None:
+    f = parse_filter(
+        {"status": "sent", "channel": "fax", "since": "2026-11-01", "until": "2026-11-03", "journey": " j "}
+    )
+    assert (f.status, f.channel, f.journey) == ("sent", None, "j")
+    assert f.since == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    assert f.until == dt.datetime(2026, 11, 4, tzinfo=dt.UTC)
+    assert parse_filter(f.query()) == f
+    assert parse_filter({"status": "sideways", "since": "yesterday"}).status is None
