@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     journeys_dir: Path = Field(Path("journeys"), alias="AUTOMATION_JOURNEYS_DIR")
     templates_dir: Path = Field(Path("templates"), alias="AUTOMATION_TEMPLATES_DIR")
     default_timezone: str = Field("UTC", alias="AUTOMATION_DEFAULT_TIMEZONE")
+    # The template helpers' locale for customers without a valid `locale` trait.
+    default_locale: str = Field("en_US", alias="AUTOMATION_DEFAULT_LOCALE")
     order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
     public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
     unsubscribe_secret: SecretStr = Field(
@@ -129,6 +131,17 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
     session_secret: SecretStr | None = Field(None, alias="AUTOMATION_SESSION_SECRET")
     worker_metrics: bool = Field(False, alias="AUTOMATION_WORKER_METRICS")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"{value!r} is not a locale (like en_US or fr_FR)") from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ launch + i / rate seconds, so each tick releases only what has fallen due.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -48,6 +49,7 @@ from automation.definitions.rendering import (
 from automation.enroll import entry, manual, policy
 from automation.enroll.kinds import template_variables
 from automation.errors import UserError
+from automation.insight.would import Caps, judge_sends
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore, insert_ignore_many
@@ -243,11 +245,55 @@ class SampleRecipient:
 
 
 @dataclass
+class Reach:
+    """Of the audience, who would receive the first message at launch, and why the others not."""
+
+    receive: int = 0
+    later: Counter[str] = field(default_factory=Counter)  # deferred, by reason
+    not_sent: Counter[str] = field(default_factory=Counter)  # skipped or suppressed, by reason
+
+
+@dataclass
 class Preview:
     journey_id: str
     audience_size: int
     sample: list[SampleRecipient] = field(default_factory=list)
     message: str | None = None
+    reach: Reach | None = None
+
+
+def reach(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    journey: Journey,
+    where: Filter | None,
+    customer_ids: CustomerIds | None,
+    now: dt.datetime,
+    *,
+    default_tz: str,
+    caps: Caps,
+) -> Reach:
+    """The first send judged for every audience member at launch, a chunk at a time, as the worker would.
+
+    Consent, suppression, the step's `if`, quiet hours and the frequency cap are
+    judged at `now` by the worker's own function (`automation.insight.would`).
+    """
+    out = Reach()
+    sends = journey.send_steps()
+    if not sends:
+        return out
+    step = sends[0][1]
+    for ids in _pages(sessions, _conditions(journey, where, now), customer_ids, CHUNK):
+        with sessions() as s:
+            verdicts = judge_sends(s, catalog, journey, step, ids, now, default_tz=default_tz, caps=caps)
+        for verdict in verdicts.values():
+            if verdict.status is DeliveryStatus.SENDING:
+                out.receive += 1
+            elif verdict.status is DeliveryStatus.DEFERRED:
+                out.later[verdict.reason or ""] += 1
+            else:
+                out.not_sent[f"{verdict.status}: {verdict.reason}"] += 1
+    return out
 
 
 def preview(
@@ -261,11 +307,20 @@ def preview(
     customer_ids: CustomerIds | None = None,
     campaign_id: str | None = None,
     sample_size: int = 5,
+    judged: tuple[str, Caps] | None = None,
 ) -> Preview:
-    """The dry run: audience size, a few recipients (PII masked) and the first message rendered."""
+    """The dry run: audience size, a few recipients (PII masked) and the first message rendered.
+
+    With `judged` (the default time zone and the caps), also who would receive it at launch (`reach`).
+    """
     journey = get_journey(catalog, journey_id)
     size = count_audience(sessions, journey, where, customer_ids, now)
     result = Preview(journey.id, size)
+    if judged is not None:
+        default_tz, caps = judged
+        result.reach = reach(
+            sessions, catalog, journey, where, customer_ids, now, default_tz=default_tz, caps=caps
+        )
     conds = _conditions(journey, where, now)
     page = sample_size if customer_ids is None else CHUNK  # a file's first lines may not match
     first = next(_pages(sessions, conds, customer_ids, page), [])[:sample_size]

@@ -1,4 +1,4 @@
-"""The `automation` command. Each command group lives in its own module here.
+"""The `automation` command. Each command group lives in its own module here, loaded on use.
 
 `main()` turns every `UserError` into one line on stderr and a non-zero exit,
 and any other failure into one line too (set AUTOMATION_DEBUG=1 for the
@@ -11,41 +11,10 @@ import logging
 import os
 import sys
 
-from automation.cli import (
-    campaign_cmd,
-    core,
-    customers_cmd,
-    deliveries_cmd,
-    demo_cmd,
-    init_cmd,
-    journeys_cmd,
-    keys_cmd,
-    status_cmd,
-    suppress_cmd,
-    traits_cmd,
-    users_cmd,
-    web_cmd,
-)
-from automation.cli.app import app, err_console
+from automation.cli.app import app
 from automation.errors import UserError, report_lines
 
-__all__ = [
-    "app",
-    "campaign_cmd",
-    "core",
-    "customers_cmd",
-    "deliveries_cmd",
-    "demo_cmd",
-    "init_cmd",
-    "journeys_cmd",
-    "keys_cmd",
-    "main",
-    "status_cmd",
-    "suppress_cmd",
-    "traits_cmd",
-    "users_cmd",
-    "web_cmd",
-]
+__all__ = ["app", "main"]
 
 
 def main() -> None:
@@ -59,17 +28,19 @@ def main() -> None:
         app()
     except UserError as exc:
         for line in report_lines(exc):
-            err_console.print(line, highlight=False, markup=False)
+            _error(line)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         if os.environ.get("AUTOMATION_DEBUG"):
             raise
-        err_console.print(
-            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(set AUTOMATION_DEBUG=1 for details)",
-            highlight=False,
-            markup=False,
-        )
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        _error(f"error: unexpected {type(exc).__name__}: {first} (set AUTOMATION_DEBUG=1 for details)")
         sys.exit(1)
+
+
+def _error(line: str) -> None:
+    from automation.cli.app import err_console
+
+    err_console.print(line, highlight=False, markup=False)

@@ -1,28 +1,139 @@
-"""The Typer application and the shared console objects."""
+"""The Typer application, its lazily loaded commands and the shared console objects.
+
+`automation --help` and `automation --version` import no command module: the
+top-level group (`LazyGroup`) names every command with its one-line help from
+`COMMANDS` and imports a command's module (and with it SQLAlchemy, Dramatiq,
+Jinja...) only when that command runs. Nor is Rich loaded before a command
+prints (`console` and `err_console` are made on first use).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+import typer.main
+from typer.core import TyperGroup
 
-from automation.core.records import RecordError, parse_instant
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console
+    err_console: Console
+
+HELP = "Lifecycle campaigns as code: journeys in YAML, sent by email and SMS."
+
+#: Every top-level command: the module that defines it, and its one-line help (its docstring's first line).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("automation.cli.core", "Database schema."),
+    "ingest": ("automation.cli.core", "Load identify/track records into customer state (idempotent)."),
+    "tick": ("automation.cli.core", "Evaluate every journey once at NOW and enqueue what is due."),
+    "worker": ("automation.cli.core", "Run the delivery workers (always-on: `dramatiq automation.worker`)."),
+    "scheduler": (
+        "automation.cli.core",
+        "Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM).",
+    ),
+    "web": (
+        "automation.cli.web_cmd",
+        "Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped.",
+    ),
+    "journeys": ("automation.cli.journeys_cmd", "Check and inspect journeys."),
+    "campaign": (
+        "automation.cli.campaign_cmd",
+        "Manual campaigns: send a journey to an audience now, list them, or cancel.",
+    ),
+    "status": (
+        "automation.cli.status_cmd",
+        "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
+    ),
+    "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
+    "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
+    "suppress": ("automation.cli.suppress_cmd", "The suppression list (addresses never to message)."),
+    "keys": ("automation.cli.keys_cmd", "Write keys for the tracking API (/v1/...)."),
+    "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),
+    "traits": ("automation.cli.traits_cmd", "Custom traits (declared in traits.yaml)."),
+    "init": (
+        "automation.cli.init_cmd",
+        "Start a new project: example journeys (all disabled), templates, .env and Procfile.",
+    ),
+    "demo": (
+        "automation.cli.demo_cmd",
+        "Run every shipped journey on generated customers: SQLite, in-process broker, outbox files.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists `COMMANDS` from the table, imports a command only to run it."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0])
+            built = typer.main.get_command(app)
+            assert isinstance(built, TyperGroup)
+            self.commands.update(built.commands)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="automation",
-    help="Lifecycle campaigns as code: journeys in YAML, sent by email and SMS.",
+    cls=LazyGroup,
+    help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+def package_version() -> str:
+    try:
+        return version("automation")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"automation {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console`, made on first use (importing Rich is not free)."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(name)
+    from rich.console import Console
+
+    made = Console(stderr=name == "err_console", soft_wrap=True)
+    globals()[name] = made
+    return made
 
 
 def parse_at(value: str, flag: str) -> dt.datetime:
     """An instant option (`--since`, `--now`...) as an aware UTC instant."""
+    from automation.core.records import RecordError, parse_instant
+
     try:
         return parse_instant(value, flag)
     except RecordError as exc:

@@ -7,6 +7,7 @@ import getpass
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from automation.config import Settings, load_settings
 from automation.core.statuses import PENDING, DeliveryStatus
 from automation.core.traits import filter_traits
 from automation.errors import UserError
+from automation.insight.would import Caps
 from automation.processes.runtime import Runtime, build_runtime, drain, open_database, run_tick
 
 log = logging.getLogger("automation.campaigns")
@@ -163,6 +165,7 @@ def send(
                 where=filt,
                 customer_ids=customers,
                 campaign_id=cid,
+                judged=(settings.default_timezone, Caps.from_settings(settings)),
             )
         )
         return
@@ -202,8 +205,23 @@ def send(
         console.print("the scheduler's next tick turns them into messages (or run `automation tick` now)")
 
 
+def _counts(counter: Counter[str]) -> str:
+    return "; ".join(f"{reason} {n}" for reason, n in counter.most_common())
+
+
 def _print_preview(p: campaigns.Preview) -> None:
     console.print(f"dry run: {p.audience_size} customers would enter {p.journey_id}; nothing sent")
+    if p.reach is not None:
+        reach = p.reach
+        console.print(
+            f"at launch: {reach.receive} would receive the first message, {reach.later.total()} would "
+            f"get it later, {reach.not_sent.total()} would not get it",
+            highlight=False,
+        )
+        if reach.later:
+            console.print(f"  later: {_counts(reach.later)}", highlight=False, markup=False)
+        if reach.not_sent:
+            console.print(f"  not sent: {_counts(reach.not_sent)}", highlight=False, markup=False)
     if p.sample:
         console.print("sample recipients:")
         for r in p.sample:

@@ -52,11 +52,12 @@ def ingest(
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
             result = run_ingest(handle, file, sessions, parse_now(None), settings.order_event)
-    for problem in result.rejected:
+    for problem in [*result.warnings, *result.rejected]:
         err_console.print(problem, highlight=False, markup=False)
+    warned = f", {len(result.warnings)} with a warning" if result.warnings else ""
     console.print(
         f"read {result.read} records: applied {result.applied} ({result.new_events} new events), "
-        f"rejected {len(result.rejected)}"
+        f"rejected {len(result.rejected)}{warned}"
     )
     if result.rejected:
         raise typer.Exit(1)

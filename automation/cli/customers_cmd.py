@@ -57,7 +57,7 @@ def show(
         print_table(out)
 
 
-CustomerId = Annotated[str, typer.Argument(help="The customer id.")]
+CustomerId = Annotated[str, typer.Argument(metavar="ID", help="The customer id.")]
 
 
 @customers_app.command("export")

@@ -35,9 +35,9 @@ COLUMNS = (
 )
 
 
-def _choice(value: str | None, flag: str, allowed: tuple[str, ...]) -> None:
+def _choice(value: str | None, what: str, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
-        raise UserError(f"{flag}: unknown value {value!r} (one of {', '.join(allowed)})")
+        raise UserError(f"unknown {what} {value!r} (one of {', '.join(allowed)})")
 
 
 @deliveries_app.command("list")
@@ -56,8 +56,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Deliveries with our status and reason and what the provider said, newest due first."""
-    _choice(status, "--status", REPORTED)
-    _choice(provider_status, "--provider-status", WORDS)
+    _choice(status, "status", REPORTED)
+    _choice(provider_status, "provider status", WORDS)
     settings = load_settings()
     _, sessions = open_database(settings)
     if journey is not None:
@@ -101,7 +101,7 @@ def _selection(
         return retries.Selection(ids=ids)
     if journey is None or status is None or since is None:
         raise UserError("give delivery ids, or all of --journey, --status and --since")
-    _choice(status, "--status", retries.RETRYABLE)
+    _choice(status, "status to retry", retries.RETRYABLE)
     return retries.Selection(journey_id=journey, status=status, since=parse_at(since, "--since"))
 
 

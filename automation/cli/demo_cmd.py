@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -40,6 +41,8 @@ def demo(
     Needs no PostgreSQL, no Redis and no provider account; never sends real messages.
     """
     began = time.monotonic()
+    # The demo tells its story per day; the workers' line per message would drown it.
+    logging.getLogger("automation.deliver").setLevel(logging.WARNING)
     console.print(f"generating {customers} customers and simulating {days} days of hourly ticks...")
     result = run_demo(directory, customers=customers, days=days, seed=seed, on_day=_day)
     console.print(

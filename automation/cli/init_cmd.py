@@ -112,7 +112,7 @@ def scaffold(directory: Path) -> Path:
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="A new or empty folder for the project.", metavar="DIR")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty folder for the project.")],
 ) -> None:
     """Start a new project: example journeys (all disabled), templates, .env and Procfile."""
     target = scaffold(directory)

@@ -20,6 +20,7 @@ from automation.definitions.rendering import RenderedEmail
 from automation.deliver.testsend import send_test
 from automation.errors import UserError
 from automation.insight.explain import explain, preview
+from automation.insight.would import Caps
 from automation.processes.runtime import open_database
 
 journeys_app = typer.Typer(help="Check and inspect journeys.", no_args_is_help=True)
@@ -79,7 +80,12 @@ def schema() -> None:
 def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Session]]:
     """Settings, the validated catalog, the named journey and the database, for one command."""
     settings = load_settings()
-    catalog = load_catalog(settings.journeys_dir, settings.templates_dir)
+    catalog = load_catalog(
+        settings.journeys_dir,
+        settings.templates_dir,
+        locale=settings.default_locale,
+        timezone=settings.default_timezone,
+    )
     journey = require_journey(catalog, journey_id)
     _, sessions = open_database(settings)
     return settings, catalog, journey, sessions
@@ -97,7 +103,9 @@ def explain_cmd(
     at = parse_now(now)
     settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
-        result = explain(session, journey, catalog, customer, at, settings.default_timezone)
+        result = explain(
+            session, journey, catalog, customer, at, settings.default_timezone, Caps.from_settings(settings)
+        )
     verdict = "enters" if result.enters else "does not enter"
     console.print(f"{customer} {verdict} {journey.id} at {at.isoformat()}", highlight=False, markup=False)
     for line in result.lines:
@@ -131,6 +139,7 @@ def preview_cmd(
             default_tz=settings.default_timezone,
             brand=settings.email_from_name,
             public_url=settings.public_url,
+            caps=Caps.from_settings(settings),
             step_number=step,
             shop=settings.shop(),
         )

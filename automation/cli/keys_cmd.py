@@ -16,7 +16,9 @@ from automation.store import keys
 keys_app = typer.Typer(help="Write keys for the tracking API (/v1/...).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-Name = Annotated[str, typer.Argument(help="A name for the key, such as the source that sends with it.")]
+Name = Annotated[
+    str, typer.Argument(metavar="NAME", help="A name for the key, such as the source that sends with it.")
+]
 
 
 @keys_app.command("create")

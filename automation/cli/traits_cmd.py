@@ -14,9 +14,7 @@ from automation.core.traits import traits_json_schema
 from automation.processes.runtime import build_runtime
 from automation.store import trait_names
 
-traits_app = typer.Typer(
-    help="Custom traits: declared in traits.yaml beside the journeys.", no_args_is_help=True
-)
+traits_app = typer.Typer(help="Custom traits (declared in traits.yaml).", no_args_is_help=True)
 app.add_typer(traits_app, name="traits")
 
 

@@ -19,7 +19,7 @@ from automation.web.dashboard.accounts import Role
 users_app = typer.Typer(help="Dashboard users: who may sign in, as viewer or editor.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-Email = Annotated[str, typer.Argument(help="The user's email address (their sign-in name).")]
+Email = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address (their sign-in name).")]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
 ]
@@ -45,7 +45,9 @@ def _now() -> dt.datetime:
 @users_app.command("add")
 def add(
     email: Email,
-    role: Annotated[Role, typer.Option(help="viewer: reads; editor: also launches campaigns, suppresses.")],
+    role: Annotated[
+        Role, typer.Option(metavar="ROLE", help="viewer: reads; editor: also launches campaigns, suppresses.")
+    ],
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a dashboard user with a password."""

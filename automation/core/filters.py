@@ -11,21 +11,12 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automation.core.records import WELL_KNOWN
+
 Scalar = str | int | float | bool | dt.date | dt.datetime
 
 #: Traits stored as columns (everything else is looked up in the JSON `traits`).
-COLUMN_TRAITS = (
-    "email",
-    "phone",
-    "timezone",
-    "first_name",
-    "last_name",
-    "tier",
-    "signed_up_at",
-    "birthday",
-    "email_opt_in",
-    "sms_opt_in",
-)
+COLUMN_TRAITS = WELL_KNOWN
 #: Order facts maintained on ingest.
 FACTS = ("order_count", "lifetime_value", "last_order_at")
 OPERATORS = ("eq", "ne", "in", "gt", "gte", "lt", "lte", "exists")

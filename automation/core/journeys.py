@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
-from automation.core.durations import format_duration, parse_duration, parse_time_of_day
+from automation.core.durations import parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
 
@@ -140,22 +140,27 @@ class Trigger(_Strict):
     def _exactly_one(self) -> Trigger:
         kinds = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(
-                "a trigger has exactly one kind: event, anniversary, inactivity, tier_change or manual"
-            )
+            *others, last = type(self).model_fields
+            raise ValueError(f"a trigger has exactly one kind: {', '.join(others)} or {last}")
         return self
 
     @property
     def kind(self) -> str:
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
 
-    def body(
-        self,
-    ) -> EventTrigger | AnniversaryTrigger | InactivityTrigger | TierChangeTrigger | ManualTrigger:
-        return getattr(self, self.kind)
+    def body(self) -> BaseModel:
+        """The settings of the trigger's kind."""
+        body: BaseModel = getattr(self, self.kind)
+        return body
 
 
-class SendStep(_Strict):
+class StepBody(_Strict):
+    """What every step kind's settings have: a stable id."""
+
+    id: str | None = None
+
+
+class SendStep(StepBody):
     """Send one message on a channel from a template."""
 
     id: str | None = Field(None, description="Stable step id; defaults to step-N.")
@@ -164,10 +169,9 @@ class SendStep(_Strict):
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
 
 
-class WaitStep(_Strict):
+class WaitStep(StepBody):
     """Wait for a duration, or until a local time of day."""
 
-    id: str | None = None
     duration: Duration | None = None
     minutes: int | None = Field(None, gt=0)
     hours: int | None = Field(None, gt=0)
@@ -212,8 +216,8 @@ class Step(_Strict):
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
 
     @property
-    def body(self) -> SendStep | WaitStep:
-        body: SendStep | WaitStep = getattr(self, self.kind)
+    def body(self) -> StepBody:
+        body: StepBody = getattr(self, self.kind)
         return body
 
 
@@ -304,6 +308,5 @@ __all__ = [
     "SendStep",
     "Step",
     "WaitStep",
-    "format_duration",
     "journey_json_schema",
 ]

@@ -69,6 +69,8 @@ class Identify:
     customer_id: str
     traits: dict[str, Any]
     timestamp: dt.datetime
+    #: What was accepted with a fix (an unknown time zone lands as the default zone).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,10 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
+def _normalise_traits(traits: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The traits in their normal form, and a warning for each value replaced rather than refused."""
     out = dict(traits)
+    warnings: tuple[str, ...] = ()
     if "email" in out and out["email"] is not None:
         try:
             out["email"] = addresses.normal_email(out["email"] if isinstance(out["email"], str) else "")
@@ -117,7 +121,8 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
         except addresses.AddressError:
             raise RecordError(f"traits.phone must be {addresses.PHONE_FORM}") from None
     if out.get("timezone") is not None and not _known_zone(str(out["timezone"])):
-        raise RecordError("traits.timezone is not an IANA time zone")
+        out["timezone"] = None
+        warnings = ("traits.timezone is not an IANA time zone; the customer gets the default zone",)
     if out.get("signed_up_at") is not None:
         out["signed_up_at"] = parse_instant(out["signed_up_at"], "traits.signed_up_at")
     if out.get("birthday") is not None:
@@ -127,7 +132,7 @@ def _normalise_traits(traits: dict[str, Any]) -> dict[str, Any]:
             raise RecordError(f"traits.{flag} must be true or false")
     if out.get("tier") is not None:
         out["tier"] = str(out["tier"]).strip().lower()
-    return out
+    return out, warnings
 
 
 def parse_record(line: str, now: dt.datetime) -> Record:
@@ -151,19 +156,19 @@ def parse_data(data: Any, now: dt.datetime) -> Record:
         if not isinstance(traits, dict):
             raise RecordError("traits must be an object")
         stamp = parse_instant(ts, "timestamp") if ts is not None else now
-        return Identify(cid, _normalise_traits(traits), stamp)
+        normal, warnings = _normalise_traits(traits)
+        return Identify(cid, normal, stamp, warnings)
     if kind == "track":
         name = data.get("event")
         if not isinstance(name, str) or not name.strip():
             raise RecordError("missing event name")
-        if ts is None:
-            raise RecordError("missing timestamp")
         props = data.get("properties", {})
         if not isinstance(props, dict):
             raise RecordError("properties must be an object")
         event_id = data.get("event_id")
         key = str(event_id) if event_id not in (None, "") else record_hash(data)
-        return Track(cid, name.strip(), key[:200], parse_instant(ts, "timestamp"), props)
+        stamp = parse_instant(ts, "timestamp") if ts is not None else now  # the time of ingest
+        return Track(cid, name.strip(), key[:200], stamp, props)
     raise RecordError("type must be 'identify' or 'track'")
 
 

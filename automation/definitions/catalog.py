@@ -83,8 +83,13 @@ def _filter_problems(loaded: LoadedJourney, traits: Traits) -> list[str]:
     return out
 
 
-def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | None, list[str]]:
-    """Load and validate; returns the catalog (None when any problem) and every problem."""
+def check_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> tuple[Catalog | None, list[str]]:
+    """Load and validate; returns the catalog (None when any problem) and every problem.
+
+    `locale` and `timezone` are the template helpers' defaults for customers without their own.
+    """
     loaded, problems = load_journey_files(journeys_dir)
     tiers, tier_problems = load_tier_order(journeys_dir)
     problems.extend(tier_problems)
@@ -93,7 +98,7 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
         return None, problems
     traits, trait_problems = load_traits(journeys_dir)
     problems.extend(trait_problems)
-    renderer = Renderer(templates_dir, traits)
+    renderer = Renderer(templates_dir, traits, locale=locale, timezone=timezone)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
         problems.extend(_filter_problems(item, traits))
@@ -113,9 +118,11 @@ def check_catalog(journeys_dir: Path, templates_dir: Path) -> tuple[Catalog | No
     )
 
 
-def load_catalog(journeys_dir: Path, templates_dir: Path) -> Catalog:
+def load_catalog(
+    journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
+) -> Catalog:
     """Load and validate, raising `JourneyError` listing every problem."""
-    catalog, problems = check_catalog(journeys_dir, templates_dir)
+    catalog, problems = check_catalog(journeys_dir, templates_dir, locale=locale, timezone=timezone)
     if catalog is None:
         raise JourneyError(problems)
     return catalog
@@ -177,15 +184,18 @@ class LiveCatalog:
         newest: Callable[[], str | None] = lambda: None,
         check_every_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        locale: str = "en_US",
+        timezone: str = "UTC",
     ) -> None:
         self.journeys_dir = journeys_dir
         self.templates_dir = templates_dir
+        self._defaults = {"locale": locale, "timezone": timezone}  # the template helpers' defaults
         self._newest = newest
         self._every = check_every_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._stamp = folder_stamp(journeys_dir, templates_dir)
-        self._current = load_catalog(journeys_dir, templates_dir)
+        self._current = load_catalog(journeys_dir, templates_dir, **self._defaults)
         self._refused: tuple[tuple[str, int, int], ...] | None = None
         self._checked = monotonic()
 
@@ -202,7 +212,7 @@ class LiveCatalog:
             stamp = folder_stamp(self.journeys_dir, self.templates_dir)
             if stamp in (self._stamp, self._refused):
                 return self._current
-            catalog, problems = check_catalog(self.journeys_dir, self.templates_dir)
+            catalog, problems = check_catalog(self.journeys_dir, self.templates_dir, **self._defaults)
             if catalog is None:
                 self._refused = stamp
                 for problem in problems:

@@ -5,6 +5,10 @@ Email templates are folders `templates/NAME/` holding `subject.txt`,
 autoescaped, every undefined variable is an error, and the sandbox keeps
 customer-supplied traits away from Python internals. Templates are compiled
 once through the loader and cached.
+
+Every template may call the helpers `format_money(amount, currency)` and
+`format_date(value, format)`, which read the rendered customer's `locale` and
+`timezone` traits (else the defaults given to the renderer).
 """
 
 from __future__ import annotations
@@ -14,10 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    meta,
+    nodes,
+    pass_context,
+)
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from automation.core import sms
+from automation.core import formatting, sms
+from automation.core.planner import zone
 from automation.core.statuses import Channel
 from automation.core.traits import Traits
 
@@ -26,6 +41,15 @@ SMS_PARTS = ("sms.txt",)
 
 #: Variables every message can use, whatever the trigger.
 COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "shop", "unsubscribe_url", "delivery_id"})
+
+
+def _customer(ctx: Context) -> dict[str, Any]:
+    customer = ctx.get("customer")
+    return customer if isinstance(customer, dict) else {}
+
+
+#: Functions every template may call.
+HELPERS = frozenset({"format_money", "format_date"})
 
 
 class RenderError(Exception):
@@ -70,9 +94,18 @@ def _customer_reads(ast: nodes.Template) -> Iterator[tuple[str, int]]:
 class Renderer:
     """Loads and renders templates from one folder."""
 
-    def __init__(self, templates_dir: Path, traits: Traits | None = None) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        traits: Traits | None = None,
+        *,
+        locale: str = "en_US",
+        timezone: str = "UTC",
+    ) -> None:
         self.templates_dir = templates_dir
         self.traits = traits or Traits()
+        self.locale = locale
+        self.timezone = timezone
         self.env = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
             undefined=StrictUndefined,
@@ -82,6 +115,25 @@ class Renderer:
             keep_trailing_newline=False,
             finalize=_blank_none,
         )
+        self.env.globals.update(format_money=self._format_money, format_date=self._format_date)
+
+    @pass_context
+    def _format_money(self, ctx: Context, amount: object, currency: str) -> str:
+        locale = formatting.locale_of(_customer(ctx).get("locale"), self.locale)
+        try:
+            return formatting.format_money(amount, currency, locale)
+        except ValueError as exc:
+            raise TemplateRuntimeError(str(exc)) from None
+
+    @pass_context
+    def _format_date(self, ctx: Context, value: object, fmt: str = "medium") -> str:
+        customer = _customer(ctx)
+        locale = formatting.locale_of(customer.get("locale"), self.locale)
+        tz = zone(customer.get("timezone"), self.timezone)
+        try:
+            return formatting.format_date(value, fmt, tz, locale)
+        except ValueError as exc:
+            raise TemplateRuntimeError(str(exc)) from None
 
     def channel_of(self, name: str) -> Channel | None:
         """`email` or `sms` from the files present, None when the template is missing."""
@@ -125,7 +177,7 @@ class Renderer:
             return [f"{path}:{exc.lineno}:1: template syntax error: {exc.message}"]
         out = []
         lines = source.splitlines()
-        for name in sorted(meta.find_undeclared_variables(ast) - allowed):
+        for name in sorted(meta.find_undeclared_variables(ast) - allowed - HELPERS):
             node = next((n for n in ast.find_all(nodes.Name) if n.name == name), None)
             line = node.lineno if node is not None else 1
             col = (lines[line - 1].find(name) + 1 if line <= len(lines) else 0) or 1

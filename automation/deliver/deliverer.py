@@ -143,6 +143,7 @@ class _Unit:
 
     ids: tuple[int, ...]
     payload: EmailBatch | SmsMessage
+    labels: tuple[tuple[str, str], ...] = ()  # each row's (journey, step), for the outcome log
 
     @property
     def channel(self) -> str:
@@ -153,6 +154,27 @@ class _Unit:
         if isinstance(self.payload, EmailBatch):
             return tuple(r.to for r in self.payload.recipients)
         return (self.payload.to,)
+
+
+def _log_outcome(delivery_id: int, label: tuple[str, str], status: str, reason: str | None) -> None:
+    """One line per outcome: ids, status and reason only, never an address or a name.
+
+    A row handed back to be tried again (`claimed`: rate limited, retrying) is not an outcome: debug only.
+    """
+    journey, step = label
+    level = logging.DEBUG if status == DeliveryStatus.CLAIMED else logging.INFO
+    log.log(
+        level,
+        "delivery %d journey=%s step=%s status=%s reason=%s",
+        delivery_id,
+        journey,
+        step,
+        status,
+        reason,
+    )
+
+
+UNLABELLED = ("-", "-")
 
 
 def _later(retry: RetryLater | None, other: RetryLater) -> RetryLater:
@@ -226,6 +248,8 @@ class Deliverer:
                 elif owner == message_id and status == DeliveryStatus.SENDING:
                     died.append(did)
                     outcome[did] = DeliveryStatus.UNKNOWN
+            for did in died:
+                _log_outcome(did, UNLABELLED, DeliveryStatus.UNKNOWN, DIED_SENDING)
             if died:
                 s.execute(
                     update(Delivery)
@@ -263,6 +287,7 @@ class Deliverer:
         gone.extend((i, "customer not found") for i in ids if i not in seen)
         for did, reason in gone:
             outcome[did] = self._finish(s, did, DeliveryStatus.SKIPPED, reason=reason)
+            _log_outcome(did, UNLABELLED, DeliveryStatus.SKIPPED, reason)
         return claimed
 
     # ------------------------------------------------------------ judge
@@ -384,6 +409,7 @@ class Deliverer:
         sending: list[dict[str, Any]] = []
         emails: list[tuple[int, EmailMessage, dict[str, str]]] = []
         units: list[_Unit] = []
+        labels: dict[int, tuple[str, str]] = {}
         # Rows of this batch already bound for a person count in the caps of the person's later rows.
         bound: dict[tuple[str, str], list[dt.datetime]] = {}
         for c in rows:
@@ -398,6 +424,8 @@ class Deliverer:
                 if isinstance(rendered, str):
                     verdict = judging.Verdict(DeliveryStatus.FAILED, rendered)
             outcome[d.id] = verdict.status
+            if verdict.status is not DeliveryStatus.SENDING:
+                _log_outcome(d.id, (d.journey_id, d.step_id), verdict.status, verdict.reason)
             if verdict.status == DeliveryStatus.DEFERRED:
                 deferred.append(
                     {
@@ -426,14 +454,15 @@ class Deliverer:
                     "provider": (self.email if d.channel == Channel.EMAIL else self.sms).name,
                 }
             )
+            labels[d.id] = (d.journey_id, d.step_id)
             if isinstance(message, EmailMessage):
                 emails.append((d.id, message, values))
             else:
-                units.append(_Unit((d.id,), message))
+                units.append(_Unit((d.id,), message, (labels[d.id],)))
         for rows_of_a_kind in (finals, sending, deferred):
             _update_rows(s, rows_of_a_kind)
         for grouped in batching.group(emails, self.settings.email_batch_size):
-            units.append(_Unit(grouped.keys, grouped.batch))
+            units.append(_Unit(grouped.keys, grouped.batch, tuple(labels[i] for i in grouped.keys)))
         return units
 
     def unsubscribe_url(self, delivery_id: int) -> str:
@@ -502,19 +531,23 @@ class Deliverer:
         return status
 
     def _mark(
-        self, ids: Sequence[int], owner: str, status: DeliveryStatus, outcome: dict[int, str], **values: Any
+        self, unit: _Unit, owner: str, status: DeliveryStatus, outcome: dict[int, str], **values: Any
     ) -> None:
         """Move this message's rows to `status` in one statement."""
         with self.sessions.begin() as s:
             s.execute(
-                update(_TABLE).where(_T.id.in_(ids), _T.message_id == owner).values(status=status, **values)
+                update(_TABLE)
+                .where(_T.id.in_(unit.ids), _T.message_id == owner)
+                .values(status=status, **values)
             )
-        outcome.update(dict.fromkeys(ids, status))
+        outcome.update(dict.fromkeys(unit.ids, status))
+        for did, label in zip(unit.ids, unit.labels or (UNLABELLED,) * len(unit.ids), strict=True):
+            _log_outcome(did, label, status, values.get("reason"))
 
     def _not_sent(self, unit: _Unit, owner: str, reason: str, outcome: dict[int, str]) -> RetryLater:
         """Nothing reached the provider: back to `claimed`, not counted as an attempt."""
         self._mark(
-            unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=reason, attempts=Delivery.attempts - 1
+            unit, owner, DeliveryStatus.CLAIMED, outcome, reason=reason, attempts=Delivery.attempts - 1
         )
         return RetryLater(random.randint(100, 400), reason)
 
@@ -540,7 +573,7 @@ class Deliverer:
                 self._permanent(unit, owner, exc, outcome)
                 return
         self._mark(
-            unit.ids,
+            unit,
             owner,
             DeliveryStatus.SENT,
             outcome,
@@ -555,9 +588,11 @@ class Deliverer:
         """A refused batch is tried one by one when the refusal names a recipient; else all fail."""
         if isinstance(unit.payload, EmailBatch) and len(unit.ids) > 1 and exc.about_recipient:
             retry: RetryLater | None = None
-            for did, recipient in zip(unit.ids, unit.payload.recipients, strict=True):
+            labels = unit.labels or (UNLABELLED,) * len(unit.ids)
+            for did, recipient, label in zip(unit.ids, unit.payload.recipients, labels, strict=True):
                 try:
-                    self._send(_Unit((did,), replace(unit.payload, recipients=(recipient,))), owner, outcome)
+                    one = _Unit((did,), replace(unit.payload, recipients=(recipient,)), (label,))
+                    self._send(one, owner, outcome)
                 except RetryLater as later:
                     retry = _later(retry, later)
             if retry is not None:
@@ -569,7 +604,7 @@ class Deliverer:
                     suppressions.suppress(
                         s, unit.channel, address, exc.suppress_reason, "provider", self.clock()
                     )
-        self._mark(unit.ids, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
+        self._mark(unit, owner, DeliveryStatus.FAILED, outcome, reason=str(exc)[:500])
 
     def _transient(
         self, unit: _Unit, owner: str, exc: TransientProviderError, outcome: dict[int, str]
@@ -586,14 +621,14 @@ class Deliverer:
             )
         if attempts >= self.settings.max_attempts:
             self._mark(
-                unit.ids,
+                unit,
                 owner,
                 DeliveryStatus.FAILED,
                 outcome,
                 reason=f"gave up after {attempts} attempts: {exc}"[:500],
             )
             return
-        self._mark(unit.ids, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
+        self._mark(unit, owner, DeliveryStatus.CLAIMED, outcome, reason=f"retrying: {exc}"[:500])
         st = self.settings
         delay = rules.retry_delay_ms(
             attempts, exc.retry_after_s, st.retry_min_backoff_ms, st.retry_max_backoff_ms, random.random()

@@ -23,6 +23,7 @@ from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail
 from automation.errors import ProviderError, UserError
 from automation.insight.explain import PreviewedStep, preview
+from automation.insight.would import Caps
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store.models import TestSend
 
@@ -84,6 +85,7 @@ def send_test(
             default_tz=settings.default_timezone,
             brand=settings.email_from_name,
             public_url=settings.public_url,
+            caps=Caps.from_settings(settings),
             step_number=number,
         )
     channel = step.step.channel

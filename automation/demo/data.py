@@ -195,64 +195,48 @@ class _Cast:
     extra_events: list[tuple[Person, str, dict[str, Any]]] = field(default_factory=list)
 
 
-Role = Callable[[_Generator, Journey, list[Person], tuple[str, ...], _Cast, Dataset], None]
+@dataclass(frozen=True)
+class _Scene:
+    """What every role works with."""
+
+    gen: _Generator
+    tiers: tuple[str, ...]
+    cast: _Cast
+    data: Dataset
 
 
-def _celebrate(
-    gen: _Generator,
-    journey: Journey,
-    members: list[Person],
-    tiers: tuple[str, ...],
-    cast: _Cast,
-    data: Dataset,
-) -> None:
+Role = Callable[[_Scene, Journey, list[Person]], None]
+
+
+def _celebrate(scene: _Scene, journey: Journey, members: list[Person]) -> None:
     trig = journey.trigger.anniversary
     assert trig is not None
     for p in members:
-        gen.anniversary(p, trig.trait, trig.first_year())
+        scene.gen.anniversary(p, trig.trait, trig.first_year())
         p.traits["email_opt_in"] = True
 
 
-def _move_tier(
-    gen: _Generator,
-    journey: Journey,
-    members: list[Person],
-    tiers: tuple[str, ...],
-    cast: _Cast,
-    data: Dataset,
-) -> None:
+def _move_tier(scene: _Scene, journey: Journey, members: list[Person]) -> None:
+    gen = scene.gen
     for p in members:
-        move = gen.tier_move(journey, tiers)
+        move = gen.tier_move(journey, scene.tiers)
         if move is not None:
             p.traits["tier"] = move[0]
             p.traits["email_opt_in"] = True
             when = gen.daytime(p, gen.day_in_window(p))
-            cast.upgrades.append((p, move[1], when))
+            scene.cast.upgrades.append((p, move[1], when))
 
 
-def _emit_event(
-    gen: _Generator,
-    journey: Journey,
-    members: list[Person],
-    tiers: tuple[str, ...],
-    cast: _Cast,
-    data: Dataset,
-) -> None:
+def _emit_event(scene: _Scene, journey: Journey, members: list[Person]) -> None:
     trig = journey.trigger.event
     assert trig is not None
-    if trig.name != gen.order_event:  # orders come with everyone's history
-        cast.extra_events.extend((p, trig.name, dict(trig.where or {})) for p in members)
+    if trig.name != scene.gen.order_event:  # orders come with everyone's history
+        scene.cast.extra_events.extend((p, trig.name, dict(trig.where or {})) for p in members)
 
 
-def _launch(
-    gen: _Generator,
-    journey: Journey,
-    members: list[Person],
-    tiers: tuple[str, ...],
-    cast: _Cast,
-    data: Dataset,
-) -> None:
-    data.launches[(2 + len(data.launches)) * 24 + 15].append(journey.id)
+def _launch(scene: _Scene, journey: Journey, members: list[Person]) -> None:
+    launches = scene.data.launches
+    launches[(2 + len(launches)) * 24 + 15].append(journey.id)
 
 
 #: The part a journey's group plays, by trigger kind (inactivity picks its group first, apart).
@@ -339,11 +323,12 @@ def generate(
     pool = people[:]
     rng.shuffle(pool)
     _lapse_groups(gen, ordered, pool, group, cast)
+    scene = _Scene(gen, tiers, cast, data)
     for journey in ordered:
         members = rng.sample(people, group)
         role = ROLES.get(journey.trigger.kind)
         if role is not None:
-            role(gen, journey, members, tiers, cast, data)
+            role(scene, journey, members)
     _history(gen, data, people, cast)
     _window(gen, data, people, cast)
     data.history.sort(key=lambda r: r["timestamp"])

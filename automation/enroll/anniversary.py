@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, literal, select
@@ -51,13 +51,7 @@ def _origin(customer: Customer, trait: str) -> Any:
 class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
     name = "anniversary"
     model = AnniversaryTrigger
-    variables = frozenset({"years", "anniversary"})
-
-    def lookback(self, journey: Journey) -> dt.timedelta:
-        return self.settings(journey).lookback
-
-    def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
-        return {"years": context.get("years", 0), "anniversary": context.get("anniversary", "")}
+    defaults: ClassVar[dict[str, Any]] = {"years": 0, "anniversary": ""}
 
     def occasion_day(self, context: dict[str, Any]) -> dt.date | None:
         day = context.get("anniversary")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -41,14 +41,8 @@ def _json(value: Any) -> Any:
 class EventKind(TriggerKind[EventTrigger]):
     name = "event"
     model = EventTrigger
-    variables = frozenset({"event"})
+    defaults: ClassVar[dict[str, Any]] = {"event": {}}
     set_based = True
-
-    def lookback(self, journey: Journey) -> dt.timedelta:
-        return self.settings(journey).lookback
-
-    def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
-        return {"event": context.get("event", {})}
 
     def candidates(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

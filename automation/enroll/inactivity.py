@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Interval, Select, func, literal, select
 from sqlalchemy.orm import Session
@@ -32,18 +32,13 @@ def context(days: int, last_at: dt.datetime) -> dict[str, Any]:
 class InactivityKind(TriggerKind[InactivityTrigger]):
     name = "inactivity"
     model = InactivityTrigger
-    variables = frozenset({"days_inactive", "last_event_at"})
+    defaults: ClassVar[dict[str, Any]] = {"days_inactive": 0, "last_event_at": None}
     set_based = True
 
-    def lookback(self, journey: Journey) -> dt.timedelta:
-        return self.settings(journey).lookback
-
     def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
-        last = context.get("last_event_at")
-        return {
-            "days_inactive": context.get("days_inactive", 0),
-            "last_event_at": dt.datetime.fromisoformat(last) if isinstance(last, str) else last,
-        }
+        found = super().template_variables(context)
+        last = found["last_event_at"]
+        return {**found, "last_event_at": dt.datetime.fromisoformat(last) if isinstance(last, str) else last}
 
     def _window(self, journey: Journey, now: dt.datetime) -> list[Any]:
         """Lapses (last event + days) in the look-back: the same window on `last_at`, shifted by the days."""

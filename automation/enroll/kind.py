@@ -66,8 +66,9 @@ class TriggerKind(ABC, Generic[M]):
     name: ClassVar[str]
     #: Its settings (`core.journeys`), the schema entry.
     model: type[M]
-    #: The template variables the kind adds to the common ones.
-    variables: ClassVar[frozenset[str]]
+    #: The template variables the kind adds to the common ones, each with the value a template
+    #: sees when an enrollment's context lacks it.
+    defaults: ClassVar[dict[str, Any]]
     #: Whether the tick enrolls anyone (a manual journey is entered by campaigns only).
     enrolls_at_tick: ClassVar[bool] = True
 
@@ -79,11 +80,18 @@ class TriggerKind(ABC, Generic[M]):
 
     def lookback(self, journey: Journey) -> dt.timedelta | None:
         """How old an occasion may be and still enter; None when the kind has no occasions of its own."""
-        return None
+        lookback = getattr(self.settings(journey), "lookback", None)
+        assert lookback is None or isinstance(lookback, dt.timedelta)
+        return lookback
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """The names of the kind's template variables."""
+        return frozenset(self.defaults)
 
     def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
         """The kind's template variables from an enrollment's stored context."""
-        return {name: context.get(name) for name in self.variables}
+        return {name: context.get(name, default) for name, default in self.defaults.items()}
 
     def occasion_day(self, context: dict[str, Any]) -> dt.date | None:
         """The local day a dated occasion falls on (its message is stale after it); None if undated."""

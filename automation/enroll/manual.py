@@ -7,7 +7,7 @@ templates get `campaign` (its `id`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,8 @@ def context(campaign_id: str) -> dict[str, Any]:
 class ManualKind(TriggerKind[ManualTrigger]):
     name = "manual"
     model = ManualTrigger
-    variables = frozenset({"campaign"})
+    defaults: ClassVar[dict[str, Any]] = {"campaign": {"id": None}}
     enrolls_at_tick = False
-
-    def template_variables(self, context: dict[str, Any]) -> dict[str, Any]:
-        return {"campaign": context.get("campaign", {"id": None})}
 
     def latest(
         self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -30,11 +30,8 @@ def context(old: str | None, new: str | None) -> dict[str, Any]:
 class TierChangeKind(TriggerKind[TierChangeTrigger]):
     name = "tier_change"
     model = TierChangeTrigger
-    variables = frozenset({"old_tier", "new_tier"})
+    defaults: ClassVar[dict[str, Any]] = {"old_tier": None, "new_tier": None}
     set_based = True
-
-    def lookback(self, journey: Journey) -> dt.timedelta:
-        return self.settings(journey).lookback
 
     def problems(self, journey: Journey, where: Where, tier_order: tuple[str, ...]) -> list[str]:
         return [

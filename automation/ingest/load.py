@@ -53,6 +53,8 @@ class IngestResult:
     applied: int = 0
     new_events: int = 0
     rejected: list[str] = field(default_factory=list)
+    #: Lines that landed with a value replaced, as `FILE:LINE: warning: ...`.
+    warnings: list[str] = field(default_factory=list)
 
 
 def _customer_view(c: Customer) -> dict[str, object]:
@@ -185,10 +187,13 @@ def _batches(
             continue
         result.read += 1
         try:
-            batch.append((number, parse_record(line, now)))
+            record = parse_record(line, now)
         except RecordError as exc:
             problems.append((number, f"{source}:{number}: {exc}"))
             continue
+        if isinstance(record, Identify):
+            result.warnings.extend(f"{source}:{number}: warning: {w}" for w in record.warnings)
+        batch.append((number, record))
         if len(batch) >= size:
             yield batch
             batch = []

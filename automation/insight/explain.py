@@ -21,12 +21,14 @@ from automation.core import entry
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
-from automation.core.statuses import Channel
+from automation.core.judging import Verdict
+from automation.core.statuses import Channel, DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
+from automation.insight.would import Caps, judge_sends, says
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 
@@ -92,9 +94,18 @@ def _re_entry(session: Session, journey: Journey, c: Customer, raw_key: str, now
 
 
 def explain(
-    session: Session, journey: Journey, catalog: Catalog, customer_id: str, now: dt.datetime, default_tz: str
+    session: Session,
+    journey: Journey,
+    catalog: Catalog,
+    customer_id: str,
+    now: dt.datetime,
+    default_tz: str,
+    caps: Caps,
 ) -> Explanation:
-    """Would this customer enter the journey at `now`? If not, the first condition that keeps them out."""
+    """Would this customer enter the journey at `now`? If not, the first condition that keeps them out.
+
+    When they would, each send step is judged as if due at `now`: sent, or the rule that stops it.
+    """
     c = load_customer(session, customer_id)
     if not journey.enabled:
         return Explanation(False, ["journey is disabled (enabled: false)"])
@@ -122,6 +133,10 @@ def explain(
         lines.append(why_not)
         return Explanation(False, lines)
     lines.append("would enter now")
+    verdicts = send_verdicts(
+        session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
+    )
+    lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
     return Explanation(True, lines)
 
 
@@ -152,19 +167,30 @@ class PreviewedStep:
     notes: list[str]
 
 
-def _notes(session: Session, journey: Journey, step: SendStep, c: Customer) -> list[str]:
-    notes = []
-    if step.channel == Channel.EMAIL and not c.email:
-        notes.append("the customer has no email address: the send would be skipped")
-    if step.channel == Channel.SMS and not c.phone:
-        notes.append("the customer has no phone number: the send would be skipped")
-    if step.channel == Channel.EMAIL and not journey.transactional and not c.email_opt_in:
-        notes.append("the customer has not opted in to email: the send would be skipped")
-    if step.channel == Channel.SMS and not c.sms_opt_in:
-        notes.append("the customer has not opted in to SMS: the send would be skipped")
-    if step.if_ is not None and not holds(session, c.id, step.if_):
-        notes.append(f"if: {describe(step.if_)} does not hold now: the send would be skipped")
-    return notes
+def _occasion_day(journey: Journey, context: dict[str, Any]) -> dt.date | None:
+    day = context.get("anniversary") if journey.trigger.kind == "anniversary" else None
+    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
+
+
+def send_verdicts(
+    session: Session,
+    journey: Journey,
+    catalog: Catalog,
+    c: Customer,
+    now: dt.datetime,
+    *,
+    default_tz: str,
+    caps: Caps,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Verdict]:
+    """Each send step's verdict for this customer if it fell due at `now` (the worker's judge)."""
+    day = _occasion_day(journey, context or {})
+    return {
+        step_id: judge_sends(
+            session, catalog, journey, step, [c.id], now, default_tz=default_tz, caps=caps, occasion_day=day
+        )[c.id]
+        for step_id, step in journey.send_steps()
+    }
 
 
 def preview(
@@ -177,6 +203,7 @@ def preview(
     default_tz: str,
     brand: str,
     public_url: str,
+    caps: Caps,
     step_number: int | None = None,
     shop: dict[str, Any] | None = None,
 ) -> list[PreviewedStep]:
@@ -201,6 +228,9 @@ def preview(
         brand=brand,
         shop=shop,
     )
+    verdicts = send_verdicts(
+        session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=enrollment_context
+    )
     out = []
     for n in numbers:
         step = journey.steps[n - 1].send
@@ -213,5 +243,7 @@ def preview(
             )
         except RenderError as exc:
             raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
-        out.append(PreviewedStep(n, ids[n - 1], step, message, _notes(session, journey, step, c)))
+        verdict = verdicts[ids[n - 1]]
+        notes = [] if verdict.status is DeliveryStatus.SENDING else [f"if due now, it {says(verdict)}"]
+        out.append(PreviewedStep(n, ids[n - 1], step, message, notes))
     return out

@@ -57,6 +57,8 @@ def live_catalog(settings: Settings, sessions: sessionmaker[Session]) -> LiveCat
         existing_folder(settings.templates_dir, "AUTOMATION_TEMPLATES_DIR", "templates"),
         newest=catalog_versions.reader(sessions),
         check_every_s=settings.catalog_check_s,
+        locale=settings.default_locale,
+        timezone=settings.default_timezone,
     )
 
 

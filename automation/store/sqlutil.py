@@ -46,10 +46,16 @@ def insert_ignore(
     if not rows:
         return []
     stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    return _inserted(session, stmt, table, returning, list(rows))
+
+
+def _inserted(
+    session: Session, stmt: Any, table: FromClause, returning: Sequence[str], rows: list[Any] | None = None
+) -> list[Any]:
+    """Run an INSERT; the `returning` columns of the rows it made, or [] when none are asked for."""
     if returning:
-        stmt = stmt.returning(*(table.c[c] for c in returning))
-        return list(session.execute(stmt, list(rows)).all())
-    session.execute(stmt, list(rows))
+        return list(session.execute(stmt.returning(*(table.c[c] for c in returning)), rows).all())
+    session.execute(stmt, rows)
     return []
 
 
@@ -82,10 +88,7 @@ def insert_ignore_many(
         .from_select(columns, select(*(source.c[c] for c in columns)))
         .on_conflict_do_nothing(index_elements=list(conflict))
     )
-    if returning:
-        return list(session.execute(stmt.returning(*(table.c[c] for c in returning))).all())
-    session.execute(stmt)
-    return []
+    return _inserted(session, stmt, table, returning)
 
 
 def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str = "id") -> int:

@@ -1,8 +1,8 @@
-"""Reading a request body within a size limit, gzip included, without ever holding more.
+"""Reading a gzipped request body within a decompressed size limit, without ever holding more.
 
-The limit applies to the bytes received and to the decompressed size;
-decompression stops one byte past it, so a small gzip bomb costs at most the
-limit in memory.
+The web process's body limit (`body_limit`) already bounds the bytes received;
+this bounds what they inflate to: decompression stops one byte past the limit,
+so a small gzip bomb costs at most the limit in memory.
 """
 
 from __future__ import annotations
@@ -25,16 +25,9 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise BadEncoding(f"Content-Encoding {encoding} is not supported (gzip is)")
-    declared = request.headers.get("content-length", "")
-    if encoding == "identity" and declared.isdigit() and int(declared) > limit:
-        raise TooLarge
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
     out = bytearray()
-    raw = 0
     async for chunk in request.stream():
-        raw += len(chunk)
-        if raw > limit:
-            raise TooLarge
         if inflate is None:
             out += chunk
         else:

@@ -93,7 +93,9 @@ def test_outbox_writes_eml_and_sms_files(kit_settings: Settings, tmp_path: Path)
     text = parsed.get_body(("plain",))
     assert text is not None and "Hi Ada, news." in text.get_content()
     [sms] = (settings.outbox_dir / "sms").glob("*.txt")
-    assert sms.read_text().startswith(f"From: +15550000000\nTo: {sms_row.address}\n\nHi Ada, your beans")
+    head, body = sms.read_text().split("\n\n", 1)
+    assert head.splitlines()[:2] == ["From: +15550000000", f"To: {sms_row.address}"]
+    assert head.splitlines()[2].startswith("Date: ") and body.startswith("Hi Ada, your beans")
 
 
 # ----------------------------------------------------------------- consent

@@ -103,3 +103,36 @@ def test_demo_from_an_empty_folder_uses_the_shipped_journeys(tmp_path: Path) -> 
         == f"error: {tmp_path / 'mine'} holds other files; give the demo a new or empty folder (--dir)"
     )
     assert (tmp_path / "mine" / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_the_demo_summary_is_what_automation_status_says_on_its_database(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "journeys", tmp_path / "journeys")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    env = {k: v for k, v in os.environ.items() if k not in SERVICES}
+    demo = subprocess.run(
+        [str(BIN), "demo", "--customers", "40", "--days", "4"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert demo.returncode == 0, demo.stderr
+    database = tmp_path / "demo-output" / "demo.db"
+    assert f"DATABASE_URL=sqlite:///{database} automation status" in demo.stdout
+    status = subprocess.run(
+        [str(BIN), "status"],
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    journeys = [p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name not in SIDE_FILES]
+
+    def rows(text: str) -> list[str]:
+        return [line for line in text.splitlines() if any(f"│{j} " in line for j in journeys)]
+
+    assert len(rows(demo.stdout)) == 2 * len(journeys)  # the messages table and the providers' table
+    assert rows(demo.stdout) == rows(status.stdout)

@@ -276,10 +276,8 @@ def test_an_order_ends_the_winback_skips_what_is_pending_and_counts_as_conversio
     ]
 
 
-def test_an_order_skips_the_winback_sms_deferred_by_quiet_hours_after_the_last_step(
-    make_flow: MakeFlow, twilio: TwilioStandIn
-) -> None:
-    """The SMS is the journey's last step: made, deferred to 08:00, then the customer orders."""
+def winback_sms_deferred(make_flow: MakeFlow) -> Flow:
+    """The shipped win-back, run up to its last step: the SMS, made at 22:00 and deferred to 08:00."""
     flow = make_flow()
     flow.ingest(
         [
@@ -290,6 +288,14 @@ def test_an_order_skips_the_winback_sms_deferred_by_quiet_hours_after_the_last_s
     flow.run("2026-03-02T22:00:00Z")  # the email falls in quiet hours...
     flow.run("2026-03-03T08:00:00Z")  # ...and goes at 08:00
     flow.run("2026-03-09T22:00:00Z")  # seven days after the email was due: the SMS, deferred
+    return flow
+
+
+def test_an_order_skips_the_winback_sms_deferred_by_quiet_hours_after_the_last_step(
+    make_flow: MakeFlow, twilio: TwilioStandIn
+) -> None:
+    """The SMS is the journey's last step: made, deferred to 08:00, then the customer orders."""
+    flow = winback_sms_deferred(make_flow)
     [sms] = flow.deliveries(journey_id="inactive_60d")[1:]
     assert (sms.status, sms.reason, sms.due_at) == ("deferred", "quiet hours", utc("2026-03-10T08:00:00Z"))
     [e] = enrollments(flow, "inactive_60d")
@@ -306,16 +312,7 @@ def test_an_order_skips_the_winback_sms_deferred_by_quiet_hours_after_the_last_s
 def test_an_enrollment_completes_when_its_last_message_is_settled(
     make_flow: MakeFlow, twilio: TwilioStandIn
 ) -> None:
-    flow = make_flow()
-    flow.ingest(
-        [
-            person("d", timezone="UTC", phone="+15550007777", sms_opt_in=True),
-            track("d", "order_placed", "2026-01-01T22:00:00Z", "o-1"),
-        ]
-    )
-    flow.run("2026-03-02T22:00:00Z")
-    flow.run("2026-03-03T08:00:00Z")
-    flow.run("2026-03-09T22:00:00Z")
+    flow = winback_sms_deferred(make_flow)
     assert [e.state for e in enrollments(flow, "inactive_60d")] == ["active"]
     flow.run("2026-03-10T08:00:00Z")  # released at 08:00 and sent: settled by the worker
     assert [d.status for d in flow.deliveries(journey_id="inactive_60d")] == ["sent", "sent"]

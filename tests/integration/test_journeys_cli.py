@@ -171,7 +171,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert thanks.returncode == 0, thanks.stderr
     assert "Subject: Thank you for your order, <b>Ada</b>" in thanks.stdout
     assert "Order total: 42.50 EUR" in thanks.stdout
-    assert "note: the customer has not opted in to email: the send would be skipped" in thanks.stdout
+    assert "note: if due now, it would not be sent: skipped (consent: no email_opt_in)" in thanks.stdout
     page = html.read_text()
     assert "Hi &lt;b&gt;Ada&lt;/b&gt;," in page and "/unsubscribe/PREVIEW" in page
 
@@ -184,7 +184,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     assert sms.returncode == 0, sms.stderr
     assert "== step 3 (winback-sms): sms, template winback_sms" in sms.stdout
     assert "COMEBACK15" in sms.stdout and "(GSM-7, 1 segment(s))" in sms.stdout
-    assert "note: if: sms_opt_in eq True does not hold now: the send would be skipped" in sms.stdout
+    assert "note: if due now, it would not be sent: skipped (consent: no sms_opt_in)" in sms.stdout
 
     wait = cli("journeys", "preview", "inactive_60d", "--customer", "ada", "--step", "2", env=env)
     assert (wait.returncode, wait.stderr.strip()) == (
