@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -20,6 +21,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from automation.errors import ConfigError, UnsafeSettings
 
@@ -27,6 +30,9 @@ ProviderName = Literal["sendgrid", "twilio", "outbox", "stub"]
 DEFAULT_UNSUBSCRIBE_SECRET = "change-me-in-production"
 MIN_SECRET_LENGTH = 32
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]")
+DAY_S = 86_400
+DAY_MS = DAY_S * 1000
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 # Set but empty is refused for these, instead of meaning "unset" (the default):
 # an empty secret must never fall back to the published default.
@@ -96,10 +102,12 @@ class Settings(BaseSettings):
         default_factory=list, alias="AUTOMATION_UNSUBSCRIBE_PREVIOUS_SECRETS"
     )
 
-    provider_timeout_s: float = Field(10.0, alias="AUTOMATION_PROVIDER_TIMEOUT_S")
-    max_attempts: int = Field(8, alias="AUTOMATION_MAX_ATTEMPTS")
-    retry_min_backoff_ms: int = Field(1000, alias="AUTOMATION_RETRY_MIN_BACKOFF_MS")
-    retry_max_backoff_ms: int = Field(300_000, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
+    provider_timeout_s: float = Field(10.0, gt=0, le=300, alias="AUTOMATION_PROVIDER_TIMEOUT_S")
+    max_attempts: int = Field(8, ge=1, le=100, alias="AUTOMATION_MAX_ATTEMPTS")
+    retry_min_backoff_ms: int = Field(1000, ge=1, le=DAY_MS, alias="AUTOMATION_RETRY_MIN_BACKOFF_MS")
+    retry_max_backoff_ms: int = Field(300_000, ge=1, le=DAY_MS, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
+    # Retries of a whole message that failed in the worker (not a provider's answer) before giving up.
+    worker_error_retries: int = Field(5, ge=0, le=100, alias="AUTOMATION_WORKER_ERROR_RETRIES")
     # Provider requests per second across all workers (a batch is one request); unset: no limit.
     email_rate_per_s: int | None = Field(None, gt=0, alias="AUTOMATION_EMAIL_RATE_PER_S")
     sms_rate_per_s: int | None = Field(10, gt=0, alias="AUTOMATION_SMS_RATE_PER_S")
@@ -109,13 +117,13 @@ class Settings(BaseSettings):
     email_cap_week: int = Field(3, ge=1, alias="AUTOMATION_EMAIL_CAP_WEEK")
     sms_cap_day: int = Field(1, ge=1, alias="AUTOMATION_SMS_CAP_DAY")
 
-    tick_interval_s: int = Field(60, alias="AUTOMATION_TICK_INTERVAL_S")
+    tick_interval_s: int = Field(60, ge=1, le=DAY_S, alias="AUTOMATION_TICK_INTERVAL_S")
     # How often a worker looks at the journeys folder for a change (a tick always looks).
     catalog_check_s: float = Field(5.0, gt=0, le=3600, alias="AUTOMATION_CATALOG_CHECK_S")
-    sweep_grace_s: int = Field(600, alias="AUTOMATION_SWEEP_GRACE_S")
-    claim_lease_s: int = Field(900, alias="AUTOMATION_CLAIM_LEASE_S")
-    heartbeat_timeout_ms: int = Field(15_000, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
-    maintenance_chance: int = Field(50_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
+    sweep_grace_s: int = Field(600, ge=1, le=DAY_S, alias="AUTOMATION_SWEEP_GRACE_S")
+    claim_lease_s: int = Field(900, ge=10, le=DAY_S, alias="AUTOMATION_CLAIM_LEASE_S")
+    heartbeat_timeout_ms: int = Field(15_000, ge=1000, le=DAY_MS, alias="AUTOMATION_HEARTBEAT_TIMEOUT_MS")
+    maintenance_chance: int = Field(50_000, ge=0, le=1_000_000, alias="AUTOMATION_MAINTENANCE_CHANCE")
 
     # Events older than this many days are deleted by the scheduler's daily pass; unset: keep all.
     event_retention_days: int | None = Field(None, gt=0, alias="AUTOMATION_EVENT_RETENTION_DAYS")
@@ -123,9 +131,9 @@ class Settings(BaseSettings):
     api_rate_per_s: float | None = Field(None, gt=0, alias="AUTOMATION_API_RATE_PER_S")
 
     # The web process, webhooks and metrics.
-    web_port: int = Field(8000, alias="PORT")
-    webhook_tolerance_s: int = Field(300, gt=0, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
-    metrics_port: int | None = Field(None, alias="AUTOMATION_METRICS_PORT")
+    web_port: int = Field(8000, ge=1, le=65535, alias="PORT")
+    webhook_tolerance_s: int = Field(300, gt=0, le=DAY_S, alias="AUTOMATION_WEBHOOK_TOLERANCE_S")
+    metrics_port: int | None = Field(None, ge=1, le=65535, alias="AUTOMATION_METRICS_PORT")
     # The dashboard: how long a sign-in lasts, and the key that signs its cookie
     # (unset: derived from AUTOMATION_UNSUBSCRIBE_SECRET, so every web process agrees).
     session_hours: float = Field(12.0, gt=0, alias="AUTOMATION_SESSION_HOURS")
@@ -172,6 +180,51 @@ class Settings(BaseSettings):
     def unsubscribe_secrets(self) -> list[str]:
         """Every secret an unsubscribe token may be signed with, the current one first."""
         return [s.get_secret_value() for s in (self.unsubscribe_secret, *self.unsubscribe_previous_secrets)]
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("public_url", "shop_url", "sendgrid_api_host", "twilio_api_base_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        """Links and provider hosts: http(s) with a host, never `javascript:` or a bare word."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Parsed here so that a malformed URL or port is one line naming the setting."""
+        try:
+            port = make_url(value).port
+        except ArgumentError:
+            raise ValueError("is not a database URL like postgresql://user@host:5432/name") from None
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError("has a port outside 1-65535")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Settings:
+        if self.retry_min_backoff_ms > self.retry_max_backoff_ms:
+            raise ValueError("AUTOMATION_RETRY_MIN_BACKOFF_MS is above AUTOMATION_RETRY_MAX_BACKOFF_MS")
+        return self
 
     @property
     def embedded_broker(self) -> bool:
@@ -251,5 +304,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None
+        name = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            f"invalid setting {name}: {message}" if name else f"invalid settings: {message}"
+        ) from None

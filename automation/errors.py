@@ -38,6 +38,10 @@ class JourneyError(UserError):
         super().__init__("\n".join(problems))
 
 
+class DefinitionError(UserError):
+    """A definition file or a `--where` filter is refused; the message is `FILE:LINE:COL: why`."""
+
+
 def report_lines(exc: UserError) -> list[str]:
     """How a user error is shown: each journey problem as it is, anything else as `error: ...` lines."""
     if isinstance(exc, JourneyError):

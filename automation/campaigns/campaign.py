@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import meta
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from sqlalchemy import ColumnElement, Table, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -38,7 +35,7 @@ from automation.core.journeys import Journey
 from automation.core.statuses import PENDING, CampaignStatus, Channel, DeliveryStatus, EnrollmentState
 from automation.core.suggest import unknown
 from automation.definitions.catalog import Catalog, variables_for
-from automation.definitions.loader import plain, position
+from automation.definitions.loader import MAX_FILTER_BYTES, parse_filter, read_definition
 from automation.definitions.rendering import (
     EMAIL_PARTS,
     SMS_PARTS,
@@ -48,7 +45,7 @@ from automation.definitions.rendering import (
 )
 from automation.enroll import entry, manual, policy
 from automation.enroll.kinds import template_variables
-from automation.errors import UserError
+from automation.errors import DefinitionError, UserError
 from automation.insight.would import Caps, judge_sends
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
@@ -69,34 +66,23 @@ class CampaignError(UserError):
 def parse_where(value: str) -> Filter:
     """A filter from YAML text, or from the YAML file that `value` names."""
     path = Path(value)
-    if len(value) < 1024 and "\n" not in value and path.is_file():
-        return parse_filter_text(path.read_text(encoding="utf-8"), str(path))
-    if value.endswith((".yaml", ".yml")):
-        raise CampaignError(f"--where {value}: no such file")
-    return parse_filter_text(value, "--where")
+    source, text = "--where", value
+    try:
+        if len(value) < 1024 and "\n" not in value and path.exists():
+            source, text = str(path), read_definition(path, MAX_FILTER_BYTES)
+        elif value.endswith((".yaml", ".yml")):
+            raise CampaignError(f"--where {value}: no such file")
+        return parse_filter_text(text, source)
+    except DefinitionError as exc:
+        raise CampaignError(str(exc)) from None
 
 
 def parse_filter_text(text: str, source: str) -> Filter:
     """A filter from YAML text; a problem is `SOURCE:LINE:COL: message`, as for a journey file."""
     try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise CampaignError(f"{source}:{line}:{col}: invalid YAML: {exc.problem or exc.context}") from None
-    except YAMLError as exc:
-        raise CampaignError(f"{source}:1:1: invalid YAML: {exc}") from None
-    if not isinstance(root, dict):
-        raise CampaignError(f"{source}:1:1: a filter is a mapping, like {{trait: tier, eq: gold}}")
-    try:
-        return Filter.model_validate(plain(root))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line, col = position(root, loc, at_key=False)
-        where = ".".join(str(p) for p in loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise CampaignError(f"{source}:{line}:{col}: {where + ': ' if where else ''}{msg}") from None
+        return parse_filter(text, source)
+    except DefinitionError as exc:
+        raise CampaignError(str(exc)) from None
 
 
 def parse_rate(value: str) -> float:

@@ -7,24 +7,19 @@ traceback): a user never sees a stack trace.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from automation.cli.app import app
 from automation.errors import UserError, report_lines
+from automation.processes import logs
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("AUTOMATION_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("dramatiq", "alembic", "apscheduler.executors", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        logs.configure(os.environ.get(logs.LEVEL_SETTING))
         app()
     except UserError as exc:
         for line in report_lines(exc):

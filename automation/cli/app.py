@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "web": (
         "automation.cli.web_cmd",
-        "Serve provider webhooks, unsubscribe links, /healthz and /metrics until stopped.",
+        "Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/).",
     ),
     "journeys": ("automation.cli.journeys_cmd", "Check and inspect journeys."),
     "campaign": (
@@ -125,7 +125,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     from rich.console import Console
 
-    made = Console(stderr=name == "err_console", soft_wrap=True)
+    # Customer data reaches these: no Rich markup (`[/x]` would crash or restyle), no :emoji: codes.
+    made = Console(stderr=name == "err_console", soft_wrap=True, markup=False, emoji=False, highlight=False)
     globals()[name] = made
     return made
 

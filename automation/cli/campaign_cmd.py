@@ -29,7 +29,7 @@ from rich.text import Text
 from automation.campaigns import campaign as campaigns
 from automation.campaigns import listing
 from automation.cli.app import app, console, err_console, parse_now
-from automation.cli.output import print_json, print_table, table, when
+from automation.cli.output import clean, print_json, print_table, table, when
 from automation.config import Settings, load_settings
 from automation.core.statuses import PENDING, DeliveryStatus
 from automation.core.traits import filter_traits
@@ -225,10 +225,10 @@ def _print_preview(p: campaigns.Preview) -> None:
     if p.sample:
         console.print("sample recipients:")
         for r in p.sample:
-            console.print(f"  {r.customer_id}  {r.email}  {r.timezone or '-'}", highlight=False)
+            console.print(clean(f"  {r.customer_id}  {r.email}  {r.timezone or '-'}"))
     if p.message:
-        console.print("sample message (first recipient):", highlight=False)
-        console.print(p.message, highlight=False, markup=False)
+        console.print("sample message (first recipient):")
+        console.print(clean(p.message))
 
 
 @campaign_app.command("list")

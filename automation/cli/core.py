@@ -8,13 +8,16 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
+import redis
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings, require_safe_to_send
 from automation.errors import UserError
 from automation.ingest.load import ingest as run_ingest
+from automation.ingest.load import lines_of
 from automation.processes.runtime import build_runtime, drain, open_database, run_tick
 from automation.store import db
 
@@ -42,16 +45,16 @@ def ingest(
     settings = load_settings()
     _, sessions = open_database(settings)
     if file == "-":
-        source, stream = "<stdin>", sys.stdin
-        result = run_ingest(stream, source, sessions, parse_now(None), settings.order_event)
+        source, stream = "<stdin>", sys.stdin.buffer
+        result = run_ingest(lines_of(stream), source, sessions, parse_now(None), settings.order_event)
     else:
         path = Path(file)
         try:
-            handle = path.open(encoding="utf-8", errors="replace")
+            handle = path.open("rb")
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            result = run_ingest(handle, file, sessions, parse_now(None), settings.order_event)
+            result = run_ingest(lines_of(handle), file, sessions, parse_now(None), settings.order_event)
     for problem in [*result.warnings, *result.rejected]:
         err_console.print(problem, highlight=False, markup=False)
     warned = f", {len(result.warnings)} with a warning" if result.warnings else ""
@@ -72,9 +75,12 @@ def tick(
     """Evaluate every journey once at NOW and enqueue what is due.
 
     Without REDIS_URL (the embedded default) the deliveries are also sent in-process.
+    Exits 1 when a journey's work failed (named in the summary); the others still ran.
     """
     at = parse_now(now)
     settings = load_settings()
+    if settings.redis_url:
+        require_redis(settings.redis_url)
     from automation.processes.worker import broker, install
 
     runtime = build_runtime(settings)
@@ -91,16 +97,20 @@ def tick(
         install(build_deliverer(settings))
         drain(broker)
         console.print("delivered in-process (no REDIS_URL set)")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option("--burst", help="Process what is queued, then exit.")] = False,
-    processes: Annotated[int, typer.Option(metavar="N", help="Worker processes (always-on mode).")] = 2,
-    threads: Annotated[int, typer.Option(metavar="N", help="Threads per process.")] = 8,
+    processes: Annotated[int, typer.Option(metavar="N", min=1, help="Worker processes (always-on).")] = 2,
+    threads: Annotated[int, typer.Option(metavar="N", min=1, help="Threads per process.")] = 8,
 ) -> None:
     """Run the delivery workers (always-on: `dramatiq automation.worker`)."""
     settings = load_settings()
+    if settings.redis_url:
+        require_redis(settings.redis_url)
     from automation.processes.worker import broker, build_deliverer, install
 
     deliverer = build_deliverer(settings)
@@ -125,7 +135,23 @@ def scheduler() -> None:
     from automation.processes.scheduler import run_scheduler
     from automation.processes.worker import broker, build_deliverer, install
 
+    if settings.redis_url:
+        require_redis(settings.redis_url)
     runtime = build_runtime(settings)
     if settings.embedded_broker:
         install(build_deliverer(settings))
     run_scheduler(runtime, broker, embedded=settings.embedded_broker)
+
+
+def require_redis(url: str) -> None:
+    """Refuse to start when Redis does not answer, rather than fail on every tick."""
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot reach Redis at {where} (REDIS_URL): {reason}") from None
+    finally:
+        client.close()

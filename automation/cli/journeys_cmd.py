@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.lookup import JourneyArgument, require_journey
-from automation.cli.output import print_json
+from automation.cli.output import clean, print_json
 from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
 from automation.definitions.catalog import Catalog, check_catalog, load_catalog
@@ -107,9 +107,9 @@ def explain_cmd(
             session, journey, catalog, customer, at, settings.default_timezone, Caps.from_settings(settings)
         )
     verdict = "enters" if result.enters else "does not enter"
-    console.print(f"{customer} {verdict} {journey.id} at {at.isoformat()}", highlight=False, markup=False)
+    console.print(clean(f"{customer} {verdict} {journey.id} at {at.isoformat()}"))
     for line in result.lines:
-        console.print(f"  - {line}", highlight=False, markup=False)
+        console.print(clean(f"  - {line}"))
 
 
 @journeys_app.command("preview")
@@ -158,7 +158,7 @@ def preview_cmd(
                 html_written = True
         else:
             out += [item.message.body, f"({item.message.encoding}, {item.message.segments} segment(s))", ""]
-        console.print("\n".join(out), highlight=False, markup=False)
+        console.print(clean("\n".join(out)))
     if html is not None and not html_written:
         raise UserError("--html needs an email step; the previewed steps are SMS only")
 
@@ -209,4 +209,4 @@ def test_cmd(
         markup=False,
     )
     for note in item.notes:
-        console.print(f"note: for the real customer, {note}", highlight=False, markup=False)
+        console.print(clean(f"note: for the real customer, {note}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from decimal import Decimal
 from typing import Any
@@ -25,17 +26,34 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
+#: Never sent to a terminal from data: C0/C1 controls but tab and newline (ESC starts a
+#: terminal command, CR overwrites the line) and the bidi controls that reorder what is shown.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Data fit for the operator's terminal: the characters above removed."""
+    return UNSAFE.sub("", text)
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="seconds")
-    return str(value)
+    return clean(str(value))
+
+
+class DataTable(Table):
+    """A table whose text cells are cleaned, whatever the caller passes."""
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        super().add_row(*(clean(r) if isinstance(r, str) else r for r in renderables), **kwargs)
 
 
 def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()) -> Table:
     """A report table whose cells never wrap nor shrink to an ellipsis."""
-    out = Table(title=title, title_justify="left", padding=(0, 1, 0, 0))
+    out = DataTable(title=clean(title) if title else None, title_justify="left", padding=(0, 1, 0, 0))
     for name in columns:
         out.add_column(name, justify="right" if name in right else "left", no_wrap=True, overflow="fold")
     return out
@@ -43,9 +61,18 @@ def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()) 
 
 def print_table(report: Table) -> None:
     """Print at the table's natural width (wider than the terminal if need be, never squeezed)."""
-    natural = Console(width=100_000).measure(report).maximum
+    natural = Console(width=100_000, markup=False).measure(report).maximum
     width = max(natural, console.width if console.is_terminal else 0)
-    Console(file=sys.stdout, width=width, soft_wrap=True, force_terminal=console.is_terminal).print(report)
+    wide = Console(
+        file=sys.stdout,
+        width=width,
+        soft_wrap=True,
+        force_terminal=console.is_terminal,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
+    wide.print(report)
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,8 @@ from automation.processes.runtime import open_database
 def web(
     host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "0.0.0.0",
     port: Annotated[
-        int | None, typer.Option(metavar="PORT", help="Port to listen on (default: $PORT, else 8000).")
+        int | None,
+        typer.Option(metavar="PORT", min=1, max=65535, help="Port to listen on (default: $PORT, else 8000)."),
     ] = None,
 ) -> None:
     """Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/)."""

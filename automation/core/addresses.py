@@ -13,8 +13,10 @@ import re
 
 from automation.core.statuses import Channel
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONE = re.compile(r"^\+[0-9]{7,15}$")
+#: One `@`, no white space (so no CR/LF), and a dotted domain: `@` alone or `a@b` is no address.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+#: `[0-9]`, not `\d`: Arabic-Indic or superscript digits are not E.164; no country code starts with 0.
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 PHONE_FORM = "in E.164 form, like +15551234567"
 

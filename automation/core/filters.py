@@ -8,6 +8,10 @@ form lives in `automation.store.filter_sql`; this module stays pure.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,11 +19,84 @@ from automation.core.records import WELL_KNOWN
 
 Scalar = str | int | float | bool | dt.date | dt.datetime
 
+#: What a subject holds, which decides the operands it can be compared with.
+Kind = Literal["text", "number", "flag", "date", "instant", "any"]
+
 #: Traits stored as columns (everything else is looked up in the JSON `traits`).
-COLUMN_TRAITS = WELL_KNOWN
+#: The column traits that are not text; their names are ingest's well-known traits.
+NOT_TEXT: dict[str, Kind] = {
+    "signed_up_at": "instant",
+    "birthday": "date",
+    "email_opt_in": "flag",
+    "sms_opt_in": "flag",
+}
+COLUMN_TRAITS: dict[str, Kind] = {name: NOT_TEXT.get(name, "text") for name in WELL_KNOWN}
 #: Order facts maintained on ingest.
-FACTS = ("order_count", "lifetime_value", "last_order_at")
-OPERATORS = ("eq", "ne", "in", "gt", "gte", "lt", "lte", "exists")
+FACTS: dict[str, Kind] = {
+    "order_count": "number",
+    "lifetime_value": "number",
+    "last_order_at": "instant",
+}
+COMPARISONS = ("eq", "ne", "in_", "gt", "gte", "lt", "lte")
+OPERATORS = (*COMPARISONS, "exists")
+ORDERED = ("gt", "gte", "lt", "lte")
+#: A custom trait name must read the same key on PostgreSQL (`->`) and in SQLite's JSON
+#: path (`$."name"`), where a quote or a backslash would end or escape the name.
+TRAIT_NAME = re.compile(r'^[^"\\\x00-\x1f\x7f]{1,128}$')
+
+
+def _is_instant(value: Any) -> bool:
+    if isinstance(value, dt.date):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(value: Any) -> bool:
+    if isinstance(value, dt.date):
+        return not isinstance(value, dt.datetime)
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+#: Integers beyond 64 bits cannot be bound as a parameter on SQLite (nor compared as bigint).
+INT_LIMIT = 2**63
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) < INT_LIMIT if isinstance(value, int) else math.isfinite(value)
+
+
+def _is_any(value: Any) -> bool:
+    """A custom trait's operand: any scalar but a non-finite or over-wide number."""
+    return _is_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else True
+
+
+#: Whether an operand fits a kind, and how to say what it should be.
+FITS: dict[Kind, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "text (quote it)"),
+    "number": (_is_number, "a number"),
+    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "date": (_is_date, "an ISO date YYYY-MM-DD"),
+    "instant": (_is_instant, "an ISO 8601 date or instant"),
+    "any": (_is_any, "text, true/false, a date or a finite number within 64 bits"),
+}
+
+
+def kind_of(subject: str, is_fact: bool) -> Kind:
+    """The kind of a fact, a column trait, or `any` for a custom trait."""
+    known = FACTS if is_fact else COLUMN_TRAITS
+    return known.get(subject, "any")
 
 
 class Filter(BaseModel):
@@ -46,7 +123,7 @@ class Filter(BaseModel):
         given = self.model_fields_set
         combinators = given & {"all", "any", "not_"}
         subjects = given & {"trait", "fact"}
-        ops = given & {"eq", "ne", "in_", "gt", "gte", "lt", "lte", "exists"}
+        ops = given & set(OPERATORS)
         if combinators:
             if len(combinators) > 1 or subjects or ops:
                 raise ValueError("use one of all/any/not alone in a filter node")
@@ -55,9 +132,28 @@ class Filter(BaseModel):
             raise ValueError("a condition names one `trait` or one `fact`")
         if self.fact is not None and self.fact not in FACTS:
             raise ValueError(f"unknown fact {self.fact!r}; known: {', '.join(FACTS)}")
+        if self.trait is not None and not TRAIT_NAME.match(self.trait):
+            raise ValueError("a trait name has 1 to 128 characters, without quotes, backslashes or controls")
         if not ops:
-            raise ValueError("a condition needs an operator: " + ", ".join(OPERATORS))
+            raise ValueError("a condition needs an operator: " + ", ".join(o.rstrip("_") for o in OPERATORS))
+        self._check_operands(given & set(COMPARISONS))
         return self
+
+    def _check_operands(self, ops: set[str]) -> None:
+        """Each operand must fit what it is compared with, so that a filter that loads also runs."""
+        kind = kind_of(self.subject(), self.fact is not None)
+        fits, expected = FITS[kind]
+        for op in sorted(ops):
+            if op in ORDERED and kind == "flag":
+                raise ValueError(f"{self.subject()} is true or false: use eq, ne or in, not {op}")
+            value = getattr(self, op)
+            if op == "in_" and value is None:
+                raise ValueError("in: needs a list of values")
+            for operand in value if op == "in_" else [value]:
+                if operand is not None and not fits(operand):
+                    raise ValueError(
+                        f"{op.rstrip('_')}: {self.subject()} compares with {expected}, not {operand!r}"
+                    )
 
     def subject(self) -> str:
         return self.trait or self.fact or ""

@@ -2,22 +2,113 @@
 
 Loading keeps line and column for every key (ruamel.yaml round-trip), so that
 any problem, from YAML syntax to an unknown key or a bad duration, is reported
-as `file:line:column: message`.
+as `file:line:column: message`. Files are read only when they are regular and
+small, and YAML is refused before it is built when it uses anchors or aliases
+(an alias bomb of a few hundred bytes expands to gigabytes) or nests deeper than
+any definition needs.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.reader import ReaderError
 
+from automation.core.filters import Filter
 from automation.core.journeys import Journey
 from automation.core.traits import TraitFile, Traits
+from automation.errors import DefinitionError
+from automation.store.filter_sql import compile_problem
+
+#: Size caps: the largest shipped journey is a few KiB.
+MAX_JOURNEY_BYTES = 256 * 1024
+MAX_FILTER_BYTES = 64 * 1024
+#: Nesting deeper than this is refused before pydantic recurses into it.
+MAX_DEPTH = 50
+
+
+def read_definition(path: Path, limit: int) -> str:
+    """A definition file's text; refuses what is not a regular file (a FIFO would block) or too big."""
+    try:
+        if not path.is_file():
+            raise DefinitionError(f"{path}:1:1: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise DefinitionError(f"{path}:1:1: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise DefinitionError(f"{path}:1:1: larger than {limit // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DefinitionError(f"{path}:{line}:1: not UTF-8 text") from None
+
+
+def _storable(text: str) -> bool:
+    """False for text no database stores or compares: a NUL, a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _screen(yaml: YAML, text: str, source: str) -> None:
+    """Refuse, before anything is built, an anchor, an alias, over-deep nesting, a bad date or text.
+
+    The constructor raises a bare ValueError for a date such as 2026-13-01; checking
+    each timestamp here gives it a position.
+    """
+    depth = 0
+    for event in yaml.parse(text):
+        mark = event.start_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}"
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+            raise DefinitionError(f"{where}: YAML anchors and aliases are not allowed")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DefinitionError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, ScalarEvent) and not _storable(event.value):
+            raise DefinitionError(f"{where}: a NUL or a lone surrogate is not valid text")
+        elif isinstance(event, ScalarEvent) and event.style is None:
+            tag = yaml.resolver.resolve(ScalarNode, event.value, (True, False))
+            if "timestamp" in str(tag):
+                try:
+                    yaml.constructor.construct_object(ScalarNode(tag, event.value, mark, event.end_mark))
+                except (ValueError, OverflowError) as exc:
+                    raise DefinitionError(f"{where}: not a valid date or time: {exc}") from None
+
+
+def load_tree(text: str, source: str) -> Any:
+    """The round-trip YAML tree of a definition, with positions; `DefinitionError` when refused."""
+    yaml = YAML(typ="rt")
+    try:
+        _screen(yaml, text, source)
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise DefinitionError(f"{source}:{line}:{col}: invalid YAML: {problem}") from None
+    except ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        raise DefinitionError(f"{source}:{line}:{col}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except YAMLError as exc:
+        raise DefinitionError(f"{source}:1:1: invalid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def plain(node: Any) -> Any:
@@ -114,33 +205,58 @@ def _messages(exc: ValidationError, root: Any, source: str, model: type[BaseMode
     return out
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse_model(model: type[M], text: str, source: str, what: str) -> tuple[M | None, list[str], Any]:
-    """Parse one YAML file into `model`; returns (it or None, problems, the positioned YAML tree)."""
-    yaml = YAML(typ="rt")
-    try:
-        root = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        return None, [f"{source}:{line}:{col}: invalid YAML: {problem}"], None
-    except YAMLError as exc:
-        return None, [f"{source}:1:1: invalid YAML: {exc}"], None
-    if not isinstance(root, CommentedMap):
-        return None, [f"{source}:1:1: {what} must be a mapping of keys"], None
-    try:
-        parsed = model.model_validate(plain(root))
-    except ValidationError as exc:
-        return None, _messages(exc, root, source, model), root
-    return parsed, [], root
-
-
 def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], Any]:
     """Parse one journey; returns (journey or None, problems, the positioned YAML tree)."""
-    return parse_model(Journey, text, source, "a journey file")
+    try:
+        root = load_tree(text, source)
+    except DefinitionError as exc:
+        return None, [str(exc)], None
+    if not isinstance(root, CommentedMap):
+        return None, [f"{source}:1:1: a journey file must be a mapping of keys"], None
+    try:
+        journey = Journey.model_validate(plain(root))
+    except ValidationError as exc:
+        return None, _messages(exc, root, source), root
+    problems = [
+        f"{source}:{':'.join(map(str, position(root, loc, at_key=True)))}: {problem}"
+        for loc, f in _filters(journey, ())
+        if (problem := compile_problem(f))
+    ]
+    return (None if problems else journey), problems, root
+
+
+def _filters(node: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Filter]]:
+    """Every filter in a definition with its `loc` path, whatever step or setting holds it."""
+    if isinstance(node, Filter):
+        yield loc, node
+    elif isinstance(node, BaseModel):
+        for name, field in type(node).model_fields.items():
+            yield from _filters(getattr(node, name), (*loc, field.alias or name))
+    elif isinstance(node, list | tuple):
+        for n, item in enumerate(node):
+            yield from _filters(item, (*loc, n))
+
+
+def parse_filter(text: str, source: str) -> Filter:
+    """A filter from YAML text (`--where`), checked and compiled; `DefinitionError` with its position."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILTER_BYTES:
+        raise DefinitionError(f"{source}:1:1: larger than {MAX_FILTER_BYTES // 1024} KiB")
+    root = load_tree(text, source)
+    if not isinstance(root, CommentedMap):
+        raise DefinitionError(f"{source}:1:1: a filter is a mapping, like {{trait: tier, eq: gold}}")
+    try:
+        parsed = Filter.model_validate(plain(root))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        line, col = position(root, loc, at_key=False)
+        where = ".".join(str(p) for p in loc)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise DefinitionError(f"{source}:{line}:{col}: {where + ': ' if where else ''}{msg}") from None
+    problem = compile_problem(parsed)
+    if problem:
+        raise DefinitionError(f"{source}:1:1: {problem}")
+    return parsed
 
 
 class LoadedJourney(BaseModel):
@@ -168,9 +284,9 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
         if path.name in SIDE_FILES:
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}:1:1: cannot read: {exc}")
+            text = read_definition(path, MAX_JOURNEY_BYTES)
+        except DefinitionError as exc:
+            problems.append(str(exc))
             continue
         journey, errs, tree = parse_journey(text, str(path))
         problems.extend(errs)
@@ -200,9 +316,9 @@ def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     if not path.exists():
         return DEFAULT_TIERS, []
     try:
-        root = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
-        return DEFAULT_TIERS, [f"{path}:1:1: cannot read tier order: {exc}"]
+        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
+    except DefinitionError as exc:
+        return DEFAULT_TIERS, [str(exc)]
     order = root.get("order") if isinstance(root, CommentedMap) else None
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
@@ -215,8 +331,13 @@ def load_traits(directory: Path) -> tuple[Traits, list[str]]:
     if not path.exists():
         return Traits(), []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return Traits(check=False), [f"{path}:1:1: cannot read: {exc}"]
-    parsed, problems, _ = parse_model(TraitFile, text, str(path), "traits.yaml")
-    return (Traits(parsed.traits) if parsed else Traits(check=False)), problems
+        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
+    except DefinitionError as exc:
+        return Traits(check=False), [str(exc)]
+    if not isinstance(root, CommentedMap):
+        return Traits(check=False), [f"{path}:1:1: traits.yaml must be a mapping of keys"]
+    try:
+        parsed = TraitFile.model_validate(plain(root))
+    except ValidationError as exc:
+        return Traits(check=False), _messages(exc, root, str(path), TraitFile)
+    return Traits(parsed.traits), []

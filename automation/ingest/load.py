@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import psycopg
 from sqlalchemy import Connection, Engine, select, tuple_
@@ -45,6 +46,8 @@ PG_BATCH = 20_000
 PG_LANES = 2
 # A batch the database refuses is retried record by record; COPY raises the driver's own errors.
 REFUSED = (IntegrityError, DataError, psycopg.DataError, psycopg.IntegrityError)
+#: A longer line is refused unparsed (Segment documents 32 KB per call).
+MAX_LINE = 512 * 1024
 
 
 @dataclass
@@ -173,8 +176,33 @@ def _update_facts(
             c.updated_at = now
 
 
+def lines_of(handle: BinaryIO) -> Iterator[bytes]:
+    """A binary stream's lines, each read at most MAX_LINE + 1 bytes into memory.
+
+    The rest of an over-long line is skipped, so that `_text` reports it without the
+    process ever holding it whole.
+    """
+    while line := handle.readline(MAX_LINE + 1):
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while (rest := handle.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
+def _text(raw: str | bytes, number: int) -> str:
+    """One line as text: UTF-8 strictly (bytes that are not are reported, never replaced), no BOM."""
+    if len(raw) > MAX_LINE:
+        raise RecordError(f"longer than {MAX_LINE // 1024} KiB")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError("not UTF-8 text") from None
+    return raw.removeprefix("\ufeff") if number == 1 else raw
+
+
 def _batches(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     source: str,
     now: dt.datetime,
     result: IngestResult,
@@ -182,12 +210,12 @@ def _batches(
     size: int,
 ) -> Iterator[list[tuple[int, Record]]]:
     batch: list[tuple[int, Record]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         result.read += 1
         try:
-            record = parse_record(line, now)
+            record = parse_record(_text(raw, number), now)
         except RecordError as exc:
             problems.append((number, f"{source}:{number}: {exc}"))
             continue
@@ -311,7 +339,7 @@ def _disjoint(key_sets: list[set[str]]) -> bool:
 
 
 def ingest(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     source: str,
     session_factory: sessionmaker[Session],
     now: dt.datetime,
@@ -319,6 +347,9 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Ingest JSON lines; every bad line is reported as `source:line: reason`, in line order.
+
+    Lines may be bytes (a file or stdin read as binary): each is decoded on its own, so
+    bytes that are not UTF-8 cost that line only.
 
     On PostgreSQL each batch goes through COPY and set-based SQL (`ingest_pg`)
     and is split by customer over `PG_LANES` lanes, each a thread with its own
@@ -359,7 +390,8 @@ def ingest(
     with _collector_paused(), ExitStack() as stack:
         lanes = [_open_lane(stack, engine, n, on_pg) for n in range(PG_LANES if on_pg else 1)]
         writers = _Writers(lanes, run, done)
-        for batch in _batches(lines, source, now, result, problems, PG_BATCH if on_pg else BATCH):
+        size = PG_BATCH if on_pg else BATCH
+        for batch in _batches(lines, source, now, result, problems, size):
             writers.submit(batch)
         writers.drain()
     result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]

@@ -100,11 +100,12 @@ def explain(
     customer_id: str,
     now: dt.datetime,
     default_tz: str,
-    caps: Caps,
+    caps: Caps | None = None,
 ) -> Explanation:
     """Would this customer enter the journey at `now`? If not, the first condition that keeps them out.
 
-    When they would, each send step is judged as if due at `now`: sent, or the rule that stops it.
+    When they would and `caps` are given, each send step is judged as if due at `now`: sent, or the
+    rule that stops it.
     """
     c = load_customer(session, customer_id)
     if not journey.enabled:
@@ -133,10 +134,11 @@ def explain(
         lines.append(why_not)
         return Explanation(False, lines)
     lines.append("would enter now")
-    verdicts = send_verdicts(
-        session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
-    )
-    lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
+    if caps is not None:
+        verdicts = send_verdicts(
+            session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
+        )
+        lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
     return Explanation(True, lines)
 
 
@@ -167,11 +169,6 @@ class PreviewedStep:
     notes: list[str]
 
 
-def _occasion_day(journey: Journey, context: dict[str, Any]) -> dt.date | None:
-    day = context.get("anniversary") if journey.trigger.kind == "anniversary" else None
-    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
-
-
 def send_verdicts(
     session: Session,
     journey: Journey,
@@ -184,7 +181,7 @@ def send_verdicts(
     context: dict[str, Any] | None = None,
 ) -> dict[str, Verdict]:
     """Each send step's verdict for this customer if it fell due at `now` (the worker's judge)."""
-    day = _occasion_day(journey, context or {})
+    day = kind_of(journey).occasion_day(context or {})
     return {
         step_id: judge_sends(
             session, catalog, journey, step, [c.id], now, default_tz=default_tz, caps=caps, occasion_day=day

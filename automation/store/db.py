@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.create_function("addr_hash", 1, sql_address_hash, deterministic=True)
 
 
+def json_text(value: Any) -> str:
+    """JSON as SQLite stores it: keys as written, since its JSON paths do not match `\\u` escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str, pre_ping: bool = True) -> Engine:
     """Build an engine for the URL and check that it connects (one-line error if not).
 
@@ -55,7 +61,7 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":
-            engine = create_engine(parsed, connect_args={"timeout": 30})
+            engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=json_text)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(parsed, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)

@@ -6,6 +6,8 @@ An audience of a million is filtered inside the database. Builds SQL, runs none.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -22,11 +24,13 @@ from sqlalchemy import (
     or_,
     true,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
-from automation.core.filters import COLUMN_TRAITS, FACTS, Filter
+from automation.core.filters import COLUMN_TRAITS, FACTS, Filter, kind_of
 from automation.store.models import Customer
 
 #: The column behind each column trait and each order fact.
@@ -90,62 +94,101 @@ def _column(f: Filter) -> Any:
     return _json_field(name, _operand(f))
 
 
-TIMESTAMPS = ("signed_up_at", "last_order_at")
-
-
 def _value(f: Filter, value: Any) -> Any:
     """The operand in the subject's type.
 
     Dates compare with custom (JSON) traits as ISO 8601 text, which sorts like
     time; timestamp columns take an aware instant (a date is midnight UTC).
     """
-    custom = f.trait is not None and f.trait not in COLUMN_TRAITS
-    if custom and isinstance(value, dt.date):
+    kind = kind_of(f.subject(), f.fact is not None)
+    if kind == "any" and isinstance(value, dt.date):
         return value.isoformat()
-    if f.subject() in TIMESTAMPS and isinstance(value, str | dt.date):
+    if kind == "instant" and isinstance(value, str | dt.date):
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if not isinstance(value, dt.datetime):
             value = dt.datetime.combine(value, dt.time(0))
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if f.subject() == "birthday" and isinstance(value, str):
+    if kind == "date" and isinstance(value, str):
         return dt.date.fromisoformat(value[:10])
     return value
+
+
+Condition = Callable[[Any, Filter, Any], Col[bool]]
+
+
+def _exists(col: Any, f: Filter, wanted: Any) -> Col[bool]:
+    if f.trait and f.trait not in COLUMN_TRAITS:
+        col = Customer.traits[f.trait].as_string()
+    return col.is_not(None) if wanted else col.is_(None)
+
+
+def _eq(col: Any, f: Filter, value: Any) -> Col[bool]:
+    return col.is_(None) if value is None else col == _value(f, value)
+
+
+def _ne(col: Any, f: Filter, value: Any) -> Col[bool]:
+    return col.is_not(None) if value is None else or_(col != _value(f, value), col.is_(None))
+
+
+def _in(col: Any, f: Filter, values: Any) -> Col[bool]:
+    return col.in_([_value(f, v) for v in values or []])
+
+
+def _ordered(compare: Callable[[Any, Any], Col[bool]]) -> Condition:
+    return lambda col, f, value: compare(col, _value(f, value))
+
+
+#: The SQL of each operator of a condition.
+CONDITIONS: dict[str, Condition] = {
+    "exists": _exists,
+    "eq": _eq,
+    "ne": _ne,
+    "in_": _in,
+    "gt": _ordered(operator.gt),
+    "gte": _ordered(operator.ge),
+    "lt": _ordered(operator.lt),
+    "lte": _ordered(operator.le),
+}
+
+
+def _condition(f: Filter) -> ColumnElement[bool]:
+    col = _column(f)
+    parts = [build(col, f, getattr(f, op)) for op, build in CONDITIONS.items() if op in f.model_fields_set]
+    # A missing trait makes SQL's comparison unknown (NULL); a condition on it is
+    # false, so that `not` of it is true, as a marketer reads it.
+    return func.coalesce(and_(*parts), false())
+
+
+#: The SQL of each combinator, from its compiled sub-filters.
+COMBINATORS: dict[str, Callable[[Filter], ColumnElement[bool]]] = {
+    "all": lambda f: and_(true(), *(compile_filter(x) for x in f.all or [])),
+    "any": lambda f: or_(false(), *(compile_filter(x) for x in f.any or [])),
+    "not_": lambda f: not_(compile_filter(f.not_)),
+}
 
 
 def compile_filter(f: Filter | None) -> ColumnElement[bool]:
     """Build the SQL condition over `customers` for a filter (None = everyone)."""
     if f is None:
         return true()
-    given = f.model_fields_set
-    if "all" in given:
-        return and_(true(), *(compile_filter(x) for x in f.all or []))
-    if "any" in given:
-        return or_(false(), *(compile_filter(x) for x in f.any or []))
-    if "not_" in given:
-        return not_(compile_filter(f.not_))
-    col = _column(f)
-    parts: list[Col[bool]] = []
-    if "exists" in given:
-        if f.trait and f.trait not in COLUMN_TRAITS:
-            present = Customer.traits[f.trait].as_string().is_not(None)
-            parts.append(present if f.exists else not_(present))
-        else:
-            parts.append(col.is_not(None) if f.exists else col.is_(None))
-    if "eq" in given:
-        parts.append(col.is_(None) if f.eq is None else col == _value(f, f.eq))
-    if "ne" in given:
-        parts.append(col.is_not(None) if f.ne is None else or_(col != _value(f, f.ne), col.is_(None)))
-    if "in_" in given:
-        parts.append(col.in_([_value(f, v) for v in f.in_ or []]))
-    for op, fn in (
-        ("gt", col.__gt__),
-        ("gte", col.__ge__),
-        ("lt", col.__lt__),
-        ("lte", col.__le__),
-    ):
-        if op in given:
-            parts.append(fn(_value(f, getattr(f, op))))
-    # A missing trait makes SQL's comparison unknown (NULL); a condition on it is
-    # false, so that `not` of it is true, as a marketer reads it.
-    return func.coalesce(and_(*parts), false())
+    for name, combine in COMBINATORS.items():
+        if name in f.model_fields_set:
+            return combine(f)
+    return _condition(f)
+
+
+def compile_problem(f: Filter | None) -> str | None:
+    """Why a filter cannot be turned into SQL for either database, or None when it can.
+
+    Loading checks every filter this way, so that none fails first at tick or send time.
+    """
+    try:
+        condition = compile_filter(f)
+        for dialect in (postgresql.dialect(), sqlite.dialect()):
+            condition.compile(dialect=dialect)
+    except (SQLAlchemyError, ValueError, TypeError) as exc:
+        return (
+            f"the filter cannot be compiled: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
+    return None

@@ -252,6 +252,7 @@ class Delivery(Base):
         ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
+        Index(None, "status", "claimed_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
         # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
@@ -386,6 +387,23 @@ class AnonymousEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryDeferral(Base):
+    """A delivery judged at `judged_at` and made to wait until `until`, and why.
+
+    The delivery row keeps only its latest state; this keeps each deferral, so
+    the customer's timeline can still say "deferred for quiet hours until 08:00"
+    after the message went out.
+    """
+
+    __tablename__ = "delivery_deferrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, index=True)
+    judged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DashboardUser(Base):

@@ -8,11 +8,12 @@ that it is night (quiet hours) or midday for them right now.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from automation.campaigns.campaign import CampaignError, parse_filter_text
 from automation.config import Settings
@@ -270,3 +271,27 @@ def test_every_page_passes_axe_and_the_csp_blocks_nothing(
     page.goto(web.url + "/app/")
     expect(page.locator(".chart canvas").first).to_be_visible()
     assert csp_errors(console) == []
+
+
+def test_the_pages_work_without_javascript_and_by_keyboard(browser: Browser, web: Web, flow: Flow) -> None:
+    populate(flow, wall_now())
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, web, EDITOR)
+        page.keyboard.press("Tab")
+        expect(page.locator(":focus")).to_have_text("Skip to content")
+        page.get_by_text("Numbers").first.click()
+        expect(page.locator("table").first).to_contain_text("Day")
+        page.goto(web.url + "/app/deliveries")
+        page.get_by_label("Status").select_option("deferred")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"status=deferred"))
+        expect(page.locator("#ledger tbody tr")).to_have_count(1)
+        expect(page.locator("#ledger")).to_contain_text("night-owl")
+        page.goto(web.url + "/app/campaigns/new")
+        page.get_by_label("Filter (YAML").fill("{trait: tier, eq: gold}")
+        page.get_by_role("button", name="Check").click()
+        expect(page.locator("#audience")).to_have_text("3 customers would enter seasonal_offer.")
+    finally:
+        context.close()

@@ -114,7 +114,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         "  profile: 1",
         "  events: 2",
         "  anonymous ids: 0",
-        "  enrollments ended: 1",
+        "  enrollments ended: 2",  # o-1's too: its message was still queued, so it was not done
         "  deliveries skipped: 1",
         "  deliveries anonymised: 1",
         "  suppressions hashed: 1",
@@ -129,8 +129,8 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         assert delivery.customer_id.startswith("erased:")
         assert thanked.customer_id == waiting.customer_id == delivery.customer_id
         assert s.scalar(select(TestSend.customer_id)) == delivery.customer_id
-        assert (thanked.state, thanked.context) == ("completed", {})
-        assert (waiting.state, waiting.exit_reason, waiting.context) == ("exited", "erased", {})
+        for ended in (thanked, waiting):  # one with its message queued, one still waiting
+            assert (ended.state, ended.exit_reason, ended.context) == ("exited", "erased", {})
         assert s.scalar(select(func.count()).select_from(Event)) == 0
         assert s.scalar(select(func.count()).select_from(CustomerEventStat)) == 0
         [suppression] = s.scalars(select(Suppression))

@@ -97,7 +97,7 @@ def test_membership_anniversary_at_10_local_from_honolulu_to_kiritimati(
     )
     assert flow.tick("2026-11-24T19:59:00Z").deliveries == 0
     assert flow.tick("2026-11-24T20:00:00Z").deliveries == 1  # 10:00 on Nov 25 in Kiritimati (UTC+14)
-    flow.drain()  # sent on its day: a day later it would be past Nov 25 in Kiritimati, and stale
+    flow.drain()  # sent on its local day: a day later the sweep's re-queue would find it stale
     assert flow.tick("2026-11-25T19:59:00Z").deliveries == 0
     assert flow.tick("2026-11-25T20:00:00Z").deliveries == 1  # 10:00 on Nov 25 in Honolulu (UTC-10)
     assert who(flow, "membership_anniversary") == ["kiri", "hono"]

@@ -2,8 +2,9 @@
 
 Entries come from the ledger as it stands: enrollments (entered and why, where
 they wait, how they left, conversions), deliveries (the step reached, the
-message made, then deferred until when, capped, skipped and why, suppressed,
-sent), the provider's events on those messages (delivered, opened, clicked,
+message made, then each deferral (until when and why, from the deferral log,
+so it is still told after the message went out), capped, skipped and why,
+suppressed, sent), the provider's events on those messages (delivered, opened, clicked,
 bounced), the customer's tracked events, suppressions of their addresses and
 when their consent last changed. A page holds the `size` newest entries before
 a cursor instant, shown oldest first; whatever shares the page's oldest
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.planner import zone
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
+from automation.store import deferrals as deferral_log
 from automation.store.models import Customer, Delivery, Enrollment, Event, ProviderEvent, Suppression
 from automation.web.dashboard.masking import shown
 
@@ -99,8 +101,8 @@ def _enrollments(s: Session, c: Customer, before: dt.datetime, limit: int) -> It
 def _outcome(d: Delivery, tz: ZoneInfo, full: bool) -> Entry | None:
     journey = d.journey_id
     if d.status == DeliveryStatus.DEFERRED:
-        title = f"{d.channel} deferred ({d.reason or 'waiting'}) until {d.due_at:%Y-%m-%d %H:%M} UTC"
-        return Entry(d.updated_at, "message", title, f"{_local(d.due_at, tz)} for the customer", journey)
+        title, detail = _deferral(d.channel, d.reason, d.due_at, tz)
+        return Entry(d.updated_at, "message", title, detail, journey)
     if d.status in ENDED:
         return Entry(
             d.updated_at,
@@ -120,6 +122,11 @@ def _outcome(d: Delivery, tz: ZoneInfo, full: bool) -> Entry | None:
     return None
 
 
+def _deferral(channel: str, reason: str | None, until: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
+    title = f"{channel} deferred ({reason or 'waiting'}) until {until:%Y-%m-%d %H:%M} UTC"
+    return title, f"{_local(until, tz)} for the customer"
+
+
 def _deliveries(
     s: Session, c: Customer, before: dt.datetime, limit: int, tz: ZoneInfo, full: bool
 ) -> Iterator[Entry]:
@@ -131,6 +138,8 @@ def _deliveries(
             .limit(limit)
         )
     )
+    by_id = {d.id: d for d in rows}
+    logged = deferral_log.of(s, list(by_id))
     for d in rows:
         yield Entry(
             d.created_at,
@@ -139,22 +148,26 @@ def _deliveries(
             f"due {d.due_at:%Y-%m-%d %H:%M} UTC (message #{d.id})",
             d.journey_id,
         )
+        if d.status == DeliveryStatus.DEFERRED and any(x.delivery_id == d.id for x in logged):
+            continue  # the log below says it, with the instant it was judged
         outcome = _outcome(d, tz, full)
         if outcome is not None and outcome.at < before:
             yield outcome
-    ids = [d.id for d in rows]
-    if not ids:
+    for x in logged:
+        d = by_id[x.delivery_id]
+        title, detail = _deferral(d.channel, x.reason, x.until, tz)
+        yield Entry(x.judged_at, "message", title, detail, d.journey_id)
+    if not rows:
         return
     events = s.execute(
         select(ProviderEvent.delivery_id, ProviderEvent.event_type, ProviderEvent.occurred_at)
-        .where(ProviderEvent.delivery_id.in_(ids), ProviderEvent.occurred_at < before)
+        .where(ProviderEvent.delivery_id.in_(list(by_id)), ProviderEvent.occurred_at < before)
         .order_by(ProviderEvent.occurred_at.desc())
         .limit(limit)
     )
-    journeys = {d.id: d.journey_id for d in rows}
     for delivery_id, kind, at in events:
         word = PROVIDER_WORDS.get(kind, kind.replace("_", " "))
-        journey = journeys.get(delivery_id) if delivery_id is not None else None
+        journey = by_id[delivery_id].journey_id if delivery_id in by_id else None
         yield Entry(at, "provider", f"message #{delivery_id} {word}", journey=journey)
 
 
