@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "suppress": ("automation.cli.suppress_cmd", "The suppression list (addresses never to message)."),
     "keys": ("automation.cli.keys_cmd", "Write keys for the tracking API (/v1/...)."),
     "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),
+    "traits": ("automation.cli.traits_cmd", "Custom traits (declared in traits.yaml)."),
+    "init": (
+        "automation.cli.init_cmd",
+        "Start a new project: example journeys (all disabled), templates, .env and Procfile.",
+    ),
     "demo": (
         "automation.cli.demo_cmd",
         "Run every shipped journey on generated customers: SQLite, in-process broker, outbox files.",

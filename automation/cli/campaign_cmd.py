@@ -32,6 +32,7 @@ from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.output import clean, print_json, print_table, table, when
 from automation.config import Settings, load_settings
 from automation.core.statuses import PENDING, DeliveryStatus
+from automation.core.traits import filter_traits
 from automation.errors import UserError
 from automation.insight.would import Caps
 from automation.processes.runtime import Runtime, build_runtime, drain, open_database, run_tick
@@ -148,6 +149,10 @@ def send(
     if customers is not None and not customers.is_file():
         raise UserError(f"--customers {customers}: no such file")
     runtime = build_runtime(settings)
+    for trait, _ in filter_traits(filt, ("--where",)) if filt is not None else ():
+        problem = runtime.catalog.traits.problem(trait)
+        if problem:
+            raise UserError(f"--where: {problem}")
     cid = campaign_id or campaigns.new_campaign_id(journey, at)
     if dry_run:
         _print_preview(

@@ -141,6 +141,7 @@ def preview_cmd(
             public_url=settings.public_url,
             caps=Caps.from_settings(settings),
             step_number=step,
+            shop=settings.shop(),
         )
     html_written = False
     for item in steps:

@@ -29,12 +29,17 @@ def message_context(
     delivery_id: int,
     unsubscribe_url: str,
     brand: str,
+    shop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`)."""
+    """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`).
+
+    `shop` holds the brand, shop URL, postal address and currency from settings.
+    """
     return {
         "customer": customer_view(customer),
         "journey": {"id": journey.id, "name": journey.name},
         "brand": brand,
+        "shop": shop or {"name": brand, "url": None, "postal_address": None, "currency": None},
         "unsubscribe_url": unsubscribe_url,
         "delivery_id": delivery_id,
         **trigger_variables,

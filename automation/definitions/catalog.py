@@ -17,13 +17,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from automation.core.journeys import Journey, SendStep
-from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order
+from automation.core.traits import Traits, filter_traits
+from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order, load_traits
 from automation.definitions.rendering import COMMON_VARIABLES, Renderer
 from automation.enroll.kind import TriggerKind
 from automation.enroll.kinds import kind_of
@@ -37,6 +38,7 @@ class Catalog:
     tier_order: tuple[str, ...]
     renderer: Renderer
     version: str
+    traits: Traits = field(default_factory=Traits)
 
     def get(self, journey_id: str) -> Journey | None:
         return self.journeys.get(journey_id)
@@ -64,6 +66,23 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     return out
 
 
+def _filter_problems(loaded: LoadedJourney, traits: Traits) -> list[str]:
+    """Every trait the journey's audience and step conditions name that is neither well known nor declared."""
+    journey = loaded.journey
+    filters = [(journey.audience, ("audience",))] + [
+        (step.send.if_, ("steps", n, "send", "if"))
+        for n, step in enumerate(journey.steps)
+        if step.send is not None
+    ]
+    out = []
+    for f, path in filters:
+        for name, loc in filter_traits(f, path) if f is not None else ():
+            problem = traits.problem(name)
+            if problem:
+                out.append(f"{loaded.where(*loc)}: {problem}")
+    return out
+
+
 def check_catalog(
     journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
 ) -> tuple[Catalog | None, list[str]]:
@@ -77,9 +96,12 @@ def check_catalog(
     if not templates_dir.is_dir():
         problems.append(f"{templates_dir}: templates folder not found")
         return None, problems
-    renderer = Renderer(templates_dir, locale=locale, timezone=timezone)
+    traits, trait_problems = load_traits(journeys_dir)
+    problems.extend(trait_problems)
+    renderer = Renderer(templates_dir, traits, locale=locale, timezone=timezone)
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
+        problems.extend(_filter_problems(item, traits))
         problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
     if problems:
         return None, problems
@@ -90,6 +112,7 @@ def check_catalog(
             tier_order=tiers,
             renderer=renderer,
             version=content_version(journeys_dir, templates_dir),
+            traits=traits,
         ),
         [],
     )

@@ -25,6 +25,7 @@ from ruamel.yaml.reader import ReaderError
 
 from automation.core.filters import Filter
 from automation.core.journeys import Journey
+from automation.core.traits import TraitFile, Traits
 from automation.errors import DefinitionError
 from automation.store.filter_sql import compile_problem
 
@@ -165,7 +166,7 @@ def _known_keys(model: Any) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
+def _messages(exc: ValidationError, root: Any, source: str, model: type[BaseModel] = Journey) -> list[str]:
     out: list[str] = []
     seen: set[tuple[int, int, str]] = set()
     for err in exc.errors():
@@ -183,7 +184,7 @@ def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
         )
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
-            known = _known_keys(_model_at(Journey, loc[:-1]))
+            known = _known_keys(_model_at(model, loc[:-1]))
             hint = difflib.get_close_matches(key, known, n=1)
             msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
             if known:
@@ -280,7 +281,7 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
     problems: list[str] = []
     ids: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        if path.name == TIER_FILE:
+        if path.name in SIDE_FILES:
             continue
         try:
             text = read_definition(path, MAX_JOURNEY_BYTES)
@@ -303,6 +304,9 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
 
 
 TIER_FILE = "tiers.yaml"
+TRAITS_FILE = "traits.yaml"
+#: Files beside the journeys that are not journeys.
+SIDE_FILES = (TIER_FILE, TRAITS_FILE)
 DEFAULT_TIERS = ("bronze", "silver", "gold", "platinum")
 
 
@@ -319,3 +323,21 @@ def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
     return tuple(order), []
+
+
+def load_traits(directory: Path) -> tuple[Traits, list[str]]:
+    """The custom traits declared in `traits.yaml` beside the journeys (none when it is absent)."""
+    path = directory / TRAITS_FILE
+    if not path.exists():
+        return Traits(), []
+    try:
+        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
+    except DefinitionError as exc:
+        return Traits(check=False), [str(exc)]
+    if not isinstance(root, CommentedMap):
+        return Traits(check=False), [f"{path}:1:1: traits.yaml must be a mapping of keys"]
+    try:
+        parsed = TraitFile.model_validate(plain(root))
+    except ValidationError as exc:
+        return Traits(check=False), _messages(exc, root, str(path), TraitFile)
+    return Traits(parsed.traits), []

@@ -14,6 +14,7 @@ Every template may call the helpers `format_money(amount, currency)` and
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from automation.core import formatting, sms
 from automation.core.planner import zone
 from automation.core.statuses import Channel
+from automation.core.traits import Traits
 from automation.definitions.loader import read_definition
 from automation.errors import DefinitionError
 
@@ -43,7 +45,7 @@ SMS_PARTS = ("sms.txt",)
 MAX_TEMPLATE_BYTES = 1024 * 1024
 
 #: Variables every message can use, whatever the trigger.
-COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "unsubscribe_url", "delivery_id"})
+COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "shop", "unsubscribe_url", "delivery_id"})
 
 
 def _customer(ctx: Context) -> dict[str, Any]:
@@ -77,11 +79,40 @@ class RenderedSms:
     segments: int
 
 
+def _blank_none(value: Any) -> Any:
+    """`None` prints as nothing: a trait a customer lacks is empty, not the word None."""
+    return "" if value is None else value
+
+
+def _customer_reads(ast: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Each `customer.NAME` and `customer["NAME"]` a template reads (not method calls), with its line."""
+    calls = {id(c.node) for c in ast.find_all(nodes.Call)}
+    for node in ast.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "customer" and id(node) not in calls:
+            yield node.attr, node.lineno
+    for item in ast.find_all(nodes.Getitem):
+        if (
+            isinstance(item.node, nodes.Name)
+            and item.node.name == "customer"
+            and isinstance(item.arg, nodes.Const)
+            and isinstance(item.arg.value, str)
+        ):
+            yield item.arg.value, item.lineno
+
+
 class Renderer:
     """Loads and renders templates from one folder."""
 
-    def __init__(self, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        traits: Traits | None = None,
+        *,
+        locale: str = "en_US",
+        timezone: str = "UTC",
+    ) -> None:
         self.templates_dir = templates_dir
+        self.traits = traits or Traits()
         self.locale = locale
         self.timezone = timezone
         self.env = ImmutableSandboxedEnvironment(
@@ -91,6 +122,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            finalize=_blank_none,
         )
         self.env.globals.update(format_money=self._format_money, format_date=self._format_date)
 
@@ -122,7 +154,7 @@ class Renderer:
         return None
 
     def problems(self, name: str, channel: str, allowed: frozenset[str]) -> list[str]:
-        """Every reason this template cannot serve a step: missing, syntax, unknown variables."""
+        """Every reason this template cannot serve a step: missing, syntax, unknown variables and traits."""
         parts = EMAIL_PARTS if channel == Channel.EMAIL else SMS_PARTS
         found = self.channel_of(name)
         if found is None:
@@ -165,12 +197,20 @@ class Renderer:
                 f"{path}:{line}:{col}: uses {name!r}, which this journey cannot provide "
                 f"(available: {', '.join(sorted(allowed))})"
             )
+        for trait, line in _customer_reads(ast):
+            problem = self.traits.problem(trait)
+            if problem:
+                col = (lines[line - 1].find(trait) + 1 if line <= len(lines) else 0) or 1
+                out.append(f"{path}:{line}:{col}: customer.{trait}: {problem}")
         for parent in meta.find_referenced_templates(ast):
             if parent:
                 out.extend(self._check_source(parent, allowed, seen))
         return out
 
     def _render(self, ref: str, context: dict[str, Any]) -> str:
+        customer = context.get("customer")
+        if self.traits.declared and isinstance(customer, dict):
+            context = {**context, "customer": {**self.traits.defaults(), **customer}}
         try:
             return self.env.get_template(ref).render(context).strip()
         except Exception as exc:  # any failure on one customer's data is this message's alone

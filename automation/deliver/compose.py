@@ -45,6 +45,7 @@ class Sender:
     email_from: str
     email_from_name: str
     sms_from: str | None
+    shop: dict[str, Any] | None = None  # brand, shop URL, postal address, currency (templates' `shop`)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def _build(
         delivery_id=parts.delivery_id,
         unsubscribe_url=parts.unsubscribe_url,
         brand=sender.email_from_name,
+        shop=sender.shop,
     )
     if step.channel == "sms":
         rendered = renderer.render_sms(step.template, ctx)

@@ -174,7 +174,11 @@ class Deliverer:
         self.clock = clock  # only to stamp `claimed_at` and `sent_at`, never to decide
         self.caps = channel_caps(settings)
         self.sender = Sender(
-            settings.public_url, settings.email_from, settings.email_from_name, settings.sms_from
+            settings.public_url,
+            settings.email_from,
+            settings.email_from_name,
+            settings.sms_from,
+            settings.shop(),
         )
 
     # ------------------------------------------------------------ entry points

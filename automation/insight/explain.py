@@ -202,6 +202,7 @@ def preview(
     public_url: str,
     caps: Caps,
     step_number: int | None = None,
+    shop: dict[str, Any] | None = None,
 ) -> list[PreviewedStep]:
     """Render the send steps (or step `step_number`, 1-based position) for this customer."""
     from automation.core.context import message_context
@@ -222,6 +223,7 @@ def preview(
         delivery_id=0,
         unsubscribe_url=f"{public_url.rstrip('/')}/unsubscribe/PREVIEW",
         brand=brand,
+        shop=shop,
     )
     verdicts = send_verdicts(
         session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=enrollment_context

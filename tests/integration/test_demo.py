@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from automation.definitions.catalog import load_catalog
-from automation.definitions.loader import TIER_FILE
+from automation.definitions.loader import SIDE_FILES
 from automation.insight import reporting
 from automation.store.db import make_engine, sessions
 from tests.conftest import ROOT
@@ -66,7 +66,7 @@ def test_demo_fires_every_journey_kind_in_under_a_minute(tmp_path: Path) -> None
     assert f"emails in {tmp_path / 'demo-output' / 'outbox' / 'email'}" in out
 
     sent = _sent_per_journey(tmp_path / "demo-output")
-    shipped = {p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name != TIER_FILE}
+    shipped = {p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name not in SIDE_FILES}
     kinds = {"fx_birthday", "fx_inactive_60d", "fx_membership_anniversary", "fx_tier_upgrade"}
     assert shipped | kinds <= set(sent)
     assert all(sent[j] > 0 for j in shipped | kinds), sent
@@ -85,7 +85,7 @@ def test_demo_from_an_empty_folder_uses_the_shipped_journeys(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "journeys that sent nothing" not in result.stdout
     for journey in (ROOT / "journeys").glob("*.yaml"):
-        if journey.name == TIER_FILE:
+        if journey.name in SIDE_FILES:
             continue
         assert journey.stem in result.stdout
     assert (tmp_path / "demo-output" / "demo.db").is_file()
@@ -129,7 +129,7 @@ def test_the_demo_summary_is_what_automation_status_says_on_its_database(tmp_pat
         timeout=60,
     )
     assert status.returncode == 0, status.stderr
-    journeys = [p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name != TIER_FILE]
+    journeys = [p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name not in SIDE_FILES]
 
     def rows(text: str) -> list[str]:
         return [line for line in text.splitlines() if any(f"│{j} " in line for j in journeys)]

@@ -222,7 +222,8 @@ def test_the_if_of_a_step_is_judged_when_sending(make_flow: MakeFlow, twilio: Tw
             "vip": "id: vip\nname: V\ntrigger: {event: {name: order_placed}}\nquiet_hours: false\n"
             "frequency_cap: false\nsteps:\n"
             "  - wait: {hours: 1}\n"
-            "  - send: {channel: sms, template: hello_sms, if: {all: [{trait: vip, eq: true}, {fact: order_count, gte: 2}]}}\n"
+            "  - send: {channel: sms, template: hello_sms, if: {all: [{trait: vip, eq: true}, {fact: order_count, gte: 2}]}}\n",
+            "traits": "traits:\n  - {name: vip, type: boolean}\n",  # a custom trait a filter reads is declared
         }
     )
     flow.ingest(
@@ -591,7 +592,8 @@ def test_an_audience_limits_who_enters(make_flow: MakeFlow) -> None:
         {
             "big": "id: big\nname: B\ntrigger: {event: {name: order_placed, where: {channel: web}}}\n"
             "audience: {all: [{trait: city, exists: true}, {fact: lifetime_value, gte: 50}]}\n"
-            "steps:\n  - send: {channel: email, template: hello}\n"
+            "steps:\n  - send: {channel: email, template: hello}\n",
+            "traits": "traits:\n  - {name: city, type: string}\n",
         }
     )
     flow.ingest(FILTER_PEOPLE)
