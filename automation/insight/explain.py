@@ -100,11 +100,12 @@ def explain(
     customer_id: str,
     now: dt.datetime,
     default_tz: str,
-    caps: Caps,
+    caps: Caps | None = None,
 ) -> Explanation:
     """Would this customer enter the journey at `now`? If not, the first condition that keeps them out.
 
-    When they would, each send step is judged as if due at `now`: sent, or the rule that stops it.
+    When they would and `caps` are given, each send step is judged as if due at `now`: sent, or the
+    rule that stops it.
     """
     c = load_customer(session, customer_id)
     if not journey.enabled:
@@ -133,10 +134,11 @@ def explain(
         lines.append(why_not)
         return Explanation(False, lines)
     lines.append("would enter now")
-    verdicts = send_verdicts(
-        session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
-    )
-    lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
+    if caps is not None:
+        verdicts = send_verdicts(
+            session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
+        )
+        lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
     return Explanation(True, lines)
 
 
