@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from automation.core import judging
 from automation.core.journeys import Journey
-from automation.core.statuses import Channel, DeliveryStatus
+from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 
 T = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -30,22 +31,23 @@ def journey(**extra: object) -> Journey:
 
 
 def facts(**extra: object) -> judging.Facts:
-    base: dict[str, object] = {
-        "enrollment_state": "active",
-        "address": "a@example.com",
-        "suppressed": None,
-        "consent": True,
-        "if_holds": True,
-        "timezone": ZoneInfo("UTC"),
-        "counted": (),
-        "first_due_at": T,
-    }
-    return judging.Facts(**{**base, **extra})  # type: ignore[arg-type]
+    base = judging.Facts(
+        enrollment_state=EnrollmentState.ACTIVE,
+        email="a@example.com",
+        phone=None,
+        email_opt_in=True,
+        sms_opt_in=False,
+        suppressed=None,
+        timezone=ZoneInfo("UTC"),
+        first_due_at=T,
+    )
+    return replace(base, **extra)  # type: ignore[arg-type]
 
 
-def verdict(j: Journey, f: judging.Facts, at: dt.datetime = T) -> judging.Verdict:
+def verdict(j: Journey, f: judging.Facts, at: dt.datetime = T) -> judging.Verdict[str]:
     step = j.send_steps()[0][1]
-    return judging.judge(Channel.EMAIL, at, j, step, f, CAPS)
+    sendable: judging.Composition[str] = judging.Composed("the message", segments=None)
+    return judging.judge(judging.Case(Channel.EMAIL, at, j, step, f, CAPS, lambda: sendable))
 
 
 @pytest.mark.parametrize(
