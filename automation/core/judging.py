@@ -2,10 +2,11 @@
 
 The worker gathers the facts for a whole batch of deliveries in a few set-based
 queries (`automation.deliver.deliverer`); this module makes each row's call from them:
-enrollment ended, stale, no address, suppressed, no consent, a step `if` that
-does not hold, quiet hours, the frequency cap — in that order, the first that
-applies wins. A deferral that would carry a message past its `send_within` or
-past the local day of its dated occasion (a birthday) makes it stale instead.
+enrollment ended, stale, no address, suppressed, no consent, out of the
+journey's topic (`topic: ID`), a step `if` that does not hold, quiet hours,
+the frequency cap — in that order, the first that applies wins. A deferral
+that would carry a message past its `send_within` or past the local day of
+its dated occasion (a birthday) makes it stale instead.
 In a contested cap slot, the customer's pending messages that outrank this one
 (`outranks`: higher journey priority, then earlier due) count as if sent.
 """
@@ -22,6 +23,7 @@ from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import ENDED_EARLY, Channel, DeliveryStatus, EnrollmentState
+from automation.core.topics import Choice, Topic, subscribed
 
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
@@ -51,6 +53,22 @@ class Facts:
     queued_at: dt.datetime | None = None
     occasion_day: dt.date | None = None
     ahead: Sequence[dt.datetime] = ()
+    in_topic: bool = True
+
+
+def in_topic(
+    journey: Journey, channel: Channel, topic: Topic | None, choice: Choice | None, double_opt_in: bool
+) -> bool:
+    """Whether the customer's choice lets this journey's message on `channel` through its topic.
+
+    Transactional mail has no topic; a topic governs its own channel only (an SMS step
+    of an email topic's journey answers to `sms_opt_in` and STOP); a double opt-in
+    sign-up journey's own mail is the confirmation request, so it goes to customers
+    not yet in the topic.
+    """
+    if journey.topic_id is None or journey.double_opt_in or topic is None or topic.channel != channel:
+        return True
+    return subscribed(topic, choice, double_opt_in)
 
 
 def outranks(priority: int, due_at: dt.datetime, key: int, other: tuple[int, dt.datetime, int]) -> bool:
@@ -106,6 +124,8 @@ def judge(
         return Verdict(DeliveryStatus.SUPPRESSED, f"address suppressed ({facts.suppressed})")
     if not facts.consent:
         return Verdict(DeliveryStatus.SKIPPED, f"consent: no {channel}_opt_in")
+    if not facts.in_topic:
+        return Verdict(DeliveryStatus.SKIPPED, f"topic: {journey.topic_id}")
     if step.if_ is not None and not facts.if_holds:
         return Verdict(DeliveryStatus.SKIPPED, f"if: {describe(step.if_)} does not hold")
     if journey.quiet_hours is not False:

@@ -25,6 +25,7 @@ from ruamel.yaml.reader import ReaderError
 
 from automation.core.filters import Filter
 from automation.core.journeys import Journey
+from automation.core.topics import Topic, TopicsFile, with_built_in
 from automation.errors import DefinitionError
 from automation.store.filter_sql import compile_problem
 
@@ -165,7 +166,7 @@ def _known_keys(model: Any) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
+def _messages(exc: ValidationError, root: Any, source: str, model: type[BaseModel] = Journey) -> list[str]:
     out: list[str] = []
     seen: set[tuple[int, int, str]] = set()
     for err in exc.errors():
@@ -183,7 +184,7 @@ def _messages(exc: ValidationError, root: Any, source: str) -> list[str]:
         )
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
-            known = _known_keys(_model_at(Journey, loc[:-1]))
+            known = _known_keys(_model_at(model, loc[:-1]))
             hint = difflib.get_close_matches(key, known, n=1)
             msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
             if known:
@@ -280,7 +281,7 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
     problems: list[str] = []
     ids: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        if path.name == TIER_FILE:
+        if path.name in (TIER_FILE, TOPICS_FILE):
             continue
         try:
             text = read_definition(path, MAX_JOURNEY_BYTES)
@@ -319,3 +320,24 @@ def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
     return tuple(order), []
+
+
+TOPICS_FILE = "topics.yaml"
+
+
+def load_topics(directory: Path) -> tuple[dict[str, Topic], list[str]]:
+    """The topics of `topics.yaml` beside the journeys, with the built-in `marketing`; and any problems."""
+    path = directory / TOPICS_FILE
+    if not path.exists():
+        return with_built_in([]), []
+    try:
+        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
+    except DefinitionError as exc:
+        return with_built_in([]), [str(exc)]
+    if not isinstance(root, CommentedMap):
+        return with_built_in([]), [f"{path}:1:1: a topics file is a mapping with `topics:`"]
+    try:
+        parsed = TopicsFile.model_validate(plain(root))
+    except ValidationError as exc:
+        return with_built_in([]), _messages(exc, root, str(path), TopicsFile)
+    return with_built_in(parsed.topics), []

@@ -52,6 +52,7 @@ from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import deferrals as deferral_log
 from automation.store import suppressions
+from automation.store import topics as topic_choices
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Enrollment, Suppression
 
@@ -298,10 +299,13 @@ class Deliverer:
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
         rivals = self._rivals(s, rows)
+        choices = topic_choices.of(s, {c.delivery.customer_id for c in rows if c.journey.topic_id})
+        catalog = self.catalogs.current
         default_tz = self.settings.default_timezone
         facts = {}
         for c in rows:
             d = c.delivery
+            topic = c.journey.topic_id
             consent = (
                 bool(c.customer.sms_opt_in)
                 if d.channel == Channel.SMS
@@ -323,6 +327,14 @@ class Deliverer:
                     for priority, due, rid in rivals.get((d.customer_id, d.channel), [])
                     if judging.outranks(c.journey.priority, d.due_at, d.id, (priority, due, rid))
                 ],
+                in_topic=topic is None
+                or judging.in_topic(
+                    c.journey,
+                    d.channel,
+                    catalog.topics.get(topic),
+                    choices.get(d.customer_id, {}).get(topic),
+                    catalog.double_opt_in(topic),
+                ),
             )
         return facts
 
