@@ -28,6 +28,7 @@ def message_context(
     *,
     delivery_id: int,
     unsubscribe_url: str,
+    confirm_url: str,
     brand: str,
 ) -> dict[str, Any]:
     """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`)."""
@@ -36,6 +37,7 @@ def message_context(
         "journey": {"id": journey.id, "name": journey.name},
         "brand": brand,
         "unsubscribe_url": unsubscribe_url,
+        "confirm_url": confirm_url,
         "delivery_id": delivery_id,
         **trigger_variables,
     }

@@ -488,22 +488,24 @@ class Deliverer:
             units.append(_Unit(grouped.keys, grouped.batch, tuple(labels[i] for i in grouped.keys)))
         return units
 
-    def unsubscribe_url(self, delivery_id: int) -> str:
+    def link(self, route: str, delivery_id: int) -> str:
+        """A signed per-delivery link: `unsubscribe` (the preference centre) or `confirm` (double opt-in)."""
         token = unsubscribe_token(delivery_id, self.settings.unsubscribe_secret.get_secret_value())
-        return f"{self.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+        return f"{self.settings.public_url.rstrip('/')}/{route}/{token}"
 
     def _render(
         self, c: _Claimed, address: str
     ) -> tuple[EmailMessage | SmsMessage, int | None, dict[str, str]] | str:
         """The provider-ready message, its SMS segments and its personal strings; or why it failed."""
         d, journey, step = c.delivery, c.journey, c.step
-        unsubscribe = self.unsubscribe_url(d.id)
+        unsubscribe = self.link("unsubscribe", d.id)
         ctx = message_context(
             journey,
             c.customer,
             template_variables(journey, c.enrollment_context),
             delivery_id=d.id,
             unsubscribe_url=unsubscribe,
+            confirm_url=self.link("confirm", d.id),
             brand=self.settings.email_from_name,
         )
         renderer = self.catalogs.current.renderer

@@ -96,7 +96,7 @@ def leave(
 ) -> None:
     """Switch the topics off, keeping what the customer had before so this link can undo it."""
     before = of(s, [customer_id]).get(customer_id, {})
-    s.execute(delete(PreferenceUndo).where(PreferenceUndo.delivery_id == delivery_id))
+    forget_undo(s, delivery_id)
     s.add(
         PreferenceUndo(
             delivery_id=delivery_id, customer_id=customer_id, left_at=at, previous=_snapshot(before, topics)
@@ -132,3 +132,8 @@ def undo(s: Session, undo_row: PreferenceUndo) -> None:
                 )
             )
     s.delete(undo_row)
+
+
+def forget_undo(s: Session, delivery_id: int) -> None:
+    """A new choice from the link supersedes the undo of an earlier leaving."""
+    s.execute(delete(PreferenceUndo).where(PreferenceUndo.delivery_id == delivery_id))

@@ -136,6 +136,7 @@ def context_for(journey_id: str, enrollment: dict, **traits: object) -> dict:
         template_variables(journey, enrollment),
         delivery_id=7,
         unsubscribe_url="https://u/x",
+        confirm_url="https://u/c",
         brand="Northwind Coffee",
     )
 
