@@ -33,7 +33,13 @@ from automation.definitions.catalog import Catalog
 from automation.store import topics as topic_choices
 from automation.store.models import Delivery
 
-ONE_CLICK = "List-Unsubscribe=One-Click"
+
+def _one_click(form: dict[str, list[str]], body: bytes) -> bool:
+    """RFC 8058's `List-Unsubscribe=One-Click`, form-encoded or as multipart/form-data."""
+    if form.get("List-Unsubscribe") == ["One-Click"]:
+        return True
+    return b'name="List-Unsubscribe"' in body and b"One-Click" in body
+
 
 _ENV = Environment(autoescape=True)
 PAGE = _ENV.from_string(
@@ -131,7 +137,7 @@ class PreferenceCentre:
                 return self._page(s, d, catalog, topics, now)
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             action = form.get("action", [""])[0]
-            if not action and body.strip() == ONE_CLICK.encode():
+            if not action and _one_click(form, body):
                 journey = catalog.get(d.journey_id)
                 own = journey.topic_id if journey is not None else None
                 left = [own] if own else [t.id for t in topics]
