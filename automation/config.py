@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, ge=1, le=100, alias="AUTOMATION_MAX_ATTEMPTS")
     retry_min_backoff_ms: int = Field(1000, ge=1, le=DAY_MS, alias="AUTOMATION_RETRY_MIN_BACKOFF_MS")
     retry_max_backoff_ms: int = Field(300_000, ge=1, le=DAY_MS, alias="AUTOMATION_RETRY_MAX_BACKOFF_MS")
+    # Retries of a whole message that failed in the worker (not a provider's answer) before giving up.
+    worker_error_retries: int = Field(5, ge=0, le=100, alias="AUTOMATION_WORKER_ERROR_RETRIES")
     # Provider requests per second across all workers (a batch is one request); unset: no limit.
     email_rate_per_s: int | None = Field(None, gt=0, alias="AUTOMATION_EMAIL_RATE_PER_S")
     sms_rate_per_s: int | None = Field(10, gt=0, alias="AUTOMATION_SMS_RATE_PER_S")

@@ -40,6 +40,9 @@ JOURNEYS = {
     "text_unicode": ("text_unicode", "{channel: sms, template: long_sms}", ""),
     "text_receipt": ("text_receipt", "{channel: sms, template: text_sms}", "transactional: true\n"),
     "gold_only": ("gold", "{channel: email, template: promo_mail, if: {trait: tier, eq: gold}}", ""),
+    # Poisoned by data: `points` of "lots" (TypeError) or 10**9 (the sandbox's OverflowError).
+    "points": ("points", "{channel: email, template: points_mail}", "quiet_hours: false\n"),
+    "points_text": ("points_text", "{channel: sms, template: points_sms}", "quiet_hours: false\n"),
 }
 TEMPLATES = {
     "promo_mail/subject.txt": "News for {{ customer.first_name or 'you' }}",
@@ -49,6 +52,15 @@ TEMPLATES = {
     ),
     "promo_mail/body.txt": "Hi {{ customer.first_name or 'there' }}, {{ journey.name }}.\n\n{{ unsubscribe_url }}\n",
     "text_sms/sms.txt": "Hi {{ customer.first_name or 'there' }}, your beans are ready. Reply STOP to opt out.",
+    "points_mail/subject.txt": "Your points, {{ customer.first_name }}",
+    "points_mail/body.html": (
+        '{% extends "_layouts/email.html" %}{% block content %}'
+        "<p>Hi {{ customer.first_name }}, you will have {{ customer.points + 1 }} points."
+        "{% for n in range(customer.points) %}{% endfor %}</p>{% endblock %}"
+    ),
+    "points_mail/body.txt": "Hi {{ customer.first_name }},\nyou will have {{ customer.points + 1 }} points."
+    "{% for n in range(customer.points) %}{% endfor %}\n\n{{ unsubscribe_url }}\n",
+    "points_sms/sms.txt": "{{ customer.points + 1 }} points{% for n in range(customer.points) %}{% endfor %}. STOP to end",
     "long_sms/sms.txt": "Bonjour {{ customer.first_name }} ☕ "
     + "votre café est prêt, " * 6
     + "STOP pour arrêter",

@@ -75,6 +75,7 @@ def tick(
     """Evaluate every journey once at NOW and enqueue what is due.
 
     Without REDIS_URL (the embedded default) the deliveries are also sent in-process.
+    Exits 1 when a journey's work failed (named in the summary); the others still ran.
     """
     at = parse_now(now)
     settings = load_settings()
@@ -96,6 +97,8 @@ def tick(
         install(build_deliverer(settings))
         drain(broker)
         console.print("delivered in-process (no REDIS_URL set)")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,21 +1,32 @@
-"""What to do with one claimed delivery at its due instant. Pure.
+"""Every verdict on a send, at its due instant. Pure.
 
-The worker gathers the facts for a whole batch of deliveries in a few set-based
-queries (`automation.deliver.deliverer`); this module makes each row's call from them:
-enrollment ended, stale, no address, suppressed, no consent, out of the
-journey's topic (`topic: ID`), a step `if` that does not hold, quiet hours,
-the frequency cap — in that order, the first that applies wins. A deferral
-that would carry a message past its `send_within` or past the local day of
-its dated occasion (a birthday) makes it stale instead.
-In a contested cap slot, the customer's pending messages that outrank this one
-(`outranks`: higher journey priority, then earlier due) count as if sent.
+The worker gathers the facts of a whole batch of deliveries in a few set-based
+queries (`automation.deliver.ledger`), and `journeys preview` gathers the same
+facts for one customer; both ask `judge` for the call. The rules run in the
+order of `RULES`, and the first that has something to say wins: the journey or
+step is gone, the enrollment ended, stale, no address, suppressed, no consent,
+out of the journey's topic (`topic: ID`), a step `if` that does not hold (or
+cannot be evaluated), quiet hours, the frequency cap; then the message itself is composed and judged: it could not be
+built, the provider cannot take it, it is over `max_sms_segments`.
+
+A deferral that would carry a message past its `send_within` or past the local
+day of its dated occasion (a birthday) makes it stale instead. In a contested
+cap slot, the customer's pending messages that outrank this one (`outranks`:
+higher journey priority, then earlier due) count as if sent.
+
+A rule is a function of the `Case` returning a `Verdict` or None, so a new
+rule (topics, holdouts, priority, staleness) is one function put in its place
+in `RULES`. The message is composed only when every rule before it lets the
+send go, so a skipped or deferred row is never rendered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from automation.core import rules
@@ -28,32 +39,126 @@ from automation.core.topics import Choice, Topic, subscribed
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
 
+M = TypeVar("M")
+
 
 @dataclass(frozen=True)
-class Verdict:
-    """What to do with a claimed delivery at its due instant."""
+class Composed(Generic[M]):
+    """A message built for its provider, with what the judge reads of it."""
 
-    status: DeliveryStatus  # `sending` means go ahead; else skipped, suppressed, deferred or failed
+    message: M
+    segments: int | None = None
+    problem: str | None = None  # why the provider cannot take it, said by the provider
+
+
+@dataclass(frozen=True)
+class Unbuildable:
+    """The message could not be built (a template failing on this customer's data)."""
+
+    reason: str
+
+
+Composition = Composed[M] | Unbuildable
+
+
+@dataclass(frozen=True)
+class Verdict(Generic[M]):
+    """What to do with a delivery at its due instant; `sending` (go ahead) carries the composed message."""
+
+    status: DeliveryStatus
     reason: str | None = None
     due_at: dt.datetime | None = None
+    composed: Composed[M] | None = None
 
 
 @dataclass(frozen=True)
 class Facts:
-    """What the database said about one delivery's person, read for the whole batch at once."""
+    """What the database said about one delivery's person, read for the whole batch at once.
+
+    `if_holds` is None when the step has no `if`, and a string when it could not be
+    evaluated for this person (the reason). `ahead` holds the due instants of the
+    person's pending messages that outrank this one for a cap slot.
+    """
 
     enrollment_state: EnrollmentState
-    address: str | None
+    email: str | None
+    phone: str | None
+    email_opt_in: bool
+    sms_opt_in: bool
     suppressed: str | None
-    consent: bool
-    if_holds: bool
     timezone: ZoneInfo
-    counted: Sequence[dt.datetime]
+    counted: Sequence[dt.datetime] = ()
+    if_holds: bool | str | None = None
     first_due_at: dt.datetime | None = None
     queued_at: dt.datetime | None = None
     occasion_day: dt.date | None = None
     ahead: Sequence[dt.datetime] = ()
-    in_topic: bool = True
+    in_topic: bool = True  # see `in_topic`
+
+    @classmethod
+    def of(
+        cls,
+        customer: Any,
+        *,
+        enrollment_state: EnrollmentState,
+        suppressed: str | None,
+        timezone: ZoneInfo,
+        **read: Any,
+    ) -> Facts:
+        """The facts of one customer row (its addresses and consents) with what was read around it."""
+        return cls(
+            enrollment_state=enrollment_state,
+            email=customer.email,
+            phone=customer.phone,
+            email_opt_in=bool(customer.email_opt_in),
+            sms_opt_in=bool(customer.sms_opt_in),
+            suppressed=suppressed,
+            timezone=timezone,
+            **read,
+        )
+
+
+@dataclass(frozen=True)
+class Case(Generic[M]):
+    """One delivery to judge: where it belongs, its facts, and how to compose its message."""
+
+    channel: Channel
+    due_at: dt.datetime
+    journey: Journey | None
+    step: SendStep | None
+    facts: Facts | None  # None: the customer or the enrollment is gone
+    caps: Sequence[rules.CapRule]
+    compose: Callable[[], Composition[M]] = field(compare=False)
+
+    @cached_property
+    def composition(self) -> Composition[M]:
+        return self.compose()
+
+    @property
+    def address(self) -> str | None:
+        assert self.facts is not None
+        return self.facts.email if self.channel is Channel.EMAIL else self.facts.phone
+
+
+Rule = Callable[[Case[M]], Verdict[M] | None]
+
+
+def caps(channel: Channel, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
+    """The cross-journey frequency caps of one channel."""
+    if channel is Channel.SMS:
+        return (rules.CapRule(sms_day, DAY),)
+    return (rules.CapRule(email_day, DAY), rules.CapRule(email_week, WEEK))
+
+
+def max_window(channel_caps: Sequence[rules.CapRule]) -> dt.timedelta:
+    return max(rule.window for rule in channel_caps)
+
+
+def consents(channel: Channel, journey: Journey, facts: Facts) -> bool:
+    """SMS always needs `sms_opt_in`; email needs `email_opt_in` unless the journey is transactional."""
+    if channel is Channel.SMS:
+        return facts.sms_opt_in
+    return journey.transactional or facts.email_opt_in
 
 
 def in_topic(
@@ -90,58 +195,145 @@ def stale_at(journey: Journey, facts: Facts, at: dt.datetime) -> str | None:
     return None
 
 
-def _deferred(journey: Journey, facts: Facts, reason: str, release: dt.datetime) -> Verdict:
-    stale = stale_at(journey, facts, release)
+def _deferred(case: Case[M], reason: str, release: dt.datetime) -> Verdict[M]:
+    """Deferred to `release`, unless that is too late: then stale."""
+    assert case.journey is not None and case.facts is not None
+    stale = stale_at(case.journey, case.facts, release)
     if stale:
         return Verdict(DeliveryStatus.SKIPPED, f"{stale} ({reason})")
     return Verdict(DeliveryStatus.DEFERRED, reason, release)
 
 
-def caps(channel: Channel, email_day: int, email_week: int, sms_day: int) -> tuple[rules.CapRule, ...]:
-    """The cross-journey frequency caps of one channel."""
-    if channel is Channel.SMS:
-        return (rules.CapRule(sms_day, DAY),)
-    return (rules.CapRule(email_day, DAY), rules.CapRule(email_week, WEEK))
+# ---------------------------------------------------------------- the rules, in order
 
 
-def judge(
-    channel: Channel,
-    due_at: dt.datetime,
-    journey: Journey,
-    step: SendStep,
-    facts: Facts,
-    channel_caps: Sequence[rules.CapRule],
-) -> Verdict:
-    """The verdict for one delivery due at `due_at`, from its facts."""
-    if facts.enrollment_state in ENDED_EARLY:
-        return Verdict(DeliveryStatus.SKIPPED, f"enrollment {facts.enrollment_state}")
-    stale = stale_at(journey, facts, max(due_at, facts.queued_at or due_at))
-    if stale:
-        return Verdict(DeliveryStatus.SKIPPED, stale)
-    if not facts.address:
-        return Verdict(DeliveryStatus.SKIPPED, f"no {channel.address_name}")
-    if facts.suppressed:
-        return Verdict(DeliveryStatus.SUPPRESSED, f"address suppressed ({facts.suppressed})")
-    if not facts.consent:
-        return Verdict(DeliveryStatus.SKIPPED, f"consent: no {channel}_opt_in")
-    if not facts.in_topic:
-        return Verdict(DeliveryStatus.SKIPPED, f"topic: {journey.topic_id}")
-    if step.if_ is not None and not facts.if_holds:
-        return Verdict(DeliveryStatus.SKIPPED, f"if: {describe(step.if_)} does not hold")
-    if journey.quiet_hours is not False:
-        release = rules.quiet_hours_release(
-            due_at, journey.quiet_hours.start, journey.quiet_hours.end, facts.timezone
-        )
-        if release is not None:
-            return _deferred(journey, facts, "quiet hours", release)
-    if journey.frequency_cap and not journey.transactional:
-        release = rules.cap_release(due_at, [*facts.counted, *facts.ahead], channel_caps)
-        if release is not None:
-            if journey.cap_action == "skip":
-                return Verdict(DeliveryStatus.SKIPPED, "frequency cap")
-            return _deferred(journey, facts, "frequency cap", release)
-    return Verdict(DeliveryStatus.SENDING)
+def gone(case: Case[M]) -> Verdict[M] | None:
+    if case.journey is None or case.step is None:
+        return Verdict(DeliveryStatus.SKIPPED, "journey or step no longer exists")
+    if case.facts is None:
+        return Verdict(DeliveryStatus.SKIPPED, "customer not found")
+    return None
 
 
-def max_window(channel_caps: Sequence[rules.CapRule]) -> dt.timedelta:
-    return max(rule.window for rule in channel_caps)
+def enrollment_ended(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None
+    if case.facts.enrollment_state in ENDED_EARLY:
+        return Verdict(DeliveryStatus.SKIPPED, f"enrollment {case.facts.enrollment_state}")
+    return None
+
+
+def stale(case: Case[M]) -> Verdict[M] | None:
+    """Too late already: judged at the later of its due instant and its enqueueing."""
+    assert case.facts is not None and case.journey is not None
+    reason = stale_at(case.journey, case.facts, max(case.due_at, case.facts.queued_at or case.due_at))
+    return Verdict(DeliveryStatus.SKIPPED, reason) if reason else None
+
+
+def no_address(case: Case[M]) -> Verdict[M] | None:
+    if not case.address:
+        return Verdict(DeliveryStatus.SKIPPED, f"no {case.channel.address_name}")
+    return None
+
+
+def suppressed(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None
+    if case.facts.suppressed:
+        return Verdict(DeliveryStatus.SUPPRESSED, f"address suppressed ({case.facts.suppressed})")
+    return None
+
+
+def no_consent(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.journey is not None
+    if not consents(case.channel, case.journey, case.facts):
+        return Verdict(DeliveryStatus.SKIPPED, f"consent: no {case.channel}_opt_in")
+    return None
+
+
+def out_of_topic(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.journey is not None
+    if not case.facts.in_topic:
+        return Verdict(DeliveryStatus.SKIPPED, f"topic: {case.journey.topic_id}")
+    return None
+
+
+def step_if(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.step is not None
+    if case.step.if_ is None:
+        return None
+    holds = case.facts.if_holds
+    if isinstance(holds, str):
+        return Verdict(DeliveryStatus.FAILED, f"if: {describe(case.step.if_)} cannot be evaluated: {holds}")
+    if not holds:
+        return Verdict(DeliveryStatus.SKIPPED, f"if: {describe(case.step.if_)} does not hold")
+    return None
+
+
+def quiet_hours(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.journey is not None
+    quiet = case.journey.quiet_hours
+    if quiet is False:
+        return None
+    release = rules.quiet_hours_release(case.due_at, quiet.start, quiet.end, case.facts.timezone)
+    return _deferred(case, "quiet hours", release) if release is not None else None
+
+
+def frequency_cap(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.journey is not None
+    journey = case.journey
+    if not journey.frequency_cap or journey.transactional:
+        return None
+    release = rules.cap_release(case.due_at, [*case.facts.counted, *case.facts.ahead], case.caps)
+    if release is None:
+        return None
+    if journey.cap_action == "skip":
+        return Verdict(DeliveryStatus.SKIPPED, "frequency cap")
+    return _deferred(case, "frequency cap", release)
+
+
+def unbuildable(case: Case[M]) -> Verdict[M] | None:
+    built = case.composition
+    return Verdict(DeliveryStatus.FAILED, built.reason) if isinstance(built, Unbuildable) else None
+
+
+def provider_refuses(case: Case[M]) -> Verdict[M] | None:
+    built = case.composition
+    assert isinstance(built, Composed)
+    return Verdict(DeliveryStatus.FAILED, built.problem) if built.problem else None
+
+
+def too_many_segments(case: Case[M]) -> Verdict[M] | None:
+    built = case.composition
+    assert isinstance(built, Composed) and case.journey is not None
+    limit = case.journey.max_sms_segments
+    if limit and built.segments is not None and built.segments > limit:
+        return Verdict(DeliveryStatus.FAILED, f"SMS is {built.segments} segments, over the maximum {limit}")
+    return None
+
+
+#: The judge's rules in the order they apply; the first verdict wins.
+RULES: tuple[Rule[Any], ...] = (
+    gone,
+    enrollment_ended,
+    stale,
+    no_address,
+    suppressed,
+    no_consent,
+    out_of_topic,
+    step_if,
+    quiet_hours,
+    frequency_cap,
+    unbuildable,
+    provider_refuses,
+    too_many_segments,
+)
+
+
+def judge(case: Case[M]) -> Verdict[M]:
+    """The verdict for one delivery: the first rule's that applies, else send the composed message."""
+    for rule in RULES:
+        verdict = rule(case)
+        if verdict is not None:
+            return verdict
+    built = case.composition
+    assert isinstance(built, Composed)
+    return Verdict(DeliveryStatus.SENDING, composed=built)

@@ -13,6 +13,7 @@ Every template may call the helpers `format_money(amount, currency)` and
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,12 @@ def _customer(ctx: Context) -> dict[str, Any]:
 HELPERS = frozenset({"format_money", "format_date"})
 
 
+#: Errors whose message names types and limits, never the values involved.
+_PLAIN_ERRORS = (TypeError, OverflowError, ZeroDivisionError, RecursionError)
+
+
 class RenderError(Exception):
-    """A template failed to render (a bug in the template, caught at load time ideally)."""
+    """A template failed to render: a bug in the template, or one customer's data it cannot take."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,21 @@ class Renderer:
     def _render(self, ref: str, context: dict[str, Any]) -> str:
         try:
             return self.env.get_template(ref).render(context).strip()
-        except TemplateError as exc:
-            raise RenderError(f"{ref}: {exc}") from None
+        except Exception as exc:  # any failure on one customer's data is this message's alone
+            raise RenderError(f"{self._where(ref, exc)}: {_detail(exc)}") from None
+
+    def _where(self, ref: str, exc: Exception) -> str:
+        """`template:line` of the innermost template frame (Jinja maps its frames to template lines)."""
+        root = str(self.templates_dir.resolve())
+        inside = [
+            (path, f.lineno)
+            for f in traceback.extract_tb(exc.__traceback__)
+            if (path := Path(f.filename).resolve()).is_relative_to(root)
+        ]
+        if not inside:
+            return ref
+        path, line = inside[-1]
+        return f"{path.relative_to(root)}:{line}"
 
     def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         return RenderedEmail(
@@ -183,3 +201,12 @@ class Renderer:
     def render_sms(self, name: str, context: dict[str, Any]) -> RenderedSms:
         body = self._render(f"{name}/sms.txt", context)
         return RenderedSms(body=body, encoding=sms.encoding(body), segments=sms.segments(body))
+
+
+def _detail(exc: Exception) -> str:
+    """What went wrong, without quoting customer data: Jinja's own message, or the error's kind."""
+    if isinstance(exc, TemplateError):
+        return str(exc)
+    if isinstance(exc, _PLAIN_ERRORS):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__} (details withheld: they may quote customer data)"

@@ -106,13 +106,12 @@ def send_test(
             )
             provider_id = email.send_email(EmailBatch.single(message))
         else:
-            if not settings.sms_from and sms.name == "twilio":
-                raise UserError("AUTOMATION_SMS_FROM is not set: Twilio needs a sender")
             provider_name = sms.name
-            body = f"{MARK} {step.message.body}"
-            provider_id = sms.send_sms(
-                SmsMessage(to=address, sender=settings.sms_from or "outbox", body=body)
-            )
+            text = SmsMessage(to=address, sender=settings.sms_from or "", body=f"{MARK} {step.message.body}")
+            problem = sms.problem(text)
+            if problem:
+                raise UserError(f"{problem}: {sms.name} cannot take the test message")
+            provider_id = sms.send_sms(text)
     except ProviderError as exc:
         raise UserError(f"the provider did not take the test message: {exc}") from None
     row = TestSend(

@@ -167,11 +167,6 @@ class PreviewedStep:
     notes: list[str]
 
 
-def _occasion_day(journey: Journey, context: dict[str, Any]) -> dt.date | None:
-    day = context.get("anniversary") if journey.trigger.kind == "anniversary" else None
-    return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
-
-
 def send_verdicts(
     session: Session,
     journey: Journey,
@@ -184,7 +179,7 @@ def send_verdicts(
     context: dict[str, Any] | None = None,
 ) -> dict[str, Verdict]:
     """Each send step's verdict for this customer if it fell due at `now` (the worker's judge)."""
-    day = _occasion_day(journey, context or {})
+    day = kind_of(journey).occasion_day(context or {})
     return {
         step_id: judge_sends(
             session, catalog, journey, step, [c.id], now, default_tz=default_tz, caps=caps, occasion_day=day

@@ -22,12 +22,12 @@ from automation.core import judging, planner, rules
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
+from automation.deliver.ledger import COUNTED, TO_GO
 from automation.store import suppressions
+from automation.store import topics as topic_choices
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Suppression
 
-COUNTED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN)
-TO_GO = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 #: A message not yet made goes after every pending one of the same priority and due instant.
 LAST = 2**62
 
@@ -48,6 +48,14 @@ class Caps:
         return judging.caps(channel, self.email_day, self.email_week, self.sms_day)
 
 
+def _unrendered() -> judging.Composed[None]:
+    """Nothing is rendered here: the judge's message rules have nothing to say."""
+    return judging.Composed(None)
+
+
+_UNRENDERED = _unrendered
+
+
 def _address(channel: Channel) -> object:
     return Customer.email if channel is Channel.EMAIL else Customer.phone
 
@@ -63,7 +71,7 @@ def judge_sends(
     default_tz: str,
     caps: Caps,
     occasion_day: dt.date | None = None,
-) -> dict[str, judging.Verdict]:
+) -> dict[str, judging.Verdict[None]]:
     """Each customer's verdict for `step` of `journey` due at `due_at`, as the worker would judge it."""
     channel = Channel(step.channel)
     address = _address(channel)
@@ -77,27 +85,24 @@ def judge_sends(
     rows = s.execute(select(Customer, suppressed, holds).where(Customer.id.in_(list(customer_ids)))).all()
     channel_caps = caps.of(channel)
     counted, ahead = _around(s, catalog, journey, channel, customer_ids, due_at, channel_caps)
+    choices = topic_choices.of(s, customer_ids) if journey.topic_id else {}
     out = {}
     for row in rows:
         customer, reason = row[0], row[1]
-        consent = (
-            bool(customer.sms_opt_in)
-            if channel is Channel.SMS
-            else bool(journey.transactional or customer.email_opt_in)
-        )
-        facts = judging.Facts(
+        facts = judging.Facts.of(
+            customer,
             enrollment_state=EnrollmentState.ACTIVE,
-            address=customer.email if channel is Channel.EMAIL else customer.phone,
             suppressed=reason,
-            consent=consent,
-            if_holds=bool(row[2]),
             timezone=planner.zone(customer.timezone, default_tz),
+            if_holds=bool(row[2]) if step.if_ is not None else None,
             counted=counted.get(customer.id, []),
             first_due_at=due_at,
             occasion_day=occasion_day,
             ahead=ahead.get(customer.id, []),
+            in_topic=topic_choices.admits(catalog, journey, channel, choices.get(customer.id, {})),
         )
-        out[customer.id] = judging.judge(channel, due_at, journey, step, facts, channel_caps)
+        one = judging.Case(channel, due_at, journey, step, facts, channel_caps, _UNRENDERED)
+        out[customer.id] = judging.judge(one)
     return out
 
 
@@ -138,7 +143,7 @@ def _around(
     return counted, ahead
 
 
-def says(verdict: judging.Verdict) -> str:
+def says(verdict: judging.Verdict[None]) -> str:
     """What a verdict means for the customer, in words."""
     if verdict.status is DeliveryStatus.SENDING:
         return "would be sent"

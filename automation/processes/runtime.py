@@ -9,11 +9,13 @@ their own before they call a journey or step gone.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import QueueJoinTimeout
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,32 +89,36 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
-def delivery_messages(queued: Sequence[Queued], batch_size: int) -> Iterator[dramatiq.Message]:
-    """The messages for these deliveries: emails of one journey step in batches, the rest one each."""
+def delivery_messages(
+    queued: Sequence[Queued], batch_size: int, at: dt.datetime | None = None
+) -> Iterator[dramatiq.Message]:
+    """The messages for these deliveries: emails of one journey step in batches, the rest one each.
+
+    `at`, the enqueuing tick's `now`, rides along as the `tick_at` option: the
+    worker stamps `claimed_at` on that clock (`automation.processes.worker.claim_instant`).
+    """
+    options = {"tick_at": at.isoformat()} if at is not None else {}
+
+    def message(actor: str, arg: int | list[int]) -> dramatiq.Message:
+        return dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=(arg,), kwargs={}, options=options)
+
     steps: dict[tuple[str, str], list[int]] = {}
     for q in queued:
         if q.channel == Channel.EMAIL and batch_size > 1:
             steps.setdefault((q.journey_id, q.step_id), []).append(q.id)
         else:
-            yield dramatiq.Message(
-                queue_name=QUEUE, actor_name="deliver", args=(q.id,), kwargs={}, options={}
-            )
+            yield message("deliver", q.id)
     for ids in steps.values():
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            if len(chunk) == 1:
-                yield dramatiq.Message(
-                    queue_name=QUEUE, actor_name="deliver", args=(chunk[0],), kwargs={}, options={}
-                )
-            else:
-                yield dramatiq.Message(
-                    queue_name=QUEUE, actor_name=BATCH_ACTOR, args=(chunk,), kwargs={}, options={}
-                )
+            yield message("deliver", chunk[0]) if len(chunk) == 1 else message(BATCH_ACTOR, chunk)
 
 
-def enqueue_deliveries(broker: dramatiq.Broker, queued: Sequence[Queued], batch_size: int) -> None:
+def enqueue_deliveries(
+    broker: dramatiq.Broker, queued: Sequence[Queued], batch_size: int, at: dt.datetime | None = None
+) -> None:
     """Enqueue the deliveries' messages (pipelined on Redis, see `automation.processes.enqueue`)."""
-    enqueue_many(broker, delivery_messages(queued, batch_size))
+    enqueue_many(broker, delivery_messages(queued, batch_size, at))
 
 
 def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> TickReport:
@@ -126,33 +132,45 @@ def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> Tic
         runtime.sessions,
         catalog,
         now,
-        lambda queued: enqueue_deliveries(broker, queued, s.email_batch_size),
+        lambda queued: enqueue_deliveries(broker, queued, s.email_batch_size, now),
         default_tz=s.default_timezone,
         sweep_grace=dt.timedelta(seconds=s.sweep_grace_s),
         claim_lease=dt.timedelta(seconds=s.claim_lease_s),
     )
 
 
+#: How often a drain looks at its stop signal while it waits for the queue.
+JOIN_POLL_MS = 200
+
+
 def _join(broker: dramatiq.Broker, queue: str) -> None:
     if isinstance(broker, StubBroker):
-        broker.join(queue, fail_fast=False)
+        broker.join(queue, fail_fast=False, timeout=JOIN_POLL_MS)
     else:
-        broker.join(queue)
+        broker.join(queue, timeout=JOIN_POLL_MS)
 
 
-def drain(broker: dramatiq.Broker, threads: int = 8) -> None:
-    """Process everything queued (and any retries it schedules), then stop: `--burst`."""
+def drain(broker: dramatiq.Broker, threads: int = 8, stop: threading.Event | None = None) -> bool:
+    """Process everything queued (and any retries it schedules), then stop: `--burst`.
+
+    Returns False when `stop` was set first (SIGTERM): the running messages
+    finish, the rest stay queued.
+    """
     from dramatiq.common import dq_name
 
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     try:
-        while True:
-            _join(broker, QUEUE)
-            _join(broker, dq_name(QUEUE))
+        while stop is None or not stop.is_set():
+            try:
+                _join(broker, QUEUE)
+                _join(broker, dq_name(QUEUE))
+            except QueueJoinTimeout:
+                continue
             worker.join()
             if not _pending(broker, QUEUE) and not _pending(broker, dq_name(QUEUE)):
-                return
+                return True
+        return False
     finally:
         worker.stop()
 

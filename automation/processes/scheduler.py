@@ -5,8 +5,11 @@ tick takes an advisory lock, and unique keys make a repeated pass harmless.
 With REDIS_URL set, the web process can wake it for a tick at once (see
 `wakeup`); one tick runs at a time either way. After each tick it records the
 instant in the database (the web's /healthz reads it). Once a day it runs the
-maintenance pass (event retention). SIGTERM and SIGINT stop it cleanly after
-the running tick finishes. With
+maintenance pass (event retention). A tick that fails (one journey's work, or
+the whole pass: the database away) is logged by kind and the next one runs on
+time. SIGTERM and SIGINT stop it cleanly after the running tick; an in-process
+delivery run (no REDIS_URL) stops after its running messages, leaving the rest
+queued for the next start. With
 AUTOMATION_METRICS_PORT set it serves Prometheus metrics on that port: tick
 duration, the last tick's instant, and the ledger and queue figures the web
 process shows.
@@ -54,20 +57,26 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
 def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> None:
     scheduler = BlockingScheduler(timezone=dt.UTC)
     tick_seconds = _tick_metrics(runtime)
+    stopping = threading.Event()
 
     one_at_a_time = threading.Lock()
 
     def job() -> None:
         with one_at_a_time:
             started = time.perf_counter()
-            report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
-            with runtime.sessions.begin() as s:
-                record_tick(s, dt.datetime.now(dt.UTC))
+            try:
+                report = run_tick(runtime, broker, dt.datetime.now(dt.UTC))
+                with runtime.sessions.begin() as s:
+                    record_tick(s, dt.datetime.now(dt.UTC))
+            except Exception as exc:
+                kind = type(getattr(exc, "orig", None) or exc).__name__
+                log.error("tick failed with %s; the next tick runs on time", kind)
+                return
             if tick_seconds is not None:
                 tick_seconds.observe(time.perf_counter() - started)
             log.info("%s", report.summary())
-            if embedded and report.enqueued:
-                drain(broker)
+            if embedded and report.enqueued and not drain(broker, stop=stopping):
+                log.info("stopped delivering in-process; what is left stays queued")
 
     def maintenance(days: int) -> None:
         with one_at_a_time:
@@ -102,6 +111,7 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping after the running tick", signal.Signals(signum).name)
+        stopping.set()
         if wakeups is not None:
             wakeups.stop()
         scheduler.shutdown(wait=True)

@@ -9,6 +9,7 @@ unique keys make a second one harmless anyway.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from automation.enroll import entry as enroll
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.store.models import Delivery
+
+log = logging.getLogger("automation.processes.tick")
 
 LOCK_KEY = 0x6175746F  # "auto"
 
@@ -42,16 +45,26 @@ class TickReport:
     swept: int = 0
     unknown: int = 0
     enqueued: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # journey id -> the kind of error
 
     def summary(self) -> str:
         if self.locked_out:
             return "another scheduler holds the tick lock; nothing done"
         enrolled = sum(self.enrolled.values())
-        return (
+        text = (
             f"tick at {self.now.isoformat()}: enrolled {enrolled}, exited {self.exited}, "
             f"new deliveries {self.deliveries}, released {self.released}, swept {self.swept}, "
             f"marked unknown {self.unknown}, enqueued {self.enqueued}"
         )
+        if self.failed:
+            text += "; failed: " + ", ".join(f"{jid} ({kind})" for jid, kind in sorted(self.failed.items()))
+        return text
+
+    def fail(self, journey_id: str, exc: Exception) -> None:
+        """Note one journey's failure; logged by kind, never with the data involved."""
+        kind = type(getattr(exc, "orig", None) or exc).__name__
+        self.failed.setdefault(journey_id, kind)
+        log.error("journey %s: this tick's work failed with %s; the other journeys go on", journey_id, kind)
 
 
 def _without_jit(session: Session) -> None:
@@ -100,13 +113,15 @@ def _release_and_sweep(
     ).all()
     reclaimed = session.execute(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.enqueued_at < now - lease)
-        .values(status=DeliveryStatus.QUEUED, message_id=None, enqueued_at=now, updated_at=now)
+        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.claimed_at < now - lease)
+        .values(
+            status=DeliveryStatus.QUEUED, message_id=None, claimed_at=None, enqueued_at=now, updated_at=now
+        )
         .returning(*QUEUED)
     ).all()
     unknown = session.scalars(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.enqueued_at < now - lease)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - lease)
         .values(
             status=DeliveryStatus.UNKNOWN,
             reason="the worker stopped after handing the message to the provider; not re-sent",
@@ -137,15 +152,20 @@ def tick(
         if not got:
             report.locked_out = True
             return report
-        with session_factory.begin() as session:
-            _without_jit(session)
-            for journey in catalog.active():
-                report.exited += enroll.exits(session, journey, now)
-                if not kind_of(journey).enrolls_at_tick:
-                    continue
-                report.enrolled[journey.id] = enroll.enroll_due(
-                    session, journey, now, Scope(catalog.tier_order, default_tz)
-                )
+        for journey in catalog.active():
+            # Each journey in its own transaction: one journey's failure is its own.
+            try:
+                with session_factory.begin() as session:
+                    _without_jit(session)
+                    exited = enroll.exits(session, journey, now)
+                    if kind_of(journey).enrolls_at_tick:
+                        report.enrolled[journey.id] = enroll.enroll_due(
+                            session, journey, now, Scope(catalog.tier_order, default_tz)
+                        )
+                report.exited += exited
+            except Exception as exc:
+                report.enrolled.pop(journey.id, None)
+                report.fail(journey.id, exc)
         cursor: batch.Cursor | None = None
         while True:
             with session_factory.begin() as session:

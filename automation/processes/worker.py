@@ -4,12 +4,26 @@ Importing this module sets the broker (Redis when REDIS_URL is set), as
 Dramatiq's CLI requires, and declares the `deliver` actor. Everything else
 (database, journeys, providers) is built on the first message, once per
 process, and the journeys are validated when a worker boots.
+
+Retries are bounded. Dramatiq retries only the waits the deliverer asks for
+(`dramatiq.Retry`: a provider's 429/5xx, within AUTOMATION_MAX_ATTEMPTS, or a
+rate limit). Any other error fails the message's rows alone, with no row
+blocking the others (a row's own failure is settled inside the deliverer); an
+error of the whole message (the database away, say) is retried
+AUTOMATION_WORKER_ERROR_RETRIES times with backoff, then a batch is split into
+one message per row, and a single row is marked `failed`. When even that write
+fails, the rows stay `queued` or `claimed` for the tick's sweep.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import random
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -19,6 +33,7 @@ from dramatiq.middleware import CurrentMessage, Middleware
 
 from automation import providers
 from automation.config import Settings, load_settings, require_safe_to_send
+from automation.core import rules
 from automation.core.statuses import Channel
 from automation.deliver.deliverer import Deliverer, RetryLater
 from automation.errors import UserError, report_lines
@@ -26,6 +41,7 @@ from automation.processes import logs
 from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
 from automation.processes.worker_metrics import add_worker_metrics, note_status
 
+log = logging.getLogger("automation.processes.worker")
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None
 
@@ -85,6 +101,13 @@ def install(deliverer: Deliverer | None) -> None:
         _deliverer = deliverer
 
 
+def _settings() -> Settings:
+    """The running deliverer's settings (tests install their own), else the environment's."""
+    with _lock:
+        current = _deliverer
+    return current.settings if current is not None else load_settings()
+
+
 def _current() -> Deliverer:
     global _deliverer
     with _lock:
@@ -127,24 +150,89 @@ def _setup() -> dramatiq.Broker:
 broker = _setup()
 
 
+def claim_instant(message: dramatiq.Message) -> dt.datetime | None:
+    """When this claim happens on the clock of the tick that enqueued the message.
+
+    The tick's `now` (carried in the message's options) plus the time the message
+    has spent since it was made: the wall clock in production, simulated time
+    under `automation tick --now`. It stamps `claimed_at`; nothing is decided by it.
+    """
+    tick_at = message.options.get("tick_at")
+    if not isinstance(tick_at, str):
+        return None
+    elapsed_ms = max(0, int(time.time() * 1000) - int(message.message_timestamp))
+    return dt.datetime.fromisoformat(tick_at) + dt.timedelta(milliseconds=elapsed_ms)
+
+
+def _where(exc: BaseException) -> str:
+    """`module:line` of the innermost frame of this package: where, without what (no data)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/automation/" in f.filename]
+    if not frames:
+        return "outside automation"
+    inner = frames[-1]
+    return f"{inner.filename.rsplit('/automation/', 1)[1]}:{inner.lineno}"
+
+
+def retry_when(_retries: int, exc: BaseException) -> bool:
+    """Retry only the waits asked for with `dramatiq.Retry`; `_run` handles every other error."""
+    return isinstance(exc, dramatiq.Retry)
+
+
+def _failed(message: dramatiq.Message, ids: list[int], exc: Exception) -> str:
+    """A whole message failed: retry it a few times, then split a batch, then fail the row."""
+    settings = _settings()
+    errors = int(message.options.get("worker_errors", 0)) + 1
+    message.options["worker_errors"] = errors
+    kind = type(exc).__name__
+    log.error(
+        "message %s (%d deliveries) failed with %s at %s (error %d of at most %d)",
+        message.message_id,
+        len(ids),
+        kind,
+        _where(exc),
+        errors,
+        settings.worker_error_retries + 1,
+    )
+    if errors <= settings.worker_error_retries:
+        delay = rules.retry_delay_ms(
+            errors, None, settings.retry_min_backoff_ms, settings.retry_max_backoff_ms, random.random()
+        )
+        raise dramatiq.Retry(f"worker error {kind}", delay=delay) from None
+    if len(ids) > 1:
+        carried = {"tick_at": message.options["tick_at"]} if "tick_at" in message.options else {}
+        for delivery_id in ids:
+            deliver.send_with_options(args=(delivery_id,), **carried)
+        log.warning("message %s split into %d messages of one delivery", message.message_id, len(ids))
+        return "split"
+    try:
+        _current().give_up(ids, message.message_id, f"gave up after {errors} worker errors ({kind})")
+    except Exception as again:
+        log.error(
+            "could not mark delivery %s failed (%s); the sweep will re-queue it", ids[0], type(again).__name__
+        )
+    return "failed"
+
+
 def _run(ids: list[int]) -> str:
     """Deliver these rows for the current message; a transient provider error becomes a Dramatiq retry."""
     message = CurrentMessage.get_current_message()
     assert message is not None
     try:
-        statuses = _current().deliver_many(ids, message.message_id)
+        statuses = _current().deliver_many(ids, message.message_id, claim_instant(message))
     except RetryLater as exc:
         raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from None
+    except Exception as exc:
+        return _failed(message, ids, exc)
     return statuses[ids[0]] if len(ids) == 1 else "batch"
 
 
-@dramatiq.actor(actor_name="deliver", queue_name=QUEUE, max_retries=None, time_limit=300_000)
+@dramatiq.actor(actor_name="deliver", queue_name=QUEUE, retry_when=retry_when, time_limit=300_000)
 def deliver(delivery_id: int) -> None:
     """Deliver one ledger row."""
     note_status(_run([delivery_id]))
 
 
-@dramatiq.actor(actor_name=BATCH_ACTOR, queue_name=QUEUE, max_retries=None, time_limit=600_000)
+@dramatiq.actor(actor_name=BATCH_ACTOR, queue_name=QUEUE, retry_when=retry_when, time_limit=600_000)
 def deliver_batch(delivery_ids: list[int]) -> None:
     """Deliver the email rows of one journey step, as few provider requests as their bodies allow."""
     note_status(_run(delivery_ids))

@@ -3,7 +3,9 @@
 For local work and the demo: open the files to see exactly what would be sent.
 An email file is named by its delivery and carries a `Date:` header, as a mail
 client expects; every SMS gets a file of its own, so two messages to one
-number never overwrite each other.
+number never overwrite each other. Every recipient's file is built before the
+first is written, so a message the outbox cannot build refuses the request
+with nothing on disk.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
+from automation.errors import PermanentProviderError
 
 
 def _safe(text: str) -> str:
@@ -37,12 +40,33 @@ class OutboxProvider:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{_safe(key)}{suffix}"
 
+    def problem(self, message: EmailMessage | SmsMessage) -> str | None:
+        """An email whose headers cannot be written (a control character in a name, say)."""
+        if isinstance(message, SmsMessage):
+            return None
+        try:
+            self._mime(message)
+        except (ValueError, TypeError) as exc:
+            return f"outbox: the email cannot be written: {type(exc).__name__}"
+        return None
+
     def send_email(self, batch: EmailBatch) -> str:
         """Write each recipient's message as the provider would build it; returns the first id."""
-        ids = [self._write_email(message) for message in batch.expand()]
-        return ids[0]
+        built = []
+        for message in batch.expand():
+            try:
+                built.append((message, *self._mime(message)))
+            except (ValueError, TypeError) as exc:
+                raise PermanentProviderError(
+                    f"outbox: an email cannot be written: {type(exc).__name__}", about_recipient=True
+                ) from None
+        for message, msgid, data in built:
+            key = message.custom_args.get("delivery_id", msgid)
+            self._path("email", f"delivery-{key}", ".eml").write_bytes(data)
+        return built[0][1]
 
-    def _write_email(self, message: EmailMessage) -> str:
+    def _mime(self, message: EmailMessage) -> tuple[str, bytes]:
+        """The message id and the bytes of the `.eml` file."""
         mime = MimeMessage()
         mime["From"] = formataddr((message.from_name or "", message.from_email))
         mime["To"] = formataddr((message.to_name or "", message.to))
@@ -56,15 +80,14 @@ class OutboxProvider:
             mime[f"X-Automation-{name.replace('_', '-').title()}"] = value
         mime.set_content(message.text)
         mime.add_alternative(message.html, subtype="html")
-        key = message.custom_args.get("delivery_id", msgid.strip("<>"))
-        self._path("email", f"delivery-{key}", ".eml").write_bytes(bytes(mime))
-        return msgid.strip("<>")
+        return msgid.strip("<>"), bytes(mime)
 
     def send_sms(self, message: SmsMessage) -> str:
         key = f"{_safe(message.to)}-{uuid.uuid4().hex}"
         path = self._path("sms", key, ".txt")
         sent = format_datetime(self.clock().astimezone(dt.UTC))
+        sender = message.sender or "outbox"
         path.write_text(
-            f"From: {message.sender}\nTo: {message.to}\nDate: {sent}\n\n{message.body}\n", encoding="utf-8"
+            f"From: {sender}\nTo: {message.to}\nDate: {sent}\n\n{message.body}\n", encoding="utf-8"
         )
         return f"outbox-{key}"

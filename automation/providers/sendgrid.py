@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 from urllib.error import URLError
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from automation.core.messages import EmailBatch, Recipient
+from automation.core.messages import EmailBatch, EmailMessage, Recipient
 from automation.errors import PermanentProviderError, TransientProviderError
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds to wait from Retry-After or SendGrid's X-RateLimit-Reset (epoch seconds)."""
-    if headers is None:
-        return None
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return None
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            # A hint for real-time backoff, so the wall clock is the right one here.
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            return None
-    return None
+from automation.providers.hints import retry_after_s
 
 
 def _errors(body: Any) -> list[dict[str, Any]]:
@@ -82,11 +62,14 @@ class SendGridProvider:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.timeout_s = timeout_s
 
+    def problem(self, message: EmailMessage) -> str | None:
+        """SendGrid takes any message the worker builds."""
+        return None
+
     def send_email(self, batch: EmailBatch) -> str:
+        body = message_body(batch)
         try:
-            response = self.client.client.mail.send.post(
-                request_body=message_body(batch), timeout=self.timeout_s
-            )
+            response = self.client.client.mail.send.post(request_body=body, timeout=self.timeout_s)
         except HTTPError as exc:
             raise self._classify(exc) from None
         except (TimeoutError, URLError, ConnectionError, OSError) as exc:
@@ -101,7 +84,7 @@ class SendGridProvider:
         errors = _errors(exc.body)
         text = "; ".join(str(e.get("message", "")) for e in errors) or f"HTTP {status}"
         if status == 429 or status >= 500:
-            return TransientProviderError(f"sendgrid {status}: {text}", _retry_after(exc.headers))
+            return TransientProviderError(f"sendgrid {status}: {text}", retry_after_s(exc.headers))
         fields = [str(e.get("field") or "") for e in errors]
         about_recipient = any(f.startswith("personalizations") for f in fields)
         invalid_recipient = any(f.startswith("personalizations") and "email" in f for f in fields)

@@ -18,6 +18,9 @@ class RecordingProvider:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
+    def problem(self, message: EmailMessage | SmsMessage) -> str | None:
+        return None
+
     def send_email(self, batch: EmailBatch) -> str:
         with self._lock:
             self.batches.append(batch)

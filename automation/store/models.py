@@ -252,6 +252,7 @@ class Delivery(Base):
         ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
+        Index(None, "status", "claimed_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
         # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.

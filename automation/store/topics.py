@@ -13,8 +13,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from automation.core import judging
+from automation.core.journeys import Journey
 from automation.core.records import Identify
+from automation.core.statuses import Channel
 from automation.core.topics import Choice
+from automation.definitions.catalog import Catalog
 from automation.store.models import PreferenceUndo, TopicChoice
 from automation.store.sqlutil import insert_for
 
@@ -52,6 +56,16 @@ def record(
             set_={k: stmt.excluded[k] for k in ("subscribed", "chosen_at", "how", "confirmed_at")},
             where=table.chosen_at <= stmt.excluded.chosen_at,
         )
+    )
+
+
+def admits(catalog: Catalog, journey: Journey, channel: Channel, choices: dict[str, Choice]) -> bool:
+    """Whether a customer with these choices is in the journey's topic for a send on `channel`."""
+    topic = journey.topic_id
+    if topic is None:
+        return True
+    return judging.in_topic(
+        journey, channel, catalog.topics.get(topic), choices.get(topic), catalog.double_opt_in(topic)
     )
 
 

@@ -193,8 +193,10 @@ def test_stale_claims_are_resumed_and_stale_sends_become_unknown(
     tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda queued: None)
     ada, bob = flow.deliveries()
     with rt.sessions.begin() as s:  # their messages were lost with Redis: one claimed, one mid-send
-        s.execute(update(Delivery).where(Delivery.id == ada.id).values(status="claimed", message_id="lost-1"))
-        s.execute(update(Delivery).where(Delivery.id == bob.id).values(status="sending", message_id="lost-2"))
+        claimed = {"status": "claimed", "message_id": "lost-1", "claimed_at": utc(NOW)}
+        s.execute(update(Delivery).where(Delivery.id == ada.id).values(**claimed))
+        sending = {"status": "sending", "message_id": "lost-2", "claimed_at": utc(NOW)}
+        s.execute(update(Delivery).where(Delivery.id == bob.id).values(**sending))
     lease = dt.timedelta(seconds=flow.settings.claim_lease_s)
     report = flow.run((utc(NOW) + lease + dt.timedelta(seconds=1)).isoformat())
     assert (report.swept, report.unknown) == (1, 1)
@@ -202,6 +204,35 @@ def test_stale_claims_are_resumed_and_stale_sends_become_unknown(
     assert ada.status == "sent"
     assert bob.status == "unknown" and "not re-sent" in (bob.reason or "")
     assert [m["to"] for m in sendgrid.messages()] == ["ada@example.com"]
+
+
+def test_the_claim_lease_runs_from_the_claim_not_from_the_enqueue(
+    flow: Flow, sendgrid: SendGridStandIn
+) -> None:
+    one_receipt(flow)
+    rt = flow.runtime
+    tick(rt.engine, rt.sessions, rt.catalog, utc(NOW), lambda queued: None)
+    [row] = flow.deliveries()
+    lease = dt.timedelta(seconds=flow.settings.claim_lease_s)
+    claimed_at = utc(NOW) + dt.timedelta(minutes=10)  # the message waited ten minutes in Redis
+    with rt.sessions.begin() as s:
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id == row.id)
+            .values(status="claimed", message_id="lost", claimed_at=claimed_at)
+        )
+    assert flow.run((utc(NOW) + lease + dt.timedelta(seconds=1)).isoformat()).swept == 0
+    assert flow.deliveries()[0].status == "claimed" and sendgrid.accepted == []
+    assert flow.run((claimed_at + lease + dt.timedelta(seconds=1)).isoformat()).swept == 1
+    assert flow.deliveries()[0].status == "sent" and len(sendgrid.accepted) == 1
+
+
+def test_a_claim_is_stamped_on_the_clock_of_the_tick_that_enqueued_it(flow: Flow) -> None:
+    one_receipt(flow)
+    flow.run(NOW)
+    [row] = flow.deliveries()
+    assert row.status == "sent" and row.claimed_at is not None
+    assert utc(NOW) <= row.claimed_at < utc(NOW) + dt.timedelta(seconds=60)
 
 
 def test_the_same_message_finding_its_own_send_marks_it_unknown(

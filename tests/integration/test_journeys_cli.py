@@ -199,6 +199,46 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
     )
 
 
+def test_preview_says_what_the_worker_would_decide_suppression_quiet_hours_and_caps(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ingest(
+        env,
+        tmp_path,
+        [
+            person("ada", timezone="Europe/Paris"),
+            person("bob", timezone="Europe/Paris"),
+            track("ada", "order_placed", "2026-03-02T08:00:00Z", "o-1", total=10, currency="EUR"),
+            track("bob", "order_placed", "2026-03-02T08:00:00Z", "o-2", total=10, currency="EUR"),
+        ],
+    )
+    assert cli("suppress", "add", "email", "ada@example.com", env=env).returncode == 0
+
+    def notes(customer: str, now: str) -> list[str]:
+        result = cli(
+            "journeys", "preview", "post_purchase_thanks", "--customer", customer, "--now", now, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+
+    assert notes("ada", NOW) == [
+        "note: if due now, it would not be sent: suppressed (address suppressed (manual))"
+    ]
+    assert notes("bob", NOW) == []  # 11:00 in Paris
+    assert notes("bob", "2026-03-02T21:30:00Z") == [  # 22:30 in Paris
+        "note: if due now, it would wait (quiet hours) until 2026-03-03T07:00:00+00:00"
+    ]
+    seasonal = cli("journeys", "preview", "seasonal_offer", "--customer", "bob", "--now", NOW, env=env)
+    assert seasonal.returncode == 0 and "note: " not in seasonal.stdout, seasonal.stderr
+    assert cli("tick", "--now", "2026-03-02T10:30:00Z", env={**env, "REDIS_URL": ""}).returncode == 0
+    later = "2026-03-02T11:00:00Z"  # bob's thank-you went out: the daily email cap is reached
+    capped = cli("journeys", "preview", "seasonal_offer", "--customer", "bob", "--now", later, env=env)
+    [note] = [line for line in capped.stdout.splitlines() if line.startswith("note: ")]
+    assert note.startswith("note: the send would be deferred to 2026-03-03T") and note.endswith(
+        ": frequency cap"
+    )
+
+
 def test_the_dramatiq_worker_refuses_to_boot_on_an_invalid_folder(
     env: dict[str, str], tmp_path: Path
 ) -> None:

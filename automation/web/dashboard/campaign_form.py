@@ -80,7 +80,7 @@ def check(
         result.problem = str(exc)
         return result
     except DBAPIError as exc:
-        # A valid filter the database cannot evaluate, such as a text trait compared with a number.
+        # A filter that loads and compiles but that the database still refuses to evaluate.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         result.problem = f"{SOURCE}: the database cannot evaluate this filter: {reason}"
         return result

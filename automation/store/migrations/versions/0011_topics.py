@@ -1,7 +1,7 @@
 """topics: each customer's newest choice per subscription topic, and the undo of leaving
 
 Revision ID: topics
-Revises: delivery_deferrals
+Revises: claim_lease
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "topics"
-down_revision = "delivery_deferrals"
+down_revision = "claim_lease"
 branch_labels = None
 depends_on = None
 
