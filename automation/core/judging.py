@@ -6,8 +6,9 @@ facts for one customer; both ask `judge` for the call. The rules run in the
 order of `RULES`, and the first that has something to say wins: the journey or
 step is gone, the enrollment ended, stale, no address, suppressed, no consent,
 out of the journey's topic (`topic: ID`), a step `if` that does not hold (or
-cannot be evaluated), quiet hours, the frequency cap; then the message itself is composed and judged: it could not be
-built, the provider cannot take it, it is over `max_sms_segments`.
+cannot be evaluated), quiet hours, the frequency cap; then the message itself
+is composed and judged: it could not be built, the provider cannot take it, it
+is over `max_sms_segments`.
 
 A deferral that would carry a message past its `send_within` or past the local
 day of its dated occasion (a birthday) makes it stale instead. In a contested
