@@ -12,6 +12,7 @@ import pytest
 
 from automation.core.context import message_context
 from automation.core.journeys import Journey, journey_json_schema
+from automation.core.topics import topics_json_schema
 from automation.definitions.catalog import check_catalog
 from automation.definitions.loader import parse_journey
 from automation.definitions.rendering import Renderer, RenderError
@@ -97,12 +98,26 @@ def test_shipped_journeys_are_valid() -> None:
         "birthday",
     } <= set(catalog.journeys)
     for path in (ROOT / "journeys").glob("*.yaml"):
-        if path.name != "tiers.yaml":
+        if path.name not in ("tiers.yaml", "topics.yaml"):
             assert path.read_text().startswith("# yaml-language-server: $schema=journey.schema.json\n"), path
+    assert (
+        (ROOT / "journeys" / "topics.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=topics.schema.json\n")
+    )
 
 
-def test_committed_schema_is_the_generated_one() -> None:
+def test_the_shipped_marketing_journeys_name_their_topics() -> None:
+    catalog, _ = check_catalog(ROOT / "journeys", ROOT / "templates")
+    assert catalog is not None
+    named = {j.id: j.topic for j in catalog.journeys.values() if j.topic}
+    assert set(named.values()) == {"promotions", "loyalty", "newsletter"}
+    assert named["seasonal_offer"] == "promotions" and named["tier_upgrade"] == "loyalty"
+
+
+def test_committed_schemas_are_the_generated_ones() -> None:
     assert (ROOT / "journeys" / "journey.schema.json").read_text() == journey_json_schema()
+    assert (ROOT / "journeys" / "topics.schema.json").read_text() == topics_json_schema()
 
 
 def customer(**traits: object) -> SimpleNamespace:
