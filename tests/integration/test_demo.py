@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from automation.definitions.catalog import load_catalog
-from automation.definitions.loader import TIER_FILE
+from automation.definitions.loader import TIER_FILE, TOPICS_FILE
 from automation.insight import reporting
 from automation.store.db import make_engine, sessions
 from tests.conftest import ROOT
@@ -61,12 +61,13 @@ def test_demo_fires_every_journey_kind_in_under_a_minute(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert elapsed < 60, f"the demo took {elapsed:.1f} s"
     out = result.stdout
-    assert "campaigns launched: seasonal_offer-demo" in out
+    assert "campaigns launched: newsletter-demo, seasonal_offer-demo" in out
+    assert "a customer with mixed topic choices, cust-0001 (newsletter on, promotions off)" in out
     assert "journeys that sent nothing" not in out
     assert f"emails in {tmp_path / 'demo-output' / 'outbox' / 'email'}" in out
 
     sent = _sent_per_journey(tmp_path / "demo-output")
-    shipped = {p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name != TIER_FILE}
+    shipped = {p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name not in (TIER_FILE, TOPICS_FILE)}
     kinds = {"fx_birthday", "fx_inactive_60d", "fx_membership_anniversary", "fx_tier_upgrade"}
     assert shipped | kinds <= set(sent)
     assert all(sent[j] > 0 for j in shipped | kinds), sent
@@ -85,7 +86,7 @@ def test_demo_from_an_empty_folder_uses_the_shipped_journeys(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "journeys that sent nothing" not in result.stdout
     for journey in (ROOT / "journeys").glob("*.yaml"):
-        if journey.name == TIER_FILE:
+        if journey.name in (TIER_FILE, TOPICS_FILE):
             continue
         assert journey.stem in result.stdout
     assert (tmp_path / "demo-output" / "demo.db").is_file()
@@ -129,7 +130,7 @@ def test_the_demo_summary_is_what_automation_status_says_on_its_database(tmp_pat
         timeout=60,
     )
     assert status.returncode == 0, status.stderr
-    journeys = [p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name != TIER_FILE]
+    journeys = [p.stem for p in (ROOT / "journeys").glob("*.yaml") if p.name not in (TIER_FILE, TOPICS_FILE)]
 
     def rows(text: str) -> list[str]:
         return [line for line in text.splitlines() if any(f"│{j} " in line for j in journeys)]
