@@ -356,3 +356,35 @@ def test_an_unconfirmed_request_expires_after_seven_days(
     age(flow, dt.timedelta(days=7))
     assert web.post(confirm).status_code == 410
     assert choices(flow, "ada") == {}
+
+
+def test_the_tracking_api_records_topic_choices_as_api(flow: Flow, topic_env: dict[str, str]) -> None:
+    created = cli("keys", "create", "shop", env=topic_env)
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    proc = start([str(BIN), "web", "--host", "127.0.0.1", "--port", str(port)], topic_env)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, auth=(created.stdout.strip(), "")
+        ) as http:
+            wait_for(lambda: http.get("/healthz").status_code in (200, 503))
+            call = {"userId": "jo", "traits": {"email": "jo@example.com", "topics": {"newsletter": False}}}
+            assert http.post("/v1/identify", json=call).status_code == 200
+            bad = {"userId": "jo", "traits": {"topics": {"newsletter": "no"}}}
+            refused = http.post("/v1/identify", json=bad)
+            assert refused.status_code == 400 and "traits.topics.newsletter" in refused.text
+    finally:
+        stop(proc)
+    assert choices(flow, "jo") == {"newsletter": (False, "api")}
+
+
+def test_a_journey_naming_an_unknown_topic_is_refused_with_its_position(tmp_path: Path) -> None:
+    journeys, templates = topic_workspace(tmp_path / "bad")
+    (journeys / "odd.yaml").write_text(
+        "id: odd\nname: Odd\ntopic: promotion\ntrigger: manual\n"
+        "steps:\n  - send: {channel: email, template: promo_mail}\n",
+        encoding="utf-8",
+    )
+    done = cli("journeys", "validate", str(journeys), "--templates", str(templates))
+    assert done.returncode == 1
+    assert f"{journeys / 'odd.yaml'}:3:8: unknown topic 'promotion'" in done.stdout + done.stderr
