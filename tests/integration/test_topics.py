@@ -228,6 +228,14 @@ def links(sendgrid: SendGridStandIn) -> dict[str, str]:
     }
 
 
+def confirm_link(sendgrid: SendGridStandIn) -> str:
+    """The path of the confirmation link in the one email sent."""
+    [mail] = sendgrid.messages()
+    found = re.search(rf"{PUBLIC_URL}(/confirm/\S+)", mail["text"])
+    assert found is not None
+    return found[1]
+
+
 def choices(flow: Flow, customer: str) -> dict[str, tuple[bool, str]]:
     with flow.runtime.sessions() as s:
         return {
@@ -331,8 +339,7 @@ def test_double_opt_in_keeps_the_topic_off_until_confirmed(
     flow.ingest([event("ada", "tips_t", EARLIER), event("ada", "tips_signup", EARLIER)])
     flow.run(NOW)
     assert statuses(flow) == {"tips_t": ("skipped", "topic: tips"), "tips_signup": ("sent", None)}
-    [mail] = sendgrid.messages()
-    confirm = re.search(rf"{PUBLIC_URL}(/confirm/\S+)", mail["text"])[1]
+    confirm = confirm_link(sendgrid)
     shown = web.get(confirm)
     assert shown.status_code == 200 and "Confirm" in shown.text
     assert choices(flow, "ada") == {"tips": (True, "ingest")}  # a GET confirms nothing
@@ -351,30 +358,23 @@ def test_an_unconfirmed_request_expires_after_seven_days(
     flow.ingest([person("ada")])
     flow.ingest([event("ada", "tips_signup", EARLIER)])
     flow.run(NOW)
-    [mail] = sendgrid.messages()
-    confirm = re.search(rf"{PUBLIC_URL}(/confirm/\S+)", mail["text"])[1]
+    confirm = confirm_link(sendgrid)
     age(flow, dt.timedelta(days=7))
     assert web.post(confirm).status_code == 410
     assert choices(flow, "ada") == {}
 
 
-def test_the_tracking_api_records_topic_choices_as_api(flow: Flow, topic_env: dict[str, str]) -> None:
+def test_the_tracking_api_records_topic_choices_as_api(
+    flow: Flow, topic_env: dict[str, str], web: httpx.Client
+) -> None:
     created = cli("keys", "create", "shop", env=topic_env)
     assert created.returncode == 0, created.stderr
-    port = free_port()
-    proc = start([str(BIN), "web", "--host", "127.0.0.1", "--port", str(port)], topic_env)
-    try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", timeout=10, auth=(created.stdout.strip(), "")
-        ) as http:
-            wait_for(lambda: http.get("/healthz").status_code in (200, 503))
-            call = {"userId": "jo", "traits": {"email": "jo@example.com", "topics": {"newsletter": False}}}
-            assert http.post("/v1/identify", json=call).status_code == 200
-            bad = {"userId": "jo", "traits": {"topics": {"newsletter": "no"}}}
-            refused = http.post("/v1/identify", json=bad)
-            assert refused.status_code == 400 and "traits.topics.newsletter" in refused.text
-    finally:
-        stop(proc)
+    auth = (created.stdout.strip(), "")
+    call = {"userId": "jo", "traits": {"email": "jo@example.com", "topics": {"newsletter": False}}}
+    assert web.post("/v1/identify", json=call, auth=auth).status_code == 200
+    bad = {"userId": "jo", "traits": {"topics": {"newsletter": "no"}}}
+    refused = web.post("/v1/identify", json=bad, auth=auth)
+    assert refused.status_code == 400 and "traits.topics.newsletter" in refused.text
     assert choices(flow, "jo") == {"newsletter": (False, "api")}
 
 
