@@ -24,6 +24,7 @@ from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.ingest.load import ingest
 from automation.insight.explain import explain
+from automation.insight.would import Caps
 from automation.processes.runtime import open_database
 from automation.store.models import Enrollment
 from tests.harness import identify, track, utc
@@ -116,7 +117,8 @@ def test_set_based_enrollment_matches_the_candidate_path(
     scope = Scope(loaded.tier_order, "UTC")
     with sessions() as s:
         people = [f"c{n}" for n in range(8)] + ["quiet"]
-        said = {c for c in people if explain(s, journey, loaded, c, NOW, "UTC").enters}
+        caps = Caps.from_settings(settings)
+        said = {c for c in people if explain(s, journey, loaded, c, NOW, "UTC", caps).enters}
         by_python = enroll.insert_enrollments(
             s, journey, kind_of(journey).candidates(s, journey, NOW, scope), NOW
         )

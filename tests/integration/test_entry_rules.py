@@ -20,6 +20,7 @@ from automation.config import Settings
 from automation.definitions.catalog import Catalog, load_catalog
 from automation.ingest.load import ingest
 from automation.insight.explain import explain
+from automation.insight.would import Caps
 from automation.processes.runtime import open_database
 from automation.processes.tick import tick
 from automation.store import db
@@ -28,6 +29,7 @@ from tests.harness import identify, track, utc
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 NOW = utc("2026-11-22T12:00:00Z")
+CAPS = Caps(email_day=1, email_week=3, sms_day=1)
 JOURNEYS = {
     "ev": "trigger:\n  event: {name: order_placed, lookback: 3d}\n",
     "up": "trigger:\n  tier_change: {direction: up, lookback: 3d}\n",
@@ -91,7 +93,7 @@ def test_an_occasion_exactly_lookback_old_enters_by_the_tick_and_by_explain(
     engine, sessions = database
     with sessions() as s:
         said = {
-            cid: explain(s, catalog.journeys[jid], catalog, cid, NOW, "UTC")
+            cid: explain(s, catalog.journeys[jid], catalog, cid, NOW, "UTC", CAPS)
             for jid, pair in EDGE.items()
             for cid in pair
         }
