@@ -82,6 +82,11 @@ def write_workspace(folder: Path) -> tuple[Path, Path]:
             f"steps:\n  - send: {send}\n",
             encoding="utf-8",
         )
+    # The points templates read a custom trait, which must be declared.
+    (journeys / "traits.yaml").write_text(
+        "traits:\n  - name: points\n    type: integer\n    description: Loyalty points.\n",
+        encoding="utf-8",
+    )
     for name, text in TEMPLATES.items():
         path = templates / name
         path.parent.mkdir(parents=True, exist_ok=True)
