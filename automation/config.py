@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEFAULT_UNSUBSCRIBE_SECRET), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
     )
+    # How long a message's preference-centre link keeps working after it was sent.
+    preference_link_days: int = Field(90, gt=0, alias="AUTOMATION_PREFERENCE_LINK_DAYS")
     # Secrets that signed links still in people's mailboxes (comma-separated), still accepted.
     unsubscribe_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, alias="AUTOMATION_UNSUBSCRIBE_PREVIOUS_SECRETS"

@@ -67,10 +67,15 @@ TEMPLATES = {
 }
 
 
+# The custom trait the poisoned templates read, declared as a template needs it to be.
+KIT_TRAITS = "traits:\n  - {name: points, type: number}\n"
+
+
 def write_workspace(folder: Path) -> tuple[Path, Path]:
     journeys, templates = folder / "journeys", folder / "templates"
     journeys.mkdir(parents=True)
     shutil.copytree(ROOT / "templates" / "_layouts", templates / "_layouts")
+    (journeys / "traits.yaml").write_text(KIT_TRAITS, encoding="utf-8")
     for jid, (event, send, extra) in JOURNEYS.items():
         (journeys / f"{jid}.yaml").write_text(
             f"id: {jid}\nname: {jid.replace('_', ' ')}\ntrigger: {{event: {{name: {event}}}}}\n{extra}"

@@ -331,6 +331,7 @@ def render_first(
         template_variables(journey, manual.context(campaign_id)),
         delivery_id=0,
         unsubscribe_url="<unsubscribe link>",
+        confirm_url="<confirmation link>",
         brand=brand,
     )
     if step.channel == Channel.SMS:

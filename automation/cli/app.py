@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
     "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
+    "topics": ("automation.cli.topics_cmd", "Subscription topics and customers' choices."),
     "suppress": ("automation.cli.suppress_cmd", "The suppression list (addresses never to message)."),
     "keys": ("automation.cli.keys_cmd", "Write keys for the tracking API (/v1/...)."),
     "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),

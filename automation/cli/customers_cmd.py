@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from automation.cli.app import app, console, parse_now
 from automation.cli.output import cell, print_json, print_table, table
 from automation.config import load_settings
+from automation.definitions.loader import load_topics
 from automation.errors import UserError
 from automation.insight import reporting
 from automation.processes.runtime import open_database
@@ -22,6 +24,7 @@ app.add_typer(customers_app, name="customers")
 
 EVENTS = ("event", "count", "first_at", "last_at")
 IN_FLIGHT = ("journey", "entered_at", "next_step", "next_at", "campaign")
+TOPICS = ("topic", "state", "chosen_at", "how", "confirmed_at")
 MESSAGES = ("id", "journey", "step", "channel", "status", "provider_status", "due_at", "sent_at", "reason")
 
 
@@ -31,8 +34,9 @@ def show(
     messages: Annotated[int, typer.Option(min=1, metavar="N", help="How many recent messages to list.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Traits, order facts, journeys in flight (next step and time) and the last messages."""
-    _, sessions = open_database(load_settings())
+    """Traits, order facts, topics, journeys in flight (next step and time) and the last messages."""
+    settings = load_settings()
+    _, sessions = open_database(settings)
     report = reporting.customer(sessions, customer_id, messages)
     if as_json:
         print_json(asdict(report))
@@ -43,6 +47,7 @@ def show(
         traits.add_row(name, cell(value))
     print_table(traits)
     sections = (
+        ("Topics", TOPICS, topic_rows(report.topics, settings.journeys_dir)),
         ("Events", EVENTS, report.events),
         ("Journeys in flight", IN_FLIGHT, report.in_flight),
         ("Last messages", MESSAGES, report.messages),
@@ -55,6 +60,21 @@ def show(
         for row in rows:
             out.add_row(*(cell(row[c]) for c in columns))
         print_table(out)
+
+
+def topic_rows(chosen: dict[str, dict[str, Any]], journeys_dir: Path) -> list[dict[str, Any]]:
+    """Every defined topic with the customer's state: their choice, else the topic's default."""
+    topics, _ = load_topics(journeys_dir)
+    rows = []
+    for topic_id in [*topics, *sorted(chosen.keys() - topics.keys())]:
+        choice = chosen.get(topic_id)
+        if choice is None:
+            state = "on" if topics[topic_id].default == "opt_in" else "off"
+            rows.append({"topic": topic_id, "state": state, "how": "default"})
+            continue
+        state = "on" if choice["subscribed"] else "off"
+        rows.append({"topic": topic_id, "state": state, **{k: choice[k] for k in TOPICS[2:]}})
+    return [{k: row.get(k) for k in TOPICS} for row in rows]
 
 
 CustomerId = Annotated[str, typer.Argument(metavar="ID", help="The customer id.")]

@@ -13,6 +13,7 @@ from automation.cli.app import app, console
 from automation.cli.status_cmd import print_stats
 from automation.core.statuses import DeliveryStatus
 from automation.demo import DayReport, run_demo
+from automation.demo.data import MIXED, topic_choices
 
 
 def _day(report: DayReport) -> None:
@@ -52,6 +53,8 @@ def demo(
         highlight=False,
     )
     print_stats(result.stats, "What each journey did (the same as `automation status` on its database)")
+    mixed = f"cust-{MIXED:04d}"
+    choices = ", ".join(f"{t} {'on' if yes else 'off'}" for t, yes in topic_choices(MIXED).items())
     silent = [s.journey_id for s in result.stats if not s.deliveries.get(DeliveryStatus.SENT)]
     if silent:
         console.print(f"journeys that sent nothing: {', '.join(silent)}", highlight=False)
@@ -59,6 +62,8 @@ def demo(
         f"rendered messages: {result.emails} emails in {result.outbox / 'email'}, "
         f"{result.sms} SMS in {result.outbox / 'sms'}\n"
         f"database: {result.database} (try: DATABASE_URL=sqlite:///{result.database} automation status)\n"
+        f"a customer with mixed topic choices, {mixed} ({choices}): "
+        f"DATABASE_URL=sqlite:///{result.database} automation customers show {mixed}\n"
         f"done in {time.monotonic() - began:.1f} s",
         highlight=False,
     )

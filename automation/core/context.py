@@ -28,6 +28,7 @@ def message_context(
     *,
     delivery_id: int,
     unsubscribe_url: str,
+    confirm_url: str,
     brand: str,
     shop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def message_context(
         "brand": brand,
         "shop": shop or {"name": brand, "url": None, "postal_address": None, "currency": None},
         "unsubscribe_url": unsubscribe_url,
+        "confirm_url": confirm_url,
         "delivery_id": delivery_id,
         **trigger_variables,
     }

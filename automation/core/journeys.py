@@ -22,6 +22,7 @@ from pydantic.json_schema import WithJsonSchema
 from automation.core.durations import parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
+from automation.core.topics import MARKETING, TOPIC_ID
 
 
 def _duration(value: Any) -> dt.timedelta:
@@ -259,7 +260,17 @@ class Journey(_Strict):
     re_entry: Literal["once_per_occurrence", "once"] | Cooldown = "once_per_occurrence"
     exit_on: ExitOn | None = None
     goal: Goal | None = None
-    transactional: bool = Field(False, description="Exempt from marketing consent and caps.")
+    transactional: bool = Field(False, description="Exempt from marketing consent, topics and caps.")
+    topic: str | None = Field(
+        None,
+        pattern=TOPIC_ID,
+        description="The subscription topic (topics.yaml) of a marketing journey; default `marketing`.",
+    )
+    double_opt_in: bool = Field(
+        False,
+        description="A sign-up journey of its topic: its emails carry the confirmation link, and a yes "
+        "in the topic counts only once confirmed.",
+    )
     quiet_hours: QuietHours | Literal[False] = QuietHours()
     frequency_cap: bool = Field(True, description="Whether the cross-journey cap applies.")
     cap_action: Literal["defer", "skip"] = "defer"
@@ -272,6 +283,19 @@ class Journey(_Strict):
         description="A message not sent this long after its step fell due is skipped as stale; false: never.",
     )
     steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _topic_is_marketing(self) -> Journey:
+        if self.transactional and self.topic is not None:
+            raise ValueError("a transactional journey has no topic")
+        if self.double_opt_in and self.topic is None:
+            raise ValueError("double_opt_in needs the `topic` it signs customers up to")
+        return self
+
+    @property
+    def topic_id(self) -> str | None:
+        """The topic a send is judged against: none for transactional mail, else `marketing` by default."""
+        return None if self.transactional else self.topic or MARKETING
 
     @field_validator("steps")
     @classmethod

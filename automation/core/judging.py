@@ -5,9 +5,10 @@ queries (`automation.deliver.ledger`), and `journeys preview` gathers the same
 facts for one customer; both ask `judge` for the call. The rules run in the
 order of `RULES`, and the first that has something to say wins: the journey or
 step is gone, the enrollment ended, stale, no address, suppressed, no consent,
-a step `if` that does not hold (or cannot be evaluated), quiet hours, the
-frequency cap; then the message itself is composed and judged: it could not be
-built, the provider cannot take it, it is over `max_sms_segments`.
+out of the journey's topic (`topic: ID`), a step `if` that does not hold (or
+cannot be evaluated), quiet hours, the frequency cap; then the message itself
+is composed and judged: it could not be built, the provider cannot take it, it
+is over `max_sms_segments`.
 
 A deferral that would carry a message past its `send_within` or past the local
 day of its dated occasion (a birthday) makes it stale instead. In a contested
@@ -34,6 +35,7 @@ from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import ENDED_EARLY, Channel, DeliveryStatus, EnrollmentState
+from automation.core.topics import Choice, Topic, subscribed
 
 DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
@@ -92,6 +94,7 @@ class Facts:
     queued_at: dt.datetime | None = None
     occasion_day: dt.date | None = None
     ahead: Sequence[dt.datetime] = ()
+    in_topic: bool = True  # see `in_topic`
 
     @classmethod
     def of(
@@ -157,6 +160,21 @@ def consents(channel: Channel, journey: Journey, facts: Facts) -> bool:
     if channel is Channel.SMS:
         return facts.sms_opt_in
     return journey.transactional or facts.email_opt_in
+
+
+def in_topic(
+    journey: Journey, channel: Channel, topic: Topic | None, choice: Choice | None, double_opt_in: bool
+) -> bool:
+    """Whether the customer's choice lets this journey's message on `channel` through its topic.
+
+    Transactional mail has no topic; a topic governs its own channel only (an SMS step
+    of an email topic's journey answers to `sms_opt_in` and STOP); a double opt-in
+    sign-up journey's own mail is the confirmation request, so it goes to customers
+    not yet in the topic.
+    """
+    if journey.topic_id is None or journey.double_opt_in or topic is None or topic.channel != channel:
+        return True
+    return subscribed(topic, choice, double_opt_in)
 
 
 def outranks(priority: int, due_at: dt.datetime, key: int, other: tuple[int, dt.datetime, int]) -> bool:
@@ -232,6 +250,13 @@ def no_consent(case: Case[M]) -> Verdict[M] | None:
     return None
 
 
+def out_of_topic(case: Case[M]) -> Verdict[M] | None:
+    assert case.facts is not None and case.journey is not None
+    if not case.facts.in_topic:
+        return Verdict(DeliveryStatus.SKIPPED, f"topic: {case.journey.topic_id}")
+    return None
+
+
 def step_if(case: Case[M]) -> Verdict[M] | None:
     assert case.facts is not None and case.step is not None
     if case.step.if_ is None:
@@ -294,6 +319,7 @@ RULES: tuple[Rule[Any], ...] = (
     no_address,
     suppressed,
     no_consent,
+    out_of_topic,
     step_if,
     quiet_hours,
     frequency_cap,

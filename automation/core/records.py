@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil import parser as dateparser
 
 from automation.core import addresses
+from automation.core.topics import TOPIC_ID
 
 WELL_KNOWN = (
     "email",
@@ -135,6 +137,8 @@ class Identify:
     timestamp: dt.datetime
     #: What was accepted with a fix (an unknown time zone lands as the default zone).
     warnings: tuple[str, ...] = ()
+    #: The `topics` trait: choices in subscription topics, recorded at `timestamp`.
+    topics: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,18 @@ def parse_data(data: Any, now: dt.datetime) -> Record:
     return _record(data, now)
 
 
+def _topic_choices(value: Any) -> dict[str, bool]:
+    """The `topics` trait, `{topic id: true|false}`."""
+    if not isinstance(value, dict):
+        raise RecordError("traits.topics must be an object of topic ids to true or false")
+    for topic, yes in value.items():
+        if not re.fullmatch(TOPIC_ID, topic) or len(topic) > 64:
+            raise RecordError("traits.topics: a topic id is lower-case letters, digits, _ and -")
+        if not isinstance(yes, bool):
+            raise RecordError(f"traits.topics.{topic} must be true or false")
+    return dict(value)
+
+
 def _record(data: Any, now: dt.datetime) -> Record:
     """A record from checked JSON values.
 
@@ -253,8 +269,9 @@ def _record(data: Any, now: dt.datetime) -> Record:
         if not isinstance(traits, dict):
             raise RecordError("traits must be an object")
         stamp = parse_instant(ts, "timestamp") if ts is not None else now
-        normal, warnings = _normalise_traits(traits)
-        return Identify(cid, normal, stamp, warnings)
+        choices = _topic_choices(traits.get("topics", {}))
+        normal, warnings = _normalise_traits({k: v for k, v in traits.items() if k != "topics"})
+        return Identify(cid, normal, stamp, warnings, choices)
     if kind == "track":
         name = data.get("event")
         if not isinstance(name, str) or not name.strip():

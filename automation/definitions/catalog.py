@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from automation.core.journeys import Journey, SendStep
+from automation.core.topics import Topic, with_built_in
 from automation.core.traits import Traits, filter_traits
-from automation.definitions.loader import LoadedJourney, load_journey_files, load_tier_order, load_traits
+from automation.definitions.loader import (
+    LoadedJourney,
+    load_journey_files,
+    load_tier_order,
+    load_topics,
+    load_traits,
+)
 from automation.definitions.rendering import COMMON_VARIABLES, Renderer
 from automation.enroll.kind import TriggerKind
 from automation.enroll.kinds import kind_of
@@ -39,6 +46,11 @@ class Catalog:
     renderer: Renderer
     version: str
     traits: Traits = field(default_factory=Traits)
+    topics: dict[str, Topic] = field(default_factory=lambda: with_built_in([]))
+
+    def double_opt_in(self, topic_id: str) -> bool:
+        """Whether the topic has a double opt-in sign-up journey (its yes then needs confirming)."""
+        return any(j.double_opt_in and j.topic == topic_id for j in self.journeys.values())
 
     def get(self, journey_id: str) -> Journey | None:
         return self.journeys.get(journey_id)
@@ -83,6 +95,21 @@ def _filter_problems(loaded: LoadedJourney, traits: Traits) -> list[str]:
     return out
 
 
+def _topic_problems(loaded: LoadedJourney, topics: dict[str, Topic]) -> list[str]:
+    """A journey's topic must be defined; a double opt-in one must start off."""
+    journey = loaded.journey
+    if journey.topic is None:
+        return []
+    topic = topics.get(journey.topic)
+    if topic is None:
+        known = ", ".join(sorted(topics))
+        return [f"{loaded.where('topic')}: unknown topic {journey.topic!r} (topics.yaml has: {known})"]
+    if journey.double_opt_in and topic.default == "opt_in":
+        where = loaded.where("double_opt_in")
+        return [f"{where}: topic {topic.id!r} must default to opt_out for a double opt-in"]
+    return []
+
+
 def check_catalog(
     journeys_dir: Path, templates_dir: Path, *, locale: str = "en_US", timezone: str = "UTC"
 ) -> tuple[Catalog | None, list[str]]:
@@ -93,6 +120,8 @@ def check_catalog(
     loaded, problems = load_journey_files(journeys_dir)
     tiers, tier_problems = load_tier_order(journeys_dir)
     problems.extend(tier_problems)
+    topics, topic_problems = load_topics(journeys_dir)
+    problems.extend(topic_problems)
     if not templates_dir.is_dir():
         problems.append(f"{templates_dir}: templates folder not found")
         return None, problems
@@ -103,6 +132,7 @@ def check_catalog(
         problems.extend(_template_problems(item, renderer))
         problems.extend(_filter_problems(item, traits))
         problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
+        problems.extend(_topic_problems(item, topics))
     if problems:
         return None, problems
     return (
@@ -113,6 +143,7 @@ def check_catalog(
             renderer=renderer,
             version=content_version(journeys_dir, templates_dir),
             traits=traits,
+            topics=topics,
         ),
         [],
     )

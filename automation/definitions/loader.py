@@ -25,6 +25,7 @@ from ruamel.yaml.reader import ReaderError
 
 from automation.core.filters import Filter
 from automation.core.journeys import Journey
+from automation.core.topics import Topic, TopicsFile, with_built_in
 from automation.core.traits import TraitFile, Traits
 from automation.errors import DefinitionError
 from automation.store.filter_sql import compile_problem
@@ -305,8 +306,9 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
 
 TIER_FILE = "tiers.yaml"
 TRAITS_FILE = "traits.yaml"
+TOPICS_FILE = "topics.yaml"
 #: Files beside the journeys that are not journeys.
-SIDE_FILES = (TIER_FILE, TRAITS_FILE)
+SIDE_FILES = (TIER_FILE, TRAITS_FILE, TOPICS_FILE)
 DEFAULT_TIERS = ("bronze", "silver", "gold", "platinum")
 
 
@@ -341,3 +343,21 @@ def load_traits(directory: Path) -> tuple[Traits, list[str]]:
     except ValidationError as exc:
         return Traits(check=False), _messages(exc, root, str(path), TraitFile)
     return Traits(parsed.traits), []
+
+
+def load_topics(directory: Path) -> tuple[dict[str, Topic], list[str]]:
+    """The topics of `topics.yaml` beside the journeys, with the built-in `marketing`; and any problems."""
+    path = directory / TOPICS_FILE
+    if not path.exists():
+        return with_built_in([]), []
+    try:
+        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
+    except DefinitionError as exc:
+        return with_built_in([]), [str(exc)]
+    if not isinstance(root, CommentedMap):
+        return with_built_in([]), [f"{path}:1:1: a topics file is a mapping with `topics:`"]
+    try:
+        parsed = TopicsFile.model_validate(plain(root))
+    except ValidationError as exc:
+        return with_built_in([]), _messages(exc, root, str(path), TopicsFile)
+    return with_built_in(parsed.topics), []

@@ -45,7 +45,9 @@ SMS_PARTS = ("sms.txt",)
 MAX_TEMPLATE_BYTES = 1024 * 1024
 
 #: Variables every message can use, whatever the trigger.
-COMMON_VARIABLES = frozenset({"customer", "journey", "brand", "shop", "unsubscribe_url", "delivery_id"})
+COMMON_VARIABLES = frozenset(
+    {"customer", "journey", "brand", "shop", "unsubscribe_url", "confirm_url", "delivery_id"}
+)
 
 
 def _customer(ctx: Context) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Parts:
     enrollment_context: dict[str, Any]
     address: str
     unsubscribe_url: str
+    confirm_url: str
 
 
 def _control_character(*values: str | None) -> bool:
@@ -91,6 +92,7 @@ def _build(
         template_variables(journey, parts.enrollment_context),
         delivery_id=parts.delivery_id,
         unsubscribe_url=parts.unsubscribe_url,
+        confirm_url=parts.confirm_url,
         brand=sender.email_from_name,
         shop=sender.shop,
     )

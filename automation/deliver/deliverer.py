@@ -54,6 +54,7 @@ from automation.errors import PermanentProviderError, TransientProviderError
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import deferrals as deferral_log
 from automation.store import suppressions
+from automation.store import topics as topic_choices
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.deliver")
@@ -313,6 +314,8 @@ class Deliverer:
         holds = self._if_holds(s, rows)
         counted = self._counted(s, rows)
         rivals = self._rivals(s, rows)
+        choices = topic_choices.of(s, {r.delivery.customer_id for r, j, _ in rows if j and j.topic_id})
+        catalog = self.catalogs.current
         out: list[tuple[Delivery, Case]] = []
         for row, journey, step in rows:
             d, c = row.delivery, row.customer
@@ -332,6 +335,8 @@ class Deliverer:
                     for rank, due, rid in rivals.get((d.customer_id, d.channel), [])
                     if judging.outranks(priority, d.due_at, d.id, (rank, due, rid))
                 ],
+                in_topic=journey is None
+                or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
             )
             out.append((d, self._case(d, journey, step, row, facts)))
         return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
@@ -413,8 +418,8 @@ class Deliverer:
         def build() -> Composition:
             assert journey is not None and step is not None and row is not None and facts is not None
             address = (facts.email if d.channel == Channel.EMAIL else facts.phone) or ""
-            unsubscribe = self.unsubscribe_url(d.id)
-            parts = Parts(d.id, journey, step, row.customer, row.enrollment_context, address, unsubscribe)
+            links = (self.link("unsubscribe", d.id), self.link("confirm", d.id))
+            parts = Parts(d.id, journey, step, row.customer, row.enrollment_context, address, *links)
             return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 
         return judging.Case(d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build)
@@ -450,9 +455,10 @@ class Deliverer:
         since, _ = self._window(capped)
         return ledger.counted(s, {d.customer_id for d in capped}, {d.channel for d in capped}, since)
 
-    def unsubscribe_url(self, delivery_id: int) -> str:
+    def link(self, route: str, delivery_id: int) -> str:
+        """A signed per-delivery link: `unsubscribe` (the preference centre) or `confirm` (double opt-in)."""
         token = unsubscribe_token(delivery_id, self.settings.unsubscribe_secret.get_secret_value())
-        return f"{self.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+        return f"{self.settings.public_url.rstrip('/')}/{route}/{token}"
 
     # ------------------------------------------------------------ send and record
 

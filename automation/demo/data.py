@@ -121,6 +121,8 @@ class _Generator:
         }
         if traits["sms_opt_in"] or rng.random() < 0.3:
             traits["phone"] = f"+1555{rng.randrange(10**7):07d}"
+        if choices := topic_choices(n):
+            traits["topics"] = choices
         return Person(f"cust-{n:04d}", ZoneInfo(zone), currency, fx, traits, signed_up)
 
     def day_in_window(self, person: Person, margin: int = 1) -> dt.date:
@@ -333,6 +335,23 @@ def generate(
     _window(gen, data, people, cast)
     data.history.sort(key=lambda r: r["timestamp"])
     return data
+
+
+#: The demo's customer with mixed topic choices (in the letter, out of promotions).
+MIXED = 1
+
+
+def topic_choices(n: int) -> dict[str, bool]:
+    """Customer n's choices in the shipped topics: every 10th reads the letter, every 7th left promotions.
+
+    Derived from n, not drawn, so the rest of the generated story stays the same.
+    """
+    choices = {}
+    if n % 10 == 0 or n == MIXED:
+        choices["newsletter"] = True
+    if n % 7 == 0 or n == MIXED:
+        choices["promotions"] = False
+    return choices
 
 
 def _identify(p: Person, traits: dict[str, Any], when: dt.datetime) -> dict[str, Any]:

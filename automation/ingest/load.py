@@ -37,6 +37,7 @@ from automation.core.records import (
     tier_event,
 )
 from automation.ingest.postgres import apply_records_pg, stage, stage_in
+from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Event
 from automation.store.sqlutil import insert_ignore
 
@@ -86,8 +87,13 @@ def _apply_identify(c: Customer, rec: Identify, now: dt.datetime) -> Track | Non
     return tier_event(c.id, *merge.tier_change, rec.timestamp)
 
 
-def apply_records(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
-    """Apply one batch inside the caller's transaction; returns how many events were new."""
+def apply_records(
+    session: Session, records: list[Record], now: dt.datetime, order_event: str, how: str = "ingest"
+) -> int:
+    """Apply one batch inside the caller's transaction; returns how many events were new.
+
+    `how` is recorded with the topic choices the records make (`ingest`, or `api` for the tracking API).
+    """
     ids = {r.customer_id for r in records}
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     for cid in ids - customers.keys():
@@ -102,6 +108,7 @@ def apply_records(session: Session, records: list[Record], now: dt.datetime, ord
                 tracks.append(tier_event)
         else:
             tracks.append(rec)
+    topic_choices.record_identifies(session, records, how)
     session.flush()
     if not tracks:
         return 0
@@ -132,8 +139,8 @@ def apply_batch(session: Session, records: list[Record], now: dt.datetime, order
     """
     if session.get_bind().dialect.name == "postgresql":
         stage_in(session)
-        return apply_records_pg(session, records, now, order_event)
-    return apply_records(session, records, now, order_event)
+        return apply_records_pg(session, records, now, order_event, "api")
+    return apply_records(session, records, now, order_event, "api")
 
 
 def _update_facts(

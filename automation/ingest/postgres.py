@@ -31,6 +31,7 @@ from automation.core.records import (
     order_total,
     tier_event,
 )
+from automation.store import topics as topic_choices
 
 CUSTOMER_COLUMNS = (
     "id",
@@ -239,8 +240,12 @@ def stage_in(session: Session) -> None:
     connection.info[_STAGED] = True
 
 
-def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
+def apply_records_pg(
+    session: Session, records: list[Record], now: dt.datetime, order_event: str, how: str = "ingest"
+) -> int:
     """Apply one batch inside the caller's transaction; returns how many events were new.
+
+    `how` is recorded with the topic choices the records make (`ingest`, or `api` for the tracking API).
 
     The session's connection must have been through `stage`.
     """
@@ -273,4 +278,5 @@ def apply_records_pg(session: Session, records: list[Record], now: dt.datetime, 
         ],
         _EVENT_TYPES,
     )
+    topic_choices.record_identifies(session, records, how)
     return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())

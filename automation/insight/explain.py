@@ -222,6 +222,7 @@ def preview(
         template_variables(journey, enrollment_context),
         delivery_id=0,
         unsubscribe_url=f"{public_url.rstrip('/')}/unsubscribe/PREVIEW",
+        confirm_url=f"{public_url.rstrip('/')}/confirm/PREVIEW",
         brand=brand,
         shop=shop,
     )

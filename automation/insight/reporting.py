@@ -24,6 +24,7 @@ from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
+from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
 
@@ -201,10 +202,11 @@ class CustomerReport:
     events: list[dict[str, Any]]
     in_flight: list[dict[str, Any]]
     messages: list[dict[str, Any]]
+    topics: dict[str, dict[str, Any]]
 
 
 def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 10) -> CustomerReport:
-    """Traits, order facts, journeys in flight (next step and time), and the last messages."""
+    """Traits, order facts, journeys in flight (next step and time), the last messages, topic choices."""
     with sessions() as s:
         c = s.get(Customer, customer_id)
         if c is None:
@@ -245,7 +247,16 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
             )
         ]
         recent = _ledger(s, [Delivery.customer_id == customer_id], messages)
-    return CustomerReport(customer_id, traits, facts, events, in_flight, recent)
+        choices = {
+            topic: {
+                "subscribed": c.subscribed,
+                "chosen_at": c.chosen_at,
+                "how": c.how,
+                "confirmed_at": c.confirmed_at,
+            }
+            for topic, c in sorted(topic_choices.of(s, [customer_id]).get(customer_id, {}).items())
+        }
+    return CustomerReport(customer_id, traits, facts, events, in_flight, recent, choices)
 
 
 # ---------------------------------------------------------------- the ledger

@@ -24,6 +24,7 @@ from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.deliver.ledger import COUNTED, TO_GO
 from automation.store import suppressions
+from automation.store import topics as topic_choices
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Delivery, Suppression
 
@@ -84,6 +85,7 @@ def judge_sends(
     rows = s.execute(select(Customer, suppressed, holds).where(Customer.id.in_(list(customer_ids)))).all()
     channel_caps = caps.of(channel)
     counted, ahead = _around(s, catalog, journey, channel, customer_ids, due_at, channel_caps)
+    choices = topic_choices.of(s, customer_ids) if journey.topic_id else {}
     out = {}
     for row in rows:
         customer, reason = row[0], row[1]
@@ -97,6 +99,7 @@ def judge_sends(
             first_due_at=due_at,
             occasion_day=occasion_day,
             ahead=ahead.get(customer.id, []),
+            in_topic=topic_choices.admits(catalog, journey, channel, choices.get(customer.id, {})),
         )
         one = judging.Case(channel, due_at, journey, step, facts, channel_caps, _UNRENDERED)
         out[customer.id] = judging.judge(one)

@@ -1,7 +1,8 @@
 """Forgetting a customer: their personal data goes, the counts that journeys report stay true.
 
 Deleted: the customer row (traits, addresses, names, order facts), their
-events and event statistics, and any anonymous ids linked to them. Their
+events and event statistics, their topic choices, and any anonymous ids
+linked to them. Their
 enrollments end (`erased`) and lose their context (it quotes event
 properties); pending deliveries are skipped (`erased`); every delivery,
 enrollment and test-send row stays, with no address and a customer id replaced by a fresh
@@ -30,9 +31,11 @@ from automation.store.models import (
     Delivery,
     Enrollment,
     Event,
+    PreferenceUndo,
     ProviderEvent,
     Suppression,
     TestSend,
+    TopicChoice,
 )
 from automation.store.suppressions import address_hash
 
@@ -46,6 +49,7 @@ class Forgotten:
     profile: int = 0
     events: int = 0
     anonymous_ids: int = 0
+    topic_choices: int = 0
     enrollments_ended: int = 0
     deliveries_skipped: int = 0
     deliveries_anonymised: int = 0
@@ -134,6 +138,8 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     linked = select(AnonymousId.anonymous_id).where(AnonymousId.customer_id == customer_id).scalar_subquery()
     s.execute(delete(AnonymousEvent).where(AnonymousEvent.anonymous_id.in_(linked)))
     done.anonymous_ids = _count(s, delete(AnonymousId).where(AnonymousId.customer_id == customer_id))
+    done.topic_choices = _count(s, delete(TopicChoice).where(TopicChoice.customer_id == customer_id))
+    s.execute(delete(PreferenceUndo).where(PreferenceUndo.customer_id == customer_id))
     if customer is not None:
         s.delete(customer)
         done.profile = 1

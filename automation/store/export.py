@@ -18,6 +18,7 @@ from automation.store.models import (
     Enrollment,
     Event,
     Suppression,
+    TopicChoice,
 )
 from automation.store.suppressions import address_hash
 
@@ -35,7 +36,7 @@ def _row(obj: Base, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def export(s: Session, customer_id: str) -> dict[str, Any] | None:
-    """The customer's profile, events, journeys, messages and suppressions; None if nothing is held."""
+    """Everything held about the customer, topic choices included; None if nothing is held."""
     customer = s.get(Customer, customer_id)
     deliveries = list(
         s.scalars(select(Delivery).where(Delivery.customer_id == customer_id).order_by(Delivery.id))
@@ -77,4 +78,10 @@ def export(s: Session, customer_id: str) -> dict[str, Any] | None:
         ],
         "deliveries": [_row(d) for d in deliveries],
         "suppressions": [_row(x, ("id",)) for x in suppressed],
+        "topic_choices": [
+            _row(t, ("customer_id",))
+            for t in s.scalars(
+                select(TopicChoice).where(TopicChoice.customer_id == customer_id).order_by(TopicChoice.topic)
+            )
+        ],
     }

@@ -466,3 +466,27 @@ class Heartbeat(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class TopicChoice(Base):
+    """A customer's newest choice in one subscription topic: when, how, and its confirmation."""
+
+    __tablename__ = "topic_choices"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    chosen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    how: Mapped[str] = mapped_column(String(16))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PreferenceUndo(Base):
+    """The choices a customer had before leaving from one message's link, kept to undo it for 24 hours."""
+
+    __tablename__ = "preference_undos"
+
+    delivery_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    left_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    previous: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,7 +1,8 @@
 """The Starlette application of the `web` process, and serving it with uvicorn.
 
 Routes: the SendGrid Event Webhook, Twilio's status callback and inbound
-messages, the unsubscribe link, the tracking API (`/v1/*`, see `tracking`),
+messages, the preference centre (`/unsubscribe/TOKEN`) and double opt-in
+confirmations (`/confirm/TOKEN`), the tracking API (`/v1/*`, see `tracking`),
 `/healthz`, `/metrics`, and the marketers' dashboard under `/app/`
 (`automation.web.dashboard`; `/` redirects there). A webhook is
 answered 2xx only after its events are committed; a request we refuse gets a
@@ -32,8 +33,9 @@ from automation.core import feedback
 from automation.core.feedback import Feedback, MalformedEvent
 from automation.insight.metrics import ledger_registry, redis_client
 from automation.processes.wakeup import Waker
-from automation.web import health, ledger, unsubscribe
+from automation.web import health, ledger, preferences
 from automation.web.body_limit import BodyLimit
+from automation.web.dashboard.catalog_view import CatalogView
 from automation.web.security_headers import SecurityHeaders
 from automation.web.sendgrid_events import Rejected, SignedEventWebhook, load_public_key
 from automation.web.tracking import MAX_CALL_BYTES, MAX_REQUEST_BYTES, Tracking, too_large
@@ -47,6 +49,7 @@ BODY_LIMITS = {
     "/webhooks/sendgrid": 4 * 1024 * 1024,
     "/webhooks/twilio/": 64 * 1024,
     "/unsubscribe/": 4 * 1024,
+    "/confirm/": 1024,
     "/v1/": MAX_CALL_BYTES,
     "/v1/batch": MAX_REQUEST_BYTES,
 }
@@ -69,9 +72,17 @@ class WebApp:
         )
         token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
         self.twilio = SignedTwilioRequests(token, settings.public_url)
-        self.unsubscribe_secrets = settings.unsubscribe_secrets
         self.sessions = sessions
         self.clock = clock
+        catalogs = CatalogView(settings.journeys_dir, settings.templates_dir)
+        self.preferences = preferences.PreferenceCentre(
+            sessions,
+            lambda: catalogs.current()[0],
+            settings.unsubscribe_secrets,
+            settings.preference_link_days,
+            settings.email_from_name,
+            clock,
+        )
         self.redis = redis_client(settings.redis_url)
         self.tick_interval_s = settings.tick_interval_s
         self.registry = ledger_registry(sessions, self.redis, settings.redis_namespace)
@@ -101,6 +112,7 @@ class WebApp:
             Route("/webhooks/twilio/status", self.twilio_status, methods=["POST"]),
             Route("/webhooks/twilio/inbound", self.twilio_inbound, methods=["POST"]),
             Route("/unsubscribe/{token}", self.unsubscribe_page, methods=["GET", "POST"]),
+            Route("/confirm/{token}", self.confirm_page, methods=["GET", "POST"]),
             *self.tracking.routes(),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
@@ -180,25 +192,23 @@ class WebApp:
 
     # ------------------------------------------------------------ unsubscribe
 
-    def _unsubscribe(self, token: str, confirm: bool) -> HTMLResponse:
-        with self.sessions.begin() as s:
-            d = unsubscribe.delivery_for(token, self.unsubscribe_secrets, s)
-            if d is None:
-                return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
-            if not confirm:
-                return HTMLResponse(unsubscribe.CONFIRM)
-            if not unsubscribe.unsubscribe(s, d, self.clock()):
-                return HTMLResponse(unsubscribe.NOT_FOUND, status_code=404)
-        log.info("unsubscribed the address of delivery %d", d.id)
-        return HTMLResponse(unsubscribe.DONE)
-
     async def unsubscribe_page(self, request: Request) -> Response:
-        token = request.path_params["token"]
+        """The preference centre of one delivery (`automation.web.preferences`)."""
+        token, method = request.path_params["token"], request.method
+        body = await request.body() if method == "POST" else b""
+        return await self._preferences(self.preferences.handle, token, method, body)
+
+    async def confirm_page(self, request: Request) -> Response:
+        """A double opt-in confirmation link."""
+        return await self._preferences(self.preferences.confirm, request.path_params["token"], request.method)
+
+    async def _preferences(self, handler: Callable[..., preferences.Answer], *args: object) -> Response:
         try:
-            return await run_in_threadpool(self._unsubscribe, token, request.method == "POST")
+            answer = await run_in_threadpool(handler, *args)
         except SQLAlchemyError as exc:
-            log.error("unsubscribe: %s", type(exc).__name__)
+            log.error("preferences: %s", type(exc).__name__)
             return PlainTextResponse("temporarily unavailable, please try again", status_code=503)
+        return HTMLResponse(answer.html, status_code=answer.status, headers={"Cache-Control": "no-store"})
 
     # ------------------------------------------------------------ health and metrics
 

@@ -193,6 +193,7 @@ def test_an_editor_launches_a_campaign_from_the_form_and_exactly_its_audience_is
     populate(flow, now)
     before = len(sendgrid.messages())
     sign_in(page, web, EDITOR, "/app/campaigns/new")
+    page.get_by_label("Manual journey").select_option("seasonal_offer")  # newsletter comes first
     where = page.get_by_label("Filter (YAML")
     bad = "{trait: tier, eq: gold"
     with pytest.raises(CampaignError) as cli_message:
@@ -290,6 +291,7 @@ def test_the_pages_work_without_javascript_and_by_keyboard(browser: Browser, web
         expect(page.locator("#ledger tbody tr")).to_have_count(1)
         expect(page.locator("#ledger")).to_contain_text("night-owl")
         page.goto(web.url + "/app/campaigns/new")
+        page.get_by_label("Manual journey").select_option("seasonal_offer")
         page.get_by_label("Filter (YAML").fill("{trait: tier, eq: gold}")
         page.get_by_role("button", name="Check").click()
         expect(page.locator("#audience")).to_have_text("3 customers would enter seasonal_offer.")

@@ -27,6 +27,7 @@ from automation.store.models import (
     Event,
     Suppression,
     TestSend,
+    TopicChoice,
 )
 from automation.store.suppressions import address_hash
 from tests.harness import BIN, Flow, cli, identify, track, utc
@@ -88,6 +89,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         cli("suppress", "add", "email", "ada@example.com", "--reason", "unsubscribe", env=env).returncode == 0
     )
 
+    assert cli("topics", "set", "c1", "promotions", "off", env=env).returncode == 0
     with flow.runtime.sessions.begin() as s:
         s.add(
             TestSend(
@@ -114,6 +116,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         "  profile: 1",
         "  events: 2",
         "  anonymous ids: 0",
+        "  topic choices: 1",
         "  enrollments ended: 2",  # o-1's too: its message was still queued, so it was not done
         "  deliveries skipped: 1",
         "  deliveries anonymised: 1",
@@ -133,6 +136,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
             assert (ended.state, ended.exit_reason, ended.context) == ("exited", "erased", {})
         assert s.scalar(select(func.count()).select_from(Event)) == 0
         assert s.scalar(select(func.count()).select_from(CustomerEventStat)) == 0
+        assert s.scalar(select(func.count()).select_from(TopicChoice)) == 0
         [suppression] = s.scalars(select(Suppression))
         assert suppression.address == address_hash("ada@example.com")
 

@@ -118,3 +118,31 @@ def test_a_quiet_hours_deferral_stays_on_the_timeline_after_the_message_is_sent(
     assert titles.index(deferral[1]) < next(
         n for n, t in enumerate(titles) if t.startswith("email sent to bo@example.com")
     )
+
+
+def test_the_timeline_tells_each_topic_choice_and_how_it_was_made(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    flow = Flow(settings)
+    try:
+        flow.ingest(
+            [
+                identify("c3", "2026-11-01T00:00:00Z", email="cy@example.com", topics={"promotions": False}),
+                identify("c3", "2026-11-05T00:00:00Z", topics={"newsletter": True}),
+            ],
+            now=NOW,
+        )
+    finally:
+        flow.close()
+    with sessions() as s:
+        c = s.get(Customer, "c3")
+        assert c is not None
+        story = [
+            (e.at, e.kind, e.title, e.detail)
+            for e in timeline(s, c, before=None, default_tz="UTC", full=True).entries
+            if e.kind == "topic"
+        ]
+    assert story == [
+        (utc("2026-11-01T00:00:00Z"), "topic", "topic promotions left", "how: ingest"),
+        (utc("2026-11-05T00:00:00Z"), "topic", "topic newsletter joined", "how: ingest"),
+    ]

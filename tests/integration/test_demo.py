@@ -61,7 +61,8 @@ def test_demo_fires_every_journey_kind_in_under_a_minute(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert elapsed < 60, f"the demo took {elapsed:.1f} s"
     out = result.stdout
-    assert "campaigns launched: seasonal_offer-demo" in out
+    assert "campaigns launched: newsletter-demo, seasonal_offer-demo" in out
+    assert "a customer with mixed topic choices, cust-0001 (newsletter on, promotions off)" in out
     assert "journeys that sent nothing" not in out
     assert f"emails in {tmp_path / 'demo-output' / 'outbox' / 'email'}" in out
 

@@ -136,7 +136,7 @@ def test_processes_that_send_refuse_unsafe_settings_with_one_line(
     unsafe = {**os.environ, **env, setting: value}
     for command in (
         [str(BIN), "scheduler"],
-        [str(BIN), "web", "--port", "9"],
+        [str(BIN), "web", "--port", "65001"],
         [str(DRAMATIQ), "automation.worker"],
     ):
         result = subprocess.run(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from automation.config import Settings
-from tests.deliverykit import event, kit_env, kit_settings, person
+from tests.deliverykit import KIT_TRAITS, event, kit_env, kit_settings, person
 from tests.harness import Flow, cli
 from tests.standins import SendGridStandIn
 
@@ -36,7 +36,7 @@ def roast_template(templates: Path, subject: str) -> None:
 
 @pytest.fixture
 def roast(kit_settings: Settings) -> Settings:
-    (kit_settings.journeys_dir / "traits.yaml").write_text(TRAITS, encoding="utf-8")
+    (kit_settings.journeys_dir / "traits.yaml").write_text(TRAITS + KIT_TRAITS.removeprefix("traits:\n"))
     (kit_settings.journeys_dir / "roast.yaml").write_text(
         "id: roast\nname: roast\ntrigger: {event: {name: roast}}\n"
         "audience: {trait: favourite_roast, ne: decaf}\n"

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from automation.config import Settings, load_settings
 from automation.core.tokens import unsubscribe_token
+from automation.store import topics as topic_choices
 from automation.store.models import Customer, Delivery, Enrollment, ProviderEvent, Suppression
 from automation.web.app import create_app
 from tests.conftest import ROOT
@@ -420,20 +421,27 @@ def test_a_forged_stop_changes_nothing(client: TestClient, sessions: sessionmake
 # ------------------------------------------------------------------ unsubscribe
 
 
-def test_unsubscribe_link_shows_a_page_then_suppresses_on_post(
+def choices(sessions: sessionmaker[Session]) -> dict[str, tuple[bool, str]]:
+    with sessions() as s:
+        return {t: (c.subscribed, c.how) for t, c in topic_choices.of(s, ["c1"]).get("c1", {}).items()}
+
+
+def test_the_preference_link_shows_a_page_then_leaves_every_topic_on_post(
     client: TestClient, web_settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     did = seed(sessions)
     token = unsubscribe_token(did, web_settings.unsubscribe_secret.get_secret_value())
     page = client.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and '<form method="post"' in page.text
-    assert suppressions(sessions) == set()  # a link scanner's GET changes nothing
+    assert choices(sessions) == {}  # a link scanner's GET changes nothing
     done = client.post(f"/unsubscribe/{token}")
-    assert done.status_code == 200 and "You are unsubscribed" in done.text
-    assert suppressions(sessions) == {("email", "ada@example.com", "unsubscribe")}
+    assert done.status_code == 200 and "You are unsubscribed from every topic" in done.text
+    off = (False, "link")
+    assert choices(sessions) == {"marketing": off, "promotions": off, "loyalty": off, "newsletter": off}
+    assert suppressions(sessions) == set()  # receipts still reach the address
 
 
-def test_one_click_unsubscribe(
+def test_one_click_unsubscribe_leaves_the_message_topic(
     client: TestClient, web_settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     did = seed(sessions)
@@ -444,7 +452,7 @@ def test_one_click_unsubscribe(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
-    assert suppressions(sessions) == {("email", "ada@example.com", "unsubscribe")}
+    assert choices(sessions) == {"marketing": (False, "one-click")}  # post_purchase_thanks names no topic
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -460,7 +468,7 @@ def test_a_bad_unsubscribe_token_is_404_and_changes_nothing(
         response = client.request(method, f"/unsubscribe/{token}")
         assert response.status_code == 404
         assert "not valid" in response.text
-    assert suppressions(sessions) == set()
+    assert suppressions(sessions) == set() and choices(sessions) == {}
 
 
 # ------------------------------------------------------------------ health and metrics

@@ -2,8 +2,8 @@
 
 `automation web` on a loopback port receives signed SendGrid events for an
 email the worker really sent (through the SDK to the stand-in) and serves the
-unsubscribe link from that email's List-Unsubscribe header; the suppression it
-records stops the next email. The scheduler and the Dramatiq worker serve
+preference-centre link from that email's List-Unsubscribe header; the one-click
+unsubscribe it records stops the next email. The scheduler and the Dramatiq worker serve
 their Prometheus metrics on the configured ports.
 """
 
@@ -134,11 +134,11 @@ def test_web_process_takes_signed_events_and_unsubscribes_over_http(
         out = stop(proc)
     assert "ada@example.com" not in out  # no addresses in the logs
 
-    # The next order's email is suppressed, not sent.
+    # The next order's email is not sent: one-click left its topic (the built-in `marketing`).
     flow.ingest([track("c1", "order_placed", "2026-11-22T13:00:00Z", "o-2", total=12)])
     flow.run("2026-11-22T15:30:00Z")
     statuses = [(d.status, d.reason) for d in flow.deliveries()]
-    assert statuses[1] == ("suppressed", "address suppressed (unsubscribe)")
+    assert statuses[1] == ("skipped", "topic: marketing")
     assert len(sendgrid.accepted) == 1
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from automation.core.context import message_context
 from automation.core.journeys import Journey, journey_json_schema
+from automation.core.topics import topics_json_schema
 from automation.core.traits import traits_json_schema
 from automation.definitions.catalog import check_catalog
 from automation.definitions.loader import SIDE_FILES, parse_journey
@@ -100,11 +101,25 @@ def test_shipped_journeys_are_valid() -> None:
     for path in (ROOT / "journeys").glob("*.yaml"):
         if path.name not in SIDE_FILES:
             assert path.read_text().startswith("# yaml-language-server: $schema=journey.schema.json\n"), path
+    assert (
+        (ROOT / "journeys" / "topics.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=topics.schema.json\n")
+    )
 
 
-def test_committed_schema_is_the_generated_one() -> None:
+def test_the_shipped_marketing_journeys_name_their_topics() -> None:
+    catalog, _ = check_catalog(ROOT / "journeys", ROOT / "templates")
+    assert catalog is not None
+    named = {j.id: j.topic for j in catalog.journeys.values() if j.topic}
+    assert set(named.values()) == {"promotions", "loyalty", "newsletter"}
+    assert named["seasonal_offer"] == "promotions" and named["tier_upgrade"] == "loyalty"
+
+
+def test_committed_schemas_are_the_generated_ones() -> None:
     assert (ROOT / "journeys" / "journey.schema.json").read_text() == journey_json_schema()
     assert (ROOT / "journeys" / "traits.schema.json").read_text() == traits_json_schema()
+    assert (ROOT / "journeys" / "topics.schema.json").read_text() == topics_json_schema()
 
 
 def customer(**traits: object) -> SimpleNamespace:
@@ -138,6 +153,7 @@ def context_for(journey_id: str, enrollment: dict, **traits: object) -> dict:
         template_variables(journey, enrollment),
         delivery_id=7,
         unsubscribe_url="https://u/x",
+        confirm_url="https://u/c",
         brand="Northwind Coffee",
     )
 

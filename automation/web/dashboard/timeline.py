@@ -6,9 +6,9 @@ message made, then each deferral (until when and why, from the deferral log,
 so it is still told after the message went out), capped, skipped and why,
 suppressed, sent), the provider's events on those messages (delivered, opened, clicked,
 bounced), the customer's tracked events, suppressions of their addresses and
-when their consent last changed. A page holds the `size` newest entries before
-a cursor instant, shown oldest first; whatever shares the page's oldest
-instant is kept together.
+when their consent last changed, and their newest choice in each topic. A
+page holds the `size` newest entries before a cursor instant, shown oldest
+first; whatever shares the page's oldest instant is kept together.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from automation.core.planner import zone
 from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.store import deferrals as deferral_log
+from automation.store import topics as topic_choices
 from automation.store.models import Customer, Delivery, Enrollment, Event, ProviderEvent, Suppression
 from automation.web.dashboard.masking import shown
 
@@ -48,7 +49,7 @@ PROVIDER_WORDS = {
 @dataclass(frozen=True)
 class Entry:
     at: dt.datetime
-    kind: str  # journey | message | provider | event | suppression | consent
+    kind: str  # journey | message | provider | event | suppression | consent | topic
     title: str
     detail: str = ""
     journey: str | None = None
@@ -211,6 +212,14 @@ def _consent(c: Customer, before: dt.datetime) -> Iterator[Entry]:
             yield Entry(at, "consent", f"{trait.removesuffix('_opt_in')} consent {state}")
 
 
+def _topics(s: Session, c: Customer, before: dt.datetime) -> Iterator[Entry]:
+    """Each topic's newest choice (older ones are replaced: newest wins), with how it was made."""
+    for topic, choice in topic_choices.of(s, [c.id]).get(c.id, {}).items():
+        if choice.chosen_at < before:
+            state = "joined" if choice.subscribed else "left"
+            yield Entry(choice.chosen_at, "topic", f"topic {topic} {state}", f"how: {choice.how}")
+
+
 def timeline(
     s: Session,
     c: Customer,
@@ -229,6 +238,7 @@ def timeline(
         *_events(s, c, edge, size + 1),
         *_suppressions(s, c, edge, full),
         *_consent(c, edge),
+        *_topics(s, c, edge),
     ]
     found = sorted((e for e in found if e.at < edge), key=lambda e: e.at)
     if len(found) <= size:
