@@ -47,7 +47,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for m
 def set_(
     customer_id: Annotated[str, typer.Argument(metavar="ID", help="The customer id.")],
     topic: Annotated[str, typer.Argument(metavar="TOPIC", help="A topic id (see `automation topics list`).")],
-    state: Annotated[str, typer.Argument(metavar="on|off", help="Subscribe (on) or leave (off).")],
+    state: Annotated[str, typer.Argument(metavar="STATE", help="on (subscribe) or off (leave).")],
     now: Annotated[str | None, typer.Option(metavar="ISO8601", help="When the choice was made.")] = None,
 ) -> None:
     """Record the customer's choice in TOPIC, made now (a newer choice on file is kept)."""
