@@ -142,9 +142,11 @@ class PreferenceCentre:
                 own = journey.topic_id if journey is not None else None
                 left = [own] if own else [t.id for t in topics]
                 topic_choices.leave(s, d.id, d.customer_id, left, now, "one-click")
+                d.unsubscribed_at = d.unsubscribed_at or now  # the message's own feedback in reports
                 return self._page(s, d, catalog, topics, now, "You are unsubscribed from these messages.")
             if action in ("leave", ""):
                 topic_choices.leave(s, d.id, d.customer_id, [t.id for t in topics], now, "link")
+                d.unsubscribed_at = d.unsubscribed_at or now
                 return self._page(s, d, catalog, topics, now, "You are unsubscribed from every topic.")
             if action == "save":
                 wanted = set(form.get("topic", []))
