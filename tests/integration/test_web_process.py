@@ -10,6 +10,7 @@ their Prometheus metrics on the configured ports.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -168,7 +169,13 @@ def test_scheduler_serves_tick_and_ledger_metrics(env: dict[str, str]) -> None:
     port = free_port()
     proc = start([str(BIN), "scheduler"], {**env, "AUTOMATION_METRICS_PORT": str(port)})
     try:
-        text = scrape_until(port, "automation_tick_duration_seconds_count 1.0")
+        # At least one tick timed (the scheduler may have ticked again before the first scrape).
+        def ticked() -> str | None:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            ticks = re.search(r"^automation_tick_duration_seconds_count (\S+)$", text, re.M)
+            return text if ticks is not None and float(ticks.group(1)) >= 1.0 else None
+
+        text = str(wait_for(ticked))
         assert "automation_ledger_up 1.0" in text
         assert 'automation_queue_messages{queue="deliveries"} 0.0' in text
     finally:
