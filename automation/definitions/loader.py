@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
@@ -327,37 +327,36 @@ def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     return tuple(order), []
 
 
-def load_traits(directory: Path) -> tuple[Traits, list[str]]:
-    """The custom traits declared in `traits.yaml` beside the journeys (none when it is absent)."""
-    path = directory / TRAITS_FILE
+SideModel = TypeVar("SideModel", bound=BaseModel)
+
+
+def _side_file(path: Path, model: type[SideModel], shape: str) -> tuple[SideModel | None, list[str]]:
+    """A side file beside the journeys, read defensively and validated; (None, []) when it is absent."""
     if not path.exists():
-        return Traits(), []
+        return None, []
     try:
         root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
     except DefinitionError as exc:
-        return Traits(check=False), [str(exc)]
+        return None, [str(exc)]
     if not isinstance(root, CommentedMap):
-        return Traits(check=False), [f"{path}:1:1: traits.yaml must be a mapping of keys"]
+        return None, [f"{path}:1:1: {shape}"]
     try:
-        parsed = TraitFile.model_validate(plain(root))
+        return model.model_validate(plain(root)), []
     except ValidationError as exc:
-        return Traits(check=False), _messages(exc, root, str(path), TraitFile)
-    return Traits(parsed.traits), []
+        return None, _messages(exc, root, str(path), model)
+
+
+def load_traits(directory: Path) -> tuple[Traits, list[str]]:
+    """The custom traits declared in `traits.yaml` beside the journeys (none when it is absent)."""
+    parsed, problems = _side_file(directory / TRAITS_FILE, TraitFile, "traits.yaml must be a mapping of keys")
+    if problems:
+        return Traits(check=False), problems
+    return (Traits(parsed.traits) if parsed else Traits()), []
 
 
 def load_topics(directory: Path) -> tuple[dict[str, Topic], list[str]]:
     """The topics of `topics.yaml` beside the journeys, with the built-in `marketing`; and any problems."""
-    path = directory / TOPICS_FILE
-    if not path.exists():
-        return with_built_in([]), []
-    try:
-        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
-    except DefinitionError as exc:
-        return with_built_in([]), [str(exc)]
-    if not isinstance(root, CommentedMap):
-        return with_built_in([]), [f"{path}:1:1: a topics file is a mapping with `topics:`"]
-    try:
-        parsed = TopicsFile.model_validate(plain(root))
-    except ValidationError as exc:
-        return with_built_in([]), _messages(exc, root, str(path), TopicsFile)
-    return with_built_in(parsed.topics), []
+    parsed, problems = _side_file(
+        directory / TOPICS_FILE, TopicsFile, "a topics file is a mapping with `topics:`"
+    )
+    return with_built_in(parsed.topics if parsed else []), problems
