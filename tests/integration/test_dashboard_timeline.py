@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
+from automation.store.erasure import forget
 from automation.store.models import Customer
+from automation.store.suppressions import suppress
 from automation.web.dashboard.accounts import Role, User
 from automation.web.dashboard.app import Dashboard
 from automation.web.dashboard.pages import Ask
@@ -145,4 +147,26 @@ def test_the_timeline_tells_each_topic_choice_and_how_it_was_made(
     assert story == [
         (utc("2026-11-01T00:00:00Z"), "topic", "topic promotions left", "how: ingest"),
         (utc("2026-11-05T00:00:00Z"), "topic", "topic newsletter joined", "how: ingest"),
+    ]
+
+
+def test_a_customer_who_comes_back_after_erasure_sees_the_suppression_kept_as_a_hash(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """Erasure keeps a suppressed address only as its hash; the timeline matched clear text only."""
+    _history(settings)
+    with sessions.begin() as s:
+        suppress(s, "email", "ada@example.com", "unsubscribed", "link", utc("2026-11-21T12:00:00Z"))
+        forget(s, "c1", utc(NOW))
+    flow = Flow(settings)
+    try:
+        flow.ingest([identify("c1", NOW, email="ada@example.com", timezone="UTC")], now=NOW)
+    finally:
+        flow.close()
+    with sessions() as s:
+        c = s.get(Customer, "c1")
+        assert c is not None
+        entries = timeline(s, c, before=None, default_tz="UTC", full=True).entries
+    assert [e.title for e in entries if e.kind == "suppression"] == [
+        "email ada@example.com suppressed: unsubscribed"
     ]

@@ -26,6 +26,7 @@ from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.store import deferrals as deferral_log
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, Delivery, Enrollment, Event, ProviderEvent, Suppression
+from automation.store.suppressions import address_hash
 from automation.web.dashboard.masking import shown
 
 PAGE = 100
@@ -184,10 +185,13 @@ def _events(s: Session, c: Customer, before: dt.datetime, limit: int) -> Iterato
 
 
 def _suppressions(s: Session, c: Customer, before: dt.datetime, full: bool) -> Iterator[Entry]:
+    """Kept in clear or, for an address of an erased customer that came back, as its hash."""
     addresses = [(ch, a) for ch, a in ((Channel.EMAIL, c.email), (Channel.SMS, c.phone)) if a]
     for channel, address in addresses:
         row = s.scalar(
-            select(Suppression).where(Suppression.channel == channel, Suppression.address == address)
+            select(Suppression).where(
+                Suppression.channel == channel, Suppression.address.in_([address, address_hash(address)])
+            )
         )
         if row is not None and row.created_at < before:
             yield Entry(
