@@ -1,7 +1,7 @@
 """The tick's advance pass: due enrollments a page at a time, their steps run, their rows written.
 
 Each page is read by the partial (next_at, id) index and written in a fixed
-number of statements, whatever its size. An enrollment with no step left
+number of statements per journey, whatever its size. An enrollment with no step left
 stays active until its last message is settled (`settle`), so an exit still
 skips a message that waits for quiet hours or a cap.
 """
@@ -9,21 +9,23 @@ skips a message that waits for quiet hours or a cap.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Select, exists, select, tuple_, update
+from sqlalchemy import Row, Select, exists, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from automation.advance import plan, send
 from automation.core import planner
+from automation.core.journeys import Journey
 from automation.core.statuses import UNSETTLED, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import update_many
 
 PAGE = 20000
-PlanKey = tuple[str, str, dt.datetime, str | None]
+PlanKey = tuple[str, dt.datetime, str | None]
 Cursor = tuple[dt.datetime, int]
 
 
@@ -35,7 +37,9 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
     at one instant), and the zone is a primary-key lookup per row, never a join that a
     stale estimate could turn into a scan of every customer.
     """
-    zone = select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery()
+    zone = (
+        select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery().label("zone")
+    )
     stmt = select(
         Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
     ).where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.next_at <= now)
@@ -44,39 +48,69 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
     return stmt.order_by(Enrollment.next_at, Enrollment.id).limit(PAGE)
 
 
+Failed = Callable[[str, Exception], None]
+
+
 def advance_page(
-    session: Session, catalog: Catalog, now: dt.datetime, default_tz: str, after: Cursor | None
+    session: Session,
+    catalog: Catalog,
+    now: dt.datetime,
+    default_tz: str,
+    after: Cursor | None,
+    failed: Failed,
 ) -> tuple[Cursor | None, list[send.Queued]]:
     """Run the due steps of the next PAGE enrollments; returns (cursor for the next, deliveries made).
 
     The cursor is None after the last page. Enrollments of a journey no longer in the
-    catalog are passed over. Enrollments that share a journey, a step, a due instant
-    and a zone (a campaign, a spike of orders) get the same walk, so it is made once
-    for them. The enrollments' new positions are written in one statement, the
-    deliveries in one per distinct send.
+    catalog are passed over. Each journey's share of the page is planned and written
+    under its own savepoint: a journey whose steps cannot be planned or written is
+    handed to `failed`, its enrollments stay where they were (the next tick tries
+    them again), and the other journeys' work stands.
     """
     rows = session.execute(_due(now, after)).all()
-    plans: dict[PlanKey, plan.Advance] = {}
-    deliveries = send.Deliveries()
-    updates: list[dict[str, Any]] = []
-    for eid, jid, step_id, next_at, tz_name in rows:
+    by_journey: dict[str, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        by_journey[row.journey_id].append(row)
+    queued: list[send.Queued] = []
+    for jid, journey_rows in by_journey.items():
         journey = catalog.journeys.get(jid)
         if journey is None:
             continue
+        try:
+            with session.begin_nested():
+                queued += _advance_journey(session, journey, journey_rows, now, default_tz)
+        except Exception as exc:
+            failed(jid, exc)
+    cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
+    return cursor, queued
+
+
+def _advance_journey(
+    session: Session, journey: Journey, rows: list[Row[Any]], now: dt.datetime, default_tz: str
+) -> list[send.Queued]:
+    """One journey's due enrollments of a page: planned, moved on, their deliveries made.
+
+    Enrollments that share a step, a due instant and a zone (a campaign, a spike of
+    orders) get the same walk, so it is made once for them. The new positions are
+    written in one statement, the deliveries in one per distinct send.
+    """
+    plans: dict[PlanKey, plan.Advance] = {}
+    deliveries = send.Deliveries()
+    updates: list[dict[str, Any]] = []
+    for row in rows:
+        eid, step_id, next_at = row.id, row.next_step_id, row.next_at
         assert step_id is not None and next_at is not None  # active rows with next_at <= now
-        key = (jid, step_id, next_at, tz_name)
+        key = (step_id, next_at, row.zone)
         result = plans.get(key)
         if result is None:
             result = plans[key] = plan.advance(
-                journey, step_id, next_at, now, planner.zone(tz_name, default_tz)
+                journey, step_id, next_at, now, planner.zone(row.zone, default_tz)
             )
         for planned in result.sends:
             deliveries.add(journey, eid, planned)
         updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
     update_many(session, Enrollment.__table__, updates)
-    queued = deliveries.write(session, now)
-    cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
-    return cursor, queued
+    return deliveries.write(session, now)
 
 
 def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:

@@ -10,6 +10,11 @@ _WHOLE = re.compile(r"^(?:\d+[smhdw])+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
+# The longest duration a journey may name: ten years. Longer ones are typing errors,
+# and an instant that far ahead would overflow the calendar when a tick adds it.
+MAX_DAYS = 3660
+MAX_DURATION = dt.timedelta(days=MAX_DAYS)
+
 
 def parse_duration(text: str) -> dt.timedelta:
     """`2h` -> 2 hours. Raises ValueError with the accepted forms."""
@@ -19,6 +24,8 @@ def parse_duration(text: str) -> dt.timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(cleaned))
     if seconds <= 0:
         raise ValueError(f"bad duration {text!r}: must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"bad duration {text!r}: at most {MAX_DAYS}d (ten years)")
     return dt.timedelta(seconds=seconds)
 
 

@@ -19,7 +19,7 @@ from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
 from automation.core.declarations import editor_schema
-from automation.core.durations import parse_duration, parse_time_of_day
+from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
 from automation.core.topics import MARKETING, TOPIC_ID
@@ -103,7 +103,7 @@ class InactivityTrigger(_Strict):
     """No given event for N days since the last one (customers who never had it are not inactive)."""
 
     event: str = Field(description="The event whose absence counts, e.g. order_placed.")
-    days: int = Field(gt=0)
+    days: int = Field(gt=0, le=MAX_DAYS)
     lookback: Duration = Field(dt.timedelta(days=3), description="Lapses older than this never enter.")
 
 
@@ -174,9 +174,9 @@ class WaitStep(StepBody):
     """Wait for a duration, or until a local time of day."""
 
     duration: Duration | None = None
-    minutes: int | None = Field(None, gt=0)
-    hours: int | None = Field(None, gt=0)
-    days: int | None = Field(None, gt=0)
+    minutes: int | None = Field(None, gt=0, le=MAX_DAYS * 24 * 60)
+    hours: int | None = Field(None, gt=0, le=MAX_DAYS * 24)
+    days: int | None = Field(None, gt=0, le=MAX_DAYS)
     until: TimeOfDay | None = Field(None, description="Next local HH:MM in the customer's zone.")
 
     @model_validator(mode="after")

@@ -169,7 +169,7 @@ def tick(
         cursor: batch.Cursor | None = None
         while True:
             with session_factory.begin() as session:
-                cursor, ids = batch.advance_page(session, catalog, now, default_tz, cursor)
+                cursor, ids = batch.advance_page(session, catalog, now, default_tz, cursor, report.fail)
             report.deliveries += len(ids)
             _enqueue(enqueue, ids, report)
             if cursor is None:

@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from automation.core.filters import Filter
-from automation.core.journeys import Journey
+from automation.core.journeys import Journey, Step, WaitStep
 from automation.definitions.catalog import Catalog
 from automation.deliver.deliverer import Deliverer
 from automation.processes import worker as worker_module
 from automation.processes.runtime import QUEUE
-from automation.store.models import Customer
+from automation.store.models import Customer, Enrollment
 from tests.deliverykit import event, flow, kit_env, kit_settings, make_flow, person
 from tests.harness import Flow, cli
 from tests.standins import Reply, SendGridStandIn, TwilioStandIn
@@ -237,6 +237,28 @@ def test_a_journey_whose_tick_work_fails_is_reported_and_the_others_run(
     assert rows[("news", "ben")] == "sent"
     assert ("promo_a", "ada") not in rows and rows[("promo_b", "ada")] == "sent"
     assert flow.run(NOW).failed == {"promo_a": "UndefinedFunction"}  # the next tick tries it again
+
+
+def test_a_journey_whose_steps_cannot_be_planned_fails_alone_in_the_advance_pass(
+    flow: Flow, sendgrid: SendGridStandIn, caplog: Any
+) -> None:
+    """A wait that lands past the calendar's end (validation refuses one; a catalog defect
+    can still make one) fails its journey's advance, and the other journeys send."""
+    catalog = flow.runtime.catalog
+    journey = catalog.journeys["promo_a"]
+    past_the_calendar = Step.model_construct(send=None, wait=WaitStep.model_construct(days=3_000_000))
+    catalog.journeys["promo_a"] = journey.model_copy(update={"steps": [past_the_calendar, *journey.steps]})
+    flow.ingest([person("ada"), event("ada", "promo", EARLIER), person("ben"), event("ben", "news", EARLIER)])
+    report = flow.run(NOW)
+    assert report.failed == {"promo_a": "OverflowError"}
+    assert "journey promo_a: this tick's work failed with OverflowError" in caplog.text
+    rows = {(d.journey_id, d.customer_id): d.status for d in flow.deliveries()}
+    assert rows[("news", "ben")] == "sent"
+    assert ("promo_a", "ada") not in rows and rows[("promo_b", "ada")] == "sent"
+    with flow.runtime.sessions() as session:
+        [waiting] = session.scalars(select(Enrollment).where(Enrollment.journey_id == "promo_a")).all()
+        assert (waiting.state, waiting.next_step_id) == ("active", "step-1")  # left where it was
+    assert flow.run(NOW).failed == {"promo_a": "OverflowError"}  # the next tick tries it again
 
 
 def test_on_sqlite_a_customer_without_an_address_is_skipped_without_failing_the_others(

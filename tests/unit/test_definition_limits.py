@@ -102,3 +102,25 @@ def test_a_bad_date_in_yaml_is_a_positioned_problem_not_a_crash(tmp_path: Path) 
     assert problems == [
         f"{folder / 'j.yaml'}:{line}:14: not a valid date or time: day is out of range for month"
     ]
+
+
+@pytest.mark.parametrize(
+    ("wait", "problem"),
+    [
+        ("{days: 3000000}", "steps.0.wait.days: Input should be less than or equal to 3660"),
+        ("{hours: 100000}", "steps.0.wait.hours: Input should be less than or equal to 87840"),
+        (
+            "{duration: 99999999999999d}",
+            "steps.0.wait.duration: bad duration '99999999999999d': at most 3660d",
+        ),
+    ],
+)
+def test_a_wait_past_ten_years_is_refused_where_it_is_written(
+    tmp_path: Path, wait: str, problem: str
+) -> None:
+    """Before, it validated and then overflowed the calendar in every tick that reached it."""
+    journey = GOOD.replace("steps:\n", f"steps:\n  - wait: {wait}\n", 1)
+    folder = _folder(tmp_path, **{"long.yaml": journey})
+    loaded, [message] = load_journey_files(folder)
+    assert not loaded
+    assert problem in message and message.startswith(f"{folder / 'long.yaml'}:20:")
