@@ -136,12 +136,8 @@ def preview_cmd(
             catalog,
             customer,
             at,
-            default_tz=settings.default_timezone,
-            brand=settings.email_from_name,
-            public_url=settings.public_url,
-            caps=Caps.from_settings(settings),
+            settings,
             step_number=step,
-            shop=settings.shop(),
         )
     html_written = False
     for item in steps:

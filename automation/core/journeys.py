@@ -6,7 +6,6 @@ Reading them from YAML files, with positions, is `automation.definitions.loader`
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
+from automation.core.declarations import editor_schema
 from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
@@ -321,10 +321,7 @@ class Journey(_Strict):
 
 def journey_json_schema() -> str:
     """The JSON Schema editors use to complete and check journey files."""
-    schema = Journey.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Lifecycle journey"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return editor_schema(Journey, "Lifecycle journey", by_alias=True)
 
 
 __all__ = [

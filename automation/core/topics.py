@@ -8,12 +8,12 @@ the customer followed the confirmation link, which expires after 7 days.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from automation.core.declarations import editor_schema, first_repeat
 from automation.core.statuses import Channel
 
 #: The topic of every marketing journey that names none: existing journeys keep their behaviour.
@@ -57,20 +57,15 @@ class TopicsFile(BaseModel):
     @field_validator("topics")
     @classmethod
     def _unique(cls, topics: list[Topic]) -> list[Topic]:
-        seen: set[str] = set()
-        for topic in topics:
-            if topic.id in seen:
-                raise ValueError(f"duplicate topic id {topic.id!r}")
-            seen.add(topic.id)
+        repeated = first_repeat(t.id for t in topics)
+        if repeated is not None:
+            raise ValueError(f"duplicate topic id {repeated!r}")
         return topics
 
 
 def topics_json_schema() -> str:
     """The JSON Schema editors use to check `topics.yaml`."""
-    schema = TopicsFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Subscription topics"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return editor_schema(TopicsFile, "Subscription topics")
 
 
 def with_built_in(topics: list[Topic]) -> dict[str, Topic]:

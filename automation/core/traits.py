@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from automation.core.declarations import editor_schema, first_repeat
 from automation.core.filters import FACTS, Filter
 from automation.core.records import WELL_KNOWN
 
@@ -77,13 +78,12 @@ class TraitFile(BaseModel):
     @field_validator("traits")
     @classmethod
     def _unique_and_custom(cls, traits: list[TraitDeclaration]) -> list[TraitDeclaration]:
-        seen: set[str] = set()
         for t in traits:
             if t.name in CUSTOMER_FIELDS:
                 raise ValueError(f"{t.name!r} is well known; declare only custom traits")
-            if t.name in seen:
-                raise ValueError(f"trait {t.name!r} is declared twice")
-            seen.add(t.name)
+        repeated = first_repeat(t.name for t in traits)
+        if repeated is not None:
+            raise ValueError(f"trait {repeated!r} is declared twice")
         return traits
 
 
@@ -124,7 +124,4 @@ def filter_traits(f: Filter, path: tuple[Any, ...]) -> Iterator[tuple[str, tuple
 
 def traits_json_schema() -> str:
     """The JSON Schema editors use for `traits.yaml`."""
-    schema = TraitFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Declared custom traits"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return editor_schema(TraitFile, "Declared custom traits")

@@ -23,7 +23,6 @@ from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail
 from automation.errors import ProviderError, UserError
 from automation.insight.explain import PreviewedStep, preview
-from automation.insight.would import Caps
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store.models import TestSend
 
@@ -82,10 +81,7 @@ def send_test(
             catalog,
             customer_id,
             now,
-            default_tz=settings.default_timezone,
-            brand=settings.email_from_name,
-            public_url=settings.public_url,
-            caps=Caps.from_settings(settings),
+            settings,
             step_number=number,
         )
     channel = step.step.channel

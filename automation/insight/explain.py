@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from automation.config import Settings
 from automation.core import entry
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, describe
@@ -196,16 +197,14 @@ def preview(
     catalog: Catalog,
     customer_id: str,
     now: dt.datetime,
+    settings: Settings,
     *,
-    default_tz: str,
-    brand: str,
-    public_url: str,
-    caps: Caps,
     step_number: int | None = None,
-    shop: dict[str, Any] | None = None,
 ) -> list[PreviewedStep]:
-    """Render the send steps (or step `step_number`, 1-based position) for this customer."""
+    """Render the send steps (or step `step_number`, 1-based position) as the worker would."""
     from automation.core.context import message_context
+
+    default_tz, public_url = settings.default_timezone, settings.public_url.rstrip("/")
 
     c = load_customer(session, customer_id)
     ids = journey.step_ids()
@@ -221,13 +220,20 @@ def preview(
         c,
         template_variables(journey, enrollment_context),
         delivery_id=0,
-        unsubscribe_url=f"{public_url.rstrip('/')}/unsubscribe/PREVIEW",
-        confirm_url=f"{public_url.rstrip('/')}/confirm/PREVIEW",
-        brand=brand,
-        shop=shop,
+        unsubscribe_url=f"{public_url}/unsubscribe/PREVIEW",
+        confirm_url=f"{public_url}/confirm/PREVIEW",
+        brand=settings.email_from_name,
+        shop=settings.shop(),
     )
     verdicts = send_verdicts(
-        session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=enrollment_context
+        session,
+        journey,
+        catalog,
+        c,
+        now,
+        default_tz=default_tz,
+        caps=Caps.from_settings(settings),
+        context=enrollment_context,
     )
     out = []
     for n in numbers:

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automation.store.models import Campaign, Delivery
-from automation.web.dashboard.paging import PAGE_SIZE, Cursor, Page, decode, page_of
+from automation.web.dashboard.paging import PAGE_SIZE, Page, newest_first
 
 
 def campaigns(s: Session, after: str | None, size: int = PAGE_SIZE) -> Page[Campaign]:
-    stmt = select(Campaign)
-    cursor = decode(after)
-    if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Campaign.launched_at < cursor.at,
-                and_(Campaign.launched_at == cursor.at, Campaign.id < cursor.key),
-            )
-        )
-    rows = list(s.scalars(stmt.order_by(Campaign.launched_at.desc(), Campaign.id.desc()).limit(size + 1)))
-    return page_of(rows, size, lambda c: Cursor(c.launched_at, c.id))
+    return newest_first(s, select(Campaign), Campaign.launched_at, Campaign.id, after, size)
 
 
 def messages_by_status(s: Session, campaign_id: str) -> dict[str, int]:

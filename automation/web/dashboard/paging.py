@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 T = TypeVar("T")
 PAGE_SIZE = 50
@@ -50,3 +53,24 @@ def page_of(rows: list[T], size: int, key: Callable[[T], Cursor]) -> Page[T]:
     """The first `size` of `rows` (fetched as size + 1) and the cursor to the rest, if any."""
     shown = rows[:size]
     return Page(shown, key(shown[-1]).encode() if len(rows) > size else None)
+
+
+def newest_first(
+    s: Session,
+    stmt: Select[Any],
+    at: InstrumentedAttribute[dt.datetime],
+    ident: InstrumentedAttribute[Any],
+    after: str | None,
+    size: int,
+) -> Page[T]:
+    """One page of `stmt`'s rows, newest `at` first (ties by `ident`), after the cursor `after`."""
+    cursor = decode(after)
+    if cursor is not None:
+        last = (
+            cursor.number
+            if isinstance(ident.type.python_type, type) and ident.type.python_type is int
+            else cursor.key
+        )
+        stmt = stmt.where(or_(at < cursor.at, and_(at == cursor.at, ident < last)))
+    rows: list[T] = list(s.scalars(stmt.order_by(at.desc(), ident.desc()).limit(size + 1)))
+    return page_of(rows, size, lambda r: Cursor(getattr(r, at.key), str(getattr(r, ident.key))))

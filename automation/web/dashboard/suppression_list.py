@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from automation.store.models import Suppression
-from automation.web.dashboard.paging import PAGE_SIZE, Cursor, Page, decode, page_of
+from automation.web.dashboard.paging import PAGE_SIZE, Page, newest_first
 
 
 def search(s: Session, query: str | None, after: str | None, size: int = PAGE_SIZE) -> Page[Suppression]:
@@ -33,15 +33,4 @@ def search(s: Session, query: str | None, after: str | None, size: int = PAGE_SI
         shown = rows[:size]
         more = f"{shown[-1].address}~{shown[-1].id}" if len(rows) > size else None
         return Page(shown, more)
-    cursor = decode(after)
-    if cursor is not None:
-        stmt = stmt.where(
-            or_(
-                Suppression.created_at < cursor.at,
-                and_(Suppression.created_at == cursor.at, Suppression.id < cursor.number),
-            )
-        )
-    rows = list(
-        s.scalars(stmt.order_by(Suppression.created_at.desc(), Suppression.id.desc()).limit(size + 1))
-    )
-    return page_of(rows, size, lambda r: Cursor(r.created_at, str(r.id)))
+    return newest_first(s, stmt, Suppression.created_at, Suppression.id, after, size)
