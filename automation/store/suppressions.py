@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from automation.core.addresses import AddressError, channel_of, normalize
@@ -105,15 +105,15 @@ def suppress(session: Session, channel: str, address: str, reason: str, source: 
     return add(session, [Entry(channel, _key(channel, address), reason)], source, at) == 1
 
 
+def of_address(channel: str, address: str) -> ColumnElement[bool]:
+    """SQL: the suppression of this known address on `channel`, kept in clear or as its hash."""
+    return and_(Suppression.channel == channel, Suppression.address.in_([address, address_hash(address)]))
+
+
 def lift(session: Session, channel: str, address: str, reason: str) -> None:
     """Remove a suppression of the address made for `reason` (a provider's resubscribe)."""
-    key = _key(channel, address)
     session.execute(
-        delete(Suppression).where(
-            Suppression.channel == channel,
-            Suppression.address.in_([key, address_hash(key)]),
-            Suppression.reason == reason,
-        )
+        delete(Suppression).where(of_address(channel, _key(channel, address)), Suppression.reason == reason)
     )
 
 

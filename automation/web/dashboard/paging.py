@@ -66,11 +66,7 @@ def newest_first(
     """One page of `stmt`'s rows, newest `at` first (ties by `ident`), after the cursor `after`."""
     cursor = decode(after)
     if cursor is not None:
-        last = (
-            cursor.number
-            if isinstance(ident.type.python_type, type) and ident.type.python_type is int
-            else cursor.key
-        )
+        last = cursor.number if ident.type.python_type is int else cursor.key
         stmt = stmt.where(or_(at < cursor.at, and_(at == cursor.at, ident < last)))
     rows: list[T] = list(s.scalars(stmt.order_by(at.desc(), ident.desc()).limit(size + 1)))
     return page_of(rows, size, lambda r: Cursor(getattr(r, at.key), str(getattr(r, ident.key))))

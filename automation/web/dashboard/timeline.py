@@ -26,7 +26,7 @@ from automation.core.statuses import Channel, DeliveryStatus, EnrollmentState
 from automation.store import deferrals as deferral_log
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, Delivery, Enrollment, Event, ProviderEvent, Suppression
-from automation.store.suppressions import address_hash
+from automation.store.suppressions import of_address
 from automation.web.dashboard.masking import shown
 
 PAGE = 100
@@ -188,11 +188,7 @@ def _suppressions(s: Session, c: Customer, before: dt.datetime, full: bool) -> I
     """Kept in clear or, for an address of an erased customer that came back, as its hash."""
     addresses = [(ch, a) for ch, a in ((Channel.EMAIL, c.email), (Channel.SMS, c.phone)) if a]
     for channel, address in addresses:
-        row = s.scalar(
-            select(Suppression).where(
-                Suppression.channel == channel, Suppression.address.in_([address, address_hash(address)])
-            )
-        )
+        row = s.scalar(select(Suppression).where(of_address(channel, address)))
         if row is not None and row.created_at < before:
             yield Entry(
                 row.created_at,
