@@ -86,6 +86,7 @@ def kpis(
         f", lift {'-' if revenue_lift is None else f'{revenue_lift:+.1%}'}"
     )
 
+
 @kpis_app.command("cohorts")
 def cohorts(
     by: Annotated[str, typer.Option(metavar="SPAN", help="The cohort's span: month.")] = "month",

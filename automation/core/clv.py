@@ -130,8 +130,8 @@ def fit_bgnbd(frequency: Array, recency: Array, T: Array) -> BgNbd:
 def fit_gamma_gamma(frequency: Array, average: Array) -> GammaGamma:
     """The maximum-likelihood Gamma-Gamma parameters from customers with repeat orders of positive value."""
     keep = (frequency > 0) & (average > 0)
-    if np.count_nonzero(keep) < 10:
-        raise FitError("Gamma-Gamma needs at least 10 customers with repeat orders")
+    if np.count_nonzero(keep) < 5:
+        raise FitError("Gamma-Gamma needs at least 5 customers with repeat orders")
     scale = float(np.mean(average[keep]))
     (x, m), weights = _compressed(frequency[keep], average[keep] / scale)
 
@@ -141,3 +141,58 @@ def fit_gamma_gamma(frequency: Array, average: Array) -> GammaGamma:
 
     p, q, v = _maximise(nll, np.array([1.0, 2.0, 1.0]))
     return GammaGamma(p=float(p), q=float(q), v=float(v * scale))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per customer, in the order of the summaries given: what `insight refresh` stores."""
+
+    purchases: BgNbd
+    spend: GammaGamma
+    p_alive: Array
+    expected_orders_90d: Array
+    predicted_clv_365d: Array
+    clv_decile: Array
+
+
+def deciles(values: Array) -> Array:
+    """Each value's decile, 1 (lowest tenth) to 10, ties broken by position."""
+    n = len(values)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[np.argsort(values, kind="stable")] = np.arange(n)
+    return np.asarray(ranks * 10 // max(n, 1) + 1, dtype=np.float64)
+
+
+def predict(frequency: Array, recency: Array, T: Array, average: Array) -> Predictions:
+    """Fit both models on the customers' summaries (times in days) and predict for each of them.
+
+    The value of the next 365 days is the expected number of orders times the
+    expected order value, undiscounted. Raises FitError with too little data.
+    """
+    purchases = fit_bgnbd(frequency, recency, T)
+    spend = fit_gamma_gamma(frequency, average)
+    orders_365d = purchases.expected_orders(365, frequency, recency, T)
+    clv = orders_365d * spend.expected_value(frequency, average)
+    return Predictions(
+        purchases=purchases,
+        spend=spend,
+        p_alive=purchases.p_alive(frequency, recency, T),
+        expected_orders_90d=purchases.expected_orders(90, frequency, recency, T),
+        predicted_clv_365d=clv,
+        clv_decile=deciles(clv),
+    )
+
+
+def by_decile(predicted: Array, actual: Array) -> list[tuple[int, int, float, float]]:
+    """(decile of prediction, customers, predicted orders, actual orders) for each of the ten groups."""
+    groups = deciles(predicted)
+    return [
+        (
+            d,
+            int(np.count_nonzero(groups == d)),
+            float(predicted[groups == d].sum()),
+            float(actual[groups == d].sum()),
+        )
+        for d in range(1, 11)
+        if np.any(groups == d)
+    ]

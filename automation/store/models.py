@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,6 +119,16 @@ class Customer(Base):
     last_order_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     order_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0), server_default="0")
+    # Written by `insight refresh`: RFM quintile scores and segment, BG/NBD and Gamma-Gamma predictions.
+    rfm_r: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_f: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_m: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_orders_90d: Mapped[float | None] = mapped_column(Float)
+    predicted_clv_365d: Mapped[float | None] = mapped_column(Float)
+    clv_decile: Mapped[int | None] = mapped_column(SmallInteger)
+    insight_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Month*100+day of the date traits, for an indexed anniversary lookup.
     signed_up_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
     birthday_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
