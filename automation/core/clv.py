@@ -163,14 +163,26 @@ def deciles(values: Array) -> Array:
     return np.asarray(ranks * 10 // max(n, 1) + 1, dtype=np.float64)
 
 
+#: The most customers a fit reads: beyond this a seeded random sample estimates the parameters as well.
+FIT_SAMPLE = 200_000
+
+
+def _sample(n: int) -> NDArray[np.int64]:
+    """The rows the fit reads: all of them, or FIT_SAMPLE drawn at random with a fixed seed."""
+    if n <= FIT_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, FIT_SAMPLE, replace=False))
+
+
 def predict(frequency: Array, recency: Array, T: Array, average: Array) -> Predictions:
     """Fit both models on the customers' summaries (times in days) and predict for each of them.
 
     The value of the next 365 days is the expected number of orders times the
     expected order value, undiscounted. Raises FitError with too little data.
     """
-    purchases = fit_bgnbd(frequency, recency, T)
-    spend = fit_gamma_gamma(frequency, average)
+    rows = _sample(len(T))
+    purchases = fit_bgnbd(frequency[rows], recency[rows], T[rows])
+    spend = fit_gamma_gamma(frequency[rows], average[rows])
     orders_365d = purchases.expected_orders(365, frequency, recency, T)
     clv = orders_365d * spend.expected_value(frequency, average)
     return Predictions(

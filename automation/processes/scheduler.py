@@ -115,6 +115,7 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
             max_instances=1,
             misfire_grace_time=None,
         )
+
     def insight() -> None:
         with one_at_a_time:
             try:

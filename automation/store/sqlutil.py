@@ -115,6 +115,26 @@ def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, An
     return int(result.rowcount or 0)
 
 
+def copy_into(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    types: Sequence[str] | None = None,
+) -> None:
+    """PostgreSQL: COPY rows into a (staging) table, in binary when `types` are given; none: no round trip."""
+    if not rows:
+        return
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    how = " (FORMAT BINARY)" if types else ""
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{how}") as copy:
+        if types:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 def iso_utc(instant: Any) -> ColumnElement[str]:
     """PostgreSQL: a timestamp as Python's `isoformat()` of an aware UTC datetime writes it.
 
