@@ -62,11 +62,14 @@ class GammaGamma:
     v: float
 
     def expected_value(self, frequency: Array, average: Array) -> Array:
-        """Each customer's expected average order value (the population mean without repeat orders)."""
+        """Each customer's expected average order value; without repeat orders, the one order's value.
+
+        (The population mean p*v/(q-1) is not defined when q <= 1, as a fit may find.)
+        """
         p, q, v = self.p, self.q, self.v
-        population = p * v / (q - 1)
-        given = p * (v + frequency * average) / (p * frequency + q - 1)
-        return np.where(frequency > 0, given, population)
+        with np.errstate(over="ignore"):  # where frequency is 0 the quotient is not used
+            given = p * (v + frequency * average) / np.maximum(p * frequency + q - 1, np.finfo(float).tiny)
+        return np.where(frequency > 0, given, average)
 
 
 def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, weights: Array) -> float:
@@ -100,7 +103,8 @@ def gamma_gamma_log_likelihood(params: Array, x: Array, m: Array, weights: Array
 
 def _maximise(nll: Callable[[Array], float], start: Array) -> Array:
     """Minimise a negative log-likelihood over log-parameters (so every parameter stays positive)."""
-    result = optimize.minimize(nll, np.log(start), method="L-BFGS-B")
+    with np.errstate(all="ignore"):  # the optimiser probes parameters where the likelihood overflows
+        result = optimize.minimize(nll, np.log(start), method="L-BFGS-B")
     if not np.all(np.isfinite(result.x)):
         raise FitError(f"the fit did not converge: {result.message}")
     return np.asarray(np.exp(result.x), dtype=np.float64)
