@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session
 
 from automation.core.clv import Array
@@ -35,7 +35,7 @@ class Summaries:
 def _epoch_s(s: Session, col: Any) -> Any:
     """Seconds since 1970 of a UTC instant, on PostgreSQL and SQLite."""
     if s.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", col)
+        return cast(func.extract("epoch", col), Float)
     return (func.julianday(col) - 2440587.5) * DAY_S
 
 
@@ -47,7 +47,7 @@ def read(s: Session, order_event: str, cutoff: dt.datetime) -> Summaries:
             func.count(),
             _epoch_s(s, func.min(Event.occurred_at)),
             _epoch_s(s, func.max(Event.occurred_at)),
-            func.sum(order_total_sql()),
+            cast(func.sum(order_total_sql()), Float),
         )
         .where(Event.name == order_event, Event.occurred_at < cutoff)
         .group_by(Event.customer_id)
@@ -55,7 +55,8 @@ def read(s: Session, order_event: str, cutoff: dt.datetime) -> Summaries:
     )
     ids: list[str] = []
     numbers: list[Array] = []
-    for part in s.execute(query.execution_options(yield_per=CHUNK)).partitions():
+    streamed = s.execute(query, execution_options={"stream_results": True, "yield_per": CHUNK})
+    for part in streamed.partitions():
         ids.extend(row[0] for row in part)
         numbers.append(np.array([row[1:] for row in part], dtype=np.float64).reshape(-1, 4))
     n, first, last, total = np.concatenate(numbers).T if numbers else np.zeros((4, 0))
