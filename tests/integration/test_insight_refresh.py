@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,15 +59,10 @@ def _load(sessions: sessionmaker[Session]) -> None:
     assert ingest(_records(), "t", sessions, NOW).rejected == []
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path}/r.db"
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    sessions = db.sessions(engine)
-    _load(sessions)
-    yield sessions
-    engine.dispose()
+@pytest.fixture
+def shop(either_database: sessionmaker[Session]) -> sessionmaker[Session]:
+    _load(either_database)
+    return either_database
 
 
 def _where(sessions: sessionmaker[Session], text: str) -> list[str]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,15 +63,10 @@ def _load(sessions: sessionmaker[Session]) -> None:
             )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path}/k.db"
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    sessions = db.sessions(engine)
-    _load(sessions)
-    yield sessions
-    engine.dispose()
+@pytest.fixture
+def shop(either_database: sessionmaker[Session]) -> sessionmaker[Session]:
+    _load(either_database)
+    return either_database
 
 
 def test_every_kpi_matches_the_hand_computed_figures(shop: sessionmaker[Session]) -> None:
