@@ -133,22 +133,26 @@ class Customer(Base):
     __table_args__ = (Index(None, "tier"), Index(None, "email"), Index(None, "phone"))
 
 
-class Event(Numbered, Base):
-    """A tracked event. `event_key` (the record's event_id, else a hash) is unique."""
+class Tracked(Numbered):
+    """A track call's columns, whoever made it; `event_key` (its event_id, else a hash) is unique."""
+
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Tracked, Base):
+    """A tracked event of a known customer."""
 
     __tablename__ = "events"
 
-    event_key: Mapped[str] = mapped_column(String(200), unique=True)
     customer_id: Mapped[str] = mapped_column(String(128))
-    name: Mapped[str] = mapped_column(String(128))
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index(None, "name", "occurred_at"),
         Index(None, "customer_id", "name", "occurred_at"),
-        Index(None, "occurred_at"),
     )
 
 
@@ -373,17 +377,12 @@ class AnonymousId(Base):
     linked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class AnonymousEvent(Numbered, Base):
+class AnonymousEvent(Tracked, Base):
     """An event of a not yet linked anonymous id; moved into `events` when it is linked."""
 
     __tablename__ = "anonymous_events"
 
-    event_key: Mapped[str] = mapped_column(String(200), unique=True)
     anonymous_id: Mapped[str] = mapped_column(String(128), index=True)
-    name: Mapped[str] = mapped_column(String(128))
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class DeliveryDeferral(Numbered, Base):
