@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.statuses import REPORTED
-from automation.insight.reporting import FEEDBACK, feedback_sql
+from automation.insight.reporting import FEEDBACK, delivery_counts
 from automation.store.models import Campaign, Delivery
 
 
@@ -49,19 +49,7 @@ def campaigns(sessions: sessionmaker[Session]) -> list[CampaignSummary]:
             )
             for c in s.scalars(select(Campaign).order_by(Campaign.launched_at.desc(), Campaign.id))
         }
-        said = feedback_sql()
-        counts = s.execute(
-            select(
-                Delivery.campaign_id,
-                Delivery.status,
-                func.count(),
-                func.count(Delivery.opened_at),
-                func.count(Delivery.clicked_at),
-                *(func.count(case((said[name], 1))) for name in FEEDBACK),
-            )
-            .where(Delivery.campaign_id.in_(list(out)))
-            .group_by(Delivery.campaign_id, Delivery.status)
-        )
+        counts = s.execute(delivery_counts(Delivery.campaign_id, Delivery.campaign_id.in_(list(out))))
         for cid, status, count, opened, clicked, *feedback in counts:
             row = out[str(cid)]
             row.deliveries[status.reported] += count

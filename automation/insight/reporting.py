@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
@@ -52,6 +52,23 @@ def feedback_sql() -> dict[str, ColumnElement[bool]]:
         "complained": Delivery.complained_at.is_not(None),
         "unsubscribed": Delivery.unsubscribed_at.is_not(None),
     }
+
+
+def delivery_counts(by: Any, where: ColumnElement[bool]) -> Select[Any]:
+    """Per (`by`, status): deliveries, opened, clicked, then one count per outcome of `FEEDBACK`."""
+    said = feedback_sql()
+    return (
+        select(
+            by,
+            Delivery.status,
+            func.count(),
+            func.count(Delivery.opened_at),
+            func.count(Delivery.clicked_at),
+            *(func.count(case((said[name], 1))) for name in FEEDBACK),
+        )
+        .where(where)
+        .group_by(by, Delivery.status)
+    )
 
 
 @dataclass
@@ -133,19 +150,7 @@ def status(
         due = _in_range(Delivery.due_at, since, until)
         if journey_id is not None:
             due = and_(due, Delivery.journey_id == journey_id)
-        feedback = feedback_sql()
-        for jid, st, count, opened, clicked, *said in s.execute(
-            select(
-                Delivery.journey_id,
-                Delivery.status,
-                func.count(),
-                func.count(Delivery.opened_at),
-                func.count(Delivery.clicked_at),
-                *(func.count(case((feedback[name], 1))) for name in FEEDBACK),
-            )
-            .where(due)
-            .group_by(Delivery.journey_id, Delivery.status)
-        ):
+        for jid, st, count, opened, clicked, *said in s.execute(delivery_counts(Delivery.journey_id, due)):
             row = stats[jid]
             key = st.reported
             row.deliveries[key] = row.deliveries.get(key, 0) + count
