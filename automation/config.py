@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # The template helpers' locale for customers without a valid `locale` trait.
     default_locale: str = Field("en_US", alias="AUTOMATION_DEFAULT_LOCALE")
     order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
+    # The global control group: this share of customers gets no marketing message (`automation.core.arms`).
+    global_holdout_pct: float = Field(0.0, ge=0, lt=100, alias="AUTOMATION_GLOBAL_HOLDOUT_PCT")
     public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEFAULT_UNSUBSCRIBE_SECRET), alias="AUTOMATION_UNSUBSCRIBE_SECRET"

@@ -41,7 +41,12 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
         select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery().label("zone")
     )
     stmt = select(
-        Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
+        Enrollment.id,
+        Enrollment.journey_id,
+        Enrollment.customer_id,
+        Enrollment.next_step_id,
+        Enrollment.next_at,
+        zone,
     ).where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.next_at <= now)
     if after is not None:
         stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
@@ -58,6 +63,8 @@ def advance_page(
     default_tz: str,
     after: Cursor | None,
     failed: Failed,
+    *,
+    global_holdout_pct: float = 0.0,
 ) -> tuple[Cursor | None, list[send.Queued]]:
     """Run the due steps of the next PAGE enrollments; returns (cursor for the next, deliveries made).
 
@@ -65,7 +72,8 @@ def advance_page(
     catalog are passed over. Each journey's share of the page is planned and written
     under its own savepoint: a journey whose steps cannot be planned or written is
     handed to `failed`, its enrollments stay where they were (the next tick tries
-    them again), and the other journeys' work stands.
+    them again), and the other journeys' work stands. Customers of the global
+    control group (`global_holdout_pct` per cent) get `held_out` marketing deliveries.
     """
     rows = session.execute(_due(now, after)).all()
     by_journey: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -78,7 +86,8 @@ def advance_page(
             continue
         try:
             with session.begin_nested():
-                queued += _advance_journey(session, journey, journey_rows, now, default_tz)
+                deliveries = send.Deliveries(global_holdout_pct)
+                queued += _advance_journey(session, journey, journey_rows, now, default_tz, deliveries)
         except Exception as exc:
             failed(jid, exc)
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
@@ -86,7 +95,12 @@ def advance_page(
 
 
 def _advance_journey(
-    session: Session, journey: Journey, rows: list[Row[Any]], now: dt.datetime, default_tz: str
+    session: Session,
+    journey: Journey,
+    rows: list[Row[Any]],
+    now: dt.datetime,
+    default_tz: str,
+    deliveries: send.Deliveries,
 ) -> list[send.Queued]:
     """One journey's due enrollments of a page: planned, moved on, their deliveries made.
 
@@ -95,7 +109,6 @@ def _advance_journey(
     written in one statement, the deliveries in one per distinct send.
     """
     plans: dict[PlanKey, plan.Advance] = {}
-    deliveries = send.Deliveries()
     updates: list[dict[str, Any]] = []
     for row in rows:
         eid, step_id, next_at = row.id, row.next_step_id, row.next_at
@@ -107,7 +120,7 @@ def _advance_journey(
                 journey, step_id, next_at, now, planner.zone(row.zone, default_tz)
             )
         for planned in result.sends:
-            deliveries.add(journey, eid, planned)
+            deliveries.add(journey, eid, row.customer_id, planned)
         updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
     update_many(session, Enrollment.__table__, updates)
     return deliveries.write(session, now)

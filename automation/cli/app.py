@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "automation.cli.status_cmd",
         "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
     ),
+    "experiments": (
+        "automation.cli.experiments_cmd",
+        "A/B variants and holdouts: each arm's conversions, lift and verdict.",
+    ),
     "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
     "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
     "topics": ("automation.cli.topics_cmd", "Subscription topics and customers' choices."),

@@ -104,7 +104,14 @@ def explain_cmd(
     settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
         result = explain(
-            session, journey, catalog, customer, at, settings.default_timezone, Caps.from_settings(settings)
+            session,
+            journey,
+            catalog,
+            customer,
+            at,
+            settings.default_timezone,
+            Caps.from_settings(settings),
+            settings.global_holdout_pct,
         )
     verdict = "enters" if result.enters else "does not enter"
     console.print(clean(f"{customer} {verdict} {journey.id} at {at.isoformat()}"))
@@ -141,7 +148,7 @@ def preview_cmd(
         )
     html_written = False
     for item in steps:
-        out = [f"== step {item.number} ({item.step_id}): {item.step.channel}, template {item.step.template}"]
+        out = [f"== step {item.number} ({item.step_id}): {item.step.channel}, template {item.template}"]
         out += [f"note: {note}" for note in item.notes]
         if isinstance(item.message, RenderedEmail):
             out += [f"Subject: {item.message.subject}", "", item.message.text, ""]

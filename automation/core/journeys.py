@@ -18,6 +18,8 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
+from automation.core import assignment
+from automation.core.assignment import Assignment
 from automation.core.declarations import editor_schema
 from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
@@ -36,6 +38,25 @@ def _time_of_day(value: Any) -> dt.time:
         return value
     return parse_time_of_day(str(value))
 
+
+def _percent(value: Any) -> float:
+    text = str(value).strip()
+    if not text.endswith("%"):
+        raise ValueError("a percentage is written like 10%")
+    try:
+        pct = float(text[:-1])
+    except ValueError:
+        raise ValueError("a percentage is written like 10%") from None
+    if not 0 <= pct < 100:
+        raise ValueError("a percentage lies in [0%, 100%)")
+    return pct
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?%$", "examples": ["10%"]}),
+]
 
 Duration = Annotated[
     dt.timedelta,
@@ -161,13 +182,44 @@ class StepBody(_Strict):
     id: str | None = None
 
 
+class Variant(_Strict):
+    """One arm of an A/B test of a send: a template, and its share of the entrants."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    template: str
+    weight: float = Field(gt=0, description="Relative share; the arms' weights need not sum to 100.")
+
+
 class SendStep(StepBody):
-    """Send one message on a channel from a template."""
+    """Send one message on a channel from a template, or from one of weighted `variants`."""
 
     id: str | None = Field(None, description="Stable step id; defaults to step-N.")
     channel: Channel
-    template: str
+    template: str | None = None
+    variants: list[Variant] | None = Field(
+        None, min_length=2, description="Instead of `template`: an A/B test, each entrant in one arm."
+    )
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
+
+    @model_validator(mode="after")
+    def _template_or_variants(self) -> SendStep:
+        if (self.template is None) == (self.variants is None):
+            raise ValueError("a send has exactly one of: template, variants")
+        ids = [v.id for v in self.variants or ()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate variant id {next(i for i in ids if ids.count(i) > 1)!r}")
+        return self
+
+    def templates(self) -> list[str]:
+        """Every template this step may send."""
+        return [v.template for v in self.variants] if self.variants else [self.template or ""]
+
+    def assign(self, journey_id: str, step_id: str, customer_id: str) -> tuple[str, Assignment | None]:
+        """The template this customer gets, and the variant assignment when there are variants."""
+        if not self.variants:
+            return self.template or "", None
+        chosen = assignment.pick(journey_id, step_id, customer_id, [(v.id, v.weight) for v in self.variants])
+        return next(v.template for v in self.variants if v.id == chosen.arm), chosen
 
 
 class WaitStep(StepBody):
@@ -282,12 +334,17 @@ class Journey(_Strict):
         dt.timedelta(hours=24),
         description="A message not sent this long after its step fell due is skipped as stale; false: never.",
     )
+    holdout: Percent = Field(
+        0.0, description="Share of entrants who get no message and are measured against the others, e.g. 10%."
+    )
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _topic_is_marketing(self) -> Journey:
         if self.transactional and self.topic is not None:
             raise ValueError("a transactional journey has no topic")
+        if self.transactional and self.holdout:
+            raise ValueError("a transactional journey has no holdout: its messages always go")
         if self.double_opt_in and self.topic is None:
             raise ValueError("double_opt_in needs the `topic` it signs customers up to")
         return self
@@ -328,6 +385,7 @@ __all__ = [
     "Journey",
     "SendStep",
     "Step",
+    "Variant",
     "WaitStep",
     "journey_json_schema",
 ]

@@ -21,6 +21,7 @@ class DeliveryStatus(StrEnum):
     DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
     SKIPPED = "skipped"
+    HELD_OUT = "held_out"  # an experiment's holdout or the global control group: made, never sent
     FAILED = "failed"
     UNKNOWN = "unknown"
 

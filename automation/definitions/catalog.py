@@ -71,10 +71,15 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     for n, step in enumerate(journey.steps):
         if step.send is None:
             continue
-        where = loaded.where("steps", n, "send", "template")
-        for problem in renderer.problems(step.send.template, step.send.channel, allowed):
-            in_template = problem.startswith(str(renderer.templates_dir))
-            out.append(f"{problem} (template of {where})" if in_template else f"{where}: {problem}")
+        send = step.send
+        paths: list[tuple[str, tuple[str | int, ...]]] = [
+            (v.template, ("variants", i, "template")) for i, v in enumerate(send.variants or ())
+        ]
+        for template, path in paths or [(send.template or "", ("template",))]:
+            where = loaded.where("steps", n, "send", *path)
+            for problem in renderer.problems(template, send.channel, allowed):
+                in_template = problem.startswith(str(renderer.templates_dir))
+                out.append(f"{problem} (template of {where})" if in_template else f"{where}: {problem}")
     return out
 
 

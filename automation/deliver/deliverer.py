@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.advance.batch import settle
 from automation.config import Settings
-from automation.core import batching, judging, planner, rules
+from automation.core import arms, batching, judging, planner, rules
 from automation.core.journeys import Journey, SendStep
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus
@@ -419,7 +419,10 @@ class Deliverer:
             assert journey is not None and step is not None and row is not None and facts is not None
             address = (facts.email if d.channel == Channel.EMAIL else facts.phone) or ""
             links = (self.link("unsubscribe", d.id), self.link("confirm", d.id))
-            parts = Parts(d.id, journey, step, row.customer, row.enrollment_context, address, *links)
+            template = arms.template_now(journey, d.step_id, step, d.customer_id, d.template)
+            parts = Parts(
+                d.id, journey, step, template, row.customer, row.enrollment_context, address, *links
+            )
             return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 
         return judging.Case(d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.config import Settings
-from automation.core import entry
+from automation.core import arms, entry
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
@@ -102,11 +102,12 @@ def explain(
     now: dt.datetime,
     default_tz: str,
     caps: Caps | None = None,
+    global_holdout_pct: float = 0.0,
 ) -> Explanation:
     """Would this customer enter the journey at `now`? If not, the first condition that keeps them out.
 
-    When they would and `caps` are given, each send step is judged as if due at `now`: sent, or the
-    rule that stops it.
+    When they would, each send step of an experiment says the customer's arm and why; when
+    `caps` are given, each send step is judged as if due at `now`: sent, or the rule that stops it.
     """
     c = load_customer(session, customer_id)
     if not journey.enabled:
@@ -135,6 +136,10 @@ def explain(
         lines.append(why_not)
         return Explanation(False, lines)
     lines.append("would enter now")
+    for sid, step in journey.send_steps():
+        placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
+        if placed.arm is not None:
+            lines.append(f"step {sid}: {placed.explain()}")
     if caps is not None:
         verdicts = send_verdicts(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
@@ -166,6 +171,7 @@ class PreviewedStep:
     number: int
     step_id: str
     step: SendStep
+    template: str
     message: RenderedEmail | RenderedSms
     notes: list[str]
 
@@ -239,15 +245,16 @@ def preview(
     for n in numbers:
         step = journey.steps[n - 1].send
         assert step is not None
+        template = step.assign(journey.id, ids[n - 1], c.id)[0]
         try:
             message: RenderedEmail | RenderedSms = (
-                catalog.renderer.render_email(step.template, ctx)
+                catalog.renderer.render_email(template, ctx)
                 if step.channel == Channel.EMAIL
-                else catalog.renderer.render_sms(step.template, ctx)
+                else catalog.renderer.render_sms(template, ctx)
             )
         except RenderError as exc:
             raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
         verdict = verdicts[ids[n - 1]]
         notes = [] if verdict.status is DeliveryStatus.SENDING else [f"if due now, it {says(verdict)}"]
-        out.append(PreviewedStep(n, ids[n - 1], step, message, notes))
+        out.append(PreviewedStep(n, ids[n - 1], step, template, message, notes))
     return out

@@ -94,7 +94,7 @@ def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) ->
     return and_(*parts)
 
 
-def _plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
+def plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
     """`col + delta` in SQL on PostgreSQL and SQLite."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
@@ -168,7 +168,7 @@ def status(
                 EventRow.customer_id == Delivery.customer_id,
                 EventRow.name == goal.event,
                 EventRow.occurred_at > Delivery.due_at,
-                EventRow.occurred_at <= _plus(s, Delivery.due_at, goal.within),
+                EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
             )
             row.conversions = int(
                 s.scalar(

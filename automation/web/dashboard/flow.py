@@ -45,7 +45,9 @@ def _label(kind: str, body: Any) -> tuple[str, list[str]]:
     if isinstance(condition, Filter):
         detail.append(f"only if {describe(condition)}")
     if kind == "send":
-        return f"send {body.channel}: {body.template}", detail
+        if body.variants:
+            detail.extend(f"variant {v.id}: {v.template} (weight {v.weight:g})" for v in body.variants)
+        return f"send {body.channel}: {body.template or 'A/B variants'}", detail
     if kind == "wait":
         delta = body.delta
         return (f"wait {format_duration(delta)}" if delta else f"wait until {body.until:%H:%M} local"), detail
