@@ -49,8 +49,8 @@ class Queued(NamedTuple):
 QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id")
 QUEUED = tuple(Delivery.__table__.c[c] for c in QUEUED_COLUMNS)
 
-# journey, step, channel, template, arm, status, transactional, due, fell due
-SendKey = tuple[str, str, str, str, str | None, DeliveryStatus, bool, dt.datetime, dt.datetime]
+# journey, step, channel, template, arm, status, reason, transactional, due, fell due
+SendKey = tuple[str, str, str, str, str | None, DeliveryStatus, str | None, bool, dt.datetime, dt.datetime]
 COLUMNS = (
     "enrollment_id",
     "step_id",
@@ -62,6 +62,7 @@ COLUMNS = (
     "arm",
     "transactional",
     "status",
+    "reason",
     "due_at",
     "first_due_at",
     "enqueued_at",
@@ -92,6 +93,7 @@ class Deliveries:
             placed.template,
             placed.arm,
             DeliveryStatus.HELD_OUT if placed.held_out else DeliveryStatus.QUEUED,
+            placed.reason,
             journey.transactional,
             send.due_at,
             send.fell_due_at,
@@ -115,7 +117,7 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
     for every row, so the statement carries the enrollment ids and nothing per row:
     on PostgreSQL one array, elsewhere chunks of an IN list.
     """
-    jid, step_id, channel, template, arm, status, transactional, due_at, fell_due_at = send
+    jid, step_id, channel, template, arm, status, reason, transactional, due_at, fell_due_at = send
     e = Enrollment
     at = Delivery.due_at.type
     values = (
@@ -128,6 +130,7 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
         literal(arm, Delivery.arm.type),
         literal(transactional),
         literal(status.value),
+        literal(reason, Delivery.reason.type),
         literal(due_at, at),
         literal(fell_due_at, at),
         literal(now, at),

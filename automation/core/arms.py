@@ -25,6 +25,15 @@ class Placement:
     held_out: bool
     why: tuple[Assignment, ...] = ()
 
+    @property
+    def reason(self) -> str | None:
+        """Why a held-out delivery is not sent, as the ledger records it."""
+        if not self.held_out:
+            return None
+        if self.arm == assignment.GLOBAL_CONTROL:
+            return "held out: the global control group gets no marketing message"
+        return "held out: the journey's holdout gets no message (measured against the others)"
+
     def explain(self) -> str:
         """One line for `journeys explain`: the arm and the buckets that chose it."""
         if self.arm is None:

@@ -205,10 +205,15 @@ class SendStep(StepBody):
     def _template_or_variants(self) -> SendStep:
         if (self.template is None) == (self.variants is None):
             raise ValueError("a send has exactly one of: template, variants")
-        ids = [v.id for v in self.variants or ()]
+        return self
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variant_ids(cls, variants: list[Variant] | None) -> list[Variant] | None:
+        ids = [v.id for v in variants or ()]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate variant id {next(i for i in ids if ids.count(i) > 1)!r}")
-        return self
+        return variants
 
     def templates(self) -> list[str]:
         """Every template this step may send."""

@@ -281,6 +281,7 @@ def _ledger(s: Session, where: list[ColumnElement[bool]], limit: int) -> list[di
             "customer": d.customer_id,
             "channel": d.channel,
             "template": d.template,
+            "arm": d.arm,
             "status": shown_status(d.status),
             "provider_status": word,
             "reason": d.reason,
