@@ -38,7 +38,8 @@ def _p(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _print(r: experiments.ExperimentResult) -> None:
+def print_result(r: experiments.ExperimentResult) -> None:
+    """One experiment as `automation experiments show` prints it (the demo prints the same)."""
     columns = ("arm", *NUMBERS, *VERSUS)
     out = table(*columns, title=f"{r.journey_id}, step {r.step_id}", right=columns[1:])
     for a in r.arms:
@@ -83,7 +84,7 @@ def show(
         print_json({"journey": journey_id, "experiments": [r.as_dict() for r in results]})
         return
     for r in results:
-        _print(r)
+        print_result(r)
 
 
 @experiments_app.command("list")

@@ -21,9 +21,9 @@ class DeliveryStatus(StrEnum):
     DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
     SKIPPED = "skipped"
-    HELD_OUT = "held_out"  # an experiment's holdout or the global control group: made, never sent
     FAILED = "failed"
     UNKNOWN = "unknown"
+    HELD_OUT = "held_out"  # an experiment's holdout or the global control group: made, never sent
 
     @property
     def reported(self) -> DeliveryStatus:

@@ -157,16 +157,20 @@ def result(s: Session, journey: Journey, design: arms.Design) -> ExperimentResul
     )
 
 
+def results(sessions: sessionmaker[Session], journey: Journey) -> list[ExperimentResult]:
+    """Every experiment of `journey` with its figures (none when it has no experiment)."""
+    with sessions() as s:
+        return [result(s, journey, d) for d in arms.designs(journey)]
+
+
 def show(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> list[ExperimentResult]:
-    """Every experiment of one journey, with its figures."""
+    """Every experiment of one journey, with its figures; a user error when it has none."""
     journey = catalog.get(journey_id)
     if journey is None:
         raise UserError(f"no journey {journey_id!r} in the journeys folder")
-    found = arms.designs(journey)
-    if not found:
+    if not arms.designs(journey):
         raise UserError(f"journey {journey_id!r} has no experiment: no `holdout` and no send with `variants`")
-    with sessions() as s:
-        return [result(s, journey, d) for d in found]
+    return results(sessions, journey)
 
 
 def listing(catalog: Catalog) -> list[tuple[Journey, arms.Design]]:
