@@ -19,6 +19,8 @@ from automation.core import assignment
 from automation.core.statuses import DeliveryStatus
 from automation.insight import experiments, reporting
 from automation.insight.explain import explain
+from automation.store.models import Customer
+from automation.web.dashboard.timeline import timeline
 from tests.harness import Flow, cli, identify, track, utc
 from tests.standins import SendGridStandIn
 
@@ -44,6 +46,12 @@ steps:
 NEWS = """id: news
 name: News
 trigger: {event: {name: joined}}
+steps:
+  - send: {channel: email, template: warm}
+"""
+PLAIN = """id: plain
+name: Plain
+trigger: manual
 steps:
   - send: {channel: email, template: warm}
 """
@@ -132,12 +140,20 @@ def test_held_out_entrants_get_a_held_out_delivery_and_no_message(
     )
     (stats,) = reporting.status(flow.runtime.sessions, flow.runtime.catalog, journey_id="welcome_ab")
     assert stats.deliveries["held_out"] == len(held)
+    with flow.runtime.sessions() as s:
+        c = s.get(Customer, some)
+        assert c is not None
+        titles = [e.title for e in timeline(s, c, before=None, default_tz="UTC", full=True).entries]
+    assert (
+        "email not sent (held out: the journey's holdout gets no message (measured against the others))"
+        in titles
+    )
 
 
 def test_experiments_show_counts_each_arm_and_held_out_entrants_convert(
     make_flow: MakeFlow, env: dict[str, str], sendgrid: SendGridStandIn
 ) -> None:
-    flow = make_flow({"welcome_ab": AB})
+    flow = make_flow({"welcome_ab": AB, "plain": PLAIN})
     flow.ingest(_people())
     flow.run(NOW)
     arms = {cid: _expected_arm(cid) for cid in IDS}
@@ -174,6 +190,10 @@ def test_experiments_show_counts_each_arm_and_held_out_entrants_convert(
         (a.arm, a.entrants, a.converted) for a in result.arms
     ]
     assert exp["verdict"] == "not enough data"
+    for journey, why in (("nope", "no journey 'nope'"), ("plain", "journey 'plain' has no experiment")):
+        refused = cli("experiments", "show", journey, env=_env(env, flow))
+        assert refused.returncode == 1
+        assert refused.stderr.count("\n") == 1 and why in refused.stderr, refused.stderr
     listed = cli("experiments", "list", env=_env(env, flow))
     assert listed.returncode == 0, listed.stderr
     assert "welcome_ab" in listed.stdout and "holdout 20%" in listed.stdout and "warm 40%" in listed.stdout
