@@ -45,8 +45,8 @@ def _label(kind: str, body: Any) -> tuple[str, list[str]]:
     if isinstance(condition, Filter):
         detail.append(f"only if {describe(condition)}")
     if kind == "send":
-        if body.variants:
-            detail.extend(f"variant {v.id}: {v.template} (weight {v.weight:g})" for v in body.variants)
+        variants = getattr(body, "variants", None) or ()
+        detail.extend(f"variant {v.id}: {v.template} (weight {v.weight:g})" for v in variants)
         return f"send {body.channel}: {body.template or 'A/B variants'}", detail
     if kind == "wait":
         delta = body.delta
