@@ -17,6 +17,8 @@ from sqlalchemy import Row, Select, exists, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from automation.advance import plan, send
+from automation.advance.kinds import kind_of
+from automation.advance.step import JudgedKind
 from automation.core import planner
 from automation.core.journeys import Journey
 from automation.core.statuses import UNSETTLED, EnrollmentState
@@ -25,7 +27,9 @@ from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import update_many
 
 PAGE = 20000
-PlanKey = tuple[str, dt.datetime, str | None]
+PlanKey = tuple[str, dt.datetime, str | None, str | None]
+#: An enrollment on its walk: id, step, the instant it reached it, its zone, the path chosen there.
+Walking = tuple[int, str, dt.datetime, str | None, str | None]
 Cursor = tuple[dt.datetime, int]
 
 
@@ -105,25 +109,45 @@ def _advance_journey(
     """One journey's due enrollments of a page: planned, moved on, their deliveries made.
 
     Enrollments that share a step, a due instant and a zone (a campaign, a spike of
-    orders) get the same walk, so it is made once for them. The new positions are
-    written in one statement, the deliveries in one per distinct send.
+    orders) get the same walk, so it is made once for them. A walk that stops at a
+    judged step (a branch) is decided for all its enrollments at once, and each
+    goes on along the path chosen for it. The new positions are written in one
+    statement, the deliveries in one per distinct send.
     """
     plans: dict[PlanKey, plan.Advance] = {}
     updates: list[dict[str, Any]] = []
+    walking: list[Walking] = []
+    customers = {row.id: row.customer_id for row in rows}
     for row in rows:
-        eid, step_id, next_at = row.id, row.next_step_id, row.next_at
-        assert step_id is not None and next_at is not None  # active rows with next_at <= now
-        key = (step_id, next_at, row.zone)
-        result = plans.get(key)
-        if result is None:
-            result = plans[key] = plan.advance(
-                journey, step_id, next_at, now, planner.zone(row.zone, default_tz)
-            )
-        for planned in result.sends:
-            deliveries.add(journey, eid, row.customer_id, planned)
-        updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
+        assert row.next_step_id is not None and row.next_at is not None  # active rows with next_at <= now
+        walking.append((row.id, row.next_step_id, row.next_at, row.zone, None))
+    while walking:
+        judged: dict[str, list[Walking]] = defaultdict(list)
+        for eid, step_id, at, zone, chosen in walking:
+            key = (step_id, at, zone, chosen)
+            result = plans.get(key)
+            if result is None:
+                tz = planner.zone(zone, default_tz)
+                result = plans[key] = plan.advance(journey, step_id, at, now, tz, chosen)
+            for planned in result.sends:
+                deliveries.add(journey, eid, customers[eid], planned)
+            if result.judged:
+                assert result.next_step_id is not None and result.next_at is not None
+                judged[result.next_step_id].append((eid, result.next_step_id, result.next_at, zone, None))
+            else:
+                updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
+        walking = [w for sid, reached in judged.items() for w in _choose(session, journey, sid, reached)]
     update_many(session, Enrollment.__table__, updates)
     return deliveries.write(session, now)
+
+
+def _choose(session: Session, journey: Journey, step_id: str, reached: list[Walking]) -> list[Walking]:
+    """The enrollments that reached judged step `step_id`, each with the path its kind chose."""
+    step = journey.placed[step_id].step
+    kind = kind_of(step)
+    assert isinstance(kind, JudgedKind)
+    paths = kind.choose(session, step_id, step.body, [(eid, at) for eid, _, at, _, _ in reached])
+    return [(eid, sid, at, zone, paths[eid]) for eid, sid, at, zone, _ in reached]
 
 
 def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:

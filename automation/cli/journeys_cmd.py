@@ -124,7 +124,10 @@ def preview_cmd(
     journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
     customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
     step: Annotated[
-        int | None, typer.Option("--step", metavar="N", help="Step number (1-based); default every send.")
+        str | None,
+        typer.Option(
+            "--step", metavar="STEP", help="Step id or position (3, 2.then.1); default: every send."
+        ),
     ] = None,
     html: Annotated[
         Path | None, typer.Option("--html", metavar="FILE", help="Write the email's HTML part to FILE.")
@@ -144,7 +147,7 @@ def preview_cmd(
             customer,
             at,
             settings,
-            step_number=step,
+            step=step,
         )
     html_written = False
     for item in steps:

@@ -6,7 +6,8 @@ Reading them from YAML files, with positions, is `automation.definitions.loader`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,6 +26,7 @@ from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_da
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
 from automation.core.topics import MARKETING, TOPIC_ID
+from automation.core.walk import Placed, walk
 
 
 def _duration(value: Any) -> dt.timedelta:
@@ -177,9 +179,25 @@ class Trigger(_Strict):
 
 
 class StepBody(_Strict):
-    """What every step kind's settings have: a stable id."""
+    """What every step kind's settings have: a stable id, and which fields hold child step lists."""
 
-    id: str | None = None
+    #: The fields holding lists of steps (`automation.core.walk` walks them).
+    children: ClassVar[tuple[str, ...]] = ()
+
+    id: str | None = Field(None, description="Stable step id, unique in the journey.")
+
+    def child_lists(self) -> list[tuple[str, tuple[Any, ...], Sequence[Step]]]:
+        """This step's child step lists: (name, YAML path from the step's mapping, the steps).
+
+        By default the `children` fields, each named as in the file; a kind whose
+        lists sit deeper (a list of weighted paths) overrides this.
+        """
+        fields = type(self).model_fields
+        out: list[tuple[str, tuple[Any, ...], Sequence[Step]]] = []
+        for name in self.children:
+            alias = fields[name].alias or name
+            out.append((alias, (alias,), getattr(self, name)))
+        return out
 
 
 class Variant(_Strict):
@@ -256,11 +274,22 @@ class WaitStep(StepBody):
         return None
 
 
+class BranchStep(StepBody):
+    """Judge `if` when the enrollment reaches the step; go on with `then` or `else` (either may be empty)."""
+
+    children: ClassVar[tuple[str, ...]] = ("then", "else_")
+
+    if_: Filter = Field(alias="if", description="The filter language plus engagement conditions.")
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
 class Step(_Strict):
     """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
     send: SendStep | None = None
     wait: WaitStep | None = None
+    branch: BranchStep | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -363,22 +392,28 @@ class Journey(_Strict):
     @classmethod
     def _unique_step_ids(cls, steps: list[Step]) -> list[Step]:
         seen: set[str] = set()
-        for n, step in enumerate(steps, 1):
-            sid = step.body.id or f"step-{n}"
-            if sid in seen:
-                raise ValueError(f"duplicate step id {sid!r}")
-            seen.add(sid)
+        for placed in walk(steps):
+            if placed.id in seen:
+                where = f"at step {placed.number} (ids are unique across nested steps)"
+                raise ValueError(f"duplicate step id {placed.id!r} {where}")
+            seen.add(placed.id)
         return steps
 
-    def step_ids(self) -> list[str]:
-        return [s.body.id or f"step-{n}" for n, s in enumerate(self.steps, 1)]
+    @property
+    def placed(self) -> dict[str, Placed]:
+        """Every step of the tree by id, depth first in file order (`automation.core.walk`)."""
+        return {p.id: p for p in walk(self.steps)}
 
-    def step_index(self, step_id: str) -> int | None:
-        ids = self.step_ids()
-        return ids.index(step_id) if step_id in ids else None
+    def step_ids(self) -> list[str]:
+        return list(self.placed)
+
+    def find_step(self, ref: str) -> Placed | None:
+        """A step by its id or by its position as people read it ("3", "2.then.1")."""
+        placed = self.placed
+        return placed.get(ref) or next((p for p in placed.values() if p.number == ref), None)
 
     def send_steps(self) -> list[tuple[str, SendStep]]:
-        return [(sid, s.send) for sid, s in zip(self.step_ids(), self.steps, strict=True) if s.send]
+        return [(sid, p.step.send) for sid, p in self.placed.items() if p.step.send]
 
 
 def journey_json_schema() -> str:
@@ -386,7 +421,11 @@ def journey_json_schema() -> str:
     return editor_schema(Journey, "Lifecycle journey", by_alias=True)
 
 
+Step.model_rebuild()
+BranchStep.model_rebuild()
+
 __all__ = [
+    "BranchStep",
     "Journey",
     "SendStep",
     "Step",

@@ -326,7 +326,7 @@ class Deliverer:
                 suppressed=row.suppressed,
                 timezone=planner.zone(c.timezone, self.settings.default_timezone),
                 counted=counted.get((d.customer_id, d.channel), []),
-                if_holds=holds.get((d.journey_id, d.step_id, d.customer_id)),
+                if_holds=holds.get(d.id),
                 first_due_at=d.first_due_at,
                 queued_at=d.enqueued_at,
                 occasion_day=_occasion_day(journey, row.enrollment_context),
@@ -433,18 +433,17 @@ class Deliverer:
         return self.sms.problem(message)
 
     @staticmethod
-    def _if_holds(s: Session, rows: list[_Row]) -> dict[tuple[str, str, str], bool | str]:
-        """(journey, step, customer) -> whether the step's `if` holds now, or why it cannot be told."""
-        by_step: dict[tuple[str, str], tuple[SendStep, set[str]]] = {}
+    def _if_holds(s: Session, rows: list[_Row]) -> dict[int, bool | str]:
+        """Delivery id -> whether its step's `if` holds now, or why it cannot be told."""
+        by_step: dict[tuple[str, str], tuple[SendStep, set[int]]] = {}
         for row, _, step in rows:
             if step is not None and step.if_ is not None:
                 d = row.delivery
-                by_step.setdefault((d.journey_id, d.step_id), (step, set()))[1].add(d.customer_id)
-        holds: dict[tuple[str, str, str], bool | str] = {}
-        for (jid, sid), (step, customers) in by_step.items():
+                by_step.setdefault((d.journey_id, d.step_id), (step, set()))[1].add(d.id)
+        holds: dict[int, bool | str] = {}
+        for step, ids in by_step.values():
             assert step.if_ is not None
-            for cid, value in ledger.if_holds(s, step.if_, customers).items():
-                holds[(jid, sid, cid)] = value
+            holds.update(ledger.if_holds(s, step.if_, ids))
         return holds
 
     def _caps(self, channel: Channel) -> tuple[rules.CapRule, ...]:

@@ -24,6 +24,8 @@ from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.judging import Verdict
 from automation.core.statuses import Channel, DeliveryStatus
+from automation.core.suggest import unknown
+from automation.core.walk import Placed
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll.kind import Scope
@@ -168,7 +170,7 @@ def preview_context(
 
 @dataclass(frozen=True)
 class PreviewedStep:
-    number: int
+    number: str
     step_id: str
     step: SendStep
     template: str
@@ -205,21 +207,19 @@ def preview(
     now: dt.datetime,
     settings: Settings,
     *,
-    step_number: int | None = None,
+    step: str | None = None,
 ) -> list[PreviewedStep]:
-    """Render the send steps (or step `step_number`, 1-based position) as the worker would."""
+    """Render the send steps (or `step`: an id or a position such as "2.then.1") as the worker would."""
     from automation.core.context import message_context
 
     default_tz, public_url = settings.default_timezone, settings.public_url.rstrip("/")
 
     c = load_customer(session, customer_id)
-    ids = journey.step_ids()
-    if step_number is not None:
-        if not 1 <= step_number <= len(ids):
-            raise UserError(f"journey {journey.id!r} has steps 1 to {len(ids)}, not {step_number}")
-        if journey.steps[step_number - 1].send is None:
-            raise UserError(f"step {step_number} of {journey.id!r} is a wait, not a send")
-    numbers = [step_number] if step_number else [n for n, s in enumerate(journey.steps, 1) if s.send]
+    targets = (
+        [find_send(journey, step)]
+        if step is not None
+        else [p for p in journey.placed.values() if p.step.send is not None]
+    )
     enrollment_context = preview_context(session, journey, catalog, c, now, default_tz)
     ctx = message_context(
         journey,
@@ -242,19 +242,29 @@ def preview(
         context=enrollment_context,
     )
     out = []
-    for n in numbers:
-        step = journey.steps[n - 1].send
-        assert step is not None
-        template = step.assign(journey.id, ids[n - 1], c.id)[0]
+    for placed in targets:
+        send = placed.step.send
+        assert send is not None
+        template = send.assign(journey.id, placed.id, c.id)[0]
         try:
             message: RenderedEmail | RenderedSms = (
                 catalog.renderer.render_email(template, ctx)
-                if step.channel == Channel.EMAIL
+                if send.channel == Channel.EMAIL
                 else catalog.renderer.render_sms(template, ctx)
             )
         except RenderError as exc:
-            raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
-        verdict = verdicts[ids[n - 1]]
+            raise UserError(f"step {placed.number} ({placed.id}) does not render: {exc}") from None
+        verdict = verdicts[placed.id]
         notes = [] if verdict.status is DeliveryStatus.SENDING else [f"if due now, it {says(verdict)}"]
-        out.append(PreviewedStep(n, ids[n - 1], step, template, message, notes))
+        out.append(PreviewedStep(placed.number, placed.id, send, template, message, notes))
     return out
+
+
+def find_send(journey: Journey, ref: str) -> Placed:
+    """The send step `ref` names (an id or a position); a `UserError` when there is none or it is no send."""
+    placed = journey.find_step(ref)
+    if placed is None:
+        raise UserError(unknown("step", ref, journey.step_ids()))
+    if placed.step.send is None:
+        raise UserError(f"step {ref} of {journey.id!r} is a {placed.step.kind}, not a send")
+    return placed

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Interval, and_, case, exists, func, literal, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
@@ -24,6 +24,7 @@ from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
+from automation.store import engagement
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
@@ -45,9 +46,8 @@ def said_sql() -> Any:
 
 def feedback_sql() -> dict[str, ColumnElement[bool]]:
     """When a sent message counts as delivered, bounced, complained or unsubscribed."""
-    reached = [getattr(Delivery, flag).is_not(None) for flag in outcomes.REACHED_FLAGS]
     return {
-        "delivered": or_(Delivery.provider_status.in_(sorted(outcomes.DELIVERED)), *reached),
+        "delivered": engagement.reached(Delivery),
         "bounced": Delivery.provider_status.in_(sorted(outcomes.BOUNCED)),
         "complained": Delivery.complained_at.is_not(None),
         "unsubscribed": Delivery.unsubscribed_at.is_not(None),
