@@ -284,12 +284,39 @@ class BranchStep(StepBody):
     else_: list[Step] = Field(default_factory=list, alias="else")
 
 
+class SplitPath(_Strict):
+    """One weighted path of a `split`: its own steps (may be empty)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    weight: float = Field(gt=0, description="Relative share; the paths' weights need not sum to 100.")
+    steps: list[Step] = Field(default_factory=list)
+
+
+class SplitStep(StepBody):
+    """Weighted random paths: each entrant goes down one, chosen by the assignment hash, then rejoins."""
+
+    paths: list[SplitPath] = Field(min_length=2)
+
+    @field_validator("paths")
+    @classmethod
+    def _unique_path_ids(cls, paths: list[SplitPath]) -> list[SplitPath]:
+        ids = [p.id for p in paths]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate path id {next(i for i in ids if ids.count(i) > 1)!r}")
+        return paths
+
+    def child_lists(self) -> list[tuple[str, tuple[Any, ...], Sequence[Step]]]:
+        """Each path's steps, named by the path's id."""
+        return [(p.id, ("paths", n, "steps"), p.steps) for n, p in enumerate(self.paths)]
+
+
 class Step(_Strict):
     """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
     send: SendStep | None = None
     wait: WaitStep | None = None
     branch: BranchStep | None = None
+    split: SplitStep | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -423,11 +450,14 @@ def journey_json_schema() -> str:
 
 Step.model_rebuild()
 BranchStep.model_rebuild()
+SplitPath.model_rebuild()
+SplitStep.model_rebuild()
 
 __all__ = [
     "BranchStep",
     "Journey",
     "SendStep",
+    "SplitStep",
     "Step",
     "Variant",
     "WaitStep",

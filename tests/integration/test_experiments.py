@@ -277,3 +277,38 @@ def test_bad_variants_are_one_line_at_their_position(
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"{folder}/ab.yaml:7:"), result.stderr
     assert message in result.stderr
+
+
+SPLIT = """id: split_offer
+name: Offer or not
+trigger: {event: {name: joined}}
+frequency_cap: false
+steps:
+  - split:
+      id: offer-or-not
+      paths:
+        - {id: coupon, weight: 30, steps: [{send: {channel: email, template: warm}}]}
+        - {id: plain, weight: 70, steps: []}
+  - send: {id: after, channel: email, template: short}
+"""
+
+
+def test_a_split_sends_each_entrant_down_the_path_of_its_bucket_and_rejoins(
+    make_flow: MakeFlow, sendgrid: SendGridStandIn
+) -> None:
+    flow = make_flow({"split_offer": SPLIT})
+    flow.ingest(_people())
+    flow.run(NOW)
+    flow.run("2026-11-20T12:05:00Z")  # a re-run takes nobody down a second path
+    made: dict[str, list[str]] = {}
+    for d in flow.deliveries(journey_id="split_offer"):
+        made.setdefault(d.customer_id, []).append(d.step_id)
+    paths = {
+        cid: assignment.pick("split_offer", "offer-or-not", cid, [("coupon", 30), ("plain", 70)]).arm
+        for cid in IDS
+    }
+    assert {cid: sorted(steps) for cid, steps in made.items()} == {
+        cid: (["after", "offer-or-not.coupon-1"] if paths[cid] == "coupon" else ["after"]) for cid in IDS
+    }
+    assert 15 <= sum(p == "coupon" for p in paths.values()) <= 55
+    assert len(sendgrid.messages()) == sum(len(steps) for steps in made.values())
