@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # The template helpers' locale for customers without a valid `locale` trait.
     default_locale: str = Field("en_US", alias="AUTOMATION_DEFAULT_LOCALE")
     order_event: str = Field("order_placed", alias="AUTOMATION_ORDER_EVENT")
+    # The global control group: this share of customers gets no marketing message (`automation.core.arms`).
+    global_holdout_pct: float = Field(0.0, ge=0, lt=100, alias="AUTOMATION_GLOBAL_HOLDOUT_PCT")
     public_url: str = Field("http://localhost:8000", alias="AUTOMATION_PUBLIC_URL")
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEFAULT_UNSUBSCRIBE_SECRET), alias="AUTOMATION_UNSUBSCRIBE_SECRET"
@@ -130,8 +132,6 @@ class Settings(BaseSettings):
 
     # Events older than this many days are deleted by the scheduler's daily pass; unset: keep all.
     event_retention_days: int | None = Field(None, gt=0, alias="AUTOMATION_EVENT_RETENTION_DAYS")
-    # Share of customers (percent) in the global control group: no marketing message, the KPIs' baseline.
-    global_holdout_pct: float = Field(0.0, ge=0, le=100, alias="AUTOMATION_GLOBAL_HOLDOUT_PCT")
     # The time of day (UTC) at which the scheduler runs `insight refresh` once a day.
     insight_at: dt.time = Field(dt.time(3, 0), alias="AUTOMATION_INSIGHT_AT")
     # Tracking-API requests per second per write key; unset: no limit.

@@ -17,6 +17,8 @@ from sqlalchemy import Row, Select, exists, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from automation.advance import plan, send
+from automation.advance.kinds import kind_of
+from automation.advance.step import JudgedKind
 from automation.core import planner
 from automation.core.journeys import Journey
 from automation.core.statuses import UNSETTLED, EnrollmentState
@@ -25,7 +27,9 @@ from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import update_many
 
 PAGE = 20000
-PlanKey = tuple[str, dt.datetime, str | None]
+PlanKey = tuple[str, dt.datetime, str | None, str | None]
+#: An enrollment on its walk: id, step, the instant it reached it, its zone, the path chosen there.
+Walking = tuple[int, str, dt.datetime, str | None, str | None]
 Cursor = tuple[dt.datetime, int]
 
 
@@ -41,7 +45,12 @@ def _due(now: dt.datetime, after: Cursor | None) -> Select[Any]:
         select(Customer.timezone).where(Customer.id == Enrollment.customer_id).scalar_subquery().label("zone")
     )
     stmt = select(
-        Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id, Enrollment.next_at, zone
+        Enrollment.id,
+        Enrollment.journey_id,
+        Enrollment.customer_id,
+        Enrollment.next_step_id,
+        Enrollment.next_at,
+        zone,
     ).where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.next_at <= now)
     if after is not None:
         stmt = stmt.where(tuple_(Enrollment.next_at, Enrollment.id) > tuple_(*after))
@@ -58,6 +67,8 @@ def advance_page(
     default_tz: str,
     after: Cursor | None,
     failed: Failed,
+    *,
+    global_holdout_pct: float = 0.0,
 ) -> tuple[Cursor | None, list[send.Queued]]:
     """Run the due steps of the next PAGE enrollments; returns (cursor for the next, deliveries made).
 
@@ -65,7 +76,8 @@ def advance_page(
     catalog are passed over. Each journey's share of the page is planned and written
     under its own savepoint: a journey whose steps cannot be planned or written is
     handed to `failed`, its enrollments stay where they were (the next tick tries
-    them again), and the other journeys' work stands.
+    them again), and the other journeys' work stands. Customers of the global
+    control group (`global_holdout_pct` per cent) get `held_out` marketing deliveries.
     """
     rows = session.execute(_due(now, after)).all()
     by_journey: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -78,7 +90,8 @@ def advance_page(
             continue
         try:
             with session.begin_nested():
-                queued += _advance_journey(session, journey, journey_rows, now, default_tz)
+                deliveries = send.Deliveries(global_holdout_pct)
+                queued += _advance_journey(session, journey, journey_rows, now, default_tz, deliveries)
         except Exception as exc:
             failed(jid, exc)
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
@@ -86,31 +99,55 @@ def advance_page(
 
 
 def _advance_journey(
-    session: Session, journey: Journey, rows: list[Row[Any]], now: dt.datetime, default_tz: str
+    session: Session,
+    journey: Journey,
+    rows: list[Row[Any]],
+    now: dt.datetime,
+    default_tz: str,
+    deliveries: send.Deliveries,
 ) -> list[send.Queued]:
     """One journey's due enrollments of a page: planned, moved on, their deliveries made.
 
     Enrollments that share a step, a due instant and a zone (a campaign, a spike of
-    orders) get the same walk, so it is made once for them. The new positions are
-    written in one statement, the deliveries in one per distinct send.
+    orders) get the same walk, so it is made once for them. A walk that stops at a
+    judged step (a branch) is decided for all its enrollments at once, and each
+    goes on along the path chosen for it. The new positions are written in one
+    statement, the deliveries in one per distinct send.
     """
     plans: dict[PlanKey, plan.Advance] = {}
-    deliveries = send.Deliveries()
     updates: list[dict[str, Any]] = []
+    walking: list[Walking] = []
+    customers = {row.id: row.customer_id for row in rows}
     for row in rows:
-        eid, step_id, next_at = row.id, row.next_step_id, row.next_at
-        assert step_id is not None and next_at is not None  # active rows with next_at <= now
-        key = (step_id, next_at, row.zone)
-        result = plans.get(key)
-        if result is None:
-            result = plans[key] = plan.advance(
-                journey, step_id, next_at, now, planner.zone(row.zone, default_tz)
-            )
-        for planned in result.sends:
-            deliveries.add(journey, eid, planned)
-        updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
+        assert row.next_step_id is not None and row.next_at is not None  # active rows with next_at <= now
+        walking.append((row.id, row.next_step_id, row.next_at, row.zone, None))
+    while walking:
+        judged: dict[str, list[Walking]] = defaultdict(list)
+        for eid, step_id, at, zone, chosen in walking:
+            key = (step_id, at, zone, chosen)
+            result = plans.get(key)
+            if result is None:
+                tz = planner.zone(zone, default_tz)
+                result = plans[key] = plan.advance(journey, step_id, at, now, tz, chosen)
+            for planned in result.sends:
+                deliveries.add(journey, eid, customers[eid], planned)
+            if result.judged:
+                assert result.next_step_id is not None and result.next_at is not None
+                judged[result.next_step_id].append((eid, result.next_step_id, result.next_at, zone, None))
+            else:
+                updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
+        walking = [w for sid, reached in judged.items() for w in _choose(session, journey, sid, reached)]
     update_many(session, Enrollment.__table__, updates)
     return deliveries.write(session, now)
+
+
+def _choose(session: Session, journey: Journey, step_id: str, reached: list[Walking]) -> list[Walking]:
+    """The enrollments that reached judged step `step_id`, each with the path its kind chose."""
+    step = journey.placed[step_id].step
+    kind = kind_of(step)
+    assert isinstance(kind, JudgedKind)
+    paths = kind.choose(session, step_id, step.body, [(eid, at) for eid, _, at, _, _ in reached])
+    return [(eid, sid, at, zone, paths[eid]) for eid, sid, at, zone, _ in reached]
 
 
 def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:

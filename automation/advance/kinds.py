@@ -2,18 +2,19 @@
 
 Adding a kind is one module beside these (a `StepKind` subclass and its
 `KIND`), its line below, and its settings model as a field of `Step` in the
-journey schema.
+journey schema. A kind that holds steps of its own names their fields in its
+model's `children`: the walker (`automation.core.walk`) does the rest.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from automation.advance import send, wait
+from automation.advance import branch, send, split, wait
 from automation.advance.step import StepKind
 from automation.core.journeys import Step
 
-KINDS: dict[str, StepKind[Any]] = {k.name: k for k in (send.KIND, wait.KIND)}
+KINDS: dict[str, StepKind[Any]] = {k.name: k for k in (send.KIND, wait.KIND, branch.KIND, split.KIND)}
 
 
 def kind_of(step: Step) -> StepKind[Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from automation.advance.step import Outcome, PlannedSend, StepKind
+from automation.core import arms
 from automation.core.journeys import Journey, SendStep
 from automation.core.statuses import DeliveryStatus
 from automation.store.models import Delivery, Enrollment
@@ -48,8 +49,8 @@ class Queued(NamedTuple):
 QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id")
 QUEUED = tuple(Delivery.__table__.c[c] for c in QUEUED_COLUMNS)
 
-# journey, step, channel, template, transactional, due, fell due
-SendKey = tuple[str, str, str, str, bool, dt.datetime, dt.datetime]
+# journey, step, channel, template, arm, status, reason, transactional, due, fell due
+SendKey = tuple[str, str, str, str, str | None, DeliveryStatus, str | None, bool, dt.datetime, dt.datetime]
 COLUMNS = (
     "enrollment_id",
     "step_id",
@@ -58,8 +59,10 @@ COLUMNS = (
     "campaign_id",
     "channel",
     "template",
+    "arm",
     "transactional",
     "status",
+    "reason",
     "due_at",
     "first_due_at",
     "enqueued_at",
@@ -70,18 +73,27 @@ COLUMNS = (
 
 
 class Deliveries:
-    """The planned sends of one batch of enrollments, grouped to be written a statement per group."""
+    """The planned sends of one batch of enrollments, grouped to be written a statement per group.
 
-    def __init__(self) -> None:
+    Each customer's arm is placed here (`automation.core.arms`); a held-out
+    customer's delivery is made `held_out` and never handed to the enqueuer.
+    """
+
+    def __init__(self, global_holdout_pct: float = 0.0) -> None:
         self._groups: dict[SendKey, list[int]] = defaultdict(list)
+        self.global_holdout_pct = global_holdout_pct
 
-    def add(self, journey: Journey, enrollment_id: int, send: PlannedSend) -> None:
+    def add(self, journey: Journey, enrollment_id: int, customer_id: str, send: PlannedSend) -> None:
         step = send.step
+        placed = arms.place(journey, send.step_id, step, customer_id, self.global_holdout_pct)
         key = (
             journey.id,
             send.step_id,
             step.channel,
-            step.template,
+            placed.template,
+            placed.arm,
+            DeliveryStatus.HELD_OUT if placed.held_out else DeliveryStatus.QUEUED,
+            placed.reason,
             journey.transactional,
             send.due_at,
             send.fell_due_at,
@@ -89,8 +101,13 @@ class Deliveries:
         self._groups[key].append(enrollment_id)
 
     def write(self, session: Session, now: dt.datetime) -> list[Queued]:
-        """Insert every group's deliveries (none where one exists); returns those made."""
-        return [q for key, ids in self._groups.items() for q in _insert(session, key, ids, now)]
+        """Insert every group's deliveries (none where one exists); returns those made to be sent."""
+        out: list[Queued] = []
+        for key, ids in self._groups.items():
+            made = _insert(session, key, ids, now)
+            if key[5] is DeliveryStatus.QUEUED:
+                out.extend(made)
+        return out
 
 
 def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.datetime) -> list[Queued]:
@@ -100,7 +117,7 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
     for every row, so the statement carries the enrollment ids and nothing per row:
     on PostgreSQL one array, elsewhere chunks of an IN list.
     """
-    jid, step_id, channel, template, transactional, due_at, fell_due_at = send
+    jid, step_id, channel, template, arm, status, reason, transactional, due_at, fell_due_at = send
     e = Enrollment
     at = Delivery.due_at.type
     values = (
@@ -110,8 +127,10 @@ def _insert(session: Session, send: SendKey, enrollment_ids: list[int], now: dt.
         e.campaign_id,
         literal(channel),
         literal(template),
+        literal(arm, Delivery.arm.type),
         literal(transactional),
-        literal(DeliveryStatus.QUEUED.value),
+        literal(status.value),
+        literal(reason, Delivery.reason.type),
         literal(due_at, at),
         literal(fell_due_at, at),
         literal(now, at),

@@ -1,6 +1,7 @@
 """What a step kind is: the one class every step module (`send`, `wait`, ...) fills in.
 
-Running a step is pure: from the instant the step was reached (`at`), `now`
+Running a step is pure (a `JudgedKind` asks the database which way each
+enrollment goes, set-based, in `choose`): from the instant the step was reached (`at`), `now`
 and the customer's zone, it says when the next step may run and which
 messages it plans. The walk (`advance.plan`) stops at the first step whose
 next instant lies after `now`, and the enrollment waits in the database.
@@ -15,6 +16,7 @@ from typing import ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from automation.core.journeys import SendStep
 
@@ -33,10 +35,15 @@ class PlannedSend:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What running one step produced: when the next step may run, and the messages planned."""
+    """What running one step produced: when the next step may run, and the messages planned.
+
+    `judged`: the step chooses one of its child lists per enrollment, from the
+    database (a `JudgedKind`); the walk stops there and the batch asks it.
+    """
 
     at: dt.datetime
     sends: tuple[PlannedSend, ...] = ()
+    judged: bool = False
 
 
 class StepKind(ABC, Generic[M]):
@@ -50,3 +57,18 @@ class StepKind(ABC, Generic[M]):
     @abstractmethod
     def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
         """Run the step reached at `at` (never after `now`), judged at `now` in the customer's zone."""
+
+
+#: Enrollments reached a judged step: (enrollment id, the instant each reached it).
+Reached = list[tuple[int, dt.datetime]]
+
+
+class JudgedKind(StepKind[M]):
+    """A step kind that chooses, per enrollment, the child step list to go on with."""
+
+    def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
+        return Outcome(at, judged=True)
+
+    @abstractmethod
+    def choose(self, session: Session, step_id: str, body: M, reached: Reached) -> dict[int, str]:
+        """The child list (by its YAML name) each enrollment goes on with, judged as it reached the step."""

@@ -146,7 +146,8 @@ def get_journey(catalog: Catalog, journey_id: str) -> Journey:
     allowed = variables_for(manual.KIND)
     needs: set[str] = set()
     for _, step in journey.send_steps():
-        needs |= _template_variables(catalog, step.template, step.channel) - allowed
+        for template in step.templates():
+            needs |= _template_variables(catalog, template, step.channel) - allowed
     if needs:
         raise CampaignError(
             f"journey {journey_id!r} cannot be sent as a campaign: its templates read "
@@ -324,7 +325,8 @@ def render_first(
     catalog: Catalog, journey: Journey, customer: Customer, campaign_id: str, brand: str
 ) -> RenderedEmail | RenderedSms:
     """The campaign's first message as this customer would get it (raises `RenderError`)."""
-    step = journey.send_steps()[0][1]
+    step_id, step = journey.send_steps()[0]
+    template = step.assign(journey.id, step_id, customer.id)[0]
     ctx = message_context(
         journey,
         customer,
@@ -335,8 +337,8 @@ def render_first(
         brand=brand,
     )
     if step.channel == Channel.SMS:
-        return catalog.renderer.render_sms(step.template, ctx)
-    return catalog.renderer.render_email(step.template, ctx)
+        return catalog.renderer.render_sms(template, ctx)
+    return catalog.renderer.render_email(template, ctx)
 
 
 def _render_sample(

@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "automation.cli.insight_cmd",
         "RFM segments and predicted customer value: refresh and validate.",
     ),
+    "experiments": (
+        "automation.cli.experiments_cmd",
+        "A/B variants and holdouts: each arm's conversions, lift and verdict.",
+    ),
     "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
     "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
     "topics": ("automation.cli.topics_cmd", "Subscription topics and customers' choices."),

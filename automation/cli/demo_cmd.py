@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console
+from automation.cli.experiments_cmd import print_result
 from automation.cli.status_cmd import print_stats
 from automation.core.statuses import DeliveryStatus
 from automation.demo import DayReport, run_demo
@@ -53,6 +54,13 @@ def demo(
         highlight=False,
     )
     print_stats(result.stats, "What each journey did (the same as `automation status` on its database)")
+    for experiment in result.experiments:
+        console.print(
+            f"The experiment of {experiment.journey_id} "
+            f"(the same as `automation experiments show {experiment.journey_id}`)",
+            highlight=False,
+        )
+        print_result(experiment)
     mixed = f"cust-{MIXED:04d}"
     choices = ", ".join(f"{t} {'on' if yes else 'off'}" for t, yes in topic_choices(MIXED).items())
     silent = [s.journey_id for s in result.stats if not s.deliveries.get(DeliveryStatus.SENT)]

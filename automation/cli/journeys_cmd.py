@@ -104,7 +104,14 @@ def explain_cmd(
     settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
         result = explain(
-            session, journey, catalog, customer, at, settings.default_timezone, Caps.from_settings(settings)
+            session,
+            journey,
+            catalog,
+            customer,
+            at,
+            settings.default_timezone,
+            Caps.from_settings(settings),
+            settings.global_holdout_pct,
         )
     verdict = "enters" if result.enters else "does not enter"
     console.print(clean(f"{customer} {verdict} {journey.id} at {at.isoformat()}"))
@@ -117,7 +124,10 @@ def preview_cmd(
     journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
     customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
     step: Annotated[
-        int | None, typer.Option("--step", metavar="N", help="Step number (1-based); default every send.")
+        str | None,
+        typer.Option(
+            "--step", metavar="STEP", help="Step id or position (3, 2.then.1); default: every send."
+        ),
     ] = None,
     html: Annotated[
         Path | None, typer.Option("--html", metavar="FILE", help="Write the email's HTML part to FILE.")
@@ -137,11 +147,11 @@ def preview_cmd(
             customer,
             at,
             settings,
-            step_number=step,
+            step=step,
         )
     html_written = False
     for item in steps:
-        out = [f"== step {item.number} ({item.step_id}): {item.step.channel}, template {item.step.template}"]
+        out = [f"== step {item.number} ({item.step_id}): {item.step.channel}, template {item.template}"]
         out += [f"note: {note}" for note in item.notes]
         if isinstance(item.message, RenderedEmail):
             out += [f"Subject: {item.message.subject}", "", item.message.text, ""]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -52,6 +52,8 @@ FACTS: dict[str, Kind] = {**ORDER_FACTS, **INSIGHT_FACTS}
 COMPARISONS = ("eq", "ne", "in_", "gt", "gte", "lt", "lte")
 OPERATORS = (*COMPARISONS, "exists")
 ORDERED = ("gt", "gte", "lt", "lte")
+#: What an engagement condition asks about an earlier send of the same enrollment.
+ENGAGEMENTS = ("sent", "delivered", "opened", "clicked")
 #: A custom trait name must read the same key on PostgreSQL (`->`) and in SQLite's JSON
 #: path (`$."name"`), where a quote or a backslash would end or escape the name.
 TRAIT_NAME = re.compile(r'^[^"\\\x00-\x1f\x7f]{1,128}$')
@@ -129,17 +131,25 @@ class Filter(BaseModel):
     lt: Scalar | None = None
     lte: Scalar | None = None
     exists: bool | None = None
+    step: str | None = Field(None, description="An earlier send step of this enrollment (engagement).")
+    sent: bool | None = Field(None, description="That step's message was (true) or was not sent.")
+    delivered: bool | None = Field(None, description="... reached the recipient.")
+    opened: bool | None = Field(None, description="... was opened (provider webhooks).")
+    clicked: bool | None = Field(None, description="... had a link clicked (provider webhooks).")
 
     @model_validator(mode="after")
     def _one_shape(self) -> Filter:
         given = self.model_fields_set
         combinators = given & {"all", "any", "not_"}
-        subjects = given & {"trait", "fact"}
+        subjects = given & {"trait", "fact", "step"}
         ops = given & set(OPERATORS)
+        asked = given & set(ENGAGEMENTS)
         if combinators:
-            if len(combinators) > 1 or subjects or ops:
+            if len(combinators) > 1 or subjects or ops or asked:
                 raise ValueError("use one of all/any/not alone in a filter node")
             return self
+        if "step" in given or asked:
+            return self._engagement_shape(subjects, ops, asked)
         if len(subjects) != 1:
             raise ValueError("a condition names one `trait` or one `fact`")
         if self.fact is not None and self.fact not in FACTS:
@@ -150,6 +160,31 @@ class Filter(BaseModel):
             raise ValueError("a condition needs an operator: " + ", ".join(o.rstrip("_") for o in OPERATORS))
         self._check_operands(given & set(COMPARISONS))
         return self
+
+    def _engagement_shape(self, subjects: set[str], ops: set[str], asked: set[str]) -> Filter:
+        """`{step: ID, sent|delivered|opened|clicked: true|false}`, nothing else beside it."""
+        if subjects != {"step"} or ops or len(asked) != 1 or getattr(self, next(iter(asked))) is None:
+            raise ValueError(
+                "an engagement condition is {step: ID, " + "|".join(ENGAGEMENTS) + ": true|false}, alone"
+            )
+        return self
+
+    @property
+    def engagement(self) -> tuple[str, str, bool] | None:
+        """(step id, what is asked, the answer wanted) of an engagement condition, else None."""
+        if self.step is None:
+            return None
+        asked = next(e for e in ENGAGEMENTS if getattr(self, e) is not None)
+        return self.step, asked, bool(getattr(self, asked))
+
+    def nodes(self, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Filter]]:
+        """This node and every node below it, each with its YAML path from here."""
+        yield path, self
+        for key, subs in (("all", self.all), ("any", self.any)):
+            for n, sub in enumerate(subs or []):
+                yield from sub.nodes((*path, key, n))
+        if self.not_ is not None:
+            yield from self.not_.nodes((*path, "not"))
 
     def _check_operands(self, ops: set[str]) -> None:
         """Each operand must fit what it is compared with, so that a filter that loads also runs."""
@@ -180,6 +215,9 @@ def describe(f: Filter) -> str:
         return "any of (" + "; ".join(describe(x) for x in f.any or []) + ")"
     if "not_" in given and f.not_ is not None:
         return "not (" + describe(f.not_) + ")"
+    if f.engagement is not None:
+        step, asked, wanted = f.engagement
+        return f"step {step} {'' if wanted else 'not '}{asked}"
     ops = []
     for op in ("eq", "ne", "in_", "gt", "gte", "lt", "lte", "exists"):
         if op in given:

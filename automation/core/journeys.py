@@ -6,7 +6,8 @@ Reading them from YAML files, with positions, is `automation.definitions.loader`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Self
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -18,11 +19,14 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 
+from automation.core import assignment
+from automation.core.assignment import Assignment
 from automation.core.declarations import editor_schema
 from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
 from automation.core.statuses import Channel
 from automation.core.topics import MARKETING, TOPIC_ID
+from automation.core.walk import Placed, walk
 
 
 def _duration(value: Any) -> dt.timedelta:
@@ -36,6 +40,25 @@ def _time_of_day(value: Any) -> dt.time:
         return value
     return parse_time_of_day(str(value))
 
+
+def _percent(value: Any) -> float:
+    text = str(value).strip()
+    if not text.endswith("%"):
+        raise ValueError("a percentage is written like 10%")
+    try:
+        pct = float(text[:-1])
+    except ValueError:
+        raise ValueError("a percentage is written like 10%") from None
+    if not 0 <= pct < 100:
+        raise ValueError("a percentage lies in [0%, 100%)")
+    return pct
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?%$", "examples": ["10%"]}),
+]
 
 Duration = Annotated[
     dt.timedelta,
@@ -168,18 +191,70 @@ class Trigger(_OneKind):
 
 
 class StepBody(_Strict):
-    """What every step kind's settings have: a stable id."""
+    """What every step kind's settings have: a stable id, and which fields hold child step lists."""
 
-    id: str | None = None
+    #: The fields holding lists of steps (`automation.core.walk` walks them).
+    children: ClassVar[tuple[str, ...]] = ()
+
+    id: str | None = Field(None, description="Stable step id, unique in the journey.")
+
+    def child_lists(self) -> list[tuple[str, tuple[Any, ...], Sequence[Step]]]:
+        """This step's child step lists: (name, YAML path from the step's mapping, the steps).
+
+        By default the `children` fields, each named as in the file; a kind whose
+        lists sit deeper (a list of weighted paths) overrides this.
+        """
+        fields = type(self).model_fields
+        out: list[tuple[str, tuple[Any, ...], Sequence[Step]]] = []
+        for name in self.children:
+            alias = fields[name].alias or name
+            out.append((alias, (alias,), getattr(self, name)))
+        return out
+
+
+class Variant(_Strict):
+    """One arm of an A/B test of a send: a template, and its share of the entrants."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    template: str
+    weight: float = Field(gt=0, description="Relative share; the arms' weights need not sum to 100.")
 
 
 class SendStep(StepBody):
-    """Send one message on a channel from a template."""
+    """Send one message on a channel from a template, or from one of weighted `variants`."""
 
     id: str | None = Field(None, description="Stable step id; defaults to step-N.")
     channel: Channel
-    template: str
+    template: str | None = None
+    variants: list[Variant] | None = Field(
+        None, min_length=2, description="Instead of `template`: an A/B test, each entrant in one arm."
+    )
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
+
+    @model_validator(mode="after")
+    def _template_or_variants(self) -> SendStep:
+        if (self.template is None) == (self.variants is None):
+            raise ValueError("a send has exactly one of: template, variants")
+        return self
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variant_ids(cls, variants: list[Variant] | None) -> list[Variant] | None:
+        ids = [v.id for v in variants or ()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate variant id {next(i for i in ids if ids.count(i) > 1)!r}")
+        return variants
+
+    def templates(self) -> list[str]:
+        """Every template this step may send."""
+        return [v.template for v in self.variants] if self.variants else [self.template or ""]
+
+    def assign(self, journey_id: str, step_id: str, customer_id: str) -> tuple[str, Assignment | None]:
+        """The template this customer gets, and the variant assignment when there are variants."""
+        if not self.variants:
+            return self.template or "", None
+        chosen = assignment.pick(journey_id, step_id, customer_id, [(v.id, v.weight) for v in self.variants])
+        return next(v.template for v in self.variants if v.id == chosen.arm), chosen
 
 
 class WaitStep(StepBody):
@@ -211,11 +286,49 @@ class WaitStep(StepBody):
         return None
 
 
+class BranchStep(StepBody):
+    """Judge `if` when the enrollment reaches the step; go on with `then` or `else` (either may be empty)."""
+
+    children: ClassVar[tuple[str, ...]] = ("then", "else_")
+
+    if_: Filter = Field(alias="if", description="The filter language plus engagement conditions.")
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
+class SplitPath(_Strict):
+    """One weighted path of a `split`: its own steps (may be empty)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    weight: float = Field(gt=0, description="Relative share; the paths' weights need not sum to 100.")
+    steps: list[Step] = Field(default_factory=list)
+
+
+class SplitStep(StepBody):
+    """Weighted random paths: each entrant goes down one, chosen by the assignment hash, then rejoins."""
+
+    paths: list[SplitPath] = Field(min_length=2)
+
+    @field_validator("paths")
+    @classmethod
+    def _unique_path_ids(cls, paths: list[SplitPath]) -> list[SplitPath]:
+        ids = [p.id for p in paths]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate path id {next(i for i in ids if ids.count(i) > 1)!r}")
+        return paths
+
+    def child_lists(self) -> list[tuple[str, tuple[Any, ...], Sequence[Step]]]:
+        """Each path's steps, named by the path's id."""
+        return [(p.id, ("paths", n, "steps"), p.steps) for n, p in enumerate(self.paths)]
+
+
 class Step(_OneKind):
     """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
     send: SendStep | None = None
     wait: WaitStep | None = None
+    branch: BranchStep | None = None
+    split: SplitStep | None = None
 
     @classmethod
     def _not_one(cls) -> str:
@@ -287,12 +400,17 @@ class Journey(_Strict):
         dt.timedelta(hours=24),
         description="A message not sent this long after its step fell due is skipped as stale; false: never.",
     )
+    holdout: Percent = Field(
+        0.0, description="Share of entrants who get no message and are measured against the others, e.g. 10%."
+    )
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _topic_is_marketing(self) -> Journey:
         if self.transactional and self.topic is not None:
             raise ValueError("a transactional journey has no topic")
+        if self.transactional and self.holdout:
+            raise ValueError("a transactional journey has no holdout: its messages always go")
         if self.double_opt_in and self.topic is None:
             raise ValueError("double_opt_in needs the `topic` it signs customers up to")
         return self
@@ -306,22 +424,28 @@ class Journey(_Strict):
     @classmethod
     def _unique_step_ids(cls, steps: list[Step]) -> list[Step]:
         seen: set[str] = set()
-        for n, step in enumerate(steps, 1):
-            sid = step.body.id or f"step-{n}"
-            if sid in seen:
-                raise ValueError(f"duplicate step id {sid!r}")
-            seen.add(sid)
+        for placed in walk(steps):
+            if placed.id in seen:
+                where = f"at step {placed.number} (ids are unique across nested steps)"
+                raise ValueError(f"duplicate step id {placed.id!r} {where}")
+            seen.add(placed.id)
         return steps
 
-    def step_ids(self) -> list[str]:
-        return [s.body.id or f"step-{n}" for n, s in enumerate(self.steps, 1)]
+    @property
+    def placed(self) -> dict[str, Placed]:
+        """Every step of the tree by id, depth first in file order (`automation.core.walk`)."""
+        return {p.id: p for p in walk(self.steps)}
 
-    def step_index(self, step_id: str) -> int | None:
-        ids = self.step_ids()
-        return ids.index(step_id) if step_id in ids else None
+    def step_ids(self) -> list[str]:
+        return list(self.placed)
+
+    def find_step(self, ref: str) -> Placed | None:
+        """A step by its id or by its position as people read it ("3", "2.then.1")."""
+        placed = self.placed
+        return placed.get(ref) or next((p for p in placed.values() if p.number == ref), None)
 
     def send_steps(self) -> list[tuple[str, SendStep]]:
-        return [(sid, s.send) for sid, s in zip(self.step_ids(), self.steps, strict=True) if s.send]
+        return [(sid, p.step.send) for sid, p in self.placed.items() if p.step.send]
 
 
 def journey_json_schema() -> str:
@@ -329,10 +453,18 @@ def journey_json_schema() -> str:
     return editor_schema(Journey, "Lifecycle journey", by_alias=True)
 
 
+Step.model_rebuild()
+BranchStep.model_rebuild()
+SplitPath.model_rebuild()
+SplitStep.model_rebuild()
+
 __all__ = [
+    "BranchStep",
     "Journey",
     "SendStep",
+    "SplitStep",
     "Step",
+    "Variant",
     "WaitStep",
     "journey_json_schema",
 ]

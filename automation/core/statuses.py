@@ -23,6 +23,7 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    HELD_OUT = "held_out"  # an experiment's holdout or the global control group: made, never sent
 
     @property
     def reported(self) -> DeliveryStatus:

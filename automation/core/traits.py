@@ -113,13 +113,9 @@ class Traits:
 
 def filter_traits(f: Filter, path: tuple[Any, ...]) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """Every trait a filter names, with the YAML path to its `trait` key."""
-    if f.trait is not None:
-        yield f.trait, (*path, "trait")
-    for key, subs in (("all", f.all), ("any", f.any)):
-        for n, sub in enumerate(subs or []):
-            yield from filter_traits(sub, (*path, key, n))
-    if f.not_ is not None:
-        yield from filter_traits(f.not_, (*path, "not"))
+    for loc, node in f.nodes(path):
+        if node.trait is not None:
+            yield node.trait, (*loc, "trait")
 
 
 def traits_json_schema() -> str:

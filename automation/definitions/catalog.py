@@ -68,13 +68,18 @@ def _template_problems(loaded: LoadedJourney, renderer: Renderer) -> list[str]:
     journey = loaded.journey
     allowed = variables_for(kind_of(journey))
     out = []
-    for n, step in enumerate(journey.steps):
-        if step.send is None:
+    for placed in journey.placed.values():
+        send = placed.step.send
+        if send is None:
             continue
-        where = loaded.where("steps", n, "send", "template")
-        for problem in renderer.problems(step.send.template, step.send.channel, allowed):
-            in_template = problem.startswith(str(renderer.templates_dir))
-            out.append(f"{problem} (template of {where})" if in_template else f"{where}: {problem}")
+        paths: list[tuple[str, tuple[str | int, ...]]] = [
+            (v.template, ("variants", i, "template")) for i, v in enumerate(send.variants or ())
+        ]
+        for template, path in paths or [(send.template or "", ("template",))]:
+            where = loaded.where(*placed.loc, *path)
+            for problem in renderer.problems(template, send.channel, allowed):
+                in_template = problem.startswith(str(renderer.templates_dir))
+                out.append(f"{problem} (template of {where})" if in_template else f"{where}: {problem}")
     return out
 
 
@@ -82,9 +87,7 @@ def _filter_problems(loaded: LoadedJourney, traits: Traits) -> list[str]:
     """Every trait the journey's audience and step conditions name that is neither well known nor declared."""
     journey = loaded.journey
     filters = [(journey.audience, ("audience",))] + [
-        (step.send.if_, ("steps", n, "send", "if"))
-        for n, step in enumerate(journey.steps)
-        if step.send is not None
+        (getattr(placed.step.body, "if_", None), (*placed.loc, "if")) for placed in journey.placed.values()
     ]
     out = []
     for f, path in filters:

@@ -27,6 +27,7 @@ from automation.core.filters import Filter
 from automation.core.journeys import Journey
 from automation.core.topics import Topic, TopicsFile, with_built_in
 from automation.core.traits import TraitFile, Traits
+from automation.definitions import engaged
 from automation.errors import DefinitionError
 from automation.store.filter_sql import compile_problem
 
@@ -222,6 +223,10 @@ def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], An
         f"{source}:{':'.join(map(str, position(root, loc, at_key=True)))}: {problem}"
         for loc, f in _filters(journey, ())
         if (problem := compile_problem(f))
+    ] + [
+        f"{source}:{':'.join(map(str, position(root, path, at_key=True)))}: {problem}"
+        for loc, f in _filters(journey, ())
+        for path, problem in engaged.problems(journey, loc, f)
     ]
     return (None if problems else journey), problems, root
 
@@ -257,6 +262,9 @@ def parse_filter(text: str, source: str) -> Filter:
     problem = compile_problem(parsed)
     if problem:
         raise DefinitionError(f"{source}:1:1: {problem}")
+    for path, problem in engaged.anywhere(parsed, ()):
+        line, col = position(root, path, at_key=True)
+        raise DefinitionError(f"{source}:{line}:{col}: {problem}")
     return parsed
 
 

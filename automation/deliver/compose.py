@@ -55,6 +55,7 @@ class Parts:
     delivery_id: int
     journey: Journey
     step: SendStep
+    template: str  # the delivery's own: a step with variants has several
     customer: Any
     enrollment_context: dict[str, Any]
     address: str
@@ -97,13 +98,13 @@ def _build(
         shop=sender.shop,
     )
     if step.channel == "sms":
-        rendered = renderer.render_sms(step.template, ctx)
+        rendered = renderer.render_sms(parts.template, ctx)
         callback = f"{sender.public_url.rstrip('/')}/webhooks/twilio/status?delivery_id={parts.delivery_id}"
         sms = SmsMessage(
             to=parts.address, sender=sender.sms_from or "", body=rendered.body, status_callback=callback
         )
         return sms, rendered.segments
-    email = renderer.render_email(step.template, ctx)
+    email = renderer.render_email(parts.template, ctx)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p) or None
     if _control_character(parts.address, name, email.subject):
         return judging.Unbuildable("compose: a control character in the recipient's address or name")

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.advance.batch import settle
 from automation.config import Settings
-from automation.core import batching, judging, planner, rules
+from automation.core import arms, batching, judging, planner, rules
 from automation.core.journeys import Journey, SendStep
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus
@@ -326,7 +326,7 @@ class Deliverer:
                 suppressed=row.suppressed,
                 timezone=planner.zone(c.timezone, self.settings.default_timezone),
                 counted=counted.get((d.customer_id, d.channel), []),
-                if_holds=holds.get((d.journey_id, d.step_id, d.customer_id)),
+                if_holds=holds.get(d.id),
                 first_due_at=d.first_due_at,
                 queued_at=d.enqueued_at,
                 occasion_day=_occasion_day(journey, row.enrollment_context),
@@ -419,7 +419,10 @@ class Deliverer:
             assert journey is not None and step is not None and row is not None and facts is not None
             address = (facts.email if d.channel == Channel.EMAIL else facts.phone) or ""
             links = (self.link("unsubscribe", d.id), self.link("confirm", d.id))
-            parts = Parts(d.id, journey, step, row.customer, row.enrollment_context, address, *links)
+            template = arms.template_now(journey, d.step_id, step, d.customer_id, d.template)
+            parts = Parts(
+                d.id, journey, step, template, row.customer, row.enrollment_context, address, *links
+            )
             return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 
         return judging.Case(d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build)
@@ -430,18 +433,17 @@ class Deliverer:
         return self.sms.problem(message)
 
     @staticmethod
-    def _if_holds(s: Session, rows: list[_Row]) -> dict[tuple[str, str, str], bool | str]:
-        """(journey, step, customer) -> whether the step's `if` holds now, or why it cannot be told."""
-        by_step: dict[tuple[str, str], tuple[SendStep, set[str]]] = {}
+    def _if_holds(s: Session, rows: list[_Row]) -> dict[int, bool | str]:
+        """Delivery id -> whether its step's `if` holds now, or why it cannot be told."""
+        by_step: dict[tuple[str, str], tuple[SendStep, set[int]]] = {}
         for row, _, step in rows:
             if step is not None and step.if_ is not None:
                 d = row.delivery
-                by_step.setdefault((d.journey_id, d.step_id), (step, set()))[1].add(d.customer_id)
-        holds: dict[tuple[str, str, str], bool | str] = {}
-        for (jid, sid), (step, customers) in by_step.items():
+                by_step.setdefault((d.journey_id, d.step_id), (step, set()))[1].add(d.id)
+        holds: dict[int, bool | str] = {}
+        for step, ids in by_step.values():
             assert step.if_ is not None
-            for cid, value in ledger.if_holds(s, step.if_, customers).items():
-                holds[(jid, sid, cid)] = value
+            holds.update(ledger.if_holds(s, step.if_, ids))
         return holds
 
     def _caps(self, channel: Channel) -> tuple[rules.CapRule, ...]:

@@ -126,32 +126,32 @@ def load(s: Session, ids: list[int]) -> list[Loaded]:
     ]
 
 
-def if_holds(s: Session, condition: Filter, customer_ids: set[str]) -> dict[str, bool | str]:
-    """Whether `condition` holds for each person: True, False, or why it cannot be evaluated.
+def if_holds(s: Session, condition: Filter, delivery_ids: set[int]) -> dict[int, bool | str]:
+    """Whether `condition` holds for each delivery's person and enrollment: True, False, or why not told.
 
     The whole set is asked at once; when the database refuses (one person's data
-    the condition cannot read), each person is asked alone, so the refusal is
+    the condition cannot read), each delivery is asked alone, so the refusal is
     that person's only. Every question runs in a savepoint, so the transaction
-    goes on.
+    goes on. Engagement conditions read the delivery's own enrollment.
     """
     try:
-        where = compile_filter(condition)
+        where = compile_filter(condition, Delivery.enrollment_id)
     except Exception as exc:  # a condition that cannot be compiled fails its rows only
-        return dict.fromkeys(customer_ids, f"{type(exc).__name__}: {exc}")
-    question = select(Customer.id).where(where)
+        return dict.fromkeys(delivery_ids, f"{type(exc).__name__}: {exc}")
+    question = select(Delivery.id).join(Customer, Customer.id == Delivery.customer_id).where(where)
     try:
         with s.begin_nested():
-            ok = set(s.scalars(question.where(Customer.id.in_(customer_ids))))
-        return {cid: cid in ok for cid in customer_ids}
+            ok = set(s.scalars(question.where(Delivery.id.in_(delivery_ids))))
+        return {did: did in ok for did in delivery_ids}
     except SQLAlchemyError:
         pass
-    out: dict[str, bool | str] = {}
-    for cid in sorted(customer_ids):
+    out: dict[int, bool | str] = {}
+    for did in sorted(delivery_ids):
         try:
             with s.begin_nested():
-                out[cid] = s.scalar(question.where(Customer.id == cid)) is not None
+                out[did] = s.scalar(question.where(Delivery.id == did)) is not None
         except SQLAlchemyError as exc:
-            out[cid] = f"the database refused it ({type(getattr(exc, 'orig', exc)).__name__})"
+            out[did] = f"the database refused it ({type(getattr(exc, 'orig', exc)).__name__})"
     return out
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from automation.advance.send import QUEUED_COLUMNS, Queued
+from automation.core import arms
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.store.models import Delivery
@@ -133,7 +134,8 @@ def retry(
                     "customer_id": d.customer_id,
                     "campaign_id": d.campaign_id,
                     "channel": step.channel,
-                    "template": step.template,
+                    "template": arms.template_now(journey, d.step_id, step, d.customer_id, d.template),
+                    "arm": d.arm,
                     "transactional": journey.transactional,
                     "status": DeliveryStatus.QUEUED,
                     "due_at": now,

@@ -38,17 +38,16 @@ class SentTest:
     provider_message_id: str
 
 
-def _step_number(journey: Journey, step_id: str | None) -> int:
-    """The position of the send step `step_id` (default: the first send)."""
-    sends = [n for n, s in enumerate(journey.steps, 1) if s.send is not None]
+def _step(journey: Journey, step_id: str | None) -> str:
+    """The id of the send step `step_id` (default: the first send)."""
+    sends = journey.send_steps()
     if not sends:
         raise UserError(f"journey {journey.id!r} has no send step")
     if step_id is None:
-        return sends[0]
-    ids = journey.step_ids()
-    if step_id not in ids:
-        raise UserError(unknown("step", step_id, ids))
-    return ids.index(step_id) + 1
+        return sends[0][0]
+    if step_id not in journey.placed:
+        raise UserError(unknown("step", step_id, journey.step_ids()))
+    return step_id
 
 
 def _address(channel: str, to: str) -> str:
@@ -73,7 +72,7 @@ def send_test(
     sms: SmsProvider,
 ) -> SentTest:
     """Render one step for the customer, send it to `to` marked as a test, and record it apart."""
-    number = _step_number(journey, step_id)
+    send = _step(journey, step_id)
     with sessions() as s:
         (step,) = preview(
             s,
@@ -82,7 +81,7 @@ def send_test(
             customer_id,
             now,
             settings,
-            step_number=number,
+            step=send,
         )
     channel = step.step.channel
     address = _address(channel, to)

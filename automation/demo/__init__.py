@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dramatiq
@@ -29,13 +29,17 @@ from automation.deliver.deliverer import Deliverer
 from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
 from automation.ingest.load import ingest
-from automation.insight import reporting
+from automation.insight import experiments, reporting
+from automation.insight.experiments import ExperimentResult
 from automation.insight.refresh import refresh
 from automation.processes.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
 from automation.store import db
 
 DEFAULT_START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+#: The journey whose experiment the demo reports.
+EXPERIMENT = "inactive_60d"
+
 #: The example segment for manual journeys: customers who have ordered.
 CAMPAIGN_FILTER = Filter.model_validate({"fact": "order_count", "gte": 1})
 
@@ -63,6 +67,8 @@ class DemoResult:
     stats: list[reporting.JourneyStats]
     emails: int
     sms: int
+    #: `automation experiments show EXPERIMENT` on the demo's database (none without the journey).
+    experiments: list[ExperimentResult] = field(default_factory=list)
 
 
 def resolve_dir(configured: Path, name: str) -> Path:
@@ -176,6 +182,8 @@ def run_demo(
     until = start + days * 24 * HOUR + HOUR
     # Every delivery, as `automation status` counts them on the same database.
     stats = reporting.status(runtime.sessions, catalog)
+    journey = catalog.journeys.get(EXPERIMENT)
+    found = experiments.results(runtime.sessions, journey) if journey is not None else []
     runtime.engine.dispose()
     outbox = settings.outbox_dir
     return DemoResult(
@@ -191,6 +199,7 @@ def run_demo(
         stats=stats,
         emails=len(list((outbox / "email").glob("*.eml"))),
         sms=len(list((outbox / "sms").glob("*.txt"))),
+        experiments=found,
     )
 
 

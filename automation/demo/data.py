@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from automation.core import assignment
 from automation.core.journeys import Journey
 from automation.core.planner import anniversary_on
 
@@ -192,7 +193,8 @@ class _Generator:
 class _Cast:
     """Who plays which part in the simulated window, decided before any record is written."""
 
-    lapses: list[tuple[Person, str, dt.datetime]] = field(default_factory=list)
+    # who, the event they stop having, its last time, the chance they come back in the window
+    lapses: list[tuple[Person, str, dt.datetime, float]] = field(default_factory=list)
     upgrades: list[tuple[Person, str, dt.datetime]] = field(default_factory=list)
     extra_events: list[tuple[Person, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -250,6 +252,11 @@ ROLES: dict[str, Role] = {
 }
 
 
+#: The chance a lapsed customer orders again in the window: the win-back message works, a little.
+COMEBACK_MESSAGED = 0.35
+COMEBACK_HELD_OUT = 0.15
+
+
 def _lapse_groups(
     gen: _Generator, journeys: list[Journey], pool: list[Person], group: int, cast: _Cast
 ) -> None:
@@ -262,7 +269,9 @@ def _lapse_groups(
             p.inactive = True
             lapse = dt.timedelta(days=trig.days)
             due_in = dt.timedelta(hours=gen.rng.randint(12, 24 * (gen.days - 2)))
-            cast.lapses.append((p, trig.event, gen.start + due_in - lapse))
+            held_out = assignment.held_out(journey.id, p.id, journey.holdout) is not None
+            comeback = COMEBACK_HELD_OUT if held_out else COMEBACK_MESSAGED
+            cast.lapses.append((p, trig.event, gen.start + due_in - lapse, comeback))
         pool = pool[group:]
 
 
@@ -274,7 +283,7 @@ def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) 
             p.signed_up_at,
             _identify(p, {**p.traits, "signed_up_at": p.signed_up_at.isoformat()}, p.signed_up_at),
         )
-    lapsed = {id(p) for p, _, _ in cast.lapses}
+    lapsed = {id(p) for p, _, _, _ in cast.lapses}
     for p in people:
         last_history = gen.start - dt.timedelta(days=4)
         # A third of the customers stopped buying at some point (the predictions learn to tell them apart).
@@ -284,11 +293,11 @@ def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) 
         for _ in range(rng.choice((0, 1, 1, 2, 3, 5, 8)) if id(p) not in lapsed else 0):
             when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
             data.add(when, gen.order(p, when))
-    for p, event, last in cast.lapses:
+    for p, event, last, comeback in cast.lapses:
         for n in range(rng.randint(1, 3), 0, -1):
             when = last - dt.timedelta(days=40 * (n - 1))
             data.add(when, gen.order(p, when) if event == gen.order_event else _track(p, event, when, {}))
-        if rng.random() < 0.3:  # some come back after the win-back message
+        if rng.random() < comeback:  # more come back after the win-back message than without it
             back = gen.daytime(p, (gen.start + dt.timedelta(days=gen.days - 1)).astimezone(p.tz).date())
             data.add(back, gen.order(p, back))
 

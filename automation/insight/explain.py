@@ -18,12 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.config import Settings
-from automation.core import entry
+from automation.core import arms, entry
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
 from automation.core.judging import Verdict
 from automation.core.statuses import Channel, DeliveryStatus
+from automation.core.suggest import unknown
+from automation.core.walk import Placed
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll.kind import Scope
@@ -102,11 +104,12 @@ def explain(
     now: dt.datetime,
     default_tz: str,
     caps: Caps | None = None,
+    global_holdout_pct: float = 0.0,
 ) -> Explanation:
     """Would this customer enter the journey at `now`? If not, the first condition that keeps them out.
 
-    When they would and `caps` are given, each send step is judged as if due at `now`: sent, or the
-    rule that stops it.
+    When they would, each send step of an experiment says the customer's arm and why; when
+    `caps` are given, each send step is judged as if due at `now`: sent, or the rule that stops it.
     """
     c = load_customer(session, customer_id)
     if not journey.enabled:
@@ -135,6 +138,10 @@ def explain(
         lines.append(why_not)
         return Explanation(False, lines)
     lines.append("would enter now")
+    for sid, step in journey.send_steps():
+        placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
+        if placed.arm is not None:
+            lines.append(f"step {sid}: {placed.explain()}")
     if caps is not None:
         verdicts = send_verdicts(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
@@ -163,9 +170,10 @@ def preview_context(
 
 @dataclass(frozen=True)
 class PreviewedStep:
-    number: int
+    number: str
     step_id: str
     step: SendStep
+    template: str
     message: RenderedEmail | RenderedSms
     notes: list[str]
 
@@ -199,21 +207,19 @@ def preview(
     now: dt.datetime,
     settings: Settings,
     *,
-    step_number: int | None = None,
+    step: str | None = None,
 ) -> list[PreviewedStep]:
-    """Render the send steps (or step `step_number`, 1-based position) as the worker would."""
+    """Render the send steps (or `step`: an id or a position such as "2.then.1") as the worker would."""
     from automation.core.context import message_context
 
     default_tz, public_url = settings.default_timezone, settings.public_url.rstrip("/")
 
     c = load_customer(session, customer_id)
-    ids = journey.step_ids()
-    if step_number is not None:
-        if not 1 <= step_number <= len(ids):
-            raise UserError(f"journey {journey.id!r} has steps 1 to {len(ids)}, not {step_number}")
-        if journey.steps[step_number - 1].send is None:
-            raise UserError(f"step {step_number} of {journey.id!r} is a wait, not a send")
-    numbers = [step_number] if step_number else [n for n, s in enumerate(journey.steps, 1) if s.send]
+    targets = (
+        [find_send(journey, step)]
+        if step is not None
+        else [p for p in journey.placed.values() if p.step.send is not None]
+    )
     enrollment_context = preview_context(session, journey, catalog, c, now, default_tz)
     ctx = message_context(
         journey,
@@ -236,18 +242,29 @@ def preview(
         context=enrollment_context,
     )
     out = []
-    for n in numbers:
-        step = journey.steps[n - 1].send
-        assert step is not None
+    for placed in targets:
+        send = placed.step.send
+        assert send is not None
+        template = send.assign(journey.id, placed.id, c.id)[0]
         try:
             message: RenderedEmail | RenderedSms = (
-                catalog.renderer.render_email(step.template, ctx)
-                if step.channel == Channel.EMAIL
-                else catalog.renderer.render_sms(step.template, ctx)
+                catalog.renderer.render_email(template, ctx)
+                if send.channel == Channel.EMAIL
+                else catalog.renderer.render_sms(template, ctx)
             )
         except RenderError as exc:
-            raise UserError(f"step {n} ({ids[n - 1]}) does not render: {exc}") from None
-        verdict = verdicts[ids[n - 1]]
+            raise UserError(f"step {placed.number} ({placed.id}) does not render: {exc}") from None
+        verdict = verdicts[placed.id]
         notes = [] if verdict.status is DeliveryStatus.SENDING else [f"if due now, it {says(verdict)}"]
-        out.append(PreviewedStep(n, ids[n - 1], step, message, notes))
+        out.append(PreviewedStep(placed.number, placed.id, send, template, message, notes))
     return out
+
+
+def find_send(journey: Journey, ref: str) -> Placed:
+    """The send step `ref` names (an id or a position); a `UserError` when there is none or it is no send."""
+    placed = journey.find_step(ref)
+    if placed is None:
+        raise UserError(unknown("step", ref, journey.step_ids()))
+    if placed.step.send is None:
+        raise UserError(f"step {ref} of {journey.id!r} is a {placed.step.kind}, not a send")
+    return placed

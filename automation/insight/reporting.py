@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func, literal, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
@@ -24,6 +24,7 @@ from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
+from automation.store import engagement
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
@@ -45,9 +46,8 @@ def said_sql() -> Any:
 
 def feedback_sql() -> dict[str, ColumnElement[bool]]:
     """When a sent message counts as delivered, bounced, complained or unsubscribed."""
-    reached = [getattr(Delivery, flag).is_not(None) for flag in outcomes.REACHED_FLAGS]
     return {
-        "delivered": or_(Delivery.provider_status.in_(sorted(outcomes.DELIVERED)), *reached),
+        "delivered": engagement.reached(Delivery),
         "bounced": Delivery.provider_status.in_(sorted(outcomes.BOUNCED)),
         "complained": Delivery.complained_at.is_not(None),
         "unsubscribed": Delivery.unsubscribed_at.is_not(None),
@@ -111,7 +111,7 @@ def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) ->
     return and_(*parts)
 
 
-def _plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
+def plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
     """`col + delta` in SQL on PostgreSQL and SQLite."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
@@ -173,7 +173,7 @@ def status(
                 EventRow.customer_id == Delivery.customer_id,
                 EventRow.name == goal.event,
                 EventRow.occurred_at > Delivery.due_at,
-                EventRow.occurred_at <= _plus(s, Delivery.due_at, goal.within),
+                EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
             )
             row.conversions = int(
                 s.scalar(
@@ -286,6 +286,7 @@ def _ledger(s: Session, where: list[ColumnElement[bool]], limit: int) -> list[di
             "customer": d.customer_id,
             "channel": d.channel,
             "template": d.template,
+            "arm": d.arm,
             "status": shown_status(d.status),
             "provider_status": word,
             "reason": d.reason,

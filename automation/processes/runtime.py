@@ -134,6 +134,7 @@ def run_tick(runtime: Runtime, broker: dramatiq.Broker, now: dt.datetime) -> Tic
         now,
         lambda queued: enqueue_deliveries(broker, queued, s.email_batch_size, now),
         default_tz=s.default_timezone,
+        global_holdout_pct=s.global_holdout_pct,
         sweep_grace=dt.timedelta(seconds=s.sweep_grace_s),
         claim_lease=dt.timedelta(seconds=s.claim_lease_s),
     )

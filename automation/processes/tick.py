@@ -140,6 +140,7 @@ def tick(
     enqueue: Enqueue,
     *,
     default_tz: str = "UTC",
+    global_holdout_pct: float = 0.0,
     sweep_grace: dt.timedelta = dt.timedelta(minutes=10),
     claim_lease: dt.timedelta = dt.timedelta(minutes=15),
 ) -> TickReport:
@@ -166,7 +167,15 @@ def tick(
         cursor: batch.Cursor | None = None
         while True:
             with session_factory.begin() as session:
-                cursor, ids = batch.advance_page(session, catalog, now, default_tz, cursor, report.fail)
+                cursor, ids = batch.advance_page(
+                    session,
+                    catalog,
+                    now,
+                    default_tz,
+                    cursor,
+                    report.fail,
+                    global_holdout_pct=global_holdout_pct,
+                )
             report.deliveries += len(ids)
             _enqueue(enqueue, ids, report)
             if cursor is None:

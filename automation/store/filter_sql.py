@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
 from automation.core.filters import COLUMN_TRAITS, FACTS, Filter, kind_of
+from automation.store import engagement
 from automation.store.models import Customer
 
 #: The column behind each column trait and each order fact.
@@ -160,21 +161,32 @@ def _condition(f: Filter) -> ColumnElement[bool]:
     return func.coalesce(and_(*parts), false())
 
 
-#: The SQL of each combinator, from its compiled sub-filters.
-COMBINATORS: dict[str, Callable[[Filter], ColumnElement[bool]]] = {
-    "all": lambda f: and_(true(), *(compile_filter(x) for x in f.all or [])),
-    "any": lambda f: or_(false(), *(compile_filter(x) for x in f.any or [])),
-    "not_": lambda f: not_(compile_filter(f.not_)),
+Compile = Callable[[Filter], ColumnElement[bool]]
+
+#: The SQL of each combinator, from its sub-filters and how to compile them.
+COMBINATORS: dict[str, Callable[[Filter, Compile], ColumnElement[bool]]] = {
+    "all": lambda f, sub: and_(true(), *(sub(x) for x in f.all or [])),
+    "any": lambda f, sub: or_(false(), *(sub(x) for x in f.any or [])),
+    "not_": lambda f, sub: not_(sub(f.not_) if f.not_ is not None else true()),
 }
 
 
-def compile_filter(f: Filter | None) -> ColumnElement[bool]:
-    """Build the SQL condition over `customers` for a filter (None = everyone)."""
+def compile_filter(
+    f: Filter | None, enrollment: Any = None, as_of: dt.datetime | None = None
+) -> ColumnElement[bool]:
+    """Build the SQL condition over `customers` for a filter (None = everyone).
+
+    Engagement conditions ask about the deliveries of `enrollment` (a column or a
+    value) as they stood at `as_of` (None: as they stand). Without an enrollment
+    nothing has been sent yet: `opened: false` holds and `opened: true` does not.
+    """
     if f is None:
         return true()
     for name, combine in COMBINATORS.items():
         if name in f.model_fields_set:
-            return combine(f)
+            return combine(f, lambda sub: compile_filter(sub, enrollment, as_of))
+    if f.engagement is not None:
+        return engagement.condition(*f.engagement, enrollment, as_of)
     return _condition(f)
 
 
@@ -184,7 +196,7 @@ def compile_problem(f: Filter | None) -> str | None:
     Loading checks every filter this way, so that none fails first at tick or send time.
     """
     try:
-        condition = compile_filter(f)
+        condition = compile_filter(f, literal(0))
         for dialect in (postgresql.dialect(), sqlite.dialect()):
             condition.compile(dialect=dialect)
     except (SQLAlchemyError, ValueError, TypeError) as exc:

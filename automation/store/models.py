@@ -228,6 +228,7 @@ class Delivery(Numbered, Base):
     campaign_id: Mapped[str | None] = mapped_column(String(128))
     channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     template: Mapped[str] = mapped_column(String(128))
+    arm: Mapped[str | None] = mapped_column(String(64))  # the experiment arm (`automation.core.arms`)
     transactional: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[DeliveryStatus] = mapped_column(
         EnumText(DeliveryStatus, 16), default=DeliveryStatus.QUEUED
@@ -277,6 +278,7 @@ class Delivery(Numbered, Base):
         Index(None, "due_at", "id"),
         Index(None, "journey_id", "due_at", "id"),
         Index(None, "campaign_id", "status"),
+        Index(None, "journey_id", "step_id", "arm"),
     )
 
 

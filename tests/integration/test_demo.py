@@ -64,6 +64,8 @@ def test_demo_fires_every_journey_kind_in_under_a_minute(tmp_path: Path) -> None
     assert "campaigns launched: newsletter-demo, seasonal_offer-demo" in out
     assert "a customer with mixed topic choices, cust-0001 (newsletter on, promotions off)" in out
     assert "journeys that sent nothing" not in out
+    assert "The experiment of inactive_60d (the same as `automation experiments show inactive_60d`)" in out
+    assert "holdout (baseline)" in out and "verdict: " in out
     assert f"emails in {tmp_path / 'demo-output' / 'outbox' / 'email'}" in out
 
     sent = _sent_per_journey(tmp_path / "demo-output")

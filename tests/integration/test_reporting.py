@@ -168,6 +168,7 @@ def test_status_figures_match_the_ledger(ledger: sessionmaker[Session]) -> None:
         "skipped": 1,
         "failed": 1,
         "unknown": 1,
+        "held_out": 0,
     }
     assert (pp.opened, pp.clicked) == (2, 1)
     assert (pp.sent_enrollments, pp.conversions, pp.conversion_rate, pp.goal_exits) == (2, 1, 0.5, 0)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
-
 from automation.core.journeys import Journey
 from automation.web.dashboard.deliveries import parse_filter
-from automation.web.dashboard.flow import flow, nodes
+from automation.web.dashboard.flow import flow
 from automation.web.dashboard.masking import mask, shown
 from automation.web.dashboard.paging import Cursor, decode
 
@@ -44,54 +42,31 @@ def test_a_journey_flow_names_each_step_by_the_id_the_tick_uses() -> None:
     assert drawn[2].detail == ["only if sms_opt_in eq True"]
 
 
-class _Send(BaseModel):
-    id: str | None = None
-    channel: str
-    template: str
-
-
-class _Step(BaseModel):
-    send: _Send | None = None
-    branch: _Branch | None = None
-    split: _Split | None = None
-
-
-class _Branch(BaseModel):
-    id: str | None = None
-    then: list[_Step]
-    else_: list[_Step]
-
-
-class _Path(BaseModel):
-    weight: int
-    steps: list[_Step]
-
-
-class _Split(BaseModel):
-    id: str | None = None
-    paths: list[_Path]
-
-
-_Step.model_rebuild()
-
-
-def test_branching_steps_draw_their_paths_side_by_side_without_knowing_their_kind() -> None:
+def test_a_branch_draws_its_paths_side_by_side_with_the_ids_the_tick_uses() -> None:
     send = {"send": {"channel": "email", "template": "a"}}
-    steps = [
-        _Step.model_validate({"branch": {"id": "b", "then": [send], "else_": [send, send]}}),
-        _Step.model_validate(
-            {
-                "split": {
-                    "id": "s",
-                    "paths": [{"weight": 70, "steps": [send]}, {"weight": 30, "steps": [send]}],
-                }
-            }
-        ),
-    ]
-    branch, split = nodes(steps)
+    journey = Journey.model_validate(
+        {
+            "id": "j",
+            "name": "J",
+            "trigger": "manual",
+            "steps": [
+                {
+                    "branch": {
+                        "id": "b",
+                        "if": {"trait": "tier", "eq": "gold"},
+                        "then": [send],
+                        "else": [send, send],
+                    }
+                },
+                send,
+            ],
+        }
+    )
+    branch, after = flow(journey)
     assert (branch.kind, [(t, len(p)) for t, p in branch.paths]) == ("branch", [("then", 1), ("else", 2)])
-    assert [t for t, _ in split.paths] == ["path 1 (70)", "path 2 (30)"]
-    assert split.paths[0][1][0].label == "send email: a"
+    assert [n.step_id for n in branch.paths[1][1]] == ["b.else-1", "b.else-2"]
+    assert branch.paths[0][1][0].label == "send email: a" and branch.detail == ["only if tier eq 'gold'"]
+    assert after.step_id == "step-2"
 
 
 def test_a_cursor_survives_its_link_and_a_malformed_one_means_the_first_page() -> None:

@@ -123,4 +123,5 @@ def test_a_wait_past_ten_years_is_refused_where_it_is_written(
     folder = _folder(tmp_path, **{"long.yaml": journey})
     loaded, [message] = load_journey_files(folder)
     assert not loaded
-    assert problem in message and message.startswith(f"{folder / 'long.yaml'}:20:")
+    line = GOOD.splitlines().index("steps:") + 2  # the wait is the first step
+    assert problem in message and message.startswith(f"{folder / 'long.yaml'}:{line}:")

@@ -105,6 +105,8 @@ def _outcome(d: Delivery, tz: ZoneInfo, full: bool) -> Entry | None:
     if d.status == DeliveryStatus.DEFERRED:
         title, detail = _deferral(d.channel, d.reason, d.due_at, tz)
         return Entry(d.updated_at, "message", title, detail, journey)
+    if d.status == DeliveryStatus.HELD_OUT:
+        return Entry(d.created_at, "message", f"{d.channel} not sent ({d.reason})", journey=journey)
     if d.status in ENDED:
         return Entry(
             d.updated_at,

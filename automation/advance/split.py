@@ -1,0 +1,40 @@
+"""Step kind `split`: weighted paths, each entrant down the one its assignment bucket falls in.
+
+The path is `core.assignment.pick` of (journey, the split's step id, customer):
+the same customer takes the same path on every tick and process, and a path's
+steps then run as any others (an empty path rejoins the steps after the split).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from automation.advance.step import JudgedKind, Reached
+from automation.core import assignment
+from automation.core.journeys import SplitStep
+from automation.store.models import Enrollment
+
+CHUNK = 5000
+
+
+class SplitKind(JudgedKind[SplitStep]):
+    name = "split"
+    model = SplitStep
+
+    def choose(self, session: Session, step_id: str, body: SplitStep, reached: Reached) -> dict[int, str]:
+        paths = [(p.id, p.weight) for p in body.paths]
+        ids = [eid for eid, _ in reached]
+        out: dict[int, str] = {}
+        for n in range(0, len(ids), CHUNK):
+            rows = session.execute(
+                select(Enrollment.id, Enrollment.journey_id, Enrollment.customer_id).where(
+                    Enrollment.id.in_(ids[n : n + CHUNK])
+                )
+            )
+            for eid, jid, cid in rows:
+                out[eid] = assignment.pick(jid, step_id, cid, paths).arm
+        return out
+
+
+KIND = SplitKind()

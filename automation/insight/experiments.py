@@ -1,0 +1,178 @@
+"""Experiment results: per arm, what the ledger counted, and the statistics of `core.experiment_stats`.
+
+An entrant of an experiment is an enrollment with a first delivery at the
+experiment's send step (`core.arms.Design`); its arm is the one recorded on that
+delivery, held out or not. It converted when the journey's goal event followed
+within the goal window after the step fell due (the same instant for every arm,
+so a held-out entrant is measured exactly like a messaged one); its revenue is
+the sum of those goal events' `total`. Sent, delivered, opened and clicked count
+entrants whose message (or its retry) got that far. Customers of the global
+control group are no arm of any journey's experiment: they are counted apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from automation.core import arms, assignment
+from automation.core import experiment_stats as es
+from automation.core.journeys import Journey
+from automation.core.statuses import DeliveryStatus
+from automation.definitions.catalog import Catalog
+from automation.errors import UserError
+from automation.insight.reporting import feedback_sql, plus
+from automation.store.filter_sql import json_typed
+from automation.store.models import Delivery
+from automation.store.models import Event as EventRow
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    weight: float
+    entrants: int = 0
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    converted: int = 0
+    revenue: float = 0.0
+    conversion_rate: float | None = None
+    conversion_ci: es.Interval | None = None
+    p_best: float | None = None
+    lift: es.Comparison | None = None
+
+    @property
+    def revenue_per_entrant(self) -> float | None:
+        return self.revenue / self.entrants if self.entrants else None
+
+
+@dataclass
+class ExperimentResult:
+    journey_id: str
+    step_id: str
+    goal: str | None
+    baseline: str
+    arms: list[ArmResult]
+    srm: es.Srm | None
+    verdict: str
+    global_control: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for arm, row in zip(self.arms, out["arms"], strict=True):
+            row["revenue_per_entrant"] = arm.revenue_per_entrant
+        out["srm"] = None if self.srm is None else {**asdict(self.srm), "flagged": self.srm.flagged}
+        return out
+
+
+def _first(journey: Journey, step_id: str) -> Select[int, str, str | None, dt.datetime]:
+    """Each entrant's first delivery at the step: enrollment, customer, arm, the instant it fell due."""
+    return select(
+        Delivery.enrollment_id,
+        Delivery.customer_id,
+        Delivery.arm,
+        func.coalesce(Delivery.first_due_at, Delivery.due_at).label("anchor"),
+    ).where(Delivery.journey_id == journey.id, Delivery.step_id == step_id, Delivery.retry_of.is_(None))
+
+
+def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str, ArmResult], int]:
+    rows = {arm: ArmResult(arm, weight) for arm, weight in design.arms}
+    first = _first(journey, design.step_id).subquery()
+    control = 0
+    for arm, n in s.execute(select(first.c.arm, func.count()).group_by(first.c.arm)):
+        if arm in rows:
+            rows[arm].entrants = n
+        elif arm == assignment.GLOBAL_CONTROL:
+            control = n
+    reached = feedback_sql()["delivered"]
+    sent = Delivery.status == DeliveryStatus.SENT
+    entrant = Delivery.enrollment_id
+    for arm, n_sent, n_delivered, n_opened, n_clicked in s.execute(
+        select(
+            Delivery.arm,
+            func.count(func.distinct(case((sent, entrant)))),
+            func.count(func.distinct(case((and_(sent, reached), entrant)))),
+            func.count(func.distinct(case((Delivery.opened_at.is_not(None), entrant)))),
+            func.count(func.distinct(case((Delivery.clicked_at.is_not(None), entrant)))),
+        )
+        .where(Delivery.journey_id == journey.id, Delivery.step_id == design.step_id)
+        .group_by(Delivery.arm)
+    ):
+        if arm in rows:
+            row = rows[arm]
+            row.sent, row.delivered, row.opened, row.clicked = n_sent, n_delivered, n_opened, n_clicked
+    if journey.goal is not None:
+        goal = journey.goal
+        window = and_(
+            EventRow.customer_id == first.c.customer_id,
+            EventRow.name == goal.event,
+            EventRow.occurred_at > first.c.anchor,
+            EventRow.occurred_at <= plus(s, first.c.anchor, goal.within),
+        )
+        for arm, n in s.execute(
+            select(first.c.arm, func.count()).where(exists().where(window)).group_by(first.c.arm)
+        ):
+            if arm in rows:
+                rows[arm].converted = n
+        total = json_typed("total", "number", EventRow.properties)
+        for arm, revenue in s.execute(
+            select(first.c.arm, func.coalesce(func.sum(total), 0))
+            .join(EventRow, window)
+            .group_by(first.c.arm)
+        ):
+            if arm in rows:
+                rows[arm].revenue = float(revenue)
+    return rows, control
+
+
+def result(s: Session, journey: Journey, design: arms.Design) -> ExperimentResult:
+    """The figures of one experiment of `journey`."""
+    rows, control = _counts(s, journey, design)
+    ordered = [rows[arm] for arm, _ in design.arms]
+    analysis = es.analyse([es.Counts(r.arm, r.entrants, r.converted, r.weight) for r in ordered])
+    lifts = {c.arm: c for c in analysis.comparisons}
+    for r in ordered:
+        r.conversion_rate = analysis.rates[r.arm]
+        r.conversion_ci = analysis.intervals[r.arm]
+        r.p_best = analysis.p_best.get(r.arm)
+        r.lift = lifts.get(r.arm)
+    notes = [] if journey.goal else ["the journey has no goal: nothing converts"]
+    return ExperimentResult(
+        journey.id,
+        design.step_id,
+        journey.goal.event if journey.goal else None,
+        analysis.baseline,
+        ordered,
+        analysis.srm,
+        analysis.verdict,
+        control,
+        notes,
+    )
+
+
+def results(sessions: sessionmaker[Session], journey: Journey) -> list[ExperimentResult]:
+    """Every experiment of `journey` with its figures (none when it has no experiment)."""
+    with sessions() as s:
+        return [result(s, journey, d) for d in arms.designs(journey)]
+
+
+def show(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> list[ExperimentResult]:
+    """Every experiment of one journey, with its figures; a user error when it has none."""
+    journey = catalog.get(journey_id)
+    if journey is None:
+        raise UserError(f"no journey {journey_id!r} in the journeys folder")
+    if not arms.designs(journey):
+        raise UserError(f"journey {journey_id!r} has no experiment: no `holdout` and no send with `variants`")
+    return results(sessions, journey)
+
+
+def listing(catalog: Catalog) -> list[tuple[Journey, arms.Design]]:
+    """Every journey's experiments, by journey id."""
+    return [(j, d) for _, j in sorted(catalog.journeys.items()) for d in arms.designs(j)]
