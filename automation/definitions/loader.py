@@ -320,15 +320,22 @@ SIDE_FILES = (TIER_FILE, TRAITS_FILE, TOPICS_FILE)
 DEFAULT_TIERS = ("bronze", "silver", "gold", "platinum")
 
 
+def _side_tree(path: Path) -> tuple[Any, list[str]]:
+    """The YAML tree of a side file beside the journeys, read defensively; or why it cannot be read."""
+    try:
+        return load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path)), []
+    except DefinitionError as exc:
+        return None, [str(exc)]
+
+
 def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
     """The tier order from `tiers.yaml` beside the journeys (`order: [..]`), else the default."""
     path = directory / TIER_FILE
     if not path.exists():
         return DEFAULT_TIERS, []
-    try:
-        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
-    except DefinitionError as exc:
-        return DEFAULT_TIERS, [str(exc)]
+    root, problems = _side_tree(path)
+    if problems:
+        return DEFAULT_TIERS, problems
     order = root.get("order") if isinstance(root, CommentedMap) else None
     if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
         return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
@@ -342,10 +349,9 @@ def _side_file(path: Path, model: type[SideModel], shape: str) -> tuple[SideMode
     """A side file beside the journeys, read defensively and validated; (None, []) when it is absent."""
     if not path.exists():
         return None, []
-    try:
-        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
-    except DefinitionError as exc:
-        return None, [str(exc)]
+    root, problems = _side_tree(path)
+    if problems:
+        return None, problems
     if not isinstance(root, CommentedMap):
         return None, [f"{path}:1:1: {shape}"]
     try:
