@@ -73,11 +73,12 @@ def advance_page(
     """Run the due steps of the next PAGE enrollments; returns (cursor for the next, deliveries made).
 
     The cursor is None after the last page. Enrollments of a journey no longer in the
-    catalog are passed over. Each journey's share of the page is planned and written
-    under its own savepoint: a journey whose steps cannot be planned or written is
-    handed to `failed`, its enrollments stay where they were (the next tick tries
-    them again), and the other journeys' work stands. Customers of the global
-    control group (`global_holdout_pct` per cent) get `held_out` marketing deliveries.
+    catalog, or disabled (`enabled: false`: paused), are passed over. Each journey's
+    share of the page is planned and written under its own savepoint: a journey whose
+    steps cannot be planned or written is handed to `failed`, its enrollments stay
+    where they were (the next tick tries them again), and the other journeys' work stands.
+    Customers of the global control group (`global_holdout_pct` per cent) get `held_out`
+    marketing deliveries.
     """
     rows = session.execute(_due(now, after)).all()
     by_journey: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -86,7 +87,7 @@ def advance_page(
     queued: list[send.Queued] = []
     for jid, journey_rows in by_journey.items():
         journey = catalog.journeys.get(jid)
-        if journey is None:
+        if journey is None or not journey.enabled:  # removed (ended by the tick) or paused
             continue
         try:
             with session.begin_nested():

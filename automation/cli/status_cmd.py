@@ -32,7 +32,8 @@ def messages_table(rows: list[reporting.JourneyStats], title: str) -> Table:
     """Active enrollments and the messages due in the range, by our status."""
     out = table("journey", "active", *COLUMNS, title=title, right=("active", *COLUMNS))
     for r in rows:
-        out.add_row(r.journey_id, str(r.active), *(str(r.deliveries.get(name, 0)) for name in COLUMNS))
+        active = f"{r.active} paused" if r.paused else str(r.active)
+        out.add_row(r.journey_id, active, *(str(r.deliveries.get(name, 0)) for name in COLUMNS))
     return out
 
 

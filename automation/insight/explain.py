@@ -49,11 +49,35 @@ def load_customer(session: Session, customer_id: str) -> Customer:
     return customer
 
 
-def holds(session: Session, customer_id: str, f: Filter | None) -> bool:
-    """Whether the filter holds for this customer, judged by the database as the tick does."""
-    return (
-        session.scalar(select(Customer.id).where(Customer.id == customer_id, compile_filter(f))) is not None
+def holds(
+    session: Session,
+    customer_id: str,
+    f: Filter | None,
+    enrollment: int | None = None,
+    as_of: dt.datetime | None = None,
+) -> bool:
+    """Whether the filter holds for this customer, as the tick judges (engagement: `enrollment`, `as_of`)."""
+    condition = compile_filter(f, enrollment, as_of)
+    return session.scalar(select(Customer.id).where(Customer.id == customer_id, condition)) is not None
+
+
+def branch_lines(session: Session, journey: Journey, c: Customer, now: dt.datetime) -> list[str]:
+    """Which way each branch would send the customer at `now`, and why (their latest enrollment's sends)."""
+    latest = session.scalar(
+        select(Enrollment.id)
+        .where(Enrollment.journey_id == journey.id, Enrollment.customer_id == c.id)
+        .order_by(Enrollment.entered_at.desc(), Enrollment.id.desc())
+        .limit(1)
     )
+    out = []
+    for placed in journey.placed.values():
+        if placed.step.branch is None:
+            continue
+        condition = placed.step.branch.if_
+        ok = holds(session, c.id, condition, latest, now)
+        way, verdict = ("then", "holds") if ok else ("else", "does not hold")
+        out.append(f"branch {placed.id} at {now.isoformat()}: {way} ({describe(condition)} {verdict})")
+    return out
 
 
 def failing_part(session: Session, customer_id: str, f: Filter) -> Filter | None:
@@ -136,7 +160,7 @@ def explain(
     why_not = _re_entry(session, journey, c, occ.key, now)
     if why_not is not None:
         lines.append(why_not)
-        return Explanation(False, lines)
+        return Explanation(False, lines + branch_lines(session, journey, c, now))
     lines.append("would enter now")
     for sid, step in journey.send_steps():
         placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
@@ -147,7 +171,7 @@ def explain(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
         )
         lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
-    return Explanation(True, lines)
+    return Explanation(True, lines + branch_lines(session, journey, c, now))
 
 
 # ---------------------------------------------------------------- preview

@@ -83,6 +83,8 @@ class JourneyStats:
     conversions: int = 0
     goal_exits: int = 0
     goal: str | None = None
+    #: `enabled: false`: its active enrollments wait where they are (no new entries, no steps).
+    paused: bool = False
     #: What the provider said about the messages sent (`FEEDBACK`), counted once per message.
     feedback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEEDBACK, 0))
 
@@ -120,7 +122,7 @@ def plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
 
 def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, JourneyStats]:
     out = {
-        jid: JourneyStats(jid, j.name, goal=j.goal.event if j.goal else None)
+        jid: JourneyStats(jid, j.name, goal=j.goal.event if j.goal else None, paused=not j.enabled)
         for jid, j in sorted(catalog.journeys.items())
         if journey_id in (None, jid)
     }

@@ -22,6 +22,7 @@ from automation.advance.send import QUEUED, Queued
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
+from automation.enroll import removed
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.store.models import Delivery
@@ -150,6 +151,8 @@ def tick(
         if not got:
             report.locked_out = True
             return report
+        with session_factory.begin() as session:
+            report.exited += removed.end_removed(session, catalog.journeys, now)
         for journey in catalog.active():
             # Each journey in its own transaction: one journey's failure is its own.
             try:

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from automation.config import load_settings
 from automation.core.statuses import DeliveryStatus
+from automation.insight.explain import explain
 from automation.web.app import create_app
 from tests.deliverykit import kit_env, person
 from tests.harness import Flow, track, utc
@@ -102,3 +103,22 @@ def test_a_branch_is_judged_as_it_stood_when_reached_not_when_the_tick_ran(
     post_events(flow, signer, sendgrid_event("open", "e9", late_open, first.id, email="ada@example.com"))
     flow.run("2026-11-22T14:00:00Z")  # a late tick
     assert [d.step_id for d in flow.deliveries()] == ["first", "nudge", "after"]
+
+
+def test_explain_says_which_way_a_branch_would_go_at_now_and_why(
+    branch_flow: Flow, engaged_signer: SendGridSigner
+) -> None:
+    flow, signer = branch_flow, engaged_signer
+    flow.ingest([person("ada"), person("bob"), track("ada", "engage", T0), track("bob", "engage", T0)])
+    flow.run(T0)
+    ada = next(d for d in flow.deliveries(step_id="first") if d.customer_id == "ada")
+    opened = utc("2026-11-22T12:10:00Z")
+    post_events(flow, signer, sendgrid_event("open", "e5", opened, ada.id, email="ada@example.com"))
+    journey = flow.runtime.catalog.journeys["engaged"]
+    with flow.runtime.sessions() as s:
+        for cid, line in (
+            ("ada", "then (step first opened holds)"),
+            ("bob", "else (step first opened does not hold)"),
+        ):
+            told = explain(s, journey, flow.runtime.catalog, cid, utc(T1), "UTC")
+            assert told.lines[-1] == f"branch opened-first at {utc(T1).isoformat()}: {line}"

@@ -1,0 +1,48 @@
+"""Enrollments of a journey whose file was removed: ended on the next tick, their messages skipped.
+
+A journey that is only `enabled: false` stays in the catalog: its enrollments
+keep their place (paused) and nothing of theirs is touched here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
+from automation.store.models import Delivery, Enrollment
+
+REASON = "journey removed"
+
+
+def end_removed(session: Session, journey_ids: Collection[str], now: dt.datetime) -> int:
+    """End the active enrollments of journeys not among `journey_ids`; returns how many.
+
+    Their pending messages are skipped with reason `journey removed`; one already
+    claimed is skipped by the worker, which finds neither journey nor step.
+    """
+    known = sorted(journey_ids)
+    ended = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.journey_id.not_in(known))
+            .values(
+                state=EnrollmentState.EXITED,
+                exit_reason=REASON,
+                exited_at=now,
+                next_at=None,
+                next_step_id=None,
+            )
+        ),
+    ).rowcount
+    session.execute(
+        update(Delivery)
+        .where(Delivery.status.in_(PENDING), Delivery.journey_id.not_in(known))
+        .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now)
+    )
+    return ended
