@@ -112,7 +112,8 @@ class _Clock:
 
 def _ingest(runtime: Runtime, records: list[dict[str, object]], source: str, now: dt.datetime) -> None:
     lines = [json.dumps(r) for r in records]
-    result = ingest(lines, source, runtime.sessions, now, runtime.settings.order_event)
+    settings, programme = runtime.settings, runtime.catalog.programme
+    result = ingest(lines, source, runtime.sessions, now, settings.order_event, programme=programme)
     if result.rejected:
         raise UserError(f"demo data refused: {result.rejected[0]}")
 
