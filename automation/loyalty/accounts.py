@@ -54,7 +54,7 @@ def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
     wanted = sorted(zones)
     if not wanted:
         return {}
-    tiers = dict(session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(wanted))).tuples())
+    tiers = dict(session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(wanted))).all())
     query = (
         select(LoyaltyAccount)
         .where(LoyaltyAccount.customer_id.in_(wanted))
@@ -147,5 +147,5 @@ def applied(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str,
     pair = tuple_(LoyaltyTransaction.customer_id, LoyaltyTransaction.key)
     found = session.execute(
         select(LoyaltyTransaction.customer_id, LoyaltyTransaction.key).where(pair.in_(wanted))
-    ).tuples()
-    return set(found)
+    ).all()
+    return {(cid, key) for cid, key in found}

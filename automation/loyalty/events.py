@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from automation.core.earning import PointsRefused, apply_event
@@ -24,6 +25,8 @@ from automation.core.records import Identify, Record, Track, tier_event
 from automation.core.tiering import decide, measure
 from automation.errors import PointsRefusal
 from automation.loyalty.accounts import Account, applied, load, save
+from automation.store.models import Customer, Event
+from automation.store.sqlutil import insert_ignore
 
 #: The ingest summary's warning for an identify that sets `tier` while the programme owns it.
 TIER_OWNED = "tier is set by the loyalty programme (loyalty.yaml): the ingested tier is ignored"
@@ -79,6 +82,24 @@ def retier(programme: Programme, account: Account, at: dt.datetime, out: Outcome
     out.tiers[account.customer_id] = new
     if before.tier is not None or new != tiers.order()[0]:
         out.events.append(tier_event(account.customer_id, before.tier, new, at))
+
+
+def write_outcome(session: Session, out: Outcome, now: dt.datetime) -> None:
+    """Outside ingest (the tick, `loyalty recompute`): store the tier events and set the customers' tier."""
+    rows = [
+        {
+            "event_key": t.event_key,
+            "customer_id": t.customer_id,
+            "name": t.event,
+            "occurred_at": t.timestamp,
+            "properties": t.properties,
+            "received_at": now,
+        }
+        for t in out.events
+    ]
+    insert_ignore(session, Event.__table__, rows, ["event_key"])
+    for cid, tier in out.tiers.items():
+        session.execute(update(Customer).where(Customer.id == cid).values(tier=tier, updated_at=now))
 
 
 def apply_tracks(

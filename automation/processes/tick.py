@@ -24,6 +24,7 @@ from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
+from automation.loyalty.tick import advance_accounts
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.processes.tick")
@@ -45,6 +46,8 @@ class TickReport:
     swept: int = 0
     unknown: int = 0
     enqueued: int = 0
+    #: Loyalty accounts brought to `now` (activations, expiries, tier reviews).
+    loyalty: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # journey id -> the kind of error
 
     def summary(self) -> str:
@@ -152,6 +155,7 @@ def tick(
         if not got:
             report.locked_out = True
             return report
+        report.loyalty = advance_accounts(session_factory, catalog.programme, now)
         for journey in catalog.active():
             # Each journey in its own transaction: one journey's failure is its own.
             try:
