@@ -341,7 +341,12 @@ def load_traits(directory: Path) -> tuple[Traits, list[str]]:
 
 def load_programme(directory: Path) -> tuple[Programme | None, list[str]]:
     """The loyalty programme of `loyalty.yaml` beside the journeys (None when it is absent)."""
-    return _side_file(directory / LOYALTY_FILE, Programme, "loyalty.yaml must be a mapping of keys")
+    return load_programme_file(directory / LOYALTY_FILE)
+
+
+def load_programme_file(path: Path) -> tuple[Programme | None, list[str]]:
+    """A loyalty programme file anywhere (`loyalty simulate --file`); (None, []) when it is absent."""
+    return _side_file(path, Programme, "loyalty.yaml must be a mapping of keys")
 
 
 def load_topics(directory: Path) -> tuple[dict[str, Topic], list[str]]:

@@ -75,13 +75,38 @@ def retier(programme: Programme, account: Account, at: dt.datetime, out: Outcome
     if tiers is None:
         return
     before = account.tier
-    account.tier = decide(tiers, before, measure(tiers, account.ledger.lots, at), at, account.zone)
+    review = before.review_at
+    if review is not None and review <= at:
+        # A review is judged on the measure at its own instant, however late the tick that makes it.
+        account.tier = decide(
+            tiers, before, measure(tiers, account.ledger.lots, review), review, account.zone
+        )
+    account.tier = decide(tiers, account.tier, measure(tiers, account.ledger.lots, at), at, account.zone)
     new = account.tier.tier
     if new is None or new == before.tier:
         return
     out.tiers[account.customer_id] = new
     if before.tier is not None or new != tiers.order()[0]:
         out.events.append(tier_event(account.customer_id, before.tier, new, at))
+
+
+def apply_one(programme: Programme, account: Account, track: Track, out: Outcome) -> None:
+    """One event into one account's ledger, then its tier; `PointsRefusal` when the ledger refuses it."""
+    assert programme.points is not None
+    try:
+        account.txns += apply_event(
+            programme.points,
+            account.ledger,
+            track.event,
+            track.event_key,
+            track.timestamp,
+            track.properties,
+            programme.multiplier(account.tier.tier),
+            account.zone,
+        )
+    except PointsRefused as exc:
+        raise PointsRefusal(str(exc)) from None
+    retier(programme, account, track.timestamp, out)
 
 
 def write_outcome(session: Session, out: Outcome, now: dt.datetime) -> None:
@@ -120,22 +145,7 @@ def apply_tracks(
     causes = {(t.customer_id, key) for t in mine if (key := _cause(programme, t))}
     done = applied(session, causes)
     for t in mine:
-        account = accounts[t.customer_id]
-        if (t.customer_id, _cause(programme, t)) in done:
-            continue
-        try:
-            account.txns += apply_event(
-                programme.points,
-                account.ledger,
-                t.event,
-                t.event_key,
-                t.timestamp,
-                t.properties,
-                programme.multiplier(account.tier.tier),
-                account.zone,
-            )
-        except PointsRefused as exc:
-            raise PointsRefusal(str(exc)) from None
-        retier(programme, account, t.timestamp, out)
+        if (t.customer_id, _cause(programme, t)) not in done:
+            apply_one(programme, accounts[t.customer_id], t, out)
     save(session, accounts.values(), now)
     return out
