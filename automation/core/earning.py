@@ -16,6 +16,17 @@ from zoneinfo import ZoneInfo
 from automation.core.ledger import Ledger, Lot, NotEnoughPoints, Txn
 from automation.core.programme import EarnRule, Points
 
+#: The event the tick records on a customer's birthday (local midnight) when the programme gives points.
+BIRTHDAY_EVENT = "loyalty_birthday"
+
+
+def birthday_on(birthday: dt.date, day: dt.date) -> bool:
+    """Whether `day` is the birthday in its year (29 February: 28 February in other years)."""
+    try:
+        return birthday.replace(year=day.year) == day
+    except ValueError:
+        return day == dt.date(day.year, 2, 28)
+
 
 class PointsRefused(ValueError):
     """An event the ledger refuses (not enough points, malformed points); it changes nothing."""
@@ -84,6 +95,9 @@ def apply_event(
         if not isinstance(order_id, str) or not order_id:
             raise PointsRefused("properties.order_id must name the refunded order")
         return ledger.refund(key, order_id, _amount(properties, "total"), at)
+    if event == BIRTHDAY_EVENT:
+        expires = points.expire.expires_at(at) if points.expire else None
+        return ledger.earn(Lot(key, at, points.birthday_points(), at, expires, event=event))
     rule = points.rule_for(event)
     if rule is None:
         return ledger.advance(at)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from automation.core.earning import PointsRefused, apply_event
+from automation.core.earning import BIRTHDAY_EVENT, PointsRefused, apply_event
 from automation.core.programme import Programme
 from automation.core.records import Identify, Record, Track, tier_event
 from automation.core.tiering import decide, measure
@@ -44,7 +44,8 @@ def relevant(programme: Programme, event: str) -> bool:
     points = programme.points
     if points is None:
         return False
-    return event in (points.redeem_event, points.refund_event) or points.rule_for(event) is not None
+    named = (points.redeem_event, points.refund_event, BIRTHDAY_EVENT)
+    return event in named or points.rule_for(event) is not None
 
 
 def owned_traits(programme: Programme | None, records: Sequence[Record]) -> list[Record]:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.earning import BIRTHDAY_EVENT
 from automation.core.ledger import Ledger, TxnKind
 from automation.core.programme import Programme
 from automation.core.records import Track
@@ -144,7 +145,11 @@ def _causes(session: Session, programme: Programme, ids: list[str]) -> list[tupl
 def _names(programme: Programme) -> list[str]:
     points = programme.points
     assert points is not None
-    return [r.event for r in points.earn if r.event] + [points.redeem_event, points.refund_event]
+    return [r.event for r in points.earn if r.event] + [
+        points.redeem_event,
+        points.refund_event,
+        BIRTHDAY_EVENT,
+    ]
 
 
 def replay(

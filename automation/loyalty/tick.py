@@ -8,13 +8,16 @@ tick changes nothing: each transaction's key is derived from its lot and date.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.earning import BIRTHDAY_EVENT, birthday_on
 from automation.core.programme import Programme
+from automation.core.records import Track
 from automation.loyalty.accounts import load, save
-from automation.loyalty.events import Outcome, retier, write_outcome
+from automation.loyalty.events import Outcome, apply_tracks, retier, write_outcome
 from automation.store.models import Customer, LoyaltyAccount
 
 PAGE = 2000
@@ -29,6 +32,40 @@ def _page(session: Session, now: dt.datetime, after: str) -> list[tuple[str, str
         .limit(PAGE)
     )
     return [(cid, zone) for cid, zone in session.execute(query).all()]
+
+
+def _birthdays(session: Session, now: dt.datetime) -> tuple[list[Track], dict[str, str | None]]:
+    """A birthday event for each customer whose local day at `now` is their birthday."""
+    days = {(now + dt.timedelta(hours=h)).date() for h in (-14, 0, 14)}
+    mds = {d.month * 100 + d.day for d in days} | (
+        {229} if any(d.month == 2 and d.day == 28 for d in days) else set()
+    )
+    rows = session.execute(
+        select(Customer.id, Customer.timezone, Customer.birthday).where(Customer.birthday_md.in_(mds))
+    ).all()
+    out, zones = [], {}
+    for cid, zone, birthday in rows:
+        tz = ZoneInfo(zone or "UTC")
+        day = now.astimezone(tz).date()
+        if birthday is not None and birthday_on(birthday, day):
+            midnight = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+            out.append(Track(cid, BIRTHDAY_EVENT, f"birthday:{cid}:{day.year}", midnight))
+            zones[cid] = zone
+    return out, zones
+
+
+def birthday_points(sessions: sessionmaker[Session], programme: Programme | None, now: dt.datetime) -> int:
+    """Record the birthday events of `now` and their points (once a year: the event key has the year)."""
+    if programme is None or programme.points is None or not programme.points.birthday_points():
+        return 0
+    with sessions.begin() as session:
+        tracks, zones = _birthdays(session, now)
+        if not tracks:
+            return 0
+        out = apply_tracks(session, programme, tracks, zones, now)
+        out.events += tracks
+        write_outcome(session, out, now)
+    return len(tracks)
 
 
 def advance_accounts(sessions: sessionmaker[Session], programme: Programme | None, now: dt.datetime) -> int:

@@ -24,7 +24,7 @@ from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
-from automation.loyalty.tick import advance_accounts
+from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.processes.tick")
@@ -156,6 +156,7 @@ def tick(
             report.locked_out = True
             return report
         report.loyalty = advance_accounts(session_factory, catalog.programme, now)
+        birthday_points(session_factory, catalog.programme, now)
         for journey in catalog.active():
             # Each journey in its own transaction: one journey's failure is its own.
             try:

@@ -16,7 +16,8 @@ from automation.core.programme import Programme
 from automation.definitions.loader import load_programme
 from automation.ingest.load import IngestResult, ingest
 from automation.loyalty.accounts import Account, load
-from automation.loyalty.tick import advance_accounts
+from automation.loyalty.operations import differences, replay
+from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store import db
 from automation.store.models import Customer, Event, LoyaltyTransaction
 from tests.harness import identify, track, utc
@@ -141,3 +142,17 @@ def test_spend_moves_the_tier_up_at_once_with_a_tier_changed_event_and_an_ingest
     # o-3 was placed as silver: 300 x 1.25 points; o-1 as bronze.
     lots = {lot.key: lot.points for lot in account(store, "c3").ledger.lots}
     assert lots == {"o-1": 150, "o-2": 100, "o-3": 375}
+
+
+def test_birthday_points_come_once_a_year_at_local_midnight_and_recompute_agrees(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    run(store, programme, identify("c4", "2026-01-01T00:00:00Z", birthday="1990-03-05", timezone="Asia/Tokyo"))
+    # 15:00 UTC on 4 March is midnight of 5 March in Tokyo.
+    assert birthday_points(store, programme, utc("2026-03-04T14:59:00Z")) == 0
+    assert birthday_points(store, programme, utc("2026-03-04T15:00:00Z")) == 1
+    assert birthday_points(store, programme, utc("2026-03-05T10:00:00Z")) == 1  # the same day again
+    a = account(store, "c4")
+    assert (a.ledger.spendable(), [lot.key for lot in a.ledger.lots]) == (100, ["birthday:c4:2026"])
+    (rebuilt, stored), *_ = replay(store, programme, utc("2026-03-06T00:00:00Z"), "c4")
+    assert differences(rebuilt.accounts["c4"], stored["c4"]) == []
