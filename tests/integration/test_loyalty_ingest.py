@@ -147,7 +147,9 @@ def test_spend_moves_the_tier_up_at_once_with_a_tier_changed_event_and_an_ingest
 def test_birthday_points_come_once_a_year_at_local_midnight_and_recompute_agrees(
     store: sessionmaker[Session], programme: Programme
 ) -> None:
-    run(store, programme, identify("c4", "2026-01-01T00:00:00Z", birthday="1990-03-05", timezone="Asia/Tokyo"))
+    run(
+        store, programme, identify("c4", "2026-01-01T00:00:00Z", birthday="1990-03-05", timezone="Asia/Tokyo")
+    )
     # 15:00 UTC on 4 March is midnight of 5 March in Tokyo.
     assert birthday_points(store, programme, utc("2026-03-04T14:59:00Z")) == 0
     assert birthday_points(store, programme, utc("2026-03-04T15:00:00Z")) == 1
