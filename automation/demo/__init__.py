@@ -23,6 +23,7 @@ from automation import providers
 from automation.campaigns import campaign as campaigns
 from automation.config import Settings, load_settings
 from automation.core.filters import Filter
+from automation.definitions.catalog import Catalog
 from automation.deliver.deliverer import Deliverer
 from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
@@ -118,6 +119,12 @@ def _ingest(runtime: Runtime, records: list[dict[str, object]], source: str, now
         raise UserError(f"demo data refused: {result.rejected[0]}")
 
 
+def _expire_after(catalog: Catalog) -> dt.timedelta | None:
+    """How long the programme's points last, when they expire a fixed time after earning."""
+    points = catalog.programme.points if catalog.programme else None
+    return points.expire.after if points and points.expire else None
+
+
 def run_demo(
     directory: Path,
     *,
@@ -144,6 +151,7 @@ def run_demo(
         days=days,
         seed=seed,
         order_event=settings.order_event,
+        expire_after=_expire_after(catalog),
     )
     clock = _Clock(start)
     from automation.processes import worker as worker_module

@@ -19,6 +19,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from automation.core.ledger import Ledger, Lot, Txn
+from automation.core.programme import Programme
+from automation.core.standing import EMPTY, standing
 from automation.core.tiering import TierState
 from automation.store.models import Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
 from automation.store.sqlutil import insert_for, insert_ignore
@@ -149,3 +151,13 @@ def applied(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str,
         select(LoyaltyTransaction.customer_id, LoyaltyTransaction.key).where(pair.in_(wanted))
     ).all()
     return {(cid, key) for cid, key in found}
+
+
+def standings(
+    session: Session, programme: Programme | None, customers: dict[str, dt.datetime]
+) -> dict[str, dict[str, Any]]:
+    """The `loyalty` template variable of each customer (by id, at the instant given)."""
+    if programme is None or programme.points is None or not customers:
+        return {cid: dict(EMPTY) for cid in customers}
+    accounts = load(session, dict.fromkeys(customers))
+    return {cid: standing(programme, a.ledger, a.tier, customers[cid]) for cid, a in accounts.items()}

@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.programme import Programme
+from automation.definitions.catalog import load_catalog
 from automation.definitions.loader import load_programme
 from automation.ingest.load import IngestResult, ingest
 from automation.loyalty.accounts import Account, load
 from automation.loyalty.operations import differences, replay
 from automation.loyalty.tick import advance_accounts, birthday_points
+from automation.processes.tick import tick
 from automation.store import db
-from automation.store.models import Customer, Event, LoyaltyTransaction
+from automation.store.models import Customer, Enrollment, Event, LoyaltyTransaction
 from tests.harness import identify, track, utc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +160,29 @@ def test_birthday_points_come_once_a_year_at_local_midnight_and_recompute_agrees
     assert (a.ledger.spendable(), [lot.key for lot in a.ledger.lots]) == (100, ["birthday:c4:2026"])
     (rebuilt, stored), *_ = replay(store, programme, utc("2026-03-06T00:00:00Z"), "c4")
     assert differences(rebuilt.accounts["c4"], stored["c4"]) == []
+
+
+def test_points_expiring_enters_once_per_expiry_day_thirty_days_before(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    catalog = load_catalog(ROOT / "journeys", ROOT / "templates")
+    run(
+        store,
+        programme,
+        identify("c5", "2025-01-01T00:00:00Z", email="c5@example.com", email_opt_in=True),
+        order("c5", "o-1", "2025-04-01T09:00:00Z", 80),
+        order("c5", "o-2", "2025-04-01T18:00:00Z", 40),  # expires the same day: one message
+        order("c6", "o-3", "2025-04-02T09:00:00Z", 60),  # too few points to remind about
+    )
+    engine = store.kw["bind"]
+
+    def tick_at(at: str) -> list[tuple[str, str, dict[str, Any]]]:
+        tick(engine, store, catalog, utc(at), lambda ids: None)
+        with store() as s:
+            rows = s.scalars(select(Enrollment).where(Enrollment.journey_id == "points_expiring"))
+            return [(e.customer_id, e.occurrence_key, e.context) for e in rows]
+
+    assert tick_at("2026-03-01T08:00:00Z") == []  # more than 30 days before 1 April 2026
+    due = [("c5", "2026-04-01", {"expiring_points": 120, "expiring_on": "2026-04-01"})]
+    assert tick_at("2026-03-02T10:00:00Z") == due
+    assert tick_at("2026-03-03T10:00:00Z") == due
