@@ -18,7 +18,7 @@ from automation.core.programme import Programme
 from automation.core.records import Track
 from automation.loyalty.accounts import load, save
 from automation.loyalty.events import Outcome, apply_tracks, retier, write_outcome
-from automation.store.models import Customer, LoyaltyAccount
+from automation.store.models import Customer, Event, LoyaltyAccount
 
 PAGE = 2000
 
@@ -55,11 +55,15 @@ def _birthdays(session: Session, now: dt.datetime) -> tuple[list[Track], dict[st
 
 
 def birthday_points(sessions: sessionmaker[Session], programme: Programme | None, now: dt.datetime) -> int:
-    """Record the birthday events of `now` and their points (once a year: the event key has the year)."""
+    """Record the birthday events of `now` and their points, once a year; returns how many were new."""
     if programme is None or programme.points is None or not programme.points.birthday_points():
         return 0
     with sessions.begin() as session:
         tracks, zones = _birthdays(session, now)
+        given = set(
+            session.scalars(select(Event.event_key).where(Event.event_key.in_([t.event_key for t in tracks])))
+        )
+        tracks = [t for t in tracks if t.event_key not in given]
         if not tracks:
             return 0
         out = apply_tracks(session, programme, tracks, zones, now)
