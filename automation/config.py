@@ -6,6 +6,7 @@ pass the result down.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -129,6 +130,10 @@ class Settings(BaseSettings):
 
     # Events older than this many days are deleted by the scheduler's daily pass; unset: keep all.
     event_retention_days: int | None = Field(None, gt=0, alias="AUTOMATION_EVENT_RETENTION_DAYS")
+    # Share of customers (percent) in the global control group: no marketing message, the KPIs' baseline.
+    global_holdout_pct: float = Field(0.0, ge=0, le=100, alias="AUTOMATION_GLOBAL_HOLDOUT_PCT")
+    # The time of day (UTC) at which the scheduler runs `insight refresh` once a day.
+    insight_at: dt.time = Field(dt.time(3, 0), alias="AUTOMATION_INSIGHT_AT")
     # Tracking-API requests per second per write key; unset: no limit.
     api_rate_per_s: float | None = Field(None, gt=0, alias="AUTOMATION_API_RATE_PER_S")
 

@@ -49,7 +49,7 @@ from automation.errors import DefinitionError, UserError
 from automation.insight.would import Caps, judge_sends
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
-from automation.store.sqlutil import insert_ignore, insert_ignore_many
+from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
 Progress = Callable[[int], None]
@@ -452,7 +452,7 @@ def _enroll_chunk(
         )
         for n, cid in enumerate(ids)
     ]
-    return len(insert_ignore_many(s, Enrollment.__table__, rows, conflict, ["id"]))
+    return len(insert_ignore(s, Enrollment.__table__, rows, conflict, ["id"], one_statement=True))
 
 
 def launch(

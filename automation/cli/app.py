@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "automation.cli.status_cmd",
         "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
     ),
+    "kpis": ("automation.cli.kpis_cmd", "Loyalty KPIs over a period (and `cohorts`)."),
+    "insight": (
+        "automation.cli.insight_cmd",
+        "RFM segments and predicted customer value: refresh and validate.",
+    ),
     "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
     "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
     "topics": ("automation.cli.topics_cmd", "Subscription topics and customers' choices."),

@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from automation.core.filters import INSIGHT_FACTS
 from automation.core.journeys import Journey
 from automation.core.records import WELL_KNOWN
 from automation.core.standing import EMPTY
 
 
 def customer_view(customer: Any) -> dict[str, Any]:
-    """Traits (custom ones first, well-known columns over them) plus order facts."""
+    """Traits (custom ones first, well-known columns over them) plus order and insight facts."""
     view: dict[str, Any] = dict(customer.traits or {})
     for name in WELL_KNOWN:
         view[name] = getattr(customer, name)
@@ -19,6 +20,8 @@ def customer_view(customer: Any) -> dict[str, Any]:
     view["order_count"] = customer.order_count or 0
     view["lifetime_value"] = float(customer.lifetime_value or Decimal(0))
     view["last_order_at"] = customer.last_order_at
+    for name in INSIGHT_FACTS:
+        view[name] = getattr(customer, name, None)
     return view
 
 

@@ -32,11 +32,23 @@ NOT_TEXT: dict[str, Kind] = {
 }
 COLUMN_TRAITS: dict[str, Kind] = {name: NOT_TEXT.get(name, "text") for name in WELL_KNOWN}
 #: Order facts maintained on ingest.
-FACTS: dict[str, Kind] = {
+ORDER_FACTS: dict[str, Kind] = {
     "order_count": "number",
     "lifetime_value": "number",
     "last_order_at": "instant",
 }
+#: Facts written by `insight refresh` (None until it has run): RFM and the predictions.
+INSIGHT_FACTS: dict[str, Kind] = {
+    "rfm_r": "number",
+    "rfm_f": "number",
+    "rfm_m": "number",
+    "rfm_segment": "text",
+    "p_alive": "number",
+    "expected_orders_90d": "number",
+    "predicted_clv_365d": "number",
+    "clv_decile": "number",
+}
+FACTS: dict[str, Kind] = {**ORDER_FACTS, **INSIGHT_FACTS}
 COMPARISONS = ("eq", "ne", "in_", "gt", "gte", "lt", "lte")
 OPERATORS = (*COMPARISONS, "exists")
 ORDERED = ("gt", "gte", "lt", "lte")
@@ -108,7 +120,7 @@ class Filter(BaseModel):
     any: list[Filter] | None = Field(None, description="At least one sub-filter holds.")
     not_: Filter | None = Field(None, alias="not", description="The sub-filter does not hold.")
     trait: str | None = Field(None, description="A customer trait (column or custom).")
-    fact: str | None = Field(None, description="An order fact: " + ", ".join(FACTS))
+    fact: str | None = Field(None, description="An order or insight fact: " + ", ".join(FACTS))
     eq: Scalar | None = None
     ne: Scalar | None = None
     in_: list[Scalar] | None = Field(None, alias="in")

@@ -6,7 +6,7 @@ Reading them from YAML files, with positions, is `automation.definitions.loader`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -71,6 +71,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
+class _OneKind(_Strict):
+    """A choice of kinds written as one optional field per kind, exactly one of them set."""
+
+    @classmethod
+    def _not_one(cls) -> str:
+        """What the error says when none or several kinds are set."""
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if sum(getattr(self, k) is not None for k in type(self).model_fields) != 1:
+            raise ValueError(self._not_one())
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+
 class EventTrigger(_Strict):
     """Each occurrence of a named event enters the journey."""
 
@@ -127,7 +146,7 @@ class ManualTrigger(_Strict):
     """Nobody enters except through `automation campaign send`."""
 
 
-class Trigger(_Strict):
+class Trigger(_OneKind):
     """Exactly one trigger kind."""
 
     event: EventTrigger | None = None
@@ -146,17 +165,10 @@ class Trigger(_Strict):
             return {**value, "manual": {}}
         return value
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Trigger:
-        kinds = [k for k in type(self).model_fields if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            *others, last = type(self).model_fields
-            raise ValueError(f"a trigger has exactly one kind: {', '.join(others)} or {last}")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+    @classmethod
+    def _not_one(cls) -> str:
+        *others, last = cls.model_fields
+        return f"a trigger has exactly one kind: {', '.join(others)} or {last}"
 
     def body(self) -> BaseModel:
         """The settings of the trigger's kind."""
@@ -208,22 +220,15 @@ class WaitStep(StepBody):
         return None
 
 
-class Step(_Strict):
+class Step(_OneKind):
     """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
     send: SendStep | None = None
     wait: WaitStep | None = None
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Step:
-        kinds = [k for k in type(self).model_fields if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError(f"a step is exactly one of: {', '.join(type(self).model_fields)}")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+    @classmethod
+    def _not_one(cls) -> str:
+        return f"a step is exactly one of: {', '.join(cls.model_fields)}"
 
     @property
     def body(self) -> StepBody:

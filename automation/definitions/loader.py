@@ -312,6 +312,14 @@ TOPICS_FILE = "topics.yaml"
 SIDE_FILES = (LOYALTY_FILE, TRAITS_FILE, TOPICS_FILE)
 
 
+def _side_tree(path: Path) -> tuple[Any, list[str]]:
+    """The YAML tree of a side file beside the journeys, read defensively; or why it cannot be read."""
+    try:
+        return load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path)), []
+    except DefinitionError as exc:
+        return None, [str(exc)]
+
+
 SideModel = TypeVar("SideModel", bound=BaseModel)
 
 
@@ -319,10 +327,9 @@ def _side_file(path: Path, model: type[SideModel], shape: str) -> tuple[SideMode
     """A side file beside the journeys, read defensively and validated; (None, []) when it is absent."""
     if not path.exists():
         return None, []
-    try:
-        root = load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path))
-    except DefinitionError as exc:
-        return None, [str(exc)]
+    root, problems = _side_tree(path)
+    if problems:
+        return None, problems
     if not isinstance(root, CommentedMap):
         return None, [f"{path}:1:1: {shape}"]
     try:

@@ -6,6 +6,8 @@ when SendGrid or Twilio keys are set), a generated customer base
 (`demo.data`), then a tick every simulated hour: each hour's records are
 ingested, manual journeys are launched as campaigns, the tick runs at that
 instant and the worker delivers what it enqueued before the clock moves on.
+As the scheduler does, `insight refresh` runs once a day at AUTOMATION_INSIGHT_AT
+(and once on the history, before the first tick).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
 from automation.ingest.load import ingest
 from automation.insight import reporting
+from automation.insight.refresh import refresh
 from automation.processes.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
 from automation.store import db
 
@@ -217,6 +220,8 @@ def _simulate(
         if batch:
             _ingest(runtime, batch, f"demo hour {hour}", now)
             records += len(batch)
+        if hour == 0 or now.time() == runtime.settings.insight_at:
+            refresh(runtime.sessions, runtime.settings.order_event, now)
         for journey_id in data.launches.get(hour, []):
             result = campaigns.launch(
                 runtime.sessions,

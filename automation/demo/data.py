@@ -294,8 +294,11 @@ def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) 
     lapsed = {id(p) for p, _, _ in cast.lapses}
     for p in people:
         last_history = gen.start - dt.timedelta(days=4)
-        for _ in range(rng.choice((0, 1, 1, 2, 3, 5)) if id(p) not in lapsed else 0):
-            span = max((last_history - p.signed_up_at).total_seconds(), 3600)
+        # A third of the customers stopped buying at some point (the predictions learn to tell them apart).
+        span = max((last_history - p.signed_up_at).total_seconds(), 3600) * (
+            rng.uniform(0.1, 0.5) if rng.random() < 0.34 else 1
+        )
+        for _ in range(rng.choice((0, 1, 1, 2, 3, 5, 8)) if id(p) not in lapsed else 0):
             when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
             data.add(when, gen.order(p, when))
     for p, event, last in cast.lapses:

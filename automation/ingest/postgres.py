@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +33,7 @@ from automation.core.records import (
 )
 from automation.loyalty.events import apply_tracks, owned_traits
 from automation.store import topics as topic_choices
+from automation.store.sqlutil import copy_into
 
 CUSTOMER_COLUMNS = (
     "id",
@@ -172,26 +172,6 @@ def _identify(state: _State, cid: str, rec: Identify, now: dt.datetime) -> Track
     return tier_event(cid, *merge.tier_change, rec.timestamp)
 
 
-def _copy(
-    session: Session,
-    table: str,
-    columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    types: Sequence[str] | None = None,
-) -> None:
-    """COPY rows into a staging table: in binary when `types` are given, else in text; none: no round trip."""
-    if not rows:
-        return
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    how = " (FORMAT BINARY)" if types else ""
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{how}") as copy:
-        if types:
-            copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
-
-
 def _customer_rows(states: dict[str, _State]) -> list[tuple[Any, ...]]:
     rows = []
     for cid, s in states.items():
@@ -274,9 +254,9 @@ def apply_records_pg(
         states[cid].row["tier"] = new_tier
         states[cid].dirty = True
         states[cid].updated_at = now
-    _copy(session, "ingest_customers", CUSTOMER_COLUMNS, _customer_rows(states))
+    copy_into(session, "ingest_customers", CUSTOMER_COLUMNS, _customer_rows(states))
     zero = Decimal(0)
-    _copy(
+    copy_into(
         session,
         "ingest_events",
         _EVENT_COLUMNS,

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from prometheus_client import CollectorRegistry, Histogram
@@ -65,24 +65,17 @@ def read_ledger(sessions: sessionmaker[Session]) -> LedgerFigures:
         )
 
 
+@dataclass(eq=False)  # a registry keys its collectors by identity
 class LedgerCollector(Collector):
     """Delivery and webhook-event counts from the database (cached), queue depth from Redis."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        redis_client: redis.Redis | None,
-        namespace: str,
-        max_age_s: float = LEDGER_MAX_AGE_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.sessions = sessions
-        self.redis = redis_client
-        self.namespace = namespace
-        self.max_age_s = max_age_s
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._cached: tuple[float, LedgerFigures] | None = None
+    sessions: sessionmaker[Session]
+    redis: redis.Redis | None
+    namespace: str
+    max_age_s: float = LEDGER_MAX_AGE_S
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cached: tuple[float, LedgerFigures] | None = field(default=None, init=False, repr=False)
 
     def figures(self) -> LedgerFigures:
         """The ledger as last read, read again once older than `max_age_s` (one reader at a time)."""

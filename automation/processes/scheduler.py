@@ -5,7 +5,8 @@ tick takes an advisory lock, and unique keys make a repeated pass harmless.
 With REDIS_URL set, the web process can wake it for a tick at once (see
 `wakeup`); one tick runs at a time either way. After each tick it records the
 instant in the database (the web's /healthz reads it). Once a day it runs the
-maintenance pass (event retention). A tick that fails (one journey's work, or
+maintenance pass (event retention), and at AUTOMATION_INSIGHT_AT (UTC) the
+insight refresh (RFM scores and predictions). A tick that fails (one journey's work, or
 the whole pass: the database away) is logged by kind and the next one runs on
 time. SIGTERM and SIGINT stop it cleanly after the running tick; an in-process
 delivery run (no REDIS_URL) stops after its running messages, leaving the rest
@@ -26,10 +27,12 @@ from types import FrameType
 
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import Histogram, start_http_server
 
 from automation.errors import UserError
 from automation.insight.metrics import ledger_registry, redis_client, tick_histogram
+from automation.insight.refresh import refresh
 from automation.processes.runtime import Runtime, drain, run_tick
 from automation.processes.wakeup import Wakeups
 from automation.store import retention
@@ -52,6 +55,11 @@ def _tick_metrics(runtime: Runtime) -> Histogram | None:
         raise UserError(f"cannot serve metrics on port {port}: {exc.strerror}") from None
     log.info("metrics on port %d", port)
     return histogram
+
+
+def daily_at(at: dt.time) -> CronTrigger:
+    """Once a day at `at`, UTC (the insight refresh)."""
+    return CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=dt.UTC)
 
 
 def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> None:
@@ -107,6 +115,19 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
             max_instances=1,
             misfire_grace_time=None,
         )
+
+    def insight() -> None:
+        with one_at_a_time:
+            try:
+                done = refresh(runtime.sessions, s.order_event, dt.datetime.now(dt.UTC))
+            except Exception as exc:
+                log.error("insight refresh failed with %s; it runs again tomorrow", type(exc).__name__)
+                return
+        log.info("insight refresh: %s", done.summary())
+
+    scheduler.add_job(
+        insight, daily_at(s.insight_at), id="insight", coalesce=True, max_instances=1, misfire_grace_time=None
+    )
     wakeups = Wakeups(s.redis_url, s.redis_namespace, job) if s.redis_url else None
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import ColumnElement, Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.advance import batch
@@ -98,44 +98,41 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
                 conn.commit()
 
 
+def _set(session: Session, now: dt.datetime, where: ColumnElement[bool], **values: object) -> list[Queued]:
+    """Set `values` (and `updated_at`) on the deliveries `where` selects; the queued form of each."""
+    rows = session.execute(update(Delivery).where(where).values(**values, updated_at=now).returning(*QUEUED))
+    return [Queued(*r) for r in rows]
+
+
 def _release_and_sweep(
     session: Session, now: dt.datetime, grace: dt.timedelta, lease: dt.timedelta, report: TickReport
 ) -> list[Queued]:
     """Deferred rows now due, queued rows whose message went missing, stale claims."""
-    released = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.DEFERRED, Delivery.due_at <= now)
-        .values(status=DeliveryStatus.QUEUED, enqueued_at=now, message_id=None, updated_at=now)
-        .returning(*QUEUED)
-    ).all()
-    swept = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.enqueued_at < now - grace)
-        .values(enqueued_at=now, updated_at=now)
-        .returning(*QUEUED)
-    ).all()
-    reclaimed = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.claimed_at < now - lease)
-        .values(
-            status=DeliveryStatus.QUEUED, message_id=None, claimed_at=None, enqueued_at=now, updated_at=now
-        )
-        .returning(*QUEUED)
-    ).all()
-    unknown = session.scalars(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - lease)
-        .values(
-            status=DeliveryStatus.UNKNOWN,
-            reason="the worker stopped after handing the message to the provider; not re-sent",
-            updated_at=now,
-        )
-        .returning(Delivery.id)
-    ).all()
+    requeue = {"status": DeliveryStatus.QUEUED, "message_id": None, "enqueued_at": now}
+    released = _set(
+        session, now, (Delivery.status == DeliveryStatus.DEFERRED) & (Delivery.due_at <= now), **requeue
+    )
+    stale = Delivery.claimed_at < now - lease
+    swept = _set(
+        session,
+        now,
+        (Delivery.status == DeliveryStatus.QUEUED) & (Delivery.enqueued_at < now - grace),
+        enqueued_at=now,
+    )
+    reclaimed = _set(
+        session, now, (Delivery.status == DeliveryStatus.CLAIMED) & stale, **requeue, claimed_at=None
+    )
+    unknown = _set(
+        session,
+        now,
+        (Delivery.status == DeliveryStatus.SENDING) & stale,
+        status=DeliveryStatus.UNKNOWN,
+        reason="the worker stopped after handing the message to the provider; not re-sent",
+    )
     report.released = len(released)
     report.swept = len(swept) + len(reclaimed)
     report.unknown = len(unknown)
-    return [Queued(*r) for r in (*released, *swept, *reclaimed)]
+    return [*released, *swept, *reclaimed]
 
 
 def tick(

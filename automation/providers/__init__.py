@@ -9,6 +9,15 @@ from automation.providers.outbox import OutboxProvider
 from automation.providers.stub import RecordingProvider
 
 
+def _either_channel(kind: str, settings: Settings, channel: str) -> OutboxProvider | RecordingProvider:
+    """The providers that serve email and SMS alike: the outbox folder and the recording stub."""
+    if kind == "outbox":
+        return OutboxProvider(settings.outbox_dir)
+    if kind == "stub":
+        return RecordingProvider()
+    raise ConfigError(f"{kind} cannot send {channel}")
+
+
 def email_provider(settings: Settings) -> EmailProvider:
     kind = settings.resolved_email_provider()
     if kind == "sendgrid":
@@ -21,11 +30,7 @@ def email_provider(settings: Settings) -> EmailProvider:
             settings.sendgrid_api_host,
             settings.provider_timeout_s,
         )
-    if kind == "outbox":
-        return OutboxProvider(settings.outbox_dir)
-    if kind == "stub":
-        return RecordingProvider()
-    raise ConfigError(f"{kind} cannot send email")
+    return _either_channel(kind, settings, "email")
 
 
 def sms_provider(settings: Settings) -> SmsProvider:
@@ -43,8 +48,4 @@ def sms_provider(settings: Settings) -> SmsProvider:
             settings.twilio_api_base_url,
             settings.provider_timeout_s,
         )
-    if kind == "outbox":
-        return OutboxProvider(settings.outbox_dir)
-    if kind == "stub":
-        return RecordingProvider()
-    raise ConfigError(f"{kind} cannot send SMS")
+    return _either_channel(kind, settings, "SMS")

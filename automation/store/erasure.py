@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass, fields
+from collections import Counter
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Executable, delete, select, update
@@ -42,25 +42,19 @@ from automation.store.suppressions import address_hash
 REASON = "erased"
 
 
-@dataclass
-class Forgotten:
-    """How many of each thing were removed or changed."""
+REMOVED = ("profile", "events", "anonymous_ids", "topic_choices")
+CHANGED = ("enrollments_ended", "deliveries_skipped", "deliveries_anonymised", "suppressions_hashed")
 
-    profile: int = 0
-    events: int = 0
-    anonymous_ids: int = 0
-    topic_choices: int = 0
-    enrollments_ended: int = 0
-    deliveries_skipped: int = 0
-    deliveries_anonymised: int = 0
-    suppressions_hashed: int = 0
+
+class Forgotten(Counter[str]):
+    """How many of each thing were removed (`REMOVED`) or changed (`CHANGED`)."""
 
     def lines(self) -> list[str]:
-        return [f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self)]
+        return [f"{name.replace('_', ' ')}: {self[name]}" for name in (*REMOVED, *CHANGED)]
 
     @property
     def anything(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self))
+        return any(self.values())
 
 
 def _addresses(s: Session, customer: Customer | None, customer_id: str) -> set[tuple[str, str]]:
@@ -103,9 +97,9 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     """Erase the customer inside the caller's transaction."""
     done = Forgotten()
     customer = s.get(Customer, customer_id, with_for_update=s.get_bind().dialect.name == "postgresql")
-    done.suppressions_hashed = _hash_suppressions(s, _addresses(s, customer, customer_id))
+    done["suppressions_hashed"] = _hash_suppressions(s, _addresses(s, customer, customer_id))
     pseudonym = "erased:" + secrets.token_hex(16)
-    done.enrollments_ended = _count(
+    done["enrollments_ended"] = _count(
         s,
         update(Enrollment)
         .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
@@ -113,7 +107,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
             state=EnrollmentState.EXITED, exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None
         ),
     )
-    done.deliveries_skipped = _count(
+    done["deliveries_skipped"] = _count(
         s,
         update(Delivery)
         .where(Delivery.customer_id == customer_id, Delivery.status.in_(PENDING))
@@ -121,7 +115,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     )
     delivery_ids = select(Delivery.id).where(Delivery.customer_id == customer_id).scalar_subquery()
     s.execute(update(ProviderEvent).where(ProviderEvent.delivery_id.in_(delivery_ids)).values(payload={}))
-    done.deliveries_anonymised = _count(
+    done["deliveries_anonymised"] = _count(
         s,
         update(Delivery)
         .where(Delivery.customer_id == customer_id)
@@ -133,14 +127,14 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
         .values(customer_id=pseudonym, context={})
     )
     s.execute(update(TestSend).where(TestSend.customer_id == customer_id).values(customer_id=pseudonym))
-    done.events = _count(s, delete(Event).where(Event.customer_id == customer_id))
+    done["events"] = _count(s, delete(Event).where(Event.customer_id == customer_id))
     s.execute(delete(CustomerEventStat).where(CustomerEventStat.customer_id == customer_id))
     linked = select(AnonymousId.anonymous_id).where(AnonymousId.customer_id == customer_id).scalar_subquery()
     s.execute(delete(AnonymousEvent).where(AnonymousEvent.anonymous_id.in_(linked)))
-    done.anonymous_ids = _count(s, delete(AnonymousId).where(AnonymousId.customer_id == customer_id))
-    done.topic_choices = _count(s, delete(TopicChoice).where(TopicChoice.customer_id == customer_id))
+    done["anonymous_ids"] = _count(s, delete(AnonymousId).where(AnonymousId.customer_id == customer_id))
+    done["topic_choices"] = _count(s, delete(TopicChoice).where(TopicChoice.customer_id == customer_id))
     s.execute(delete(PreferenceUndo).where(PreferenceUndo.customer_id == customer_id))
     if customer is not None:
         s.delete(customer)
-        done.profile = 1
+        done["profile"] = 1
     return done

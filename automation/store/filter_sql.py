@@ -38,7 +38,7 @@ COLUMNS: dict[str, Any] = {name: getattr(Customer, name) for name in (*COLUMN_TR
 
 
 class json_typed(FunctionElement[Any]):
-    """`traits[key]` as a number or boolean, NULL when the stored value is of another type.
+    """`traits[key]` (or another JSON column's) as a number or boolean, NULL when of another type.
 
     A plain cast would make the whole query fail on one customer whose trait
     holds, say, a word where a number was expected; this reads such a value as
@@ -48,10 +48,10 @@ class json_typed(FunctionElement[Any]):
     inherit_cache = True
     name = "json_typed"
 
-    def __init__(self, key: str, kind: str) -> None:
+    def __init__(self, key: str, kind: str, column: Any = Customer.traits) -> None:
         self.kind = kind
         self.type = Boolean() if kind == "boolean" else Float()
-        super().__init__(Customer.traits, literal(key, String()), literal_column(f"'{kind}'"))
+        super().__init__(column, literal(key, String()), literal_column(f"'{kind}'"))
 
 
 @compiles(json_typed, "postgresql")

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -95,6 +96,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class Numbered:
+    """A table whose rows are numbered by the database: a big-integer `id` primary key."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True, sort_order=-1)
+
+
 class Customer(Base):
     """One person. Well-known traits are columns; the rest live in `traits`."""
 
@@ -118,6 +125,16 @@ class Customer(Base):
     last_order_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     order_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0), server_default="0")
+    # Written by `insight refresh`: RFM quintile scores and segment, BG/NBD and Gamma-Gamma predictions.
+    rfm_r: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_f: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_m: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_orders_90d: Mapped[float | None] = mapped_column(Float)
+    predicted_clv_365d: Mapped[float | None] = mapped_column(Float)
+    clv_decile: Mapped[int | None] = mapped_column(SmallInteger)
+    insight_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Month*100+day of the date traits, for an indexed anniversary lookup.
     signed_up_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
     birthday_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
@@ -127,23 +144,26 @@ class Customer(Base):
     __table_args__ = (Index(None, "tier"), Index(None, "email"), Index(None, "phone"))
 
 
-class Event(Base):
-    """A tracked event. `event_key` (the record's event_id, else a hash) is unique."""
+class Tracked(Numbered):
+    """A track call's columns, whoever made it; `event_key` (its event_id, else a hash) is unique."""
+
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Tracked, Base):
+    """A tracked event of a known customer."""
 
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_key: Mapped[str] = mapped_column(String(200), unique=True)
     customer_id: Mapped[str] = mapped_column(String(128))
-    name: Mapped[str] = mapped_column(String(128))
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index(None, "name", "occurred_at"),
         Index(None, "customer_id", "name", "occurred_at"),
-        Index(None, "occurred_at"),
     )
 
 
@@ -161,12 +181,11 @@ class CustomerEventStat(Base):
     __table_args__ = (Index(None, "name", "last_at"),)
 
 
-class Enrollment(Base):
+class Enrollment(Numbered, Base):
     """A customer inside a journey for one occurrence; unique per occurrence."""
 
     __tablename__ = "enrollments"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     journey_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str] = mapped_column(String(128))
     occurrence_key: Mapped[str] = mapped_column(String(200))
@@ -197,12 +216,11 @@ class Enrollment(Base):
     )
 
 
-class Delivery(Base):
+class Delivery(Numbered, Base):
     """One message for one (enrollment, step): the ledger the worker claims from."""
 
     __tablename__ = "deliveries"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id"))
     step_id: Mapped[str] = mapped_column(String(64))
     journey_id: Mapped[str] = mapped_column(String(128))
@@ -262,12 +280,11 @@ class Delivery(Base):
     )
 
 
-class Suppression(Base):
+class Suppression(Numbered, Base):
     """An address we must not message on a channel, and why."""
 
     __tablename__ = "suppressions"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[Channel] = mapped_column(EnumText(Channel, 8))
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(64))
@@ -300,13 +317,12 @@ class Campaign(Base):
     __table_args__ = (Index(None, "launched_at", "id"),)
 
 
-class TestSend(Base):
+class TestSend(Numbered, Base):
     """A test message (`automation journeys test`): kept apart from the ledger and its counts."""
 
     __tablename__ = "test_sends"
     __test__ = False  # a table, not a pytest class
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     journey_id: Mapped[str] = mapped_column(String(128))
     step_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(128))
@@ -318,12 +334,11 @@ class TestSend(Base):
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class ProviderEvent(Base):
+class ProviderEvent(Numbered, Base):
     """A webhook event as received, written before the 2xx; unique per provider event."""
 
     __tablename__ = "provider_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(16))
     event_key: Mapped[str] = mapped_column(String(200), unique=True)
     delivery_id: Mapped[int | None] = mapped_column(BigId, index=True)
@@ -335,23 +350,21 @@ class ProviderEvent(Base):
     __table_args__ = (Index(None, "occurred_at", "event_type"),)
 
 
-class CatalogVersion(Base):
+class CatalogVersion(Numbered, Base):
     """A journey catalog the scheduler ran: the newest row is the version every process should hold."""
 
     __tablename__ = "catalog_versions"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(64))
     journeys: Mapped[list[str]] = mapped_column(JSONType, default=list)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class WriteKey(Base):
+class WriteKey(Numbered, Base):
     """A tracking-API write key, kept only as its SHA-256; revoked keys stay listed."""
 
     __tablename__ = "write_keys"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -375,21 +388,15 @@ class AnonymousId(Base):
     linked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class AnonymousEvent(Base):
+class AnonymousEvent(Tracked, Base):
     """An event of a not yet linked anonymous id; moved into `events` when it is linked."""
 
     __tablename__ = "anonymous_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_key: Mapped[str] = mapped_column(String(200), unique=True)
     anonymous_id: Mapped[str] = mapped_column(String(128), index=True)
-    name: Mapped[str] = mapped_column(String(128))
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class DeliveryDeferral(Base):
+class DeliveryDeferral(Numbered, Base):
     """A delivery judged at `judged_at` and made to wait until `until`, and why.
 
     The delivery row keeps only its latest state; this keeps each deferral, so
@@ -399,19 +406,17 @@ class DeliveryDeferral(Base):
 
     __tablename__ = "delivery_deferrals"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[int] = mapped_column(BigId, index=True)
     judged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
 
 
-class DashboardUser(Base):
+class DashboardUser(Numbered, Base):
     """A person who signs in to the dashboard: a `viewer` or an `editor`."""
 
     __tablename__ = "dashboard_users"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(256))
@@ -431,24 +436,22 @@ class DashboardSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class LoginFailure(Base):
+class LoginFailure(Numbered, Base):
     """One failed sign-in for an account, counted for the lockout."""
 
     __tablename__ = "dashboard_login_failures"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("dashboard_users.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "user_id", "at"),)
 
 
-class AuditEntry(Base):
+class AuditEntry(Numbered, Base):
     """An editor's action: who, when, what, on which object (shown on that object's page)."""
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(64))

@@ -1,9 +1,9 @@
 """Dialect helpers: bulk insert-or-ignore and update on PostgreSQL and SQLite, timestamps as text.
 
-The `_many` forms put many rows in one statement: an executemany of per-row
-UPDATEs, or an INSERT whose VALUES list carries every row's parameters, makes
-the database parse and plan in proportion to the rows; a handful of column
-arrays unnested in one statement does not. Elsewhere (SQLite, the embedded
+`update_many` and `insert_ignore(..., one_statement=True)` put many rows in one
+statement: an executemany of per-row UPDATEs, or an INSERT whose VALUES list
+carries every row's parameters, makes the database parse and plan in proportion
+to the rows; a handful of column arrays unnested in one statement does not. Elsewhere (SQLite, the embedded
 default) they fall back to the row-by-row forms, which are fast enough there.
 """
 
@@ -35,20 +35,6 @@ def insert_for(session: Session, table: FromClause) -> Any:
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)  # type: ignore[arg-type]
 
 
-def insert_ignore(
-    session: Session,
-    table: FromClause,
-    rows: Sequence[dict[str, Any]],
-    conflict: Sequence[str],
-    returning: Sequence[str] = (),
-) -> list[Any]:
-    """Insert rows, skipping those that clash on `conflict`; returns the inserted `returning`."""
-    if not rows:
-        return []
-    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
-    return _inserted(session, stmt, table, returning, list(rows))
-
-
 def _inserted(
     session: Session, stmt: Any, table: FromClause, returning: Sequence[str], rows: list[Any] | None = None
 ) -> list[Any]:
@@ -71,24 +57,33 @@ def _unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequen
     return func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
 
 
-def insert_ignore_many(
+def insert_ignore(
     session: Session,
     table: FromClause,
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     returning: Sequence[str] = (),
+    *,
+    one_statement: bool = False,
 ) -> list[Any]:
-    """`insert_ignore` as one statement whatever the number of rows."""
-    if not rows or not _is_postgresql(session):
-        return insert_ignore(session, table, rows, conflict, returning)
-    columns = list(rows[0])
-    source = _unnested(table, rows, columns)
-    stmt = (
-        postgresql.insert(cast(Table, table))
-        .from_select(columns, select(*(source.c[c] for c in columns)))
-        .on_conflict_do_nothing(index_elements=list(conflict))
-    )
-    return _inserted(session, stmt, table, returning)
+    """Insert rows, skipping those that clash on `conflict`; returns the inserted `returning`.
+
+    With `one_statement`, PostgreSQL gets every row in one INSERT from unnested
+    column arrays, whatever the number of rows.
+    """
+    if not rows:
+        return []
+    if one_statement and _is_postgresql(session):
+        columns = list(rows[0])
+        source = _unnested(table, rows, columns)
+        many = (
+            postgresql.insert(cast(Table, table))
+            .from_select(columns, select(*(source.c[c] for c in columns)))
+            .on_conflict_do_nothing(index_elements=list(conflict))
+        )
+        return _inserted(session, many, table, returning)
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    return _inserted(session, stmt, table, returning, list(rows))
 
 
 def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str = "id") -> int:
@@ -113,6 +108,26 @@ def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, An
         result = session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
     assert isinstance(result, CursorResult)
     return int(result.rowcount or 0)
+
+
+def copy_into(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    types: Sequence[str] | None = None,
+) -> None:
+    """PostgreSQL: COPY rows into a (staging) table, in binary when `types` are given; none: no round trip."""
+    if not rows:
+        return
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    how = " (FORMAT BINARY)" if types else ""
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{how}") as copy:
+        if types:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
 
 
 def iso_utc(instant: Any) -> ColumnElement[str]:

@@ -33,8 +33,8 @@ def test_validate_the_shipped_folder_and_print_the_schema(env: dict[str, str]) -
     ok = cli("journeys", "validate", env=env)
     assert ok.returncode == 0, ok.stderr
     assert (
-        "8 journeys valid: birthday, inactive_60d, membership_anniversary, newsletter, points_expiring, "
-        "post_purchase_thanks, seasonal_offer, tier_upgrade" in ok.stdout
+        "9 journeys valid: at_risk_winback, birthday, inactive_60d, membership_anniversary, newsletter, "
+        "points_expiring, post_purchase_thanks, seasonal_offer, tier_upgrade" in ok.stdout
     )
     schema = cli("journeys", "schema", env=env)
     assert schema.returncode == 0

@@ -5,23 +5,15 @@ keeps visitors known only by an anonymous id until an identify or alias links
 them to a customer. `addr_hash(text)` is the one-way hash an erased customer's
 suppressions are kept as; the suppression check compares it in SQL (SQLite
 gets the same function from the engine).
-
-Revision ID: live_data
-Revises: 0002
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+
+from automation.store.ddl import ident, indexes, instant, json, string, table, unique
 
 revision = "live_data"
 down_revision = "operator_answers"
-branch_labels = None
-depends_on = None
 
-UTC_TS = sa.DateTime(timezone=True)
-BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 ADDR_HASH = """
 CREATE OR REPLACE FUNCTION addr_hash(address text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -30,43 +22,40 @@ AS $$ SELECT 'sha256:' || encode(sha256(convert_to(address, 'UTF8')), 'hex') $$
 
 
 def upgrade() -> None:
-    op.create_table(
+    table(
         "write_keys",
-        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("key_hash", sa.String(64), nullable=False),
-        sa.Column("created_at", UTC_TS, nullable=False),
-        sa.Column("revoked_at", UTC_TS, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_write_keys"),
-        sa.UniqueConstraint("name", name="uq_write_keys_name"),
-        sa.UniqueConstraint("key_hash", name="uq_write_keys_key_hash"),
+        ident(),
+        string("name", 64),
+        string("key_hash", 64),
+        instant("created_at"),
+        instant("revoked_at", null=True),
+        unique("write_keys", "name"),
+        unique("write_keys", "key_hash"),
     )
-    op.create_table(
+    table(
         "anonymous_ids",
-        sa.Column("anonymous_id", sa.String(128), nullable=False),
-        sa.Column("customer_id", sa.String(128), nullable=True),
-        sa.Column("traits", JSON, nullable=False),
-        sa.Column("trait_times", JSON, nullable=False),
-        sa.Column("created_at", UTC_TS, nullable=False),
-        sa.Column("linked_at", UTC_TS, nullable=True),
-        sa.PrimaryKeyConstraint("anonymous_id", name="pk_anonymous_ids"),
+        string("anonymous_id", 128),
+        string("customer_id", 128, null=True),
+        json("traits"),
+        json("trait_times"),
+        instant("created_at"),
+        instant("linked_at", null=True),
+        key=("anonymous_id",),
     )
-    op.create_index("ix_anonymous_ids_customer_id", "anonymous_ids", ["customer_id"])
-    op.create_table(
+    indexes("anonymous_ids", ["customer_id"])
+    table(
         "anonymous_events",
-        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("event_key", sa.String(200), nullable=False),
-        sa.Column("anonymous_id", sa.String(128), nullable=False),
-        sa.Column("name", sa.String(128), nullable=False),
-        sa.Column("occurred_at", UTC_TS, nullable=False),
-        sa.Column("properties", JSON, nullable=False),
-        sa.Column("received_at", UTC_TS, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_anonymous_events"),
-        sa.UniqueConstraint("event_key", name="uq_anonymous_events_event_key"),
+        ident(),
+        string("event_key", 200),
+        string("anonymous_id", 128),
+        string("name", 128),
+        instant("occurred_at"),
+        json("properties"),
+        instant("received_at"),
+        unique("anonymous_events", "event_key"),
     )
-    op.create_index("ix_anonymous_events_anonymous_id", "anonymous_events", ["anonymous_id"])
-    op.create_index("ix_anonymous_events_occurred_at", "anonymous_events", ["occurred_at"])
-    op.create_index("ix_events_occurred_at", "events", ["occurred_at"])
+    indexes("anonymous_events", ["anonymous_id"], ["occurred_at"])
+    indexes("events", ["occurred_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(ADDR_HASH)
 

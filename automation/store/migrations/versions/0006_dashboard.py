@@ -1,29 +1,21 @@
-"""the dashboard: users, sessions, sign-in failures, the audit log; indexes its pages read by
-
-Revision ID: dashboard
-Revises: live_data
-"""
+"""the dashboard: users, sessions, sign-in failures, the audit log; indexes its pages read by"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from automation.store.ddl import drop_indexes, ident, indexes, instant, json, ref, string, table, unique
 
 revision = "dashboard"
 down_revision = "live_data"
-branch_labels = None
-depends_on = None
 
-UTC = sa.DateTime(timezone=True)
-BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 INDEXES = (
-    ("ix_deliveries_due_at_id", "deliveries", ["due_at", "id"]),
-    ("ix_deliveries_journey_id_due_at_id", "deliveries", ["journey_id", "due_at", "id"]),
-    ("ix_deliveries_campaign_id_status", "deliveries", ["campaign_id", "status"]),
-    ("ix_suppressions_address", "suppressions", ["address"]),
-    ("ix_suppressions_created_at_id", "suppressions", ["created_at", "id"]),
-    ("ix_campaigns_launched_at_id", "campaigns", ["launched_at", "id"]),
-    ("ix_provider_events_occurred_at_event_type", "provider_events", ["occurred_at", "event_type"]),
+    ("deliveries", ["due_at", "id"]),
+    ("deliveries", ["journey_id", "due_at", "id"]),
+    ("deliveries", ["campaign_id", "status"]),
+    ("suppressions", ["address"]),
+    ("suppressions", ["created_at", "id"]),
+    ("campaigns", ["launched_at", "id"]),
+    ("provider_events", ["occurred_at", "event_type"]),
 )
 
 
@@ -38,60 +30,52 @@ def _owned_by_user(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_table(
+    table(
         "dashboard_users",
-        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("password_hash", sa.String(length=256), nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("locked_until", UTC, nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_users")),
-        sa.UniqueConstraint("email", name=op.f("uq_dashboard_users_email")),
+        ident(),
+        string("email", 320),
+        string("role", 16),
+        string("password_hash", 256),
+        instant("created_at"),
+        instant("locked_until", null=True),
+        unique("dashboard_users", "email"),
     )
-    op.create_table(
+    table(
         "dashboard_sessions",
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", BIG_ID, nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
-        sa.Column("expires_at", UTC, nullable=False),
+        string("token_hash", 64),
+        ref("user_id"),
+        instant("created_at"),
+        instant("expires_at"),
         _owned_by_user("dashboard_sessions"),
-        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_dashboard_sessions")),
+        key=("token_hash",),
     )
-    op.create_index(op.f("ix_dashboard_sessions_user_id"), "dashboard_sessions", ["user_id"])
-    op.create_table(
+    indexes("dashboard_sessions", ["user_id"])
+    table(
         "dashboard_login_failures",
-        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("user_id", BIG_ID, nullable=False),
-        sa.Column("at", UTC, nullable=False),
+        ident(),
+        ref("user_id"),
+        instant("at"),
         _owned_by_user("dashboard_login_failures"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_login_failures")),
     )
-    op.create_index(
-        op.f("ix_dashboard_login_failures_user_id_at"), "dashboard_login_failures", ["user_id", "at"]
-    )
-    op.create_table(
+    indexes("dashboard_login_failures", ["user_id", "at"])
+    table(
         "audit_log",
-        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("at", UTC, nullable=False),
-        sa.Column("actor", sa.String(length=320), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("target_kind", sa.String(length=32), nullable=False),
-        sa.Column("target_id", sa.String(length=320), nullable=False),
-        sa.Column("detail", JSON, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+        ident(),
+        instant("at"),
+        string("actor", 320),
+        string("action", 64),
+        string("target_kind", 32),
+        string("target_id", 320),
+        json("detail"),
     )
-    op.create_index(
-        op.f("ix_audit_log_target_kind_target_id_at"), "audit_log", ["target_kind", "target_id", "at"]
-    )
-    op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
-    for name, table, columns in INDEXES:
-        op.create_index(name, table, columns)
+    indexes("audit_log", ["target_kind", "target_id", "at"], ["at"])
+    for on, columns in INDEXES:
+        indexes(on, columns)
 
 
 def downgrade() -> None:
-    for name, table, _ in INDEXES:
-        op.drop_index(name, table_name=table)
+    for on, columns in INDEXES:
+        drop_indexes(on, columns)
     op.drop_table("audit_log")
     op.drop_table("dashboard_login_failures")
     op.drop_table("dashboard_sessions")

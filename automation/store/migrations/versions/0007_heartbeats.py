@@ -3,9 +3,6 @@
 The web process's /healthz and every process's metrics read it, so it lives
 where all of them can: one row per recurring process, created here so that
 recording a beat is a plain UPDATE.
-
-Revision ID: heartbeats
-Revises: dashboard
 """
 
 import sqlalchemy as sa
@@ -13,8 +10,6 @@ from alembic import op
 
 revision = "heartbeats"
 down_revision = "dashboard"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

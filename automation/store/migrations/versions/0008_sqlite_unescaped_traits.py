@@ -14,8 +14,6 @@ from alembic import op
 
 revision = "sqlite_unescaped_traits"
 down_revision = "heartbeats"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

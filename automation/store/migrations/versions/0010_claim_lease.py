@@ -4,9 +4,6 @@ The worker now stamps `claimed_at` when it claims a delivery, and the tick
 resumes claims (and calls sends `unknown`) whose `claimed_at` is older than the
 lease. Rows claimed before this revision get their enqueue instant, which is
 what the lease was measured from until now.
-
-Revision ID: claim_lease
-Revises: delivery_deferrals
 """
 
 import sqlalchemy as sa
@@ -14,8 +11,6 @@ from alembic import op
 
 revision = "claim_lease"
 down_revision = "delivery_deferrals"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

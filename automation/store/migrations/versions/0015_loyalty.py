@@ -1,14 +1,14 @@
 """loyalty: the points ledger (accounts, lots, append-only transactions) and programme tiers
 
 Revision ID: loyalty
-Revises: topics
+Revises: insight
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "loyalty"
-down_revision = "topics"
+down_revision = "insight"
 branch_labels = None
 depends_on = None
 
