@@ -78,3 +78,7 @@ class PermanentProviderError(ProviderError):
         super().__init__(message)
         self.suppress_reason = suppress_reason
         self.about_recipient = about_recipient
+
+
+class PointsRefusal(UserError):
+    """A record the points ledger refuses (`not enough points`): that record changes nothing."""

@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("automation.cli.keys_cmd", "Write keys for the tracking API (/v1/...)."),
     "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),
     "traits": ("automation.cli.traits_cmd", "Custom traits (declared in traits.yaml)."),
+    "loyalty": ("automation.cli.loyalty_cmd", "The loyalty programme (loyalty.yaml): points and tiers."),
     "init": (
         "automation.cli.init_cmd",
         "Start a new project: example journeys (all disabled), templates, .env and Procfile.",

@@ -15,7 +15,8 @@ import typer
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.config import load_settings, require_safe_to_send
-from automation.errors import UserError
+from automation.definitions.loader import load_programme
+from automation.errors import JourneyError, UserError
 from automation.ingest.load import ingest as run_ingest
 from automation.ingest.load import lines_of
 from automation.processes.runtime import build_runtime, drain, open_database, run_tick
@@ -43,10 +44,15 @@ def ingest(
 ) -> None:
     """Load identify/track records into customer state (idempotent)."""
     settings = load_settings()
+    programme, problems = load_programme(settings.journeys_dir)
+    if problems:
+        raise JourneyError(problems)
     _, sessions = open_database(settings)
     if file == "-":
         source, stream = "<stdin>", sys.stdin.buffer
-        result = run_ingest(lines_of(stream), source, sessions, parse_now(None), settings.order_event)
+        result = run_ingest(
+            lines_of(stream), source, sessions, parse_now(None), settings.order_event, programme=programme
+        )
     else:
         path = Path(file)
         try:
@@ -54,7 +60,9 @@ def ingest(
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            result = run_ingest(lines_of(handle), file, sessions, parse_now(None), settings.order_event)
+            result = run_ingest(
+                lines_of(handle), file, sessions, parse_now(None), settings.order_event, programme=programme
+            )
     for problem in [*result.warnings, *result.rejected]:
         err_console.print(problem, highlight=False, markup=False)
     warned = f", {len(result.warnings)} with a warning" if result.warnings else ""

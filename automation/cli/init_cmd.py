@@ -16,6 +16,7 @@ import typer
 
 from automation.cli.app import app, console
 from automation.core.journeys import journey_json_schema
+from automation.core.programme import loyalty_json_schema
 from automation.core.traits import traits_json_schema
 from automation.errors import UserError
 
@@ -91,6 +92,7 @@ def scaffold(directory: Path) -> Path:
         shutil.copytree(SCAFFOLD / "templates", staging / "templates")
         (staging / "journeys" / "journey.schema.json").write_text(journey_json_schema(), encoding="utf-8")
         (staging / "journeys" / "traits.schema.json").write_text(traits_json_schema(), encoding="utf-8")
+        (staging / "journeys" / "loyalty.schema.json").write_text(loyalty_json_schema(), encoding="utf-8")
         env = ENV.format(
             journeys=target / "journeys",
             templates=target / "templates",

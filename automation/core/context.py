@@ -8,6 +8,7 @@ from typing import Any
 from automation.core.filters import INSIGHT_FACTS
 from automation.core.journeys import Journey
 from automation.core.records import WELL_KNOWN
+from automation.core.standing import EMPTY
 
 
 def customer_view(customer: Any) -> dict[str, Any]:
@@ -34,10 +35,12 @@ def message_context(
     confirm_url: str,
     brand: str,
     shop: dict[str, Any] | None = None,
+    loyalty: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`).
 
-    `shop` holds the brand, shop URL, postal address and currency from settings.
+    `shop` holds the brand, shop URL, postal address and currency from settings; `loyalty`
+    the customer's points and tier (`core.standing`).
     """
     return {
         "customer": customer_view(customer),
@@ -47,5 +50,6 @@ def message_context(
         "unsubscribe_url": unsubscribe_url,
         "confirm_url": confirm_url,
         "delivery_id": delivery_id,
+        "loyalty": loyalty or dict(EMPTY),
         **trigger_variables,
     }

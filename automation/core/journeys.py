@@ -157,6 +157,14 @@ class TierChangeTrigger(_Strict):
     lookback: Duration = Field(dt.timedelta(days=3))
 
 
+class PointsExpiringTrigger(_Strict):
+    """Before loyalty points expire: once per group of lots expiring the same day."""
+
+    within: Duration = Field(dt.timedelta(days=30), description="How long before the expiry.")
+    min_points: int = Field(100, ge=1, description="Only when at least this many points expire that day.")
+    lookback: Duration = Field(dt.timedelta(days=3), description="Groups that came due earlier never enter.")
+
+
 class ManualTrigger(_Strict):
     """Nobody enters except through `automation campaign send`."""
 
@@ -168,6 +176,7 @@ class Trigger(_OneKind):
     anniversary: AnniversaryTrigger | None = None
     inactivity: InactivityTrigger | None = None
     tier_change: TierChangeTrigger | None = None
+    points_expiring: PointsExpiringTrigger | None = None
     manual: ManualTrigger | None = None
 
     @model_validator(mode="before")

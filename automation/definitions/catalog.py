@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from automation.core.journeys import Journey, SendStep
+from automation.core.programme import DEFAULT_TIERS, Programme
 from automation.core.topics import Topic, with_built_in
 from automation.core.traits import Traits, filter_traits
 from automation.definitions.loader import (
     LoadedJourney,
     load_journey_files,
-    load_tier_order,
+    load_programme,
     load_topics,
     load_traits,
 )
@@ -47,6 +48,7 @@ class Catalog:
     version: str
     traits: Traits = field(default_factory=Traits)
     topics: dict[str, Topic] = field(default_factory=lambda: with_built_in([]))
+    programme: Programme | None = None
 
     def double_opt_in(self, topic_id: str) -> bool:
         """Whether the topic has a double opt-in sign-up journey (its yes then needs confirming)."""
@@ -121,8 +123,9 @@ def check_catalog(
     `locale` and `timezone` are the template helpers' defaults for customers without their own.
     """
     loaded, problems = load_journey_files(journeys_dir)
-    tiers, tier_problems = load_tier_order(journeys_dir)
-    problems.extend(tier_problems)
+    programme, programme_problems = load_programme(journeys_dir)
+    problems.extend(programme_problems)
+    tiers = programme.tier_order() if programme is not None else DEFAULT_TIERS
     topics, topic_problems = load_topics(journeys_dir)
     problems.extend(topic_problems)
     if not templates_dir.is_dir():
@@ -143,6 +146,7 @@ def check_catalog(
             journeys={i.journey.id: i.journey for i in loaded},
             sources={i.journey.id: i.path for i in loaded},
             tier_order=tiers,
+            programme=programme,
             renderer=renderer,
             version=content_version(journeys_dir, templates_dir),
             traits=traits,

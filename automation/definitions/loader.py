@@ -25,6 +25,7 @@ from ruamel.yaml.reader import ReaderError
 
 from automation.core.filters import Filter
 from automation.core.journeys import Journey
+from automation.core.programme import Programme
 from automation.core.topics import Topic, TopicsFile, with_built_in
 from automation.core.traits import TraitFile, Traits
 from automation.definitions import engaged
@@ -312,12 +313,11 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
     return loaded, problems
 
 
-TIER_FILE = "tiers.yaml"
+LOYALTY_FILE = "loyalty.yaml"
 TRAITS_FILE = "traits.yaml"
 TOPICS_FILE = "topics.yaml"
 #: Files beside the journeys that are not journeys.
-SIDE_FILES = (TIER_FILE, TRAITS_FILE, TOPICS_FILE)
-DEFAULT_TIERS = ("bronze", "silver", "gold", "platinum")
+SIDE_FILES = (LOYALTY_FILE, TRAITS_FILE, TOPICS_FILE)
 
 
 def _side_tree(path: Path) -> tuple[Any, list[str]]:
@@ -326,20 +326,6 @@ def _side_tree(path: Path) -> tuple[Any, list[str]]:
         return load_tree(read_definition(path, MAX_JOURNEY_BYTES), str(path)), []
     except DefinitionError as exc:
         return None, [str(exc)]
-
-
-def load_tier_order(directory: Path) -> tuple[tuple[str, ...], list[str]]:
-    """The tier order from `tiers.yaml` beside the journeys (`order: [..]`), else the default."""
-    path = directory / TIER_FILE
-    if not path.exists():
-        return DEFAULT_TIERS, []
-    root, problems = _side_tree(path)
-    if problems:
-        return DEFAULT_TIERS, problems
-    order = root.get("order") if isinstance(root, CommentedMap) else None
-    if not isinstance(order, list) or not order or not all(isinstance(t, str) for t in order):
-        return DEFAULT_TIERS, [f"{path}:1:1: expected `order:` with a list of tier names"]
-    return tuple(order), []
 
 
 SideModel = TypeVar("SideModel", bound=BaseModel)
@@ -366,6 +352,16 @@ def load_traits(directory: Path) -> tuple[Traits, list[str]]:
     if problems:
         return Traits(check=False), problems
     return (Traits(parsed.traits) if parsed else Traits()), []
+
+
+def load_programme(directory: Path) -> tuple[Programme | None, list[str]]:
+    """The loyalty programme of `loyalty.yaml` beside the journeys (None when it is absent)."""
+    return load_programme_file(directory / LOYALTY_FILE)
+
+
+def load_programme_file(path: Path) -> tuple[Programme | None, list[str]]:
+    """A loyalty programme file anywhere (`loyalty simulate --file`); (None, []) when it is absent."""
+    return _side_file(path, Programme, "loyalty.yaml must be a mapping of keys")
 
 
 def load_topics(directory: Path) -> tuple[dict[str, Topic], list[str]]:

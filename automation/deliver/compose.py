@@ -61,6 +61,7 @@ class Parts:
     address: str
     unsubscribe_url: str
     confirm_url: str
+    loyalty: dict[str, Any] | None = None
 
 
 def _control_character(*values: str | None) -> bool:
@@ -96,6 +97,7 @@ def _build(
         confirm_url=parts.confirm_url,
         brand=sender.email_from_name,
         shop=sender.shop,
+        loyalty=parts.loyalty,
     )
     if step.channel == "sms":
         rendered = renderer.render_sms(parts.template, ctx)

@@ -35,6 +35,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +52,7 @@ from automation.deliver import ledger
 from automation.deliver.compose import Composition, Email, Outgoing, Parts, Sender, compose
 from automation.enroll.kinds import kind_of
 from automation.errors import PermanentProviderError, TransientProviderError
+from automation.loyalty.accounts import standings
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import deferrals as deferral_log
 from automation.store import suppressions
@@ -316,6 +318,9 @@ class Deliverer:
         rivals = self._rivals(s, rows)
         choices = topic_choices.of(s, {r.delivery.customer_id for r, j, _ in rows if j and j.topic_id})
         catalog = self.catalogs.current
+        loyalty = standings(
+            s, catalog.programme, {r.delivery.customer_id: r.delivery.due_at for r, j, _ in rows if j}
+        )
         out: list[tuple[Delivery, Case]] = []
         for row, journey, step in rows:
             d, c = row.delivery, row.customer
@@ -338,7 +343,7 @@ class Deliverer:
                 in_topic=journey is None
                 or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
             )
-            out.append((d, self._case(d, journey, step, row, facts)))
+            out.append((d, self._case(d, journey, step, row, facts, loyalty.get(d.customer_id))))
         return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
 
     def _placed(self, loaded: list[ledger.Loaded], outcome: dict[int, str]) -> list[_Row]:
@@ -414,6 +419,7 @@ class Deliverer:
         step: SendStep | None,
         row: ledger.Loaded | None,
         facts: judging.Facts | None,
+        loyalty: dict[str, Any] | None = None,
     ) -> Case:
         def build() -> Composition:
             assert journey is not None and step is not None and row is not None and facts is not None
@@ -421,7 +427,7 @@ class Deliverer:
             links = (self.link("unsubscribe", d.id), self.link("confirm", d.id))
             template = arms.template_now(journey, d.step_id, step, d.customer_id, d.template)
             parts = Parts(
-                d.id, journey, step, template, row.customer, row.enrollment_context, address, *links
+                d.id, journey, step, template, row.customer, row.enrollment_context, address, *links, loyalty
             )
             return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 

@@ -25,6 +25,7 @@ from automation import providers
 from automation.campaigns import campaign as campaigns
 from automation.config import Settings, load_settings
 from automation.core.filters import Filter
+from automation.definitions.catalog import Catalog
 from automation.deliver.deliverer import Deliverer
 from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
@@ -121,9 +122,16 @@ class _Clock:
 
 def _ingest(runtime: Runtime, records: list[dict[str, object]], source: str, now: dt.datetime) -> None:
     lines = [json.dumps(r) for r in records]
-    result = ingest(lines, source, runtime.sessions, now, runtime.settings.order_event)
+    settings, programme = runtime.settings, runtime.catalog.programme
+    result = ingest(lines, source, runtime.sessions, now, settings.order_event, programme=programme)
     if result.rejected:
         raise UserError(f"demo data refused: {result.rejected[0]}")
+
+
+def _expire_after(catalog: Catalog) -> dt.timedelta | None:
+    """How long the programme's points last, when they expire a fixed time after earning."""
+    points = catalog.programme.points if catalog.programme else None
+    return points.expire.after if points and points.expire else None
 
 
 def run_demo(
@@ -152,6 +160,7 @@ def run_demo(
         days=days,
         seed=seed,
         order_event=settings.order_event,
+        expire_after=_expire_after(catalog),
     )
     clock = _Clock(start)
     from automation.processes import worker as worker_module

@@ -207,6 +207,8 @@ class _Scene:
     tiers: tuple[str, ...]
     cast: _Cast
     data: Dataset
+    #: How long loyalty points last (`loyalty.yaml`'s `expire.after`), for the points_expiring role.
+    expire_after: dt.timedelta = dt.timedelta(days=365)
 
 
 Role = Callable[[_Scene, Journey, list[Person]], None]
@@ -243,12 +245,27 @@ def _launch(scene: _Scene, journey: Journey, members: list[Person]) -> None:
     launches[(2 + len(launches)) * 24 + 15].append(journey.id)
 
 
+def _expire_points(scene: _Scene, journey: Journey, members: list[Person]) -> None:
+    """A year-old order worth `min_points` or more, whose points come due for the reminder in the window."""
+    trig = journey.trigger.points_expiring
+    assert trig is not None
+    gen = scene.gen
+    for p in members:
+        p.traits["email_opt_in"] = True
+        due = gen.daytime(p, gen.day_in_window(p))
+        when = due - (scene.expire_after - trig.within)
+        order = gen.order(p, when)
+        order["properties"]["total"] = float(trig.min_points + gen.rng.randint(10, 80))
+        scene.data.add(when, order)
+
+
 #: The part a journey's group plays, by trigger kind (inactivity picks its group first, apart).
 ROLES: dict[str, Role] = {
     "anniversary": _celebrate,
     "tier_change": _move_tier,
     "event": _emit_event,
     "manual": _launch,
+    "points_expiring": _expire_points,
 }
 
 
@@ -325,8 +342,12 @@ def generate(
     days: int,
     seed: int,
     order_event: str = "order_placed",
+    expire_after: dt.timedelta | None = None,
 ) -> Dataset:
-    """Customers, history and a timeline in which every given journey's trigger fires."""
+    """Customers, history and a timeline in which every given journey's trigger fires.
+
+    `expire_after` is how long loyalty points last (default a year).
+    """
     rng = random.Random(seed)
     gen = _Generator(rng, start, days, order_event)
     data = Dataset(start=start, hours=days * 24, customers=customers)
@@ -337,7 +358,7 @@ def generate(
     pool = people[:]
     rng.shuffle(pool)
     _lapse_groups(gen, ordered, pool, group, cast)
-    scene = _Scene(gen, tiers, cast, data)
+    scene = _Scene(gen, tiers, cast, data, expire_after or dt.timedelta(days=365))
     for journey in ordered:
         members = rng.sample(people, group)
         role = ROLES.get(journey.trigger.kind)

@@ -9,11 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from automation.core.journeys import Journey
-from automation.enroll import anniversary, event, inactivity, manual, tier_change
+from automation.enroll import anniversary, event, inactivity, manual, points_expiring, tier_change
 from automation.enroll.kind import TriggerKind
 
 KINDS: dict[str, TriggerKind[Any]] = {
-    k.name: k for k in (event.KIND, anniversary.KIND, inactivity.KIND, tier_change.KIND, manual.KIND)
+    k.name: k
+    for k in (
+        event.KIND,
+        anniversary.KIND,
+        inactivity.KIND,
+        tier_change.KIND,
+        points_expiring.KIND,
+        manual.KIND,
+    )
 }
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.programme import Programme
 from automation.core.records import Identify, Record, Track, merge_traits, parse_data
 from automation.core.segment import Call
-from automation.ingest.load import REFUSED, apply_batch, refusal_reason
+from automation.ingest.load import REFUSED, apply_batch, refusal_text
 from automation.store.models import AnonymousEvent, AnonymousId
 from automation.store.sqlutil import insert_ignore
 
@@ -95,7 +96,13 @@ def _json_traits(traits: dict[str, object]) -> dict[str, object]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in traits.items()}
 
 
-def _apply(session: Session, calls: Sequence[Call], now: dt.datetime, order_event: str) -> int:
+def _apply(
+    session: Session,
+    calls: Sequence[Call],
+    now: dt.datetime,
+    order_event: str,
+    programme: Programme | None,
+) -> int:
     ids = {c.anonymous_id for c in calls if c.anonymous_id and not c.known}
     ids |= {c.link[0] for c in calls if c.link}
     visitors = _anonymous(session, ids, now) if ids else {}
@@ -115,7 +122,7 @@ def _apply(session: Session, calls: Sequence[Call], now: dt.datetime, order_even
         else:
             records.append(dataclasses.replace(call.record, customer_id=visitor.customer_id))
     session.flush()
-    return apply_batch(session, records, now, order_event) if records else 0
+    return apply_batch(session, records, now, order_event, programme) if records else 0
 
 
 def store_calls(
@@ -124,6 +131,7 @@ def store_calls(
     now: dt.datetime,
     order_event: str,
     admit: Callable[[Session], None] = lambda _session: None,
+    programme: Programme | None = None,
 ) -> Stored:
     """Commit the calls together; if the database refuses them, call by call, so only bad ones are lost.
 
@@ -133,14 +141,14 @@ def store_calls(
     try:
         with sessions.begin() as session:
             admit(session)
-            stored.new_events = _apply(session, calls, now, order_event)
+            stored.new_events = _apply(session, calls, now, order_event, programme)
         return stored
     except REFUSED:
         pass
     for index, call in enumerate(calls):
         try:
             with sessions.begin() as session:
-                stored.new_events += _apply(session, [call], now, order_event)
+                stored.new_events += _apply(session, [call], now, order_event, programme)
         except REFUSED as exc:
-            stored.refused.append((index, f"refused by the database: {refusal_reason(exc)}"))
+            stored.refused.append((index, refusal_text(exc)))
     return stored

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, select, tuple_
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.programme import Programme
 from automation.core.records import (
     WELL_KNOWN,
     Identify,
@@ -36,7 +37,9 @@ from automation.core.records import (
     parse_record,
     tier_event,
 )
+from automation.errors import PointsRefusal
 from automation.ingest.postgres import apply_records_pg, stage, stage_in
+from automation.loyalty.events import TIER_OWNED, apply_tracks, owned_traits
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Event
 from automation.store.sqlutil import insert_ignore
@@ -45,8 +48,9 @@ BATCH = 1000
 PG_BATCH = 20_000
 # Writer threads (and connections) on PostgreSQL; each takes a share of the customers.
 PG_LANES = 2
-# A batch the database refuses is retried record by record; COPY raises the driver's own errors.
-REFUSED = (IntegrityError, DataError, psycopg.DataError, psycopg.IntegrityError)
+# A batch the database (or the points ledger) refuses is retried record by record; COPY raises
+# the driver's own errors.
+REFUSED = (IntegrityError, DataError, psycopg.DataError, psycopg.IntegrityError, PointsRefusal)
 #: A longer line is refused unparsed (Segment documents 32 KB per call).
 MAX_LINE = 512 * 1024
 
@@ -88,12 +92,19 @@ def _apply_identify(c: Customer, rec: Identify, now: dt.datetime) -> Track | Non
 
 
 def apply_records(
-    session: Session, records: list[Record], now: dt.datetime, order_event: str, how: str = "ingest"
+    session: Session,
+    records: list[Record],
+    now: dt.datetime,
+    order_event: str,
+    how: str = "ingest",
+    programme: Programme | None = None,
 ) -> int:
     """Apply one batch inside the caller's transaction; returns how many events were new.
 
     `how` is recorded with the topic choices the records make (`ingest`, or `api` for the tracking API).
+    With a loyalty `programme` its events change the points ledger and tiers (`loyalty.events`).
     """
+    records = owned_traits(programme, records)
     ids = {r.customer_id for r in records}
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     for cid in ids - customers.keys():
@@ -110,6 +121,12 @@ def apply_records(
             tracks.append(rec)
     topic_choices.record_identifies(session, records, how)
     session.flush()
+    zones = {cid: c.timezone for cid, c in customers.items()}
+    programme_outcome = apply_tracks(session, programme, tracks, zones, now)
+    tracks.extend(programme_outcome.events)
+    for cid, tier in programme_outcome.tiers.items():
+        customers[cid].tier = tier
+        customers[cid].updated_at = now
     if not tracks:
         return 0
     by_key = {t.event_key: t for t in tracks}
@@ -132,15 +149,21 @@ def apply_records(
     return len(inserted)
 
 
-def apply_batch(session: Session, records: list[Record], now: dt.datetime, order_event: str) -> int:
+def apply_batch(
+    session: Session,
+    records: list[Record],
+    now: dt.datetime,
+    order_event: str,
+    programme: Programme | None = None,
+) -> int:
     """Apply records inside the caller's transaction with the dialect's writer; how many events were new.
 
     The tracking API's way into the one writing path: the same rules as a file's batch.
     """
     if session.get_bind().dialect.name == "postgresql":
         stage_in(session)
-        return apply_records_pg(session, records, now, order_event, "api")
-    return apply_records(session, records, now, order_event, "api")
+        return apply_records_pg(session, records, now, order_event, "api", programme)
+    return apply_records(session, records, now, order_event, "api", programme)
 
 
 def _update_facts(
@@ -215,7 +238,9 @@ def _batches(
     result: IngestResult,
     problems: list[tuple[int, str]],
     size: int,
+    owned: bool = False,
 ) -> Iterator[list[tuple[int, Record]]]:
+    """Parsed records in batches; `owned`: the loyalty programme sets `tier` (an ingested one is ignored)."""
     batch: list[tuple[int, Record]] = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
@@ -228,6 +253,8 @@ def _batches(
             continue
         if isinstance(record, Identify):
             result.warnings.extend(f"{source}:{number}: warning: {w}" for w in record.warnings)
+            if owned and "tier" in record.traits:
+                result.warnings.append(f"{source}:{number}: warning: {TIER_OWNED}")
         batch.append((number, record))
         if len(batch) >= size:
             yield batch
@@ -352,6 +379,7 @@ def ingest(
     now: dt.datetime,
     order_event: str = "order_placed",
     progress: Callable[[int], None] | None = None,
+    programme: Programme | None = None,
 ) -> IngestResult:
     """Ingest JSON lines; every bad line is reported as `source:line: reason`, in line order.
 
@@ -374,16 +402,17 @@ def ingest(
         outcome = _Outcome(len(batch))
         try:
             with session_factory(bind=connection) as session, session.begin():
-                outcome.new_events += apply(session, [r for _, r in batch], now, order_event)
+                records = [r for _, r in batch]
+                outcome.new_events += apply(session, records, now, order_event, "ingest", programme)
             outcome.applied += len(batch)
         except REFUSED:
             for number, rec in batch:
                 try:
                     with session_factory(bind=connection) as session, session.begin():
-                        outcome.new_events += apply(session, [rec], now, order_event)
+                        outcome.new_events += apply(session, [rec], now, order_event, "ingest", programme)
                     outcome.applied += 1
                 except REFUSED as exc:
-                    text = f"{source}:{number}: refused by the database: {refusal_reason(exc)}"
+                    text = f"{source}:{number}: {refusal_text(exc)}"
                     outcome.problems.append((number, text))
         return outcome
 
@@ -398,7 +427,8 @@ def ingest(
         lanes = [_open_lane(stack, engine, n, on_pg) for n in range(PG_LANES if on_pg else 1)]
         writers = _Writers(lanes, run, done)
         size = PG_BATCH if on_pg else BATCH
-        for batch in _batches(lines, source, now, result, problems, size):
+        owned = programme is not None and programme.tiers is not None
+        for batch in _batches(lines, source, now, result, problems, size, owned):
             writers.submit(batch)
         writers.drain()
     result.rejected = [text for _, text in sorted(problems, key=lambda p: p[0])]
@@ -421,6 +451,13 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def refusal_text(exc: Exception) -> str:
+    """The line that says why a record was refused: the ledger's reason, or the database's."""
+    if isinstance(exc, PointsRefusal):
+        return str(exc)
+    return f"refused by the database: {refusal_reason(exc)}"
 
 
 def refusal_reason(exc: Exception) -> str:

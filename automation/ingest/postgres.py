@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, event, text
 from sqlalchemy.orm import Session
 
+from automation.core.programme import Programme
 from automation.core.records import (
     WELL_KNOWN,
     Identify,
@@ -30,6 +31,7 @@ from automation.core.records import (
     order_total,
     tier_event,
 )
+from automation.loyalty.events import apply_tracks, owned_traits
 from automation.store import topics as topic_choices
 from automation.store.sqlutil import copy_into
 
@@ -221,7 +223,12 @@ def stage_in(session: Session) -> None:
 
 
 def apply_records_pg(
-    session: Session, records: list[Record], now: dt.datetime, order_event: str, how: str = "ingest"
+    session: Session,
+    records: list[Record],
+    now: dt.datetime,
+    order_event: str,
+    how: str = "ingest",
+    programme: Programme | None = None,
 ) -> int:
     """Apply one batch inside the caller's transaction; returns how many events were new.
 
@@ -229,6 +236,7 @@ def apply_records_pg(
 
     The session's connection must have been through `stage`.
     """
+    records = owned_traits(programme, records)
     ids = sorted({r.customer_id for r in records})
     states = _load(session, ids, now)
     tracks: dict[str, Track] = {}
@@ -239,6 +247,13 @@ def apply_records_pg(
                 tracks[tier.event_key] = tier
         else:
             tracks[rec.event_key] = rec
+    zones = {cid: s.row["timezone"] for cid, s in states.items()}
+    programme_outcome = apply_tracks(session, programme, list(tracks.values()), zones, now)
+    tracks.update((t.event_key, t) for t in programme_outcome.events)
+    for cid, new_tier in programme_outcome.tiers.items():
+        states[cid].row["tier"] = new_tier
+        states[cid].dirty = True
+        states[cid].updated_at = now
     copy_into(session, "ingest_customers", CUSTOMER_COLUMNS, _customer_rows(states))
     zero = Decimal(0)
     copy_into(

@@ -32,6 +32,7 @@ from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
 from automation.insight.would import Caps, judge_sends, says
+from automation.loyalty.accounts import standings
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 
@@ -254,6 +255,7 @@ def preview(
         confirm_url=f"{public_url}/confirm/PREVIEW",
         brand=settings.email_from_name,
         shop=settings.shop(),
+        loyalty=standings(session, catalog.programme, {c.id: now})[c.id],
     )
     verdicts = send_verdicts(
         session,

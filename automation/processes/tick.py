@@ -25,6 +25,7 @@ from automation.enroll import entry as enroll
 from automation.enroll import removed
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
+from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store.models import Delivery
 
 log = logging.getLogger("automation.processes.tick")
@@ -46,6 +47,8 @@ class TickReport:
     swept: int = 0
     unknown: int = 0
     enqueued: int = 0
+    #: Loyalty accounts brought to `now` (activations, expiries, tier reviews).
+    loyalty: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # journey id -> the kind of error
 
     def summary(self) -> str:
@@ -153,6 +156,8 @@ def tick(
             return report
         with session_factory.begin() as session:
             report.exited += removed.end_removed(session, catalog.journeys, now)
+        report.loyalty = advance_accounts(session_factory, catalog.programme, now)
+        birthday_points(session_factory, catalog.programme, now)
         for journey in catalog.active():
             # Each journey in its own transaction: one journey's failure is its own.
             try:

@@ -495,3 +495,61 @@ class PreferenceUndo(Base):
     customer_id: Mapped[str] = mapped_column(String(128), index=True)
     left_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     previous: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class LoyaltyAccount(Base):
+    """A customer's place in the loyalty programme: debt, tier, and when the tick next has work for it."""
+
+    __tablename__ = "loyalty_accounts"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    debt: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest instant the ledger was brought to.
+    clock: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    tier: Mapped[str | None] = mapped_column(String(64))
+    tier_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    tier_review_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The next activation, expiry or tier review: what the tick selects on.
+    next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyLot(Base):
+    """Points earned from one cause, with their activation, expiry and what became of them."""
+
+    __tablename__ = "loyalty_lots"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(240), primary_key=True)
+    event: Mapped[str] = mapped_column(String(128))
+    order_id: Mapped[str | None] = mapped_column(String(200))
+    earned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    activates_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    points: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    spent: Mapped[int] = mapped_column(Integer, default=0)
+    expired: Mapped[int] = mapped_column(Integer, default=0)
+    reversed: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+
+
+class LoyaltyTransaction(Base):
+    """One append-only points transaction; `key` is derived from its cause and unique per customer."""
+
+    __tablename__ = "loyalty_transactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(260))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lot: Mapped[str | None] = mapped_column(String(240))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("customer_id", "key"),)

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from automation.core.programme import Programme
 from automation.core.records import RecordError
 from automation.core.segment import Call, parse_call
 from automation.ingest.live import store_calls
@@ -146,8 +147,10 @@ class Tracking:
         registry: CollectorRegistry,
         wake: Callable[[], None],
         rate_per_s: float | None = None,
+        programme: Callable[[], Programme | None] = lambda: None,
     ) -> None:
         self.sessions = sessions
+        self.programme = programme
         self.clock = clock
         self.order_event = order_event
         self.wake = wake
@@ -197,7 +200,9 @@ class Tracking:
 
     def _store(self, key: str | None, parsed: Parsed) -> tuple[list[tuple[int, str]], int]:
         admit = functools.partial(self._admit, key=key)
-        stored = store_calls(self.sessions, parsed.calls, self.clock(), self.order_event, admit)
+        stored = store_calls(
+            self.sessions, parsed.calls, self.clock(), self.order_event, admit, self.programme()
+        )
         return [(parsed.indexes[i], reason) for i, reason in stored.refused], stored.new_events
 
     async def handle(self, request: Request) -> Response:

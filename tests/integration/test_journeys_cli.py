@@ -33,9 +33,8 @@ def test_validate_the_shipped_folder_and_print_the_schema(env: dict[str, str]) -
     ok = cli("journeys", "validate", env=env)
     assert ok.returncode == 0, ok.stderr
     assert (
-        "8 journeys valid: at_risk_winback, birthday, inactive_60d, membership_anniversary, newsletter, "
-        "post_purchase_thanks, "
-        "seasonal_offer, tier_upgrade" in ok.stdout
+        "9 journeys valid: at_risk_winback, birthday, inactive_60d, membership_anniversary, newsletter, "
+        "points_expiring, post_purchase_thanks, seasonal_offer, tier_upgrade" in ok.stdout
     )
     schema = cli("journeys", "schema", env=env)
     assert schema.returncode == 0
@@ -164,6 +163,7 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
                 email_opt_in=False,
             ),
             track("ada", "order_placed", "2026-01-01T10:00:00Z", "o-1", total=42.5, currency="EUR"),
+            person("bo"),
         ],
     )
     html = tmp_path / "thanks.html"
@@ -193,7 +193,8 @@ def test_preview_renders_what_the_customer_would_get(env: dict[str, str], tmp_pa
         1,
         "error: step 2 of 'inactive_60d' is a wait, not a send",
     )
-    nothing = cli("journeys", "preview", "tier_upgrade", "--customer", "ada", env=env)
+    # Bo has no order, so the loyalty programme has given him no tier yet.
+    nothing = cli("journeys", "preview", "tier_upgrade", "--customer", "bo", env=env)
     assert (
         nothing.returncode == 1
         and "nothing to preview" in nothing.stderr

@@ -29,7 +29,7 @@ steps:
 def project(tmp_path: Path) -> tuple[Path, Path]:
     journeys, templates = tmp_path / "journeys", tmp_path / "templates"
     journeys.mkdir()
-    shutil.copy(ROOT / "journeys" / "tiers.yaml", journeys / "tiers.yaml")
+    shutil.copy(ROOT / "journeys" / "loyalty.yaml", journeys / "loyalty.yaml")
     (journeys / "receipt.yaml").write_text(RECEIPT)
     folder = templates / "receipt"
     folder.mkdir(parents=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from automation.definitions.loader import DEFAULT_TIERS, load_journey_files
+from automation.core.programme import DEFAULT_TIERS
+from automation.definitions.loader import load_journey_files
 from automation.demo.data import generate
 from tests.conftest import ROOT
 

@@ -12,6 +12,7 @@ import pytest
 
 from automation.core.context import message_context
 from automation.core.journeys import Journey, journey_json_schema
+from automation.core.programme import loyalty_json_schema
 from automation.core.topics import topics_json_schema
 from automation.core.traits import traits_json_schema
 from automation.definitions.catalog import check_catalog
@@ -120,6 +121,7 @@ def test_committed_schemas_are_the_generated_ones() -> None:
     assert (ROOT / "journeys" / "journey.schema.json").read_text() == journey_json_schema()
     assert (ROOT / "journeys" / "traits.schema.json").read_text() == traits_json_schema()
     assert (ROOT / "journeys" / "topics.schema.json").read_text() == topics_json_schema()
+    assert (ROOT / "journeys" / "loyalty.schema.json").read_text() == loyalty_json_schema()
 
 
 def customer(**traits: object) -> SimpleNamespace:
