@@ -103,7 +103,7 @@ def keep_tier_by(tiers: Tiers, state: TierState, lots: Iterable[Lot]) -> float:
     if state.tier is None or state.review_at is None:
         return 0.0
     level = next(level for level in tiers.levels if level.name == state.tier)
-    return max(0.0, level.min - measure(tiers, lots, state.review_at))
+    return _cents(level.min - measure(tiers, lots, state.review_at))
 
 
 def to_next_tier(tiers: Tiers, tier: str | None, value: float) -> tuple[str | None, float]:
@@ -113,4 +113,9 @@ def to_next_tier(tiers: Tiers, tier: str | None, value: float) -> tuple[str | No
     if held + 1 >= len(order):
         return None, 0.0
     level = tiers.levels[held + 1]
-    return level.name, max(0.0, level.min - value)
+    return level.name, _cents(level.min - value)
+
+
+def _cents(shortfall: float) -> float:
+    """A shortfall as people read it: never below 0, to the cent (a sum of totals leaves binary noise)."""
+    return max(0.0, round(shortfall, 2))

@@ -78,6 +78,8 @@ def test_downgrade_immediately_follows_the_measure_down() -> None:
 def test_progress_to_the_next_tier_and_what_keeps_the_tier() -> None:
     assert to_next_tier(tiers(), "silver", 320) == ("gold", 180)
     assert to_next_tier(tiers(), "gold", 900) == (None, 0)
+    # 164.35 is a sum of order totals; 200 - 164.35 in binary is 35.650000000000006.
+    assert to_next_tier(tiers(), "bronze", 164.35) == ("silver", 35.65)
     held = TierState("gold", utc("2026-03-10T15:00"), utc("2027-03-10T00:00"))
     lots = [order("2026-03-01T15:00", 520)]
     # By the review the order of 1 March 2026 has left the window: 500 more keeps gold.
