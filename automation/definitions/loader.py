@@ -293,6 +293,9 @@ def load_journey_files(directory: Path) -> tuple[list[LoadedJourney], list[str]]
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         if path.name in SIDE_FILES:
             continue
+        if path.name == RETIRED_TIERS_FILE:
+            problems.append(f"{path}:1:1: {RETIRED_TIERS}")
+            continue
         try:
             text = read_definition(path, MAX_JOURNEY_BYTES)
         except DefinitionError as exc:
@@ -318,6 +321,9 @@ TRAITS_FILE = "traits.yaml"
 TOPICS_FILE = "topics.yaml"
 #: Files beside the journeys that are not journeys.
 SIDE_FILES = (LOYALTY_FILE, TRAITS_FILE, TOPICS_FILE)
+#: The file loyalty.yaml replaced: named on its own, not read as a journey with five errors.
+RETIRED_TIERS_FILE = "tiers.yaml"
+RETIRED_TIERS = "tiers.yaml is replaced by loyalty.yaml: list the tiers, lowest first, under tiers.levels"
 
 
 def _side_tree(path: Path) -> tuple[Any, list[str]]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
 from automation.core.filters import Filter
+from automation.definitions.loader import load_programme
 from automation.ingest.load import ingest
 from automation.store import db
 from automation.store.filter_sql import compile_filter
@@ -375,24 +376,36 @@ def test_tier_upgrade_on_the_way_up_only(make_flow: MakeFlow, sendgrid: SendGrid
 
 
 def test_tier_change_to_a_tier_in_a_declared_order(make_flow: MakeFlow, tmp_path: Path) -> None:
+    """The tiers and their order are loyalty.yaml's list (it replaced tiers.yaml); the programme moves them."""
     flow = make_flow(
         {
-            "tiers": "order: [green, black]\n",
+            "loyalty": "points:\n  earn:\n    - {event: order_placed, per_currency_unit: 1}\n"
+            "tiers:\n  levels:\n    - {name: green, min: 0}\n    - {name: black, min: 100}\n"
+            "  downgrade: {at: immediately}\n",
             "to_black": "id: to_black\nname: B\ntrigger: {tier_change: {to: [black], direction: up}}\n"
             "steps:\n  - send: {channel: email, template: hello}\n",
             "any_down": "id: any_down\nname: D\ntrigger: {tier_change: {direction: down}}\n"
             "steps:\n  - send: {channel: email, template: hello}\n",
         }
     )
-    flow.ingest(
-        [
-            person("x", tier="green"),
-            person("y", tier="black"),
-            identify("x", "2026-06-01T10:00:00Z", tier="black"),
-            identify("y", "2026-06-01T10:00:00Z", tier="green"),
-        ]
+    programme, problems = load_programme(flow.settings.journeys_dir)
+    assert problems == [] and programme is not None
+
+    def feed(*records: dict[str, object]) -> None:
+        lines = [json.dumps(r) for r in records]
+        ingest(lines, "test", flow.runtime.sessions, utc("2026-11-22T12:00:00Z"), programme=programme)
+
+    feed(
+        person("x"),
+        person("y"),
+        track("x", "order_placed", "2026-05-20T10:00:00Z", "o-x1", total=40, order_id="o-x1"),
+        track("y", "order_placed", "2026-05-20T10:00:00Z", "o-y1", total=150, order_id="o-y1"),
     )
-    flow.tick("2026-06-01T10:01:00Z")
+    feed(
+        track("x", "order_placed", "2026-06-01T10:00:00Z", "o-x2", total=80, order_id="o-x2"),
+        track("y", "order_refunded", "2026-06-01T10:00:00Z", "r-y1", order_id="o-y1"),
+    )
+    flow.tick("2026-06-01T10:01:00Z")  # the changes of 20 May are older than the 3-day look-back
     assert (who(flow, "to_black"), who(flow, "any_down")) == (["x"], ["y"])
     assert enrollments(flow, "to_black")[0].context == {"old_tier": "green", "new_tier": "black"}
 

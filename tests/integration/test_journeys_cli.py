@@ -52,6 +52,7 @@ def test_validate_reports_every_problem_as_file_line_column(env: dict[str, str],
         "steps:\n  - send: {channel: email, template: post_purchase_thanks}\n"
         "  - send: {channel: sms, template: no_such}\n"
     )
+    (folder / "tiers.yaml").write_text("order: [bronze, silver, gold]\n")  # the file loyalty.yaml replaced
     result = cli("journeys", "validate", str(folder), env=env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -62,6 +63,8 @@ def test_validate_reports_every_problem_as_file_line_column(env: dict[str, str],
     assert f"{folder}/one.yaml:6:22: steps.0.wait.duration: bad duration 'soon'" in text
     assert "post_purchase_thanks/body.txt:3:31: uses 'event', which this journey cannot provide" in text
     assert f"{folder}/two.yaml:6:36: unknown template 'no_such'" in text
+    assert f"{folder}/tiers.yaml:1:1: tiers.yaml is replaced by loyalty.yaml: list the tiers" in text
+    assert "order" not in text.split("tiers.yaml:1:1:")[1].splitlines()[0]
     assert "Traceback" not in text
 
 
