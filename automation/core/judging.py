@@ -95,6 +95,9 @@ class Facts:
     occasion_day: dt.date | None = None
     ahead: Sequence[dt.datetime] = ()
     in_topic: bool = True  # see `in_topic`
+    # An operator's retry of a message whose enrollment the removal of its journey ended: the
+    # removal, not the customer, ended it, so once the journey is back the retry may go.
+    retried_after_removal: bool = False
 
     @classmethod
     def of(
@@ -218,7 +221,7 @@ def gone(case: Case[M]) -> Verdict[M] | None:
 
 def enrollment_ended(case: Case[M]) -> Verdict[M] | None:
     assert case.facts is not None
-    if case.facts.enrollment_state in ENDED_EARLY:
+    if case.facts.enrollment_state in ENDED_EARLY and not case.facts.retried_after_removal:
         return Verdict(DeliveryStatus.SKIPPED, f"enrollment {case.facts.enrollment_state}")
     return None
 

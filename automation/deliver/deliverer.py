@@ -51,6 +51,7 @@ from automation.definitions.catalog import Absent, LiveCatalog
 from automation.deliver import ledger
 from automation.deliver.compose import Composition, Email, Outgoing, Parts, Sender, compose
 from automation.enroll.kinds import kind_of
+from automation.enroll.removed import REASON as REMOVED
 from automation.errors import PermanentProviderError, TransientProviderError
 from automation.loyalty.accounts import standings
 from automation.providers.base import EmailProvider, SmsProvider
@@ -328,6 +329,7 @@ class Deliverer:
             facts = judging.Facts.of(
                 c,
                 enrollment_state=row.enrollment_state,
+                retried_after_removal=d.retry_of is not None and row.enrollment_exit_reason == REMOVED,
                 suppressed=row.suppressed,
                 timezone=planner.zone(c.timezone, self.settings.default_timezone),
                 counted=counted.get((d.customer_id, d.channel), []),

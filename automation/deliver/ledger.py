@@ -52,7 +52,7 @@ _SUPPRESSED = (
 # Ingest keeps addresses in the suppression list's normal form, so the lookup is an equality
 # (with the address's hash too: an erased customer's suppressions are kept hashed).
 _LOAD = (
-    select(Delivery, Enrollment.state, Enrollment.context, Customer, _SUPPRESSED)
+    select(Delivery, Enrollment.state, Enrollment.exit_reason, Enrollment.context, Customer, _SUPPRESSED)
     .options(
         load_only(
             Delivery.id,
@@ -64,6 +64,8 @@ _LOAD = (
             Delivery.enqueued_at,
             Delivery.attempts,
             Delivery.customer_id,
+            Delivery.template,
+            Delivery.retry_of,
         ),
         defer(Customer.trait_times),
     )
@@ -81,6 +83,7 @@ class Loaded:
 
     delivery: Delivery
     enrollment_state: EnrollmentState
+    enrollment_exit_reason: str | None
     enrollment_context: dict[str, Any]
     customer: Customer
     suppressed: str | None
@@ -121,8 +124,8 @@ def load(s: Session, ids: list[int]) -> list[Loaded]:
     """The claimed rows; on PostgreSQL their people locked in id order, so two journeys queue up."""
     stmt = _LOAD_LOCKED if s.get_bind().dialect.name == "postgresql" else _LOAD
     return [
-        Loaded(d, state, context or {}, customer, reason)
-        for d, state, context, customer, reason in s.execute(stmt, {"ids": ids})
+        Loaded(d, state, exit_reason, context or {}, customer, reason)
+        for d, state, exit_reason, context, customer, reason in s.execute(stmt, {"ids": ids})
     ]
 
 
