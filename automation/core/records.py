@@ -149,6 +149,16 @@ class Track:
     timestamp: dt.datetime
     properties: dict[str, Any] = field(default_factory=dict)
 
+    def row(self, received_at: dt.datetime) -> dict[str, Any]:
+        """Its row of an events table (without the owner: a customer's or a visitor's id)."""
+        return {
+            "event_key": self.event_key,
+            "name": self.event,
+            "occurred_at": self.timestamp,
+            "properties": self.properties,
+            "received_at": received_at,
+        }
+
 
 Record = Identify | Track
 

@@ -81,14 +81,7 @@ def _wait(session: Session, visitor: AnonymousId, record: Record, now: dt.dateti
         visitor.traits = {**visitor.traits, **_json_traits(merge.changed)}
         visitor.trait_times = merge.times
         return
-    row = {
-        "event_key": record.event_key,
-        "anonymous_id": visitor.anonymous_id,
-        "name": record.event,
-        "occurred_at": record.timestamp,
-        "properties": record.properties,
-        "received_at": now,
-    }
+    row = {**record.row(now), "anonymous_id": visitor.anonymous_id}
     insert_ignore(session, AnonymousEvent.__table__, [row], ["event_key"])
 
 

@@ -130,17 +130,7 @@ def apply_records(
     if not tracks:
         return 0
     by_key = {t.event_key: t for t in tracks}
-    rows = [
-        {
-            "event_key": t.event_key,
-            "customer_id": t.customer_id,
-            "name": t.event,
-            "occurred_at": t.timestamp,
-            "properties": t.properties,
-            "received_at": now,
-        }
-        for t in by_key.values()
-    ]
+    rows = [{**t.row(now), "customer_id": t.customer_id} for t in by_key.values()]
     inserted = [
         by_key[r.event_key]
         for r in insert_ignore(session, Event.__table__, rows, ["event_key"], ["event_key"])

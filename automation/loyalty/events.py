@@ -112,17 +112,7 @@ def apply_one(programme: Programme, account: Account, track: Track, out: Outcome
 
 def write_outcome(session: Session, out: Outcome, now: dt.datetime) -> None:
     """Outside ingest (the tick, `loyalty recompute`): store the tier events and set the customers' tier."""
-    rows = [
-        {
-            "event_key": t.event_key,
-            "customer_id": t.customer_id,
-            "name": t.event,
-            "occurred_at": t.timestamp,
-            "properties": t.properties,
-            "received_at": now,
-        }
-        for t in out.events
-    ]
+    rows = [{**t.row(now), "customer_id": t.customer_id} for t in out.events]
     insert_ignore(session, Event.__table__, rows, ["event_key"])
     for cid, tier in out.tiers.items():
         session.execute(update(Customer).where(Customer.id == cid).values(tier=tier, updated_at=now))
