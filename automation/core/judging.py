@@ -185,14 +185,27 @@ def outranks(priority: int, due_at: dt.datetime, key: int, other: tuple[int, dt.
     return (-other[0], other[1], other[2]) < (-priority, due_at, key)
 
 
+def lapses_at(journey: Journey, first_due_at: dt.datetime | None) -> dt.datetime | None:
+    """The instant past which a message of this journey is too late to send (`send_within`), or None."""
+    if journey.send_within is None or first_due_at is None:
+        return None
+    return first_due_at + journey.send_within
+
+
+def contends(lapses: dt.datetime | None, at: dt.datetime) -> bool:
+    """Whether a rival can still take a cap slot at `at`: one already too late will be skipped, not sent."""
+    return lapses is None or at <= lapses
+
+
 def stale_at(journey: Journey, facts: Facts, at: dt.datetime) -> str | None:
     """Why a message sent at `at` would be too late, or None.
 
     Late means more than `send_within` after its step first fell due, or after
     the customer's local day of the dated occasion it celebrates.
     """
-    first = facts.first_due_at
-    if journey.send_within is not None and first is not None and at - first > journey.send_within:
+    lapses = lapses_at(journey, facts.first_due_at)
+    if lapses is not None and at > lapses:
+        assert journey.send_within is not None
         return f"stale: not sent within {format_duration(journey.send_within)} of falling due"
     if facts.occasion_day is not None and at.astimezone(facts.timezone).date() > facts.occasion_day:
         return f"stale: past the local day of the occasion ({facts.occasion_day.isoformat()})"

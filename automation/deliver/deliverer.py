@@ -339,8 +339,9 @@ class Deliverer:
                 occasion_day=_occasion_day(journey, row.enrollment_context),
                 ahead=[
                     due
-                    for rank, due, rid in rivals.get((d.customer_id, d.channel), [])
+                    for rank, due, rid, lapses in rivals.get((d.customer_id, d.channel), [])
                     if judging.outranks(priority, d.due_at, d.id, (rank, due, rid))
+                    and judging.contends(lapses, max(d.due_at, d.enqueued_at or d.due_at))
                 ],
                 in_topic=journey is None
                 or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
@@ -398,20 +399,23 @@ class Deliverer:
 
     def _rivals(
         self, s: Session, rows: list[_Row]
-    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int]]]:
-        """Each person's other capped messages still to go, as (priority, due, id), around this batch's."""
+    ) -> dict[tuple[str, str], list[tuple[int, dt.datetime, int, dt.datetime | None]]]:
+        """Each person's other capped messages to go, as (priority, due, id, lapses), near this batch's."""
         capped = self._capped(rows)
         if not capped:
             return {}
         since, until = self._window(capped)
         people, channels = {d.customer_id for d in capped}, {d.channel for d in capped}
         catalog = self.catalogs.current
-        out: dict[tuple[str, str], list[tuple[int, dt.datetime, int]]] = {}
+        out: dict[tuple[str, str], list[tuple[int, dt.datetime, int, dt.datetime | None]]] = {}
         batch = [row.delivery.id for row, _, _ in rows]
-        for rid, cid, channel, due_at, jid in ledger.rivals(s, people, channels, since, until, batch):
+        for rid, cid, channel, due_at, first_due_at, jid in ledger.rivals(
+            s, people, channels, since, until, batch
+        ):
             journey = catalog.get(jid)
             if journey is not None and journey.frequency_cap:
-                out.setdefault((cid, channel), []).append((journey.priority, due_at, rid))
+                lapses = judging.lapses_at(journey, first_due_at)
+                out.setdefault((cid, channel), []).append((journey.priority, due_at, rid, lapses))
         return out
 
     def _case(

@@ -184,16 +184,21 @@ def rivals(
     since: dt.datetime,
     until: dt.datetime,
     besides: list[int],
-) -> list[tuple[int, str, str, dt.datetime, str]]:
+) -> list[tuple[int, str, str, dt.datetime, dt.datetime | None, str]]:
     """The people's capped messages still to go in (since, until), but `besides`.
 
-    Rows of (id, customer, channel, due, journey).
+    Rows of (id, customer, channel, due, first due, journey).
     """
     return [
-        (rid, cid, channel, due_at, jid)
-        for rid, cid, channel, due_at, jid in s.execute(
+        (rid, cid, channel, due_at, first_due_at, jid)
+        for rid, cid, channel, due_at, first_due_at, jid in s.execute(
             select(
-                Delivery.id, Delivery.customer_id, Delivery.channel, Delivery.due_at, Delivery.journey_id
+                Delivery.id,
+                Delivery.customer_id,
+                Delivery.channel,
+                Delivery.due_at,
+                Delivery.first_due_at,
+                Delivery.journey_id,
             ).where(
                 Delivery.customer_id.in_(people),
                 Delivery.channel.in_(channels),

@@ -71,6 +71,15 @@ def test_a_scheduler_down_three_days_sends_no_stale_message(ranked: Flow) -> Non
     assert by_journey["late_never"].status == "sent"
 
 
+def test_a_rival_too_late_to_send_takes_no_cap_slot_from_one_that_may_still_go(ranked: Flow) -> None:
+    ranked.ingest([person("ada"), event("ada", "outage", EARLIER)])
+    ranked.tick("2026-11-24T20:00:00Z")
+    late_default, late_never = ranked.deliveries()
+    # Judged first, alone: the rival ahead of it by id is past its 1d and will be skipped, not sent.
+    assert ranked.deliverer.deliver(late_never.id, "m-never") == "sent"
+    assert ranked.deliverer.deliver(late_default.id, "m-default") == "skipped"
+
+
 def test_a_deferral_past_send_within_skips_it_as_stale(ranked: Flow) -> None:
     # 22:00 in Paris: quiet hours would move it to 08:00, ten hours later, beyond its 6h.
     ranked.ingest([person("ada", tz="Europe/Paris"), event("ada", "quiet", "2026-11-22T20:55:00Z")])
