@@ -21,6 +21,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from automation.core import assignment
 from automation.core.assignment import Assignment
+from automation.core.coupons import POOL_NAME
 from automation.core.declarations import editor_schema
 from automation.core.durations import MAX_DAYS, parse_duration, parse_time_of_day
 from automation.core.filters import Filter
@@ -239,6 +240,11 @@ class SendStep(StepBody):
         None, min_length=2, description="Instead of `template`: an A/B test, each entrant in one arm."
     )
     if_: Filter | None = Field(None, alias="if", description="Checked at the moment of sending.")
+    coupon: str | None = Field(
+        None,
+        pattern=POOL_NAME,
+        description="A coupon pool: the message gets one unused code of it (`coupon.code`).",
+    )
 
     @model_validator(mode="after")
     def _template_or_variants(self) -> SendStep:

@@ -6,7 +6,8 @@ facts for one customer; both ask `judge` for the call. The rules run in the
 order of `RULES`, and the first that has something to say wins: the journey or
 step is gone, the enrollment ended, stale, no address, suppressed, no consent,
 out of the journey's topic (`topic: ID`), a step `if` that does not hold (or
-cannot be evaluated), quiet hours, the frequency cap; then the message itself
+cannot be evaluated), quiet hours, the frequency cap, the step's coupon pool
+empty (the code is taken only here); then the message itself
 is composed and judged: it could not be built, the provider cannot take it, it
 is over `max_sms_segments`.
 
@@ -31,6 +32,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from automation.core import rules
+from automation.core.coupons import Coupon, empty_reason
 from automation.core.durations import format_duration
 from automation.core.filters import describe
 from automation.core.journeys import Journey, SendStep
@@ -133,10 +135,16 @@ class Case(Generic[M]):
     facts: Facts | None  # None: the customer or the enrollment is gone
     caps: Sequence[rules.CapRule]
     compose: Callable[[], Composition[M]] = field(compare=False)
+    # Takes (or finds already held) a code of the step's `coupon` pool; None when it is empty.
+    take_coupon: Callable[[], Coupon | None] = field(default=lambda: None, compare=False)
 
     @cached_property
     def composition(self) -> Composition[M]:
         return self.compose()
+
+    @cached_property
+    def coupon(self) -> Coupon | None:
+        return self.take_coupon()
 
     @property
     def address(self) -> str | None:
@@ -307,6 +315,14 @@ def frequency_cap(case: Case[M]) -> Verdict[M] | None:
     return _deferred(case, "frequency cap", release)
 
 
+def coupon_pool_empty(case: Case[M]) -> Verdict[M] | None:
+    """A step naming a pool takes its code only once every earlier rule lets the message go."""
+    assert case.step is not None
+    if case.step.coupon is None or case.coupon is not None:
+        return None
+    return Verdict(DeliveryStatus.FAILED, empty_reason(case.step.coupon))
+
+
 def unbuildable(case: Case[M]) -> Verdict[M] | None:
     built = case.composition
     return Verdict(DeliveryStatus.FAILED, built.reason) if isinstance(built, Unbuildable) else None
@@ -339,6 +355,7 @@ RULES: tuple[Rule[Any], ...] = (
     step_if,
     quiet_hours,
     frequency_cap,
+    coupon_pool_empty,
     unbuildable,
     provider_refuses,
     too_many_segments,

@@ -553,3 +553,40 @@ class LoyaltyTransaction(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("customer_id", "key"),)
+
+
+class CouponPool(Base):
+    """A named pool of coupon codes and its settings (made by the first import or generate)."""
+
+    __tablename__ = "coupon_pools"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    low_water: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Coupon(Base):
+    """One code of a pool: assigned to at most one delivery, redeemed by at most one order."""
+
+    __tablename__ = "coupons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    pool: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    delivery_id: Mapped[int | None] = mapped_column(BigId, unique=True)
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    redeemed_by: Mapped[str | None] = mapped_column(String(200))  # the order's event id
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("pool", "code"),
+        Index(
+            "ix_coupons_unassigned",
+            "pool",
+            "id",
+            postgresql_where=text("delivery_id IS NULL"),
+            sqlite_where=text("delivery_id IS NULL"),
+        ),
+    )
