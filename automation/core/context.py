@@ -36,11 +36,13 @@ def message_context(
     brand: str,
     shop: dict[str, Any] | None = None,
     loyalty: dict[str, Any] | None = None,
+    coupon: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a template may read: the common variables and the trigger kind's (`enroll.kinds`).
 
     `shop` holds the brand, shop URL, postal address and currency from settings; `loyalty`
-    the customer's points and tier (`core.standing`).
+    the customer's points and tier (`core.standing`); `coupon` the code the delivery holds
+    when its step names a pool (`code` and `expires_at` are None otherwise).
     """
     return {
         "customer": customer_view(customer),
@@ -51,5 +53,6 @@ def message_context(
         "confirm_url": confirm_url,
         "delivery_id": delivery_id,
         "loyalty": loyalty or dict(EMPTY),
+        "coupon": coupon or {"code": None, "expires_at": None},
         **trigger_variables,
     }

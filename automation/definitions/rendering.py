@@ -46,7 +46,17 @@ MAX_TEMPLATE_BYTES = 1024 * 1024
 
 #: Variables every message can use, whatever the trigger.
 COMMON_VARIABLES = frozenset(
-    {"customer", "journey", "brand", "shop", "unsubscribe_url", "confirm_url", "delivery_id", "loyalty"}
+    {
+        "customer",
+        "journey",
+        "brand",
+        "shop",
+        "unsubscribe_url",
+        "confirm_url",
+        "delivery_id",
+        "loyalty",
+        "coupon",
+    }
 )
 
 

@@ -62,6 +62,7 @@ class Parts:
     unsubscribe_url: str
     confirm_url: str
     loyalty: dict[str, Any] | None = None
+    coupon: dict[str, Any] | None = None
 
 
 def _control_character(*values: str | None) -> bool:
@@ -98,6 +99,7 @@ def _build(
         brand=sender.email_from_name,
         shop=sender.shop,
         loyalty=parts.loyalty,
+        coupon=parts.coupon,
     )
     if step.channel == "sms":
         rendered = renderer.render_sms(parts.template, ctx)

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.advance.batch import settle
 from automation.config import Settings
 from automation.core import arms, batching, judging, planner, rules
+from automation.core.coupons import Coupon
 from automation.core.journeys import Journey, SendStep
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
 from automation.core.statuses import Channel, DeliveryStatus
@@ -53,6 +54,7 @@ from automation.deliver.compose import Composition, Email, Outgoing, Parts, Send
 from automation.enroll.kinds import kind_of
 from automation.enroll.removed import REASON as REMOVED
 from automation.errors import PermanentProviderError, TransientProviderError
+from automation.loyalty import coupons
 from automation.loyalty.accounts import standings
 from automation.providers.base import EmailProvider, SmsProvider
 from automation.store import deferrals as deferral_log
@@ -237,7 +239,9 @@ class Deliverer:
         outcome.update({i: "dropped" for i in ids if i not in claim.ids and i not in claim.died})
         if not claim.ids:
             return []
-        verdicts = self._judge(s, self._cases(s, claim.ids, outcome), outcome)
+        cases = self._cases(s, claim.ids, outcome)
+        verdicts = self._judge(s, cases, outcome)
+        self._settle_coupons(s, cases, outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
         deferral_log.record(s, verdicts.deferrals)
@@ -245,6 +249,16 @@ class Deliverer:
         for grouped in batching.group(verdicts.emails, self.settings.email_batch_size):
             units.append(_Unit(grouped.keys, grouped.batch, tuple(verdicts.labels[i] for i in grouped.keys)))
         return units
+
+    @staticmethod
+    def _settle_coupons(s: Session, cases: list[tuple[Delivery, Case]], outcome: dict[int, str]) -> None:
+        """Free the codes of rows that took one and then failed before sending; warn on low pools."""
+        took = [(d, c) for d, c in cases if c.step is not None and "coupon" in c.__dict__]
+        coupons.release(s, [d.id for d, c in took if outcome[d.id] != DeliveryStatus.SENDING])
+        if took:
+            coupons.warn_low(
+                s, {c.step.coupon for _, c in took if c.step and c.step.coupon}, took[0][0].due_at
+            )
 
     def _judge(self, s: Session, cases: list[tuple[Delivery, Case]], outcome: dict[int, str]) -> _Verdicts:
         """Each row's verdict, in person order; a row's failure is its own."""
@@ -346,7 +360,7 @@ class Deliverer:
                 in_topic=journey is None
                 or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
             )
-            out.append((d, self._case(d, journey, step, row, facts, loyalty.get(d.customer_id))))
+            out.append((d, self._case(d, journey, step, row, facts, loyalty.get(d.customer_id), s)))
         return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
 
     def _placed(self, loaded: list[ledger.Loaded], outcome: dict[int, str]) -> list[_Row]:
@@ -426,18 +440,36 @@ class Deliverer:
         row: ledger.Loaded | None,
         facts: judging.Facts | None,
         loyalty: dict[str, Any] | None = None,
+        s: Session | None = None,
     ) -> Case:
+        def take() -> Coupon | None:
+            assert step is not None and step.coupon is not None and s is not None
+            return coupons.take(s, step.coupon, d.id, d.due_at)
+
         def build() -> Composition:
             assert journey is not None and step is not None and row is not None and facts is not None
             address = (facts.email if d.channel == Channel.EMAIL else facts.phone) or ""
             links = (self.link("unsubscribe", d.id), self.link("confirm", d.id))
             template = arms.template_now(journey, d.step_id, step, d.customer_id, d.template)
+            held = case.coupon.variables() if step.coupon is not None and case.coupon is not None else None
             parts = Parts(
-                d.id, journey, step, template, row.customer, row.enrollment_context, address, *links, loyalty
+                d.id,
+                journey,
+                step,
+                template,
+                row.customer,
+                row.enrollment_context,
+                address,
+                *links,
+                loyalty,
+                held,
             )
             return compose(parts, self.catalogs.current.renderer, self.sender, self._checks)
 
-        return judging.Case(d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build)
+        case: Case = judging.Case(
+            d.channel, d.due_at, journey, step, facts, self._caps(d.channel), build, take
+        )
+        return case
 
     def _checks(self, message: EmailMessage | SmsMessage) -> str | None:
         if isinstance(message, EmailMessage):
