@@ -66,6 +66,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),
     "traits": ("automation.cli.traits_cmd", "Custom traits (declared in traits.yaml)."),
     "loyalty": ("automation.cli.loyalty_cmd", "The loyalty programme (loyalty.yaml): points and tiers."),
+    "coupons": ("automation.cli.coupons_cmd", "Coupon pools: import or generate codes, and their status."),
     "init": (
         "automation.cli.init_cmd",
         "Start a new project: example journeys (all disabled), templates, .env and Procfile.",
