@@ -39,6 +39,7 @@ from automation.core.records import (
 )
 from automation.errors import PointsRefusal
 from automation.ingest.postgres import apply_records_pg, stage, stage_in
+from automation.loyalty import coupons
 from automation.loyalty.events import TIER_OWNED, apply_tracks, owned_traits
 from automation.store import topics as topic_choices
 from automation.store.models import Customer, CustomerEventStat, Event
@@ -129,6 +130,7 @@ def apply_records(
         customers[cid].updated_at = now
     if not tracks:
         return 0
+    coupons.redeem_orders(session, tracks, order_event)
     by_key = {t.event_key: t for t in tracks}
     rows = [{**t.row(now), "customer_id": t.customer_id} for t in by_key.values()]
     inserted = [

@@ -31,6 +31,7 @@ from automation.core.records import (
     order_total,
     tier_event,
 )
+from automation.loyalty import coupons
 from automation.loyalty.events import apply_tracks, owned_traits
 from automation.store import topics as topic_choices
 from automation.store.sqlutil import copy_into
@@ -274,4 +275,5 @@ def apply_records_pg(
         _EVENT_TYPES,
     )
     topic_choices.record_identifies(session, records, how)
+    coupons.redeem_orders(session, tracks.values(), order_event)
     return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from automation.core import coupons as rules
 from automation.core.coupons import Coupon
+from automation.core.records import Track
 from automation.store.models import Coupon as CouponRow
 from automation.store.models import CouponPool
 
@@ -181,8 +182,21 @@ def warn_low(s: Session, pools: Collection[str], at: dt.datetime) -> None:
             log.warning("coupon pool %s has %d codes left (low water %d)", p.pool, p.left, p.low_water)
 
 
+def redeem_orders(s: Session, tracks: Iterable[Track], order_event: str) -> int:
+    """Mark redeemed the assigned codes that orders name in `properties.coupon`; how many were marked.
+
+    The first order naming a code redeems it; ingesting it again, or another order naming it, changes nothing.
+    """
+    marked = 0
+    for t in tracks:
+        code = t.properties.get("coupon") if t.event == order_event else None
+        if isinstance(code, str) and code:
+            marked += redeem(s, code.strip(), t.event_key, t.timestamp)
+    return marked
+
+
 def redeem(s: Session, code: str, order_id: str, at: dt.datetime) -> int:
-    """Mark the assigned code redeemed by this order; again by the same order changes nothing."""
+    """Mark the assigned code redeemed by this order (keyed by its event key) unless it already is."""
     done = s.scalars(
         update(CouponRow)
         .where(CouponRow.code == code, CouponRow.delivery_id.is_not(None), CouponRow.redeemed_at.is_(None))
