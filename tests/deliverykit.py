@@ -43,6 +43,7 @@ JOURNEYS = {
     # Poisoned by data: `points` of "lots" (TypeError) or 10**9 (the sandbox's OverflowError).
     "points": ("points", "{channel: email, template: points_mail}", "quiet_hours: false\n"),
     "points_text": ("points_text", "{channel: sms, template: points_sms}", "quiet_hours: false\n"),
+    "offer": ("offer", "{channel: email, template: offer_mail, coupon: welcome}", "quiet_hours: false\n"),
 }
 TEMPLATES = {
     "promo_mail/subject.txt": "News for {{ customer.first_name or 'you' }}",
@@ -61,6 +62,13 @@ TEMPLATES = {
     "points_mail/body.txt": "Hi {{ customer.first_name }},\nyou will have {{ customer.points + 1 }} points."
     "{% for n in range(customer.points) %}{% endfor %}\n\n{{ unsubscribe_url }}\n",
     "points_sms/sms.txt": "{{ customer.points + 1 }} points{% for n in range(customer.points) %}{% endfor %}. STOP to end",
+    "offer_mail/subject.txt": "A gift for {{ customer.first_name }}",
+    "offer_mail/body.html": (
+        '{% extends "_layouts/email.html" %}{% block content %}'
+        "<p>Your code: {{ coupon.code }} (until {{ coupon.expires_at or 'always' }})</p>{% endblock %}"
+    ),
+    "offer_mail/body.txt": "Your code: {{ coupon.code }} (until {{ coupon.expires_at or 'always' }})\n\n"
+    "{{ unsubscribe_url }}\n",
     "long_sms/sms.txt": "Bonjour {{ customer.first_name }} ☕ "
     + "votre café est prêt, " * 6
     + "STOP pour arrêter",
