@@ -17,7 +17,7 @@ from automation.insight import reporting
 from automation.processes.runtime import build_runtime
 
 COLUMNS = REPORTED
-FEEDBACK = ("opened", "clicked", "converted", "rate", "goal exits")
+FEEDBACK = ("opened", "clicked", "converted", "rate", "goal exits", "coupons redeemed")
 
 
 def _instant(value: str | None, flag: str) -> dt.datetime | None:
@@ -52,6 +52,7 @@ def feedback_table(rows: list[reporting.JourneyStats]) -> Table:
             str(r.conversions) if r.goal else "-",
             rate if r.goal else "-",
             str(r.goal_exits) if r.goal else "-",
+            str(r.coupons_redeemed),
         )
     return out
 
@@ -94,6 +95,6 @@ def status(
         "delivered counts messages the provider delivered (or that were opened); bounced, refused by "
         "the recipient's server; complained, marked as spam; converted: enrollments with a sent "
         "message followed by the journey's goal event within its window, rate = converted / "
-        "enrollments sent to",
+        "enrollments sent to; coupons redeemed: codes its sent messages carried that an order named",
         highlight=False,
     )

@@ -26,7 +26,7 @@ from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.store import engagement
 from automation.store import topics as topic_choices
-from automation.store.models import Customer, CustomerEventStat, Delivery, Enrollment
+from automation.store.models import Coupon, Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
 
 #: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
@@ -82,6 +82,8 @@ class JourneyStats:
     sent_enrollments: int = 0
     conversions: int = 0
     goal_exits: int = 0
+    #: Coupon codes its sent messages carried that an order has since named (`properties.coupon`).
+    coupons_redeemed: int = 0
     goal: str | None = None
     #: `enabled: false`: its active enrollments wait where they are (no new entries, no steps).
     paused: bool = False
@@ -166,6 +168,13 @@ def status(
             .group_by(Delivery.journey_id)
         ):
             stats[jid].sent_enrollments = count
+        for jid, count in s.execute(
+            select(Delivery.journey_id, func.count())
+            .join(Coupon, Coupon.delivery_id == Delivery.id)
+            .where(due, Coupon.redeemed_at.is_not(None))
+            .group_by(Delivery.journey_id)
+        ):
+            stats[jid].coupons_redeemed = count
         for jid, row in stats.items():
             journey = catalog.get(jid)
             if journey is None or journey.goal is None:

@@ -150,6 +150,9 @@ def test_an_order_naming_an_assigned_code_redeems_it_once(flow: Flow) -> None:
         assert row.redeemed_at == utc("2026-11-23T10:00:00Z")
         assert unassigned.redeemed_at is None  # never sent to anyone: not a redemption
         assert coupons.status(s, NOW, "welcome")[0].redeemed == 1
+    report = cli("status", "--journey", "offer", "--json", env={"DATABASE_URL": flow.settings.database_url})
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["journeys"][0]["coupons_redeemed"] == 1
 
 
 def test_a_pool_below_low_water_logs_a_warning_without_codes(
