@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.loyalty import coupons
 from automation.store.heartbeats import last_tick
 from automation.store.models import Delivery, ProviderEvent
 
@@ -39,11 +40,12 @@ LEDGER_MAX_AGE_S = 5.0
 
 @dataclass(frozen=True)
 class LedgerFigures:
-    """One read of the ledger: (journey, channel, status, n), (provider, type, n), last tick."""
+    """One read of the ledger: (journey, channel, status, n), (provider, type, n), last tick, coupons left."""
 
     deliveries: list[tuple[str, str, str, int]]
     events: list[tuple[str, str, int]]
     last_tick: dt.datetime | None
+    coupons_left: dict[str, int] = field(default_factory=dict)
 
 
 def read_ledger(sessions: sessionmaker[Session]) -> LedgerFigures:
@@ -62,6 +64,7 @@ def read_ledger(sessions: sessionmaker[Session]) -> LedgerFigures:
             [(j, str(c), str(st), n) for j, c, st, n in deliveries],
             [(p, k, n) for p, k, n in events],
             last_tick(s),
+            {p.pool: p.left for p in coupons.status(s, dt.datetime.now(dt.UTC))},
         )
 
 
@@ -115,6 +118,14 @@ class LedgerCollector(Collector):
             events.add_metric([provider, kind], count)
         yield deliveries
         yield events
+        left = GaugeMetricFamily(
+            "automation_coupons_left",
+            "Coupon codes each pool can still give (neither assigned nor expired).",
+            labels=["pool"],
+        )
+        for pool, count in sorted(figures.coupons_left.items()):
+            left.add_metric([pool], count)
+        yield left
         if figures.last_tick is not None:
             yield GaugeMetricFamily(
                 "automation_last_tick_timestamp_seconds",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import TestClient
 
 from automation.loyalty import coupons
 from automation.store.models import Coupon, Delivery
@@ -166,3 +167,14 @@ def test_a_pool_below_low_water_logs_a_warning_without_codes(
     assert "SECRET" not in caplog.text
     with flow.runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) == 1
+
+
+def test_metrics_export_the_codes_left_in_each_pool(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    fill(sessions, "CODE-A", "CODE-B", "CODE-C")
+    with sessions.begin() as s:
+        assert coupons.take(s, "welcome", 7, NOW) is not None
+    text = client.get("/metrics").text
+    assert 'automation_coupons_left{pool="welcome"} 2.0' in text
+    assert "CODE-" not in text
