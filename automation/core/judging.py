@@ -43,6 +43,7 @@ DAY = dt.timedelta(hours=24)
 WEEK = dt.timedelta(days=7)
 
 M = TypeVar("M")
+PREVIEW_COUPON = Coupon("PREVIEW-CODE")
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ class Case(Generic[M]):
     caps: Sequence[rules.CapRule]
     compose: Callable[[], Composition[M]] = field(compare=False)
     # Takes (or finds already held) a code of the step's `coupon` pool; None when it is empty.
-    take_coupon: Callable[[], Coupon | None] = field(default=lambda: None, compare=False)
+    # Previews (`would`, explain) take none: they judge as if the pool had a code.
+    take_coupon: Callable[[], Coupon | None] = field(default=lambda: PREVIEW_COUPON, compare=False)
 
     @cached_property
     def composition(self) -> Composition[M]:

@@ -33,6 +33,7 @@ from automation.ingest.load import ingest
 from automation.insight import experiments, reporting
 from automation.insight.experiments import ExperimentResult
 from automation.insight.refresh import refresh
+from automation.loyalty import coupons
 from automation.processes.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
 from automation.store import db
 
@@ -40,6 +41,8 @@ DEFAULT_START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: The journey whose experiment the demo reports.
 EXPERIMENT = "inactive_60d"
+#: The codes the demo generates for each coupon pool its journeys name.
+DEMO_PATTERN = "DEMO-####-????"
 
 #: The example segment for manual journeys: customers who have ordered.
 CAMPAIGN_FILTER = Filter.model_validate({"fact": "order_count", "gte": 1})
@@ -134,6 +137,14 @@ def _expire_after(catalog: Catalog) -> dt.timedelta | None:
     return points.expire.after if points and points.expire else None
 
 
+def _fill_pools(runtime: Runtime, catalog: Catalog, customers: int, at: dt.datetime) -> None:
+    """One code per customer in every pool a journey's send step names, so its emails show real codes."""
+    pools = {step.coupon for j in catalog.active() for _, step in j.send_steps() if step.coupon}
+    with runtime.sessions.begin() as s:
+        for pool in sorted(pools):
+            coupons.generate(s, pool, DEMO_PATTERN, customers, at)
+
+
 def run_demo(
     directory: Path,
     *,
@@ -152,6 +163,7 @@ def run_demo(
     engine.dispose()
     runtime = build_runtime(settings)
     catalog = runtime.catalog
+    _fill_pools(runtime, catalog, customers, start)
     data = generate(
         catalog.active(),
         catalog.tier_order,
