@@ -53,6 +53,10 @@ HEAD = "id: j\nname: J\ntrigger: {event: {name: order_placed}}\n"
             "f.yaml:4:25: unknown key 'equals'",
         ),
         (HEAD + "re_entry: {cooldown: soon}\nsteps:\n  - wait: {hours: 1}\n", "bad duration 'soon'"),
+        (
+            HEAD + "steps:\n  - send: {channel: email, template: t, coupon: 'spring sale'}\n",
+            "f.yaml:5:49: steps.0.send.coupon: String should match pattern",
+        ),
         ("id: j\nname: J\ntrigger: {event: {name: x}\n", "f.yaml:4:1: invalid YAML"),
     ],
 )
