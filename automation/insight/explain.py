@@ -236,6 +236,7 @@ def preview(
 ) -> list[PreviewedStep]:
     """Render the send steps (or `step`: an id or a position such as "2.then.1") as the worker would."""
     from automation.core.context import message_context
+    from automation.core.judging import PREVIEW_COUPON
 
     default_tz, public_url = settings.default_timezone, settings.public_url.rstrip("/")
 
@@ -256,6 +257,7 @@ def preview(
         brand=settings.email_from_name,
         shop=settings.shop(),
         loyalty=standings(session, catalog.programme, {c.id: now})[c.id],
+        coupon=PREVIEW_COUPON.variables(),  # a preview or a test send takes no code of the pool
     )
     verdicts = send_verdicts(
         session,
