@@ -24,7 +24,9 @@ app.add_typer(coupons_app, name="coupons")
 Pool = Annotated[str, typer.Argument(metavar="POOL", help="The pool's name (a step's `coupon:`).")]
 LowWater = Annotated[
     int | None,
-    typer.Option("--low-water", min=0, help="Warn when fewer codes than this are left (default 100)."),
+    typer.Option(
+        "--low-water", min=0, metavar="N", help="Warn when fewer codes than this are left (default 100)."
+    ),
 ]
 
 
@@ -65,8 +67,10 @@ def import_(
 @coupons_app.command("generate")
 def generate(
     pool: Pool,
-    count: Annotated[int, typer.Option("--count", min=1, help="How many codes to add.")],
-    pattern: Annotated[str, typer.Option("--pattern", help="'#' a digit, '?' a letter: WELCOME-####-????")],
+    count: Annotated[int, typer.Option("--count", min=1, metavar="N", help="How many codes to add.")],
+    pattern: Annotated[
+        str, typer.Option("--pattern", metavar="PATTERN", help="'#' a digit, '?' a letter: WELCOME-####-????")
+    ],
     low_water: LowWater = None,
 ) -> None:
     """Add COUNT random codes of PATTERN, unique within the pool."""
@@ -82,7 +86,7 @@ def generate(
 
 @coupons_app.command("status")
 def status(
-    pool: Annotated[str | None, typer.Argument(metavar="[POOL]", help="One pool (default: all).")] = None,
+    pool: Annotated[str | None, typer.Argument(metavar="POOL", help="One pool (default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Each pool's codes: total, assigned, redeemed and left."""
