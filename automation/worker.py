@@ -3,6 +3,6 @@
 Importing it sets the broker, as Dramatiq's CLI requires; the Procfile and the README name this path.
 """
 
-from automation.processes.worker import deliver, deliver_batch
+from automation.processes.worker import deliver, deliver_batch, deliver_transactional
 
-__all__ = ["deliver", "deliver_batch"]
+__all__ = ["deliver", "deliver_batch", "deliver_transactional"]

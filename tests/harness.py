@@ -23,7 +23,7 @@ from sqlalchemy import select
 from automation.config import Settings
 from automation.ingest.load import IngestResult, ingest
 from automation.processes import worker as worker_module
-from automation.processes.runtime import QUEUE, Runtime, build_runtime, drain, run_tick
+from automation.processes.runtime import QUEUES, Runtime, build_runtime, drain, run_tick
 from automation.processes.tick import TickReport
 from automation.store.models import Delivery
 
@@ -77,7 +77,7 @@ class Flow:
         return run_tick(self.runtime, self.broker, utc(now))
 
     def queued_messages(self) -> int:
-        return int(self.broker.do_qsize(QUEUE))
+        return sum(int(self.broker.do_qsize(queue)) for queue in QUEUES)
 
     def drain(self) -> None:
         drain(self.broker, threads=4)

@@ -38,15 +38,16 @@ KIND = SendKind()
 
 
 class Queued(NamedTuple):
-    """A delivery ready for a message: what the enqueuer needs to group sends into batches."""
+    """A delivery ready for a message: what the enqueuer needs to group sends and pick their queue."""
 
     id: int
     channel: str
     journey_id: str
     step_id: str
+    transactional: bool = False
 
 
-QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id")
+QUEUED_COLUMNS = ("id", "channel", "journey_id", "step_id", "transactional")
 QUEUED = tuple(Delivery.__table__.c[c] for c in QUEUED_COLUMNS)
 
 # journey, step, channel, template, arm, status, reason, transactional, due, fell due

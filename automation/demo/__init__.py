@@ -34,7 +34,7 @@ from automation.insight import experiments, reporting
 from automation.insight.experiments import ExperimentResult
 from automation.insight.refresh import refresh
 from automation.loyalty import coupons
-from automation.processes.runtime import QUEUE, Runtime, build_runtime, make_broker, run_tick
+from automation.processes.runtime import QUEUES, Runtime, build_runtime, make_broker, run_tick
 from automation.store import db
 
 DEFAULT_START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
@@ -259,7 +259,8 @@ def _simulate(
         enrolled += sum(report.enrolled.values())
         deliveries += report.deliveries
         if report.enqueued:
-            broker.join(QUEUE, fail_fast=False)  # type: ignore[call-arg]
+            for queue in QUEUES:
+                broker.join(queue, fail_fast=False)  # type: ignore[call-arg]
             worker.join()
         if on_day and hour and hour % 24 == 0:
             on_day(DayReport(hour // 24, (now - HOUR).date(), records, enrolled, deliveries))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.core.programme import Programme
 from automation.core.records import Identify, Record, Track, merge_traits, parse_data
 from automation.core.segment import Call
+from automation.ingest.applying import Applying
 from automation.ingest.load import REFUSED, apply_batch, refusal_text
 from automation.store.models import AnonymousEvent, AnonymousId
 from automation.store.sqlutil import insert_ignore
@@ -115,7 +116,7 @@ def _apply(
         else:
             records.append(dataclasses.replace(call.record, customer_id=visitor.customer_id))
     session.flush()
-    return apply_batch(session, records, now, order_event, programme) if records else 0
+    return apply_batch(session, records, Applying(now, order_event, "api", programme)) if records else 0
 
 
 def store_calls(

@@ -38,7 +38,8 @@ from automation.core.records import (
     tier_event,
 )
 from automation.errors import PointsRefusal
-from automation.ingest.postgres import apply_records_pg, stage, stage_in
+from automation.ingest.applying import Applying
+from automation.ingest.postgres import apply_pg, stage, stage_in
 from automation.loyalty import coupons
 from automation.loyalty.events import TIER_OWNED, apply_tracks, owned_traits
 from automation.store import topics as topic_choices
@@ -92,20 +93,9 @@ def _apply_identify(c: Customer, rec: Identify, now: dt.datetime) -> Track | Non
     return tier_event(c.id, *merge.tier_change, rec.timestamp)
 
 
-def apply_records(
-    session: Session,
-    records: list[Record],
-    now: dt.datetime,
-    order_event: str,
-    how: str = "ingest",
-    programme: Programme | None = None,
-) -> int:
-    """Apply one batch inside the caller's transaction; returns how many events were new.
-
-    `how` is recorded with the topic choices the records make (`ingest`, or `api` for the tracking API).
-    With a loyalty `programme` its events change the points ledger and tiers (`loyalty.events`).
-    """
-    records = owned_traits(programme, records)
+def _apply_orm(session: Session, records: list[Record], applying: Applying) -> int:
+    """The ORM writer (SQLite): one batch in the caller's transaction; how many events were new."""
+    now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = {r.customer_id for r in records}
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     for cid in ids - customers.keys():
@@ -120,7 +110,7 @@ def apply_records(
                 tracks.append(tier_event)
         else:
             tracks.append(rec)
-    topic_choices.record_identifies(session, records, how)
+    topic_choices.record_identifies(session, records, applying.how)
     session.flush()
     zones = {cid: c.timezone for cid, c in customers.items()}
     programme_outcome = apply_tracks(session, programme, tracks, zones, now)
@@ -141,21 +131,18 @@ def apply_records(
     return len(inserted)
 
 
-def apply_batch(
-    session: Session,
-    records: list[Record],
-    now: dt.datetime,
-    order_event: str,
-    programme: Programme | None = None,
-) -> int:
+def apply_batch(session: Session, records: list[Record], applying: Applying) -> int:
     """Apply records inside the caller's transaction with the dialect's writer; how many events were new.
 
-    The tracking API's way into the one writing path: the same rules as a file's batch.
+    The one writing path of a file's batches and of the tracking API: the same
+    rules whichever way a record came. Traits the loyalty programme owns are
+    dropped first (`owned_traits`).
     """
+    records = owned_traits(applying.programme, records)
     if session.get_bind().dialect.name == "postgresql":
         stage_in(session)
-        return apply_records_pg(session, records, now, order_event, "api", programme)
-    return apply_records(session, records, now, order_event, "api", programme)
+        return apply_pg(session, records, applying)
+    return _apply_orm(session, records, applying)
 
 
 def _update_facts(
@@ -388,20 +375,20 @@ def ingest(
     problems: list[tuple[int, str]] = []
     engine: Engine = session_factory.kw["bind"]
     on_pg = engine.dialect.name == "postgresql"
-    apply = apply_records_pg if on_pg else apply_records
+    applying = Applying(now, order_event, "ingest", programme)
 
     def run(connection: Connection, batch: Batch) -> _Outcome:
         outcome = _Outcome(len(batch))
         try:
             with session_factory(bind=connection) as session, session.begin():
                 records = [r for _, r in batch]
-                outcome.new_events += apply(session, records, now, order_event, "ingest", programme)
+                outcome.new_events += apply_batch(session, records, applying)
             outcome.applied += len(batch)
         except REFUSED:
             for number, rec in batch:
                 try:
                     with session_factory(bind=connection) as session, session.begin():
-                        outcome.new_events += apply(session, [rec], now, order_event, "ingest", programme)
+                        outcome.new_events += apply_batch(session, [rec], applying)
                     outcome.applied += 1
                 except REFUSED as exc:
                     text = f"{source}:{number}: {refusal_text(exc)}"

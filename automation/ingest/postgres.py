@@ -1,6 +1,6 @@
 """Applying a batch of ingest records on PostgreSQL: COPY into staging, then set-based SQL.
 
-The same rules as `ingest.apply_records`, at bulk speed. The batch's customers
+The same rules as the ORM writer of `ingest.load.apply_batch`, at bulk speed. The batch's customers
 are read once (locked), identifies are merged trait by trait in Python with the
 pure `merge_traits` (newest wins, tier changes become `tier_changed` events),
 and then only set-based statements touch the tables: the changed customers and
@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Connection, event, text
 from sqlalchemy.orm import Session
 
-from automation.core.programme import Programme
 from automation.core.records import (
     WELL_KNOWN,
     Identify,
@@ -31,8 +30,9 @@ from automation.core.records import (
     order_total,
     tier_event,
 )
+from automation.ingest.applying import Applying
 from automation.loyalty import coupons
-from automation.loyalty.events import apply_tracks, owned_traits
+from automation.loyalty.events import apply_tracks
 from automation.store import topics as topic_choices
 from automation.store.sqlutil import copy_into
 
@@ -197,7 +197,7 @@ def _customer_rows(states: dict[str, _State]) -> list[tuple[Any, ...]]:
 def stage(connection: Connection) -> None:
     """Create this connection's staging tables, once, before its first batch."""
     with connection.begin():
-        connection.exec_driver_sql(_STAGE)
+        _create_staging(connection)
 
 
 _STAGED = "automation_ingest_staged"
@@ -208,36 +208,30 @@ def _unstaged(connection: Connection) -> None:
     connection.info.pop(_STAGED, None)
 
 
-def stage_in(session: Session) -> None:
-    """Create the staging tables inside the session's transaction, once per connection.
-
-    The mark lives with the database connection (its `info`) and any rollback
-    clears it, so tables created in a transaction that was undone are made again.
-    """
-    connection = session.connection()
-    if connection.info.get(_STAGED):
-        return
+def _create_staging(connection: Connection) -> None:
+    """Create the staging tables and mark the connection (its `info`); any rollback clears the mark."""
     if not event.contains(connection.engine, "rollback", _unstaged):
         event.listen(connection.engine, "rollback", _unstaged)
     connection.exec_driver_sql(_STAGE)
     connection.info[_STAGED] = True
 
 
-def apply_records_pg(
-    session: Session,
-    records: list[Record],
-    now: dt.datetime,
-    order_event: str,
-    how: str = "ingest",
-    programme: Programme | None = None,
-) -> int:
-    """Apply one batch inside the caller's transaction; returns how many events were new.
+def stage_in(session: Session) -> None:
+    """Create the staging tables inside the session's transaction, unless its connection has them.
 
-    `how` is recorded with the topic choices the records make (`ingest`, or `api` for the tracking API).
-
-    The session's connection must have been through `stage`.
+    Tables created in a transaction that was undone are made again.
     """
-    records = owned_traits(programme, records)
+    connection = session.connection()
+    if not connection.info.get(_STAGED):
+        _create_staging(connection)
+
+
+def apply_pg(session: Session, records: list[Record], applying: Applying) -> int:
+    """Apply one batch of records (their traits owned by the programme already) in the caller's transaction.
+
+    Returns how many events were new. The session's connection must have been through `stage`.
+    """
+    now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = sorted({r.customer_id for r in records})
     states = _load(session, ids, now)
     tracks: dict[str, Track] = {}
@@ -274,6 +268,6 @@ def apply_records_pg(
         ],
         _EVENT_TYPES,
     )
-    topic_choices.record_identifies(session, records, how)
+    topic_choices.record_identifies(session, records, applying.how)
     coupons.redeem_orders(session, tracks.values(), order_event)
     return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())

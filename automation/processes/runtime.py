@@ -28,8 +28,18 @@ from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
 from automation.processes.tick import TickReport, tick
 from automation.store import catalog_versions, db
 
+#: The bulk queue: marketing journeys and campaigns.
 QUEUE = "deliveries"
+#: The fast lane: messages of `transactional: true` journeys (receipts), never behind a campaign backlog.
+FAST_QUEUE = "transactional"
+#: Every queue a worker serves, fast lane first.
+QUEUES = (FAST_QUEUE, QUEUE)
 BATCH_ACTOR = "deliver_batch"
+FAST_ACTOR = "deliver_transactional"
+#: Dramatiq actor priorities (lower runs first): of the messages a worker has fetched, the
+#: fast lane's go to the next free thread before any bulk one.
+FAST_PRIORITY = 0
+BULK_PRIORITY = 10
 
 
 @dataclass
@@ -94,24 +104,30 @@ def delivery_messages(
 ) -> Iterator[dramatiq.Message]:
     """The messages for these deliveries: emails of one journey step in batches, the rest one each.
 
+    Transactional deliveries go on the fast lane (`FAST_QUEUE`, actor `FAST_ACTOR`), and first.
     `at`, the enqueuing tick's `now`, rides along as the `tick_at` option: the
     worker stamps `claimed_at` on that clock (`automation.processes.worker.claim_instant`).
     """
     options = {"tick_at": at.isoformat()} if at is not None else {}
 
-    def message(actor: str, arg: int | list[int]) -> dramatiq.Message:
-        return dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=(arg,), kwargs={}, options=options)
-
-    steps: dict[tuple[str, str], list[int]] = {}
-    for q in queued:
-        if q.channel == Channel.EMAIL and batch_size > 1:
-            steps.setdefault((q.journey_id, q.step_id), []).append(q.id)
+    def message(ids: list[int], fast: bool) -> dramatiq.Message:
+        arg: int | list[int]
+        if fast:
+            queue, actor, arg = FAST_QUEUE, FAST_ACTOR, ids
+        elif len(ids) == 1:
+            queue, actor, arg = QUEUE, "deliver", ids[0]
         else:
-            yield message("deliver", q.id)
-    for ids in steps.values():
+            queue, actor, arg = QUEUE, BATCH_ACTOR, ids
+        return dramatiq.Message(queue_name=queue, actor_name=actor, args=(arg,), kwargs={}, options=options)
+
+    groups: dict[tuple[bool, str, str, int], list[int]] = {}
+    for q in sorted(queued, key=lambda q: not q.transactional):
+        batched = q.channel == Channel.EMAIL and batch_size > 1
+        key = (bool(q.transactional), q.journey_id, q.step_id, 0 if batched else q.id)
+        groups.setdefault(key, []).append(q.id)
+    for (fast, *_), ids in groups.items():
         for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            yield message("deliver", chunk[0]) if len(chunk) == 1 else message(BATCH_ACTOR, chunk)
+            yield message(ids[start : start + batch_size], fast)
 
 
 def enqueue_deliveries(
@@ -161,15 +177,16 @@ def drain(broker: dramatiq.Broker, threads: int = 8, stop: threading.Event | Non
 
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
+    queues = [name for queue in QUEUES for name in (queue, dq_name(queue))]
     try:
         while stop is None or not stop.is_set():
             try:
-                _join(broker, QUEUE)
-                _join(broker, dq_name(QUEUE))
+                for queue in queues:
+                    _join(broker, queue)
             except QueueJoinTimeout:
                 continue
             worker.join()
-            if not _pending(broker, QUEUE) and not _pending(broker, dq_name(QUEUE)):
+            if not any(_pending(broker, queue) for queue in queues):
                 return True
         return False
     finally:

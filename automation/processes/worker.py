@@ -1,7 +1,11 @@
 """The Dramatiq side: what `dramatiq automation.worker` imports.
 
 Importing this module sets the broker (Redis when REDIS_URL is set), as
-Dramatiq's CLI requires, and declares the `deliver` actor. Everything else
+Dramatiq's CLI requires, and declares the actors: `deliver` and `deliver_batch`
+on the bulk queue, `deliver_transactional` on the fast lane. A worker consumes
+both queues, each with its own prefetch, and runs a fetched fast-lane message
+before any fetched bulk one (actor priority), so a campaign backlog delays a
+receipt by at most the bulk messages already running. Everything else
 (database, journeys, providers) is built on the first message, once per
 process, and the journeys are validated when a worker boots.
 
@@ -38,7 +42,16 @@ from automation.core.statuses import Channel
 from automation.deliver.deliverer import Deliverer, RetryLater
 from automation.errors import UserError, report_lines
 from automation.processes import logs
-from automation.processes.runtime import BATCH_ACTOR, QUEUE, build_runtime, make_broker
+from automation.processes.runtime import (
+    BATCH_ACTOR,
+    BULK_PRIORITY,
+    FAST_ACTOR,
+    FAST_PRIORITY,
+    FAST_QUEUE,
+    QUEUE,
+    build_runtime,
+    make_broker,
+)
 from automation.processes.worker_metrics import add_worker_metrics, note_status
 
 log = logging.getLogger("automation.processes.worker")
@@ -200,8 +213,12 @@ def _failed(message: dramatiq.Message, ids: list[int], exc: Exception) -> str:
         raise dramatiq.Retry(f"worker error {kind}", delay=delay) from None
     if len(ids) > 1:
         carried = {"tick_at": message.options["tick_at"]} if "tick_at" in message.options else {}
+        fast = message.actor_name == FAST_ACTOR
         for delivery_id in ids:
-            deliver.send_with_options(args=(delivery_id,), **carried)
+            if fast:
+                deliver_transactional.send_with_options(args=([delivery_id],), **carried)
+            else:
+                deliver.send_with_options(args=(delivery_id,), **carried)
         log.warning("message %s split into %d messages of one delivery", message.message_id, len(ids))
         return "split"
     try:
@@ -226,20 +243,40 @@ def _run(ids: list[int]) -> str:
     return statuses[ids[0]] if len(ids) == 1 else "batch"
 
 
-@dramatiq.actor(actor_name="deliver", queue_name=QUEUE, retry_when=retry_when, time_limit=300_000)
+@dramatiq.actor(
+    actor_name="deliver", queue_name=QUEUE, priority=BULK_PRIORITY, retry_when=retry_when, time_limit=300_000
+)
 def deliver(delivery_id: int) -> None:
     """Deliver one ledger row."""
     note_status(_run([delivery_id]))
 
 
-@dramatiq.actor(actor_name=BATCH_ACTOR, queue_name=QUEUE, retry_when=retry_when, time_limit=600_000)
+@dramatiq.actor(
+    actor_name=BATCH_ACTOR,
+    queue_name=QUEUE,
+    priority=BULK_PRIORITY,
+    retry_when=retry_when,
+    time_limit=600_000,
+)
 def deliver_batch(delivery_ids: list[int]) -> None:
     """Deliver the email rows of one journey step, as few provider requests as their bodies allow."""
     note_status(_run(delivery_ids))
 
 
+@dramatiq.actor(
+    actor_name=FAST_ACTOR,
+    queue_name=FAST_QUEUE,
+    priority=FAST_PRIORITY,
+    retry_when=retry_when,
+    time_limit=600_000,
+)
+def deliver_transactional(delivery_ids: list[int]) -> None:
+    """Deliver rows of a transactional journey (one, or a step's emails in a batch) on the fast lane."""
+    note_status(_run(delivery_ids))
+
+
 def bind(other: dramatiq.Broker) -> None:
     """Serve the actors from another broker (the CLI's and the tests' own)."""
-    for actor in (deliver, deliver_batch):
+    for actor in (deliver, deliver_batch, deliver_transactional):
         actor.broker = other
         other.declare_actor(actor)

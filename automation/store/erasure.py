@@ -1,8 +1,9 @@
 """Forgetting a customer: their personal data goes, the counts that journeys report stay true.
 
 Deleted: the customer row (traits, addresses, names, order facts), their
-events and event statistics, their topic choices, and any anonymous ids
-linked to them. Their
+events and event statistics, their topic choices, their loyalty rows (account,
+lots, transactions: a balance is data about them, and a later identify must not
+inherit it), and any anonymous ids linked to them. Their
 enrollments end (`erased`) and lose their context (it quotes event
 properties); pending deliveries are skipped (`erased`); every delivery,
 enrollment and test-send row stays, with no address and a customer id replaced by a fresh
@@ -31,6 +32,9 @@ from automation.store.models import (
     Delivery,
     Enrollment,
     Event,
+    LoyaltyAccount,
+    LoyaltyLot,
+    LoyaltyTransaction,
     PreferenceUndo,
     ProviderEvent,
     Suppression,
@@ -42,7 +46,7 @@ from automation.store.suppressions import address_hash
 REASON = "erased"
 
 
-REMOVED = ("profile", "events", "anonymous_ids", "topic_choices")
+REMOVED = ("profile", "events", "anonymous_ids", "topic_choices", "loyalty_rows")
 CHANGED = ("enrollments_ended", "deliveries_skipped", "deliveries_anonymised", "suppressions_hashed")
 
 
@@ -134,6 +138,10 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     done["anonymous_ids"] = _count(s, delete(AnonymousId).where(AnonymousId.customer_id == customer_id))
     done["topic_choices"] = _count(s, delete(TopicChoice).where(TopicChoice.customer_id == customer_id))
     s.execute(delete(PreferenceUndo).where(PreferenceUndo.customer_id == customer_id))
+    done["loyalty_rows"] = sum(
+        _count(s, delete(table).where(table.customer_id == customer_id))
+        for table in (LoyaltyTransaction, LoyaltyLot, LoyaltyAccount)
+    )
     if customer is not None:
         s.delete(customer)
         done["profile"] = 1

@@ -27,7 +27,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, event, func, select, text
 
-from automation.advance.send import Queued
+from automation.advance.send import QUEUED, Queued
 from automation.config import Settings, load_settings
 from automation.ingest.load import ingest
 from automation.processes.enqueue import PipelinedRedisBroker, enqueue_many
@@ -594,7 +594,7 @@ def phase_campaign_send(cfg: Config) -> dict[str, Any]:
     settings = settings_for(cfg)
     runtime = build_runtime(settings)
     broker = PipelinedRedisBroker(url=cfg.redis_url, namespace=cfg.namespace)
-    columns = (Delivery.id, Delivery.channel, Delivery.journey_id, Delivery.step_id)
+    columns = QUEUED
     with runtime.engine.connect() as conn:
         total = conn.scalar(
             select(func.count()).where(Delivery.journey_id == "bench_campaign", Delivery.status == "queued")

@@ -117,6 +117,7 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         "  events: 2",
         "  anonymous ids: 0",
         "  topic choices: 1",
+        "  loyalty rows: 0",
         "  enrollments ended: 2",  # o-1's too: its message was still queued, so it was not done
         "  deliveries skipped: 1",
         "  deliveries anonymised: 1",

@@ -21,7 +21,15 @@ from automation.loyalty.operations import differences, replay
 from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.processes.tick import tick
 from automation.store import db
-from automation.store.models import Customer, Enrollment, Event, LoyaltyTransaction
+from automation.store.erasure import forget
+from automation.store.models import (
+    Customer,
+    Enrollment,
+    Event,
+    LoyaltyAccount,
+    LoyaltyLot,
+    LoyaltyTransaction,
+)
 from tests.harness import identify, track, utc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +194,34 @@ def test_points_expiring_enters_once_per_expiry_day_thirty_days_before(
     due = [("c5", "2026-04-01", {"expiring_points": 120, "expiring_on": "2026-04-01"})]
     assert tick_at("2026-03-02T10:00:00Z") == due
     assert tick_at("2026-03-03T10:00:00Z") == due
+
+
+def test_forgetting_a_customer_deletes_their_account_lots_and_transactions_and_no_one_elses(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    run(
+        store,
+        programme,
+        order("e1", "o-1", "2026-01-02T10:00:00Z", 120),
+        track("e1", "review_posted", "2026-01-03T11:00:00Z", "rv-1"),
+        order("e2", "o-2", "2026-01-02T10:00:00Z", 80),
+    )
+    tables = (LoyaltyAccount, LoyaltyLot, LoyaltyTransaction)
+
+    def held(cid: str) -> list[int]:
+        with store() as s:
+            return [
+                s.scalar(select(func.count()).select_from(t).where(t.customer_id == cid)) or 0 for t in tables
+            ]
+
+    before = held("e1")
+    assert all(before) and all(held("e2"))
+    with store.begin() as s:
+        done = forget(s, "e1", NOW)
+    assert done["loyalty_rows"] == sum(before)
+    assert held("e1") == [0, 0, 0] and all(held("e2"))
+    with store.begin() as s:
+        assert forget(s, "e1", NOW)["loyalty_rows"] == 0
+    run(store, programme, identify("e1", "2026-03-02T00:00:00Z", email="e1@example.com"))
+    a = account(store, "e1")
+    assert (a.ledger.pending(), a.ledger.spendable()) == (0, 0)
