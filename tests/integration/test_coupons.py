@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
+from automation.core.records import Track
 from automation.loyalty import coupons
 from automation.store.models import Coupon, Delivery
 from tests.deliverykit import event, flow, kit_env, kit_settings, person
@@ -178,3 +179,23 @@ def test_metrics_export_the_codes_left_in_each_pool(
     text = client.get("/metrics").text
     assert 'automation_coupons_left{pool="welcome"} 2.0' in text
     assert "CODE-" not in text
+
+
+def test_the_store_takes_reuses_frees_and_redeems_codes_alike_on_both_databases(
+    either_database: sessionmaker[Session],
+) -> None:
+    fill(either_database, "CODE-A", "CODE-B")
+    with either_database.begin() as s:
+        first = coupons.take(s, "welcome", 1, NOW)
+        second = coupons.take(s, "welcome", 2, NOW)
+        assert coupons.take(s, "welcome", 3, NOW) is None  # empty
+        assert coupons.take(s, "welcome", 1, NOW) == first  # a redelivery keeps its code
+    assert first is not None and second is not None and first.code != second.code
+    with either_database.begin() as s:
+        coupons.release(s, [2])
+        assert coupons.take(s, "welcome", 3, NOW) == second
+        parsed = Track("c1", "order_placed", "o-1", utc("2026-11-23T10:00:00Z"), {"coupon": first.code})
+        assert coupons.redeem_orders(s, [parsed, parsed], "order_placed") == 1
+    with either_database() as s:
+        (pool,) = coupons.status(s, NOW, "welcome")
+    assert (pool.total, pool.assigned, pool.redeemed, pool.left) == (2, 2, 1, 0)
