@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.advance.step import JudgedKind, Reached
+from automation.core.filters import describe
 from automation.core.journeys import BranchStep
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
@@ -40,6 +41,9 @@ class BranchKind(JudgedKind[BranchStep]):
                 )
                 holds.update(session.scalars(stmt))
         return {eid: "then" if eid in holds else "else" for eid, _ in reached}
+
+    def waits_for(self, body: BranchStep) -> str:
+        return f"to branch on {describe(body.if_)}"
 
 
 KIND = BranchKind()

@@ -33,6 +33,9 @@ class SendKind(StepKind[SendStep]):
         """The message is due at `now` at the latest: the instant the tick releases it."""
         return Outcome(at, (PlannedSend(step_id, body, max(at, now), at),))
 
+    def waits_for(self, body: SendStep) -> str:
+        return f"to send {body.channel} {' or '.join(body.templates())}"
+
 
 KIND = SendKind()
 

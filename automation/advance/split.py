@@ -36,5 +36,8 @@ class SplitKind(JudgedKind[SplitStep]):
                 out[eid] = assignment.pick(jid, step_id, cid, paths).arm
         return out
 
+    def waits_for(self, body: SplitStep) -> str:
+        return f"to take one of the paths {', '.join(p.id for p in body.paths)}"
+
 
 KIND = SplitKind()

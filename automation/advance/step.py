@@ -58,6 +58,15 @@ class StepKind(ABC, Generic[M]):
     def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
         """Run the step reached at `at` (never after `now`), judged at `now` in the customer's zone."""
 
+    def waits_for(self, body: M) -> str:
+        """What an enrollment parked at this step waits for until its `next_at` (`customers show`).
+
+        Most kinds are parked at only until they are reached (a wait before them
+        ends at `next_at`); a kind that holds an enrollment itself (waiting for
+        an event) says so, and its `next_at` is its deadline.
+        """
+        return f"to reach this {self.name} step"
+
 
 #: Enrollments reached a judged step: (enrollment id, the instant each reached it).
 Reached = list[tuple[int, dt.datetime]]

@@ -10,6 +10,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from automation.advance.step import Outcome, StepKind
+from automation.core.durations import format_duration
 from automation.core.journeys import WaitStep
 from automation.core.planner import next_local_time
 
@@ -23,6 +24,12 @@ class WaitKind(StepKind[WaitStep]):
             return Outcome(at + body.delta)
         assert body.until is not None  # a wait has exactly one form
         return Outcome(next_local_time(at, body.until, tz))
+
+    def waits_for(self, body: WaitStep) -> str:
+        if body.delta is not None:
+            return f"to start waiting {format_duration(body.delta)}"
+        assert body.until is not None
+        return f"to start waiting until {body.until:%H:%M}"
 
 
 KIND = WaitKind()

@@ -16,14 +16,14 @@ from automation.config import load_settings
 from automation.definitions.loader import load_topics
 from automation.errors import UserError
 from automation.insight import reporting
-from automation.processes.runtime import open_database
+from automation.processes.runtime import build_runtime, open_database
 from automation.store import erasure, export
 
 customers_app = typer.Typer(help="Look at, export or erase customers.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 
 EVENTS = ("event", "count", "first_at", "last_at")
-IN_FLIGHT = ("journey", "entered_at", "next_step", "next_at", "campaign")
+IN_FLIGHT = ("journey", "entered_at", "step", "waits_for", "until", "pending", "campaign")
 TOPICS = ("topic", "state", "chosen_at", "how", "confirmed_at")
 MESSAGES = ("id", "journey", "step", "channel", "status", "provider_status", "due_at", "sent_at", "reason")
 
@@ -34,10 +34,10 @@ def show(
     messages: Annotated[int, typer.Option(min=1, metavar="N", help="How many recent messages to list.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Traits, order facts, topics, journeys in flight (next step and time) and the last messages."""
-    settings = load_settings()
-    _, sessions = open_database(settings)
-    report = reporting.customer(sessions, customer_id, messages)
+    """Traits, order facts, topics, where the customer is in each journey, and the last messages."""
+    runtime = build_runtime(load_settings())
+    settings = runtime.settings
+    report = reporting.customer(runtime.sessions, customer_id, messages, runtime.catalog)
     if as_json:
         print_json(asdict(report))
         return

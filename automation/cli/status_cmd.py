@@ -57,10 +57,33 @@ def feedback_table(rows: list[reporting.JourneyStats]) -> Table:
     return out
 
 
+STEP_COUNTS = ("waiting", "messages", "sent", "opened", "clicked")
+
+
+def steps_table(rows: list[reporting.JourneyStats]) -> Table:
+    """The funnel: per journey its entrants, then per step (nested by position) who waits and what went."""
+    out = table("journey", "step", "kind", *STEP_COUNTS, title="Per step", right=STEP_COUNTS)
+    for r in rows:
+        out.add_row(r.journey_id, f"entered: {r.entered}", "", *([""] * len(STEP_COUNTS)))
+        for step in r.steps:
+            sends = step.kind == "send"
+            counts = (
+                str(step.waiting),
+                str(sum(step.messages.values())) if sends else "",
+                str(step.sent) if sends else "",
+                str(step.opened) if sends else "",
+                str(step.clicked) if sends else "",
+            )
+            indent = "  " * (step.number.count(".") // 2)
+            out.add_row("", f"{indent}{step.number} {step.id}", step.kind, *counts)
+    return out
+
+
 def print_stats(rows: list[reporting.JourneyStats], title: str) -> None:
-    """The two tables of `automation status` (the demo prints the same)."""
+    """The tables of `automation status` (the demo prints the same)."""
     print_table(messages_table(rows, title))
     print_table(feedback_table(rows))
+    print_table(steps_table(rows))
 
 
 @app.command()
@@ -95,6 +118,8 @@ def status(
         "delivered counts messages the provider delivered (or that were opened); bounced, refused by "
         "the recipient's server; complained, marked as spam; converted: enrollments with a sent "
         "message followed by the journey's goal event within its window, rate = converted / "
-        "enrollments sent to; coupons redeemed: codes its sent messages carried that an order named",
+        "enrollments sent to; coupons redeemed: codes its sent messages carried that an order named; "
+        "per step, waiting counts the active enrollments whose next step it is "
+        "(after a wait, the step the wait leads to)",
         highlight=False,
     )

@@ -5,7 +5,8 @@ with one long-lived worker, the outbox providers (never a real provider, even
 when SendGrid or Twilio keys are set), a generated customer base
 (`demo.data`), then a tick every simulated hour: each hour's records are
 ingested, manual journeys are launched as campaigns, the tick runs at that
-instant and the worker delivers what it enqueued before the clock moves on.
+instant and the worker delivers what it enqueued before the clock moves on;
+then some recipients open the emails that journeys branch on (`demo.opens`).
 As the scheduler does, `insight refresh` runs once a day at AUTOMATION_INSIGHT_AT
 (and once on the history, before the first tick).
 """
@@ -27,6 +28,7 @@ from automation.config import Settings, load_settings
 from automation.core.filters import Filter
 from automation.definitions.catalog import Catalog
 from automation.deliver.deliverer import Deliverer
+from automation.demo import opens
 from automation.demo.data import HOUR, Dataset, generate
 from automation.errors import UserError
 from automation.ingest.load import ingest
@@ -211,7 +213,7 @@ def run_demo(
         directory=directory,
         database=directory / "demo.db",
         outbox=outbox,
-        customers=customers,
+        customers=data.customers,
         records=data.records(),
         ticks=data.hours + 1,
         since=start,
@@ -262,6 +264,7 @@ def _simulate(
             for queue in QUEUES:
                 broker.join(queue, fail_fast=False)  # type: ignore[call-arg]
             worker.join()
+            opens.open_sent(runtime.sessions, runtime.catalog, now)
         if on_day and hour and hour % 24 == 0:
             on_day(DayReport(hour // 24, (now - HOUR).date(), records, enrolled, deliveries))
             records = enrolled = deliveries = 0

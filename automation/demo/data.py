@@ -360,6 +360,9 @@ def generate(
     _lapse_groups(gen, ordered, pool, group, cast)
     scene = _Scene(gen, tiers, cast, data, expire_after or dt.timedelta(days=365))
     for journey in ordered:
+        if signs_up(journey):
+            _newcomers(data, journey, seed, group, tiers, order_event)
+            continue
         members = rng.sample(people, group)
         role = ROLES.get(journey.trigger.kind)
         if role is not None:
@@ -368,6 +371,42 @@ def generate(
     _window(gen, data, people, cast)
     data.history.sort(key=lambda r: r["timestamp"])
     return data
+
+
+#: The event a new customer's sign-up records; journeys it triggers welcome customers of their own.
+SIGN_UP_EVENT = "signed_up"
+#: What a newcomer's sign-up leaves out: tiers come from spend, and a birthday would bring in another journey.
+NEWCOMER_UNSET = ("tier", "birthday")
+
+
+def signs_up(journey: Journey) -> bool:
+    """Whether the journey is triggered by a sign-up (`SIGN_UP_EVENT`)."""
+    trig = journey.trigger.event
+    return trig is not None and trig.name == SIGN_UP_EVENT
+
+
+def _newcomers(
+    data: Dataset, journey: Journey, seed: int, group: int, tiers: tuple[str, ...], order_event: str
+) -> None:
+    """New customers who sign up early in the window and have not ordered yet.
+
+    Drawn from a random source of their own and numbered after the generated
+    base, so a sign-up journey leaves the rest of the story exactly as it was
+    for the same seed. They place no order: an order would be thanked by
+    another journey and move every customer's predictions.
+    """
+    days = data.hours // 24
+    gen = _Generator(random.Random(f"{seed}/{journey.id}"), data.start, days, order_event)
+    last_day = max(0, days - 6)  # the series runs five days after the sign-up
+    for n in range(data.customers + 1, data.customers + group + 1):
+        p = gen.person(n, tiers)
+        day = (data.start + dt.timedelta(days=gen.rng.randint(0, last_day))).astimezone(p.tz).date()
+        joined = max(gen.daytime(p, day), data.start + HOUR)
+        traits = {k: v for k, v in p.traits.items() if k not in NEWCOMER_UNSET}
+        traits.update(email_opt_in=True, signed_up_at=joined.isoformat())
+        data.add(joined, _identify(p, traits, joined))
+        data.add(joined, {**_track(p, SIGN_UP_EVENT, joined, {}), "event_id": f"signup-{p.id}"})
+    data.customers += group
 
 
 #: The demo's customer with mixed topic choices (in the letter, out of promotions).

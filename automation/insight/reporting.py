@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
 from automation.core.records import WELL_KNOWN
-from automation.core.statuses import REPORTED, DeliveryStatus, EnrollmentState
+from automation.core.statuses import REPORTED, UNSETTLED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
+from automation.insight import funnel
+from automation.insight.position import position
 from automation.store import engagement
 from automation.store import topics as topic_choices
 from automation.store.models import Coupon, Customer, CustomerEventStat, Delivery, Enrollment
@@ -89,6 +91,10 @@ class JourneyStats:
     paused: bool = False
     #: What the provider said about the messages sent (`FEEDBACK`), counted once per message.
     feedback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEEDBACK, 0))
+    #: Enrollments that entered in the range.
+    entered: int = 0
+    #: Per step, in file order (`automation.insight.funnel`); empty for a journey no longer in the folder.
+    steps: list[funnel.StepStats] = field(default_factory=list)
 
     @property
     def conversion_rate(self) -> float | None:
@@ -103,7 +109,8 @@ class JourneyStats:
 
     def as_dict(self) -> dict[str, Any]:
         rates = {f"{name}_rate": self.rate(name) for name in FEEDBACK}
-        return {**asdict(self), "conversion_rate": self.conversion_rate, **rates}
+        steps = [{**asdict(step), "sent": step.sent} for step in self.steps]
+        return {**asdict(self), "conversion_rate": self.conversion_rate, **rates, "steps": steps}
 
 
 def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) -> ColumnElement[bool]:
@@ -175,8 +182,17 @@ def status(
             .group_by(Delivery.journey_id)
         ):
             stats[jid].coupons_redeemed = count
+        for jid, count in s.execute(
+            select(Enrollment.journey_id, func.count())
+            .where(_in_range(Enrollment.entered_at, since, until))
+            .group_by(Enrollment.journey_id)
+        ):
+            if jid in stats:
+                stats[jid].entered = count
         for jid, row in stats.items():
             journey = catalog.get(jid)
+            if journey is not None:
+                row.steps = funnel.steps(s, journey, due)
             if journey is None or journey.goal is None:
                 continue
             goal = journey.goal
@@ -221,8 +237,14 @@ class CustomerReport:
     topics: dict[str, dict[str, Any]]
 
 
-def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 10) -> CustomerReport:
-    """Traits, order facts, journeys in flight (next step and time), the last messages, topic choices."""
+def customer(
+    sessions: sessionmaker[Session], customer_id: str, messages: int = 10, catalog: Catalog | None = None
+) -> CustomerReport:
+    """Traits, order facts, journeys in flight (next step and time), the last messages, topic choices.
+
+    With the `catalog`, each journey in flight also says where the customer is
+    (`automation.insight.position`).
+    """
     with sessions() as s:
         c = s.get(Customer, customer_id)
         if c is None:
@@ -248,20 +270,7 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
                 .order_by(CustomerEventStat.name)
             )
         ]
-        in_flight = [
-            {
-                "journey": e.journey_id,
-                "entered_at": e.entered_at,
-                "next_step": e.next_step_id,
-                "next_at": e.next_at,
-                "campaign": e.campaign_id,
-            }
-            for e in s.scalars(
-                select(Enrollment)
-                .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
-                .order_by(Enrollment.next_at)
-            )
-        ]
+        in_flight = _in_flight(s, customer_id, catalog)
         recent = _ledger(s, [Delivery.customer_id == customer_id], messages)
         choices = {
             topic: {
@@ -273,6 +282,42 @@ def customer(sessions: sessionmaker[Session], customer_id: str, messages: int = 
             for topic, c in sorted(topic_choices.of(s, [customer_id]).get(customer_id, {}).items())
         }
     return CustomerReport(customer_id, traits, facts, events, in_flight, recent, choices)
+
+
+def _in_flight(s: Session, customer_id: str, catalog: Catalog | None) -> list[dict[str, Any]]:
+    """The customer's active enrollments, soonest next step first, each with its unsettled messages."""
+    enrollments = list(
+        s.scalars(
+            select(Enrollment)
+            .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.ACTIVE)
+            .order_by(Enrollment.next_at)
+        )
+    )
+    pending: dict[int, list[str]] = {e.id: [] for e in enrollments}
+    for eid, step_id, st, due_at in s.execute(
+        select(Delivery.enrollment_id, Delivery.step_id, Delivery.status, Delivery.due_at)
+        .where(Delivery.enrollment_id.in_(list(pending)), Delivery.status.in_(UNSETTLED))
+        .order_by(Delivery.due_at, Delivery.id)
+    ):
+        pending[eid].append(f"{step_id} ({shown_status(st)}, due {due_at.astimezone(dt.UTC):%Y-%m-%d %H:%M})")
+    out = []
+    for e in enrollments:
+        journey = catalog.get(e.journey_id) if catalog is not None else None
+        step, waits_for = position(journey, e.next_step_id)
+        out.append(
+            {
+                "journey": e.journey_id,
+                "entered_at": e.entered_at,
+                "step": step,
+                "waits_for": waits_for,
+                "until": e.next_at,
+                "pending": "; ".join(pending[e.id]) or None,
+                "next_step": e.next_step_id,
+                "next_at": e.next_at,
+                "campaign": e.campaign_id,
+            }
+        )
+    return out
 
 
 # ---------------------------------------------------------------- the ledger

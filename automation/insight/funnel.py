@@ -1,0 +1,71 @@
+"""Per step of a journey: who waits there and what its sends did, so a marketer sees the funnel.
+
+Steps come in the walker's order (`Journey.placed`), nested ones under the
+branch or split that holds them with their position as people read it
+(`3.then.1`). An active enrollment is counted at the step it will run next
+(after a `wait`, the step the wait leads to). Message counts are one grouped
+query over the ledger, by the delivery's step id, in the same range of due
+instants as the rest of `automation status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from automation.core.journeys import Journey
+from automation.core.statuses import DeliveryStatus, EnrollmentState
+from automation.store.models import Delivery, Enrollment
+
+
+@dataclass
+class StepStats:
+    #: Where the step stands: "2", "3.then.1".
+    number: str
+    id: str
+    kind: str
+    #: Active enrollments whose next step this is.
+    waiting: int = 0
+    #: The step's deliveries by reported status (send steps only).
+    messages: dict[str, int] = field(default_factory=dict)
+    opened: int = 0
+    clicked: int = 0
+
+    @property
+    def sent(self) -> int:
+        return self.messages.get(DeliveryStatus.SENT, 0)
+
+
+def steps(s: Session, journey: Journey, due: ColumnElement[bool]) -> list[StepStats]:
+    """The journey's steps in file order with their counts; `due` bounds the deliveries counted."""
+    out = {p.id: StepStats(p.number, p.id, p.step.kind) for p in journey.placed.values()}
+    waiting = s.execute(
+        select(Enrollment.next_step_id, func.count())
+        .where(Enrollment.journey_id == journey.id, Enrollment.state == EnrollmentState.ACTIVE)
+        .group_by(Enrollment.next_step_id)
+    )
+    for step_id, count in waiting:
+        if step_id in out:
+            out[step_id].waiting = count
+    sent = s.execute(
+        select(
+            Delivery.step_id,
+            Delivery.status,
+            func.count(),
+            func.count(Delivery.opened_at),
+            func.count(Delivery.clicked_at),
+        )
+        .where(Delivery.journey_id == journey.id, due)
+        .group_by(Delivery.step_id, Delivery.status)
+    )
+    for step_id, status, count, opened, clicked in sent:
+        row = out.get(step_id)
+        if row is None:  # a step since removed from the file
+            continue
+        key = DeliveryStatus(status).reported
+        row.messages[key] = row.messages.get(key, 0) + count
+        row.opened += opened
+        row.clicked += clicked
+    return list(out.values())
