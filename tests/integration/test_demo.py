@@ -137,5 +137,5 @@ def test_the_demo_summary_is_what_automation_status_says_on_its_database(tmp_pat
     def rows(text: str) -> list[str]:
         return [line for line in text.splitlines() if any(f"│{j} " in line for j in journeys)]
 
-    assert len(rows(demo.stdout)) == 2 * len(journeys)  # the messages table and the providers' table
+    assert len(rows(demo.stdout)) == 3 * len(journeys)  # the messages, providers and per-step tables
     assert rows(demo.stdout) == rows(status.stdout)
