@@ -288,11 +288,11 @@ def preview(
     catalog: Catalog,
     journey_id: str,
     *,
-    now: dt.datetime,
-    brand: str,
     where: Filter | None = None,
     customer_ids: CustomerIds | None = None,
     campaign_id: str | None = None,
+    now: dt.datetime,
+    brand: str,
     sample_size: int = 5,
     judged: tuple[str, Caps] | None = None,
 ) -> Preview:

@@ -26,56 +26,39 @@ if TYPE_CHECKING:
 
 HELP = "Lifecycle campaigns as code: journeys in YAML, sent by email and SMS."
 
-#: Every top-level command: the module that defines it, and its one-line help (its docstring's first line).
-COMMANDS: dict[str, tuple[str, str]] = {
-    "db": ("automation.cli.core", "Database schema."),
-    "ingest": ("automation.cli.core", "Load identify/track records into customer state (idempotent)."),
-    "tick": ("automation.cli.core", "Evaluate every journey once at NOW and enqueue what is due."),
-    "worker": ("automation.cli.core", "Run the delivery workers (always-on: `dramatiq automation.worker`)."),
-    "scheduler": (
-        "automation.cli.core",
-        "Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM).",
-    ),
-    "web": (
-        "automation.cli.web_cmd",
-        "Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/).",
-    ),
-    "journeys": ("automation.cli.journeys_cmd", "Check and inspect journeys."),
-    "campaign": (
-        "automation.cli.campaign_cmd",
-        "Manual campaigns: send a journey to an audience now, list them, or cancel.",
-    ),
-    "status": (
-        "automation.cli.status_cmd",
-        "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
-    ),
-    "kpis": ("automation.cli.kpis_cmd", "Loyalty KPIs over a period (and `cohorts`)."),
-    "insight": (
-        "automation.cli.insight_cmd",
-        "RFM segments and predicted customer value: refresh and validate.",
-    ),
-    "experiments": (
-        "automation.cli.experiments_cmd",
-        "A/B variants and holdouts: each arm's conversions, lift and verdict.",
-    ),
-    "deliveries": ("automation.cli.deliveries_cmd", "The delivery ledger: every message and its outcome."),
-    "customers": ("automation.cli.customers_cmd", "Look at, export or erase customers."),
-    "topics": ("automation.cli.topics_cmd", "Subscription topics and customers' choices."),
-    "suppress": ("automation.cli.suppress_cmd", "The suppression list (addresses never to message)."),
-    "keys": ("automation.cli.keys_cmd", "Write keys for the tracking API (/v1/...)."),
-    "users": ("automation.cli.users_cmd", "Dashboard users: who may sign in, as viewer or editor."),
-    "traits": ("automation.cli.traits_cmd", "Custom traits (declared in traits.yaml)."),
-    "loyalty": ("automation.cli.loyalty_cmd", "The loyalty programme (loyalty.yaml): points and tiers."),
-    "coupons": ("automation.cli.coupons_cmd", "Coupon pools: import or generate codes, and their status."),
-    "init": (
-        "automation.cli.init_cmd",
-        "Start a new project: example journeys (all disabled), templates, .env and Procfile.",
-    ),
-    "demo": (
-        "automation.cli.demo_cmd",
-        "Run every shipped journey on generated customers: SQLite, in-process broker, outbox files.",
-    ),
+#: Every top-level command and its one-line help (its docstring's first line).
+COMMANDS: dict[str, str] = {
+    "db": "Database schema.",
+    "ingest": "Load identify/track records into customer state (idempotent).",
+    "tick": "Evaluate every journey once at NOW and enqueue what is due.",
+    "worker": "Run the delivery workers (always-on: `dramatiq automation.worker`).",
+    "scheduler": "Run the tick every AUTOMATION_TICK_INTERVAL_S seconds until stopped (SIGTERM).",
+    "web": "Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard.",
+    "journeys": "Check and inspect journeys.",
+    "campaign": "Manual campaigns: send a journey to an audience now, list them, or cancel.",
+    "status": "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
+    "kpis": "Loyalty KPIs over a period (and `cohorts`).",
+    "insight": "RFM segments and predicted customer value: refresh and validate.",
+    "experiments": "A/B variants and holdouts: each arm's conversions, lift and verdict.",
+    "deliveries": "The delivery ledger: every message and its outcome.",
+    "customers": "Look at, export or erase customers.",
+    "topics": "Subscription topics and customers' choices.",
+    "suppress": "The suppression list (addresses never to message).",
+    "keys": "Write keys for the tracking API (/v1/...).",
+    "users": "Dashboard users: who may sign in, as viewer or editor.",
+    "traits": "Custom traits (declared in traits.yaml).",
+    "loyalty": "The loyalty programme (loyalty.yaml): points and tiers.",
+    "coupons": "Coupon pools: import or generate codes, and their status.",
+    "init": "Start a new project: example journeys (all disabled), templates, .env and Procfile.",
+    "demo": "Run every shipped journey on generated customers: SQLite, in-process broker, outbox files.",
 }
+#: The commands `automation.cli.core` defines; any other NAME is defined in `automation.cli.NAME_cmd`.
+IN_CORE = frozenset({"db", "ingest", "tick", "worker", "scheduler"})
+
+
+def module_of(name: str) -> str:
+    """The module that defines top-level command `name`."""
+    return "automation.cli.core" if name in IN_CORE else f"automation.cli.{name}_cmd"
 
 
 class LazyGroup(TyperGroup):
@@ -86,7 +69,7 @@ class LazyGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            importlib.import_module(COMMANDS[cmd_name][0])
+            importlib.import_module(module_of(cmd_name))
             built = typer.main.get_command(app)
             assert isinstance(built, TyperGroup)
             self.commands.update(built.commands)
@@ -94,7 +77,7 @@ class LazyGroup(TyperGroup):
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+            formatter.write_dl(list(COMMANDS.items()))
 
 
 app = typer.Typer(

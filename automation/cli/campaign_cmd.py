@@ -29,6 +29,7 @@ from rich.text import Text
 from automation.campaigns import campaign as campaigns
 from automation.campaigns import listing
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.options import AsJson, instant
 from automation.cli.output import clean, print_json, print_table, table, when
 from automation.config import Settings, load_settings
 from automation.core.statuses import PENDING, DeliveryStatus
@@ -137,9 +138,7 @@ def send(
             metavar="RATE", help="Spread first messages at this pace, e.g. 50/s (default: all at once)."
         ),
     ] = None,
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Launch at this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Launch at this instant (default: now).")] = None,
 ) -> None:
     """Enroll an audience into JOURNEY now; its messages are due at launch."""
     at = parse_now(now)
@@ -232,7 +231,7 @@ def _print_preview(p: campaigns.Preview) -> None:
 
 
 @campaign_app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+def list_(as_json: AsJson = False) -> None:
     """Every campaign: who launched it and when, its audience, and what became of its messages."""
     _, sessions = open_database(load_settings())
     rows = listing.campaigns(sessions)
@@ -269,9 +268,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for m
 @campaign_app.command("cancel")
 def cancel(
     campaign_id: Annotated[str, typer.Argument(metavar="ID", help="The campaign id printed at launch.")],
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Cancel as of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Cancel as of this instant (default: now).")] = None,
 ) -> None:
     """Stop what a campaign has not sent yet (enrollments and queued or deferred messages)."""
     at = parse_now(now)

@@ -14,6 +14,7 @@ import redis
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.options import instant
 from automation.config import load_settings, require_safe_to_send
 from automation.definitions.loader import load_programme
 from automation.errors import JourneyError, UserError
@@ -76,9 +77,7 @@ def ingest(
 
 @app.command()
 def tick(
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Evaluate at this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Evaluate at this instant (default: now).")] = None,
 ) -> None:
     """Evaluate every journey once at NOW and enqueue what is due.
 

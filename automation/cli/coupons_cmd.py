@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, parse_now
+from automation.cli.options import AsJson
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core import coupons as rules
@@ -87,7 +88,7 @@ def generate(
 @coupons_app.command("status")
 def status(
     pool: Annotated[str | None, typer.Argument(metavar="POOL", help="One pool (default: all).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Each pool's codes: total, assigned, redeemed and left."""
     _, sessions = open_database(load_settings())

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from automation.cli.app import app, console, parse_now
+from automation.cli.options import AsJson
 from automation.cli.output import cell, print_json, print_table, table
 from automation.config import load_settings
 from automation.definitions.loader import load_topics
@@ -32,7 +33,7 @@ MESSAGES = ("id", "journey", "step", "channel", "status", "provider_status", "du
 def show(
     customer_id: Annotated[str, typer.Argument(metavar="ID", help="The customer id.")],
     messages: Annotated[int, typer.Option(min=1, metavar="N", help="How many recent messages to list.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Traits, order facts, topics, where the customer is in each journey, and the last messages."""
     runtime = build_runtime(load_settings())

@@ -9,6 +9,7 @@ import typer
 from automation.cli.app import app, console, err_console, parse_at, parse_now
 from automation.cli.delivering import enqueue_new
 from automation.cli.lookup import JourneyOption, folder_journeys, known_journey
+from automation.cli.options import AsJson, instant
 from automation.cli.output import cell, print_json, print_table, table, when
 from automation.config import load_settings
 from automation.core.outcomes import WORDS
@@ -53,7 +54,7 @@ def list_(
         typer.Option(metavar="WORD", help=f"Only what the provider said: {', '.join(WORDS)}."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many rows.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Deliveries with our status and reason and what the provider said, newest due first."""
     _choice(status, "status", REPORTED)
@@ -112,15 +113,11 @@ def retry(
     status: Annotated[
         str | None, typer.Option(metavar="STATUS", help="With --journey: failed or skipped.")
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="With --journey: rows due from this instant.")
-    ] = None,
+    since: Annotated[str | None, instant("With --journey: rows due from this instant.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be retried; send nothing.")
     ] = False,
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Retry as of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Retry as of this instant (default: now).")] = None,
 ) -> None:
     """Make a new delivery, due now, for each failed or skipped row whose cause is fixed (once per row).
 

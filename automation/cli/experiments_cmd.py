@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from automation.cli.app import app, console
+from automation.cli.lookup import JourneyArgument
+from automation.cli.options import AsJson
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core import experiment_stats as es
@@ -74,8 +74,8 @@ def print_result(r: experiments.ExperimentResult) -> None:
 
 @experiments_app.command("show")
 def show(
-    journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    journey_id: JourneyArgument,
+    as_json: AsJson = False,
 ) -> None:
     """Each arm of JOURNEY's experiments: entrants, sends, conversions, lift against the baseline, verdict."""
     runtime = build_runtime(load_settings())
@@ -89,7 +89,7 @@ def show(
 
 @experiments_app.command("list")
 def list_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every journey's experiments: the send step that carries the arms, and the arms' weights."""
     runtime = build_runtime(load_settings())

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, parse_at, parse_now
+from automation.cli.options import AsJson, instant
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core.clv import FitError
@@ -23,9 +24,7 @@ app.add_typer(insight_app, name="insight")
 
 @insight_app.command()
 def refresh(
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Predict as of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Predict as of this instant (default: now).")] = None,
 ) -> None:
     """Recompute every customer's RFM scores and segment, p_alive, expected orders and predicted value."""
     at = parse_now(now)
@@ -37,10 +36,8 @@ def refresh(
 @insight_app.command()
 def validate(
     split: Annotated[str, typer.Option(metavar="ISO8601", help="Fit on the orders before this instant.")],
-    until: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Count the actual orders up to here (default: now).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    until: Annotated[str | None, instant("Count the actual orders up to here (default: now).")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Fit on the orders before --split; predicted against actual orders after it, by decile of prediction."""
     start = parse_at(split, "--split")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.lookup import JourneyArgument, require_journey
+from automation.cli.options import AsJson, CustomerOption, instant
 from automation.cli.output import clean, print_json
 from automation.config import Settings, load_settings
 from automation.core.journeys import Journey, journey_json_schema
@@ -47,7 +48,7 @@ def validate(
     templates: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Templates folder (default: AUTOMATION_TEMPLATES_DIR).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Load every journey and template; print each problem as FILE:LINE:COL: message."""
     settings = load_settings()
@@ -93,11 +94,9 @@ def _open(journey_id: str) -> tuple[Settings, Catalog, Journey, sessionmaker[Ses
 
 @journeys_app.command("explain")
 def explain_cmd(
-    journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
-    customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Judge at this instant (default: now).")
-    ] = None,
+    journey_id: JourneyArgument,
+    customer: CustomerOption,
+    now: Annotated[str | None, instant("Judge at this instant (default: now).")] = None,
 ) -> None:
     """Say whether CUSTOMER would enter JOURNEY at NOW and, if not, which condition keeps them out."""
     at = parse_now(now)
@@ -121,8 +120,8 @@ def explain_cmd(
 
 @journeys_app.command("preview")
 def preview_cmd(
-    journey_id: Annotated[str, typer.Argument(metavar="JOURNEY", help="Journey id.")],
-    customer: Annotated[str, typer.Option("--customer", metavar="ID", help="Customer id.")],
+    journey_id: JourneyArgument,
+    customer: CustomerOption,
     step: Annotated[
         str | None,
         typer.Option(
@@ -132,23 +131,13 @@ def preview_cmd(
     html: Annotated[
         Path | None, typer.Option("--html", metavar="FILE", help="Write the email's HTML part to FILE.")
     ] = None,
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Preview as of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Preview as of this instant (default: now).")] = None,
 ) -> None:
     """Render exactly what CUSTOMER would receive from JOURNEY, without sending anything."""
     at = parse_now(now)
     settings, catalog, journey, sessions = _open(journey_id)
     with sessions() as session:
-        steps = preview(
-            session,
-            journey,
-            catalog,
-            customer,
-            at,
-            settings,
-            step=step,
-        )
+        steps = preview(session, journey, catalog, customer, at, settings, step=step)
     html_written = False
     for item in steps:
         out = [f"== step {item.number} ({item.step_id}): {item.step.channel}, template {item.template}"]
@@ -179,9 +168,7 @@ def test_cmd(
     step: Annotated[
         str | None, typer.Option("--step", metavar="STEP_ID", help="The send step's id (default: the first).")
     ] = None,
-    now: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Render as of this instant (default: now).")
-    ] = None,
+    now: Annotated[str | None, instant("Render as of this instant (default: now).")] = None,
 ) -> None:
     """Send one real message of JOURNEY, rendered for CUSTOMER, to ADDRESS, marked [TEST].
 

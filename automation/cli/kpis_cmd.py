@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from automation.cli.app import app, console, parse_at, parse_now
+from automation.cli.options import AsJson, instant
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core import kpis as maths
@@ -18,7 +19,6 @@ from automation.processes.runtime import build_runtime
 kpis_app = typer.Typer(help="Loyalty KPIs over a period (and `cohorts`).", invoke_without_command=True)
 app.add_typer(kpis_app, name="kpis")
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 RATES = ("repeat_purchase_rate", "retention_rate", "churn_rate")
 
 
@@ -40,13 +40,8 @@ def _shown(name: str, value: Any) -> str:
 @kpis_app.callback()
 def kpis(
     ctx: typer.Context,
-    since: Annotated[
-        str | None,
-        typer.Option(metavar="ISO8601", help="Start of the period (default: a year before --until)."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="End of the period (default: now).")
-    ] = None,
+    since: Annotated[str | None, instant("Start of the period (default: a year before --until).")] = None,
+    until: Annotated[str | None, instant("End of the period (default: now).")] = None,
     active_window: Annotated[
         str, typer.Option(metavar="DURATION", help="A customer is active with an order this recent.")
     ] = "180d",
@@ -90,9 +85,7 @@ def kpis(
 @kpis_app.command("cohorts")
 def cohorts(
     by: Annotated[str, typer.Option(metavar="SPAN", help="The cohort's span: month.")] = "month",
-    until: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Orders before (default: now).")
-    ] = None,
+    until: Annotated[str | None, instant("Orders before (default: now).")] = None,
     as_json: AsJson = False,
 ) -> None:
     """A retention matrix: per first-order month, the share of its customers ordering N months later."""

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.options import AsJson
 from automation.cli.output import cell, print_json, print_table, table
 from automation.config import load_settings
 from automation.core.programme import loyalty_json_schema
@@ -31,7 +32,7 @@ def schema() -> None:
 @loyalty_app.command("show")
 def show(
     customer_id: Annotated[str, typer.Argument(metavar="ID", help="The customer id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Balance, pending points, lots and their expiry, tier and progress, and the last transactions."""
     runtime = build_runtime(load_settings())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-import typer
 from rich.table import Table
 
 from automation.cli.app import app, console, parse_at
 from automation.cli.lookup import JourneyOption, known_journey
+from automation.cli.options import AsJson, instant
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core.statuses import REPORTED, DeliveryStatus
@@ -88,14 +88,10 @@ def print_stats(rows: list[reporting.JourneyStats], title: str) -> None:
 
 @app.command()
 def status(
-    since: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Deliveries due from this instant.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(metavar="ISO8601", help="Deliveries due before this instant.")
-    ] = None,
+    since: Annotated[str | None, instant("Deliveries due from this instant.")] = None,
+    until: Annotated[str | None, instant("Deliveries due before this instant.")] = None,
     journey: JourneyOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Per journey: active enrollments, deliveries by status, provider feedback and conversions."""
     start, end = _instant(since, "--since"), _instant(until, "--until")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, err_console, parse_now
+from automation.cli.options import AsJson
 from automation.cli.output import print_json, print_table, table, when
 from automation.config import load_settings
 from automation.core import addresses, statuses
@@ -64,7 +65,7 @@ def list_(
     channel: Annotated[
         str | None, typer.Argument(metavar="CHANNEL", help="Only this channel (email or sms).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every suppressed address, newest first."""
     if channel is not None and channel not in tuple(statuses.Channel):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from automation.cli.app import app, console, parse_now
+from automation.cli.options import AsJson
 from automation.cli.output import print_json, print_table, table
 from automation.config import load_settings
 from automation.core.topics import Topic
@@ -31,7 +32,7 @@ def _topics() -> dict[str, Topic]:
 
 
 @topics_app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+def list_(as_json: AsJson = False) -> None:
     """Every topic of topics.yaml (and the built-in `marketing`) with its channel and default."""
     topics = _topics()
     if as_json:

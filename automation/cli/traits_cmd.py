@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from automation.cli.app import app, console
+from automation.cli.options import AsJson
 from automation.config import load_settings
 from automation.core.traits import traits_json_schema
 from automation.processes.runtime import build_runtime
@@ -20,7 +20,7 @@ app.add_typer(traits_app, name="traits")
 
 @traits_app.command("unknown")
 def unknown(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List the custom traits ingested for customers that traits.yaml does not declare."""
     runtime = build_runtime(load_settings())

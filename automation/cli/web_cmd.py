@@ -19,7 +19,10 @@ def web(
         typer.Option(metavar="PORT", min=1, max=65535, help="Port to listen on (default: $PORT, else 8000)."),
     ] = None,
 ) -> None:
-    """Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard (/app/)."""
+    """Serve webhooks, unsubscribe links, the tracking API, /healthz, /metrics and the dashboard.
+
+    The dashboard is under /app/.
+    """
     settings = load_settings()
     require_safe_to_send(settings)
     from automation.web.app import create_app, serve

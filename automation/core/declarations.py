@@ -24,3 +24,10 @@ def first_repeat(names: Iterable[str]) -> str | None:
             return name
         seen.add(name)
     return None
+
+
+def refuse_repeats(names: Iterable[str], message: str) -> None:
+    """Raise the validation error `message` (with `{!r}` for the name) for the first name given twice."""
+    repeated = first_repeat(names)
+    if repeated is not None:
+        raise ValueError(message.format(repeated))

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from automation.core.declarations import editor_schema, first_repeat
+from automation.core.declarations import editor_schema, refuse_repeats
 from automation.core.journeys import Duration
 
 #: The tier order when no programme defines tiers.
@@ -121,9 +121,7 @@ class Tiers(_Strict):
     @field_validator("levels")
     @classmethod
     def _ascending(cls, levels: list[Level]) -> list[Level]:
-        repeated = first_repeat(level.name for level in levels)
-        if repeated is not None:
-            raise ValueError(f"tier {repeated!r} is listed twice")
+        refuse_repeats((level.name for level in levels), "tier {!r} is listed twice")
         if levels[0].min != 0:
             raise ValueError("the lowest tier starts at min: 0")
         if any(b.min <= a.min for a, b in itertools.pairwise(levels)):

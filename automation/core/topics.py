@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from automation.core.declarations import editor_schema, first_repeat
+from automation.core.declarations import editor_schema, refuse_repeats
 from automation.core.statuses import Channel
 
 #: The topic of every marketing journey that names none: existing journeys keep their behaviour.
@@ -57,9 +57,7 @@ class TopicsFile(BaseModel):
     @field_validator("topics")
     @classmethod
     def _unique(cls, topics: list[Topic]) -> list[Topic]:
-        repeated = first_repeat(t.id for t in topics)
-        if repeated is not None:
-            raise ValueError(f"duplicate topic id {repeated!r}")
+        refuse_repeats((t.id for t in topics), "duplicate topic id {!r}")
         return topics
 
 

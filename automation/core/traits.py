@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from automation.core.declarations import editor_schema, first_repeat
+from automation.core.declarations import editor_schema, refuse_repeats
 from automation.core.filters import FACTS, Filter
 from automation.core.records import WELL_KNOWN
 
@@ -81,9 +81,7 @@ class TraitFile(BaseModel):
         for t in traits:
             if t.name in CUSTOMER_FIELDS:
                 raise ValueError(f"{t.name!r} is well known; declare only custom traits")
-        repeated = first_repeat(t.name for t in traits)
-        if repeated is not None:
-            raise ValueError(f"trait {repeated!r} is declared twice")
+        refuse_repeats((t.name for t in traits), "trait {!r} is declared twice")
         return traits
 
 

@@ -174,10 +174,6 @@ class Deliverer:
         self.sessions = session_factory
         self.catalogs = catalogs
         self.settings = settings
-        self.email = email
-        self.sms = sms
-        self.throttle = throttle
-        self.clock = clock  # only to stamp `claimed_at` and `sent_at`, never to decide
         self.caps = channel_caps(settings)
         self.sender = Sender(
             settings.public_url,
@@ -186,6 +182,10 @@ class Deliverer:
             settings.sms_from,
             settings.shop(),
         )
+        self.email = email
+        self.sms = sms
+        self.throttle = throttle
+        self.clock = clock  # only to stamp `claimed_at` and `sent_at`, never to decide
 
     # ------------------------------------------------------------ entry points
 

@@ -24,19 +24,11 @@ from automation.core.journeys import Journey
 from automation.core.planner import anniversary_on
 
 ZONES = (
-    ("America/New_York", "USD", 1.0),
-    ("America/Chicago", "USD", 1.0),
-    ("America/Los_Angeles", "USD", 1.0),
-    ("America/Sao_Paulo", "BRL", 5.0),
-    ("Europe/London", "GBP", 0.8),
-    ("Europe/Paris", "EUR", 0.95),
-    ("Europe/Berlin", "EUR", 0.95),
-    ("Africa/Johannesburg", "ZAR", 18.0),
-    ("Asia/Kolkata", "INR", 83.0),
-    ("Asia/Tokyo", "JPY", 150.0),
-    ("Australia/Sydney", "AUD", 1.5),
-    ("Pacific/Auckland", "NZD", 1.6),
-)
+    ("America/New_York", "USD", 1.0), ("America/Chicago", "USD", 1.0), ("America/Los_Angeles", "USD", 1.0),
+    ("America/Sao_Paulo", "BRL", 5.0), ("Europe/London", "GBP", 0.8), ("Europe/Paris", "EUR", 0.95),
+    ("Europe/Berlin", "EUR", 0.95), ("Africa/Johannesburg", "ZAR", 18.0), ("Asia/Kolkata", "INR", 83.0),
+    ("Asia/Tokyo", "JPY", 150.0), ("Australia/Sydney", "AUD", 1.5), ("Pacific/Auckland", "NZD", 1.6),
+)  # fmt: skip
 FIRST = (
     "Ada", "Amara", "Aiko", "Ben", "Carmen", "Chen", "Dara", "Elif", "Emma", "Farah", "Felix",
     "Grace", "Hiro", "Ines", "Ivan", "Jonas", "Kofi", "Lea", "Lucas", "Maya", "Mateo", "Nadia",
@@ -48,13 +40,10 @@ LAST = (
     "Tanaka", "Novak", "Walker", "Yilmaz", "Zhang", "Moreau", "Singh", "Kim", "Brown", "Murphy",
 )  # fmt: skip
 PRODUCTS = (
-    ("NW-ETH-250", "Ethiopia Guji, 250 g", 14.5),
-    ("NW-COL-250", "Colombia Huila, 250 g", 13.0),
-    ("NW-HOL-1K", "Northwind holiday blend, 1 kg", 42.0),
-    ("NW-DEC-250", "Swiss water decaf, 250 g", 13.5),
-    ("NW-GRN-01", "Hand grinder", 59.0),
-    ("NW-FLT-100", "Paper filters x100", 6.0),
-)
+    ("NW-ETH-250", "Ethiopia Guji, 250 g", 14.5), ("NW-COL-250", "Colombia Huila, 250 g", 13.0),
+    ("NW-HOL-1K", "Northwind holiday blend, 1 kg", 42.0), ("NW-DEC-250", "Swiss water decaf, 250 g", 13.5),
+    ("NW-GRN-01", "Hand grinder", 59.0), ("NW-FLT-100", "Paper filters x100", 6.0),
+)  # fmt: skip
 HOUR = dt.timedelta(hours=1)
 
 

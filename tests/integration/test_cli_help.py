@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import typer.main
 
-from automation.cli.app import COMMANDS, app
+from automation.cli.app import COMMANDS, app, module_of
 from tests.harness import BIN, cli
 
 HEAVY = (
@@ -59,7 +59,7 @@ def test_version() -> None:
 
 
 def _all_commands() -> dict[str, object]:
-    for module in {m for m, _ in COMMANDS.values()}:
+    for module in {module_of(name) for name in COMMANDS}:
         importlib.import_module(module)
     group = typer.main.get_command(app)
     return dict(group.commands)  # type: ignore[attr-defined]
@@ -68,7 +68,7 @@ def _all_commands() -> dict[str, object]:
 def test_the_command_table_lists_every_command_with_its_own_help() -> None:
     commands = _all_commands()
     assert set(commands) == set(COMMANDS)
-    for name, (_, summary) in COMMANDS.items():
+    for name, summary in COMMANDS.items():
         assert commands[name].get_short_help_str(200) == summary, name  # type: ignore[attr-defined]
 
 

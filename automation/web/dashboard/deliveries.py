@@ -22,14 +22,16 @@ CHANNELS = tuple(Channel)
 
 @dataclass(frozen=True)
 class LedgerFilter:
+    """The deliveries page's filter: each field narrows the ledger, None leaves it open."""
+
     journey: str | None = None
     step: str | None = None
     status: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
     channel: str | None = None
     customer: str | None = None
     campaign: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
 
     @property
     def since_day(self) -> str:
