@@ -23,6 +23,7 @@ from automation.core import planner
 from automation.core.journeys import Journey
 from automation.core.statuses import UNSETTLED, EnrollmentState
 from automation.definitions.catalog import Catalog
+from automation.store import statistics
 from automation.store.models import Customer, Delivery, Enrollment
 from automation.store.sqlutil import update_many
 
@@ -95,6 +96,7 @@ def advance_page(
                 queued += _advance_journey(session, journey, journey_rows, now, default_tz, deliveries)
         except Exception as exc:
             failed(jid, exc)
+    statistics.keep_up(session, Delivery.__tablename__, len(queued))
     cursor = (rows[-1].next_at, rows[-1].id) if len(rows) == PAGE else None
     return cursor, queued
 

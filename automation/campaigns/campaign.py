@@ -47,6 +47,7 @@ from automation.enroll import entry, manual, policy
 from automation.enroll.kinds import template_variables
 from automation.errors import DefinitionError, UserError
 from automation.insight.would import Caps, judge_sends
+from automation.store import statistics
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
 from automation.store.sqlutil import insert_ignore
@@ -504,7 +505,9 @@ def launch(
                 scope = [*conds, Customer.id >= ids[0], Customer.id <= ids[-1]]
             else:
                 scope = [*conds, Customer.id.in_(ids)]
-            enrolled += _enroll_chunk(s, journey, cid, ids, scope, matched, now, rate_per_s)
+            added = _enroll_chunk(s, journey, cid, ids, scope, matched, now, rate_per_s)
+            statistics.keep_up(s, Enrollment.__tablename__, added)
+            enrolled += added
         matched += len(ids)
         if progress:
             progress(len(ids))

@@ -26,7 +26,8 @@ from automation.enroll import removed
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.loyalty.tick import advance_accounts, birthday_points
-from automation.store.models import Delivery
+from automation.store import statistics
+from automation.store.models import Delivery, Enrollment
 
 log = logging.getLogger("automation.processes.tick")
 
@@ -165,9 +166,11 @@ def tick(
                     _without_jit(session)
                     exited = enroll.exits(session, journey, now)
                     if kind_of(journey).enrolls_at_tick:
-                        report.enrolled[journey.id] = enroll.enroll_due(
+                        added = enroll.enroll_due(
                             session, journey, now, Scope(catalog.tier_order, default_tz)
                         )
+                        statistics.keep_up(session, Enrollment.__tablename__, added)
+                        report.enrolled[journey.id] = added
                 report.exited += exited
             except Exception as exc:
                 report.enrolled.pop(journey.id, None)
