@@ -590,3 +590,13 @@ class Coupon(Base):
             sqlite_where=text("delivery_id IS NULL"),
         ),
     )
+
+
+class KpiSnapshot(Base):
+    """The figures of `automation kpis` as one `insight refresh` of a UTC day found them: the trend."""
+
+    __tablename__ = "kpi_snapshots"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONType)
