@@ -86,7 +86,7 @@ def _write(s: Session, ids: list[str], found: Predictions, now: dt.datetime) -> 
 
 
 def refresh(sessions: sessionmaker[Session], order_event: str, now: dt.datetime) -> Refreshed:
-    """Score and predict every customer with orders before `now`, and snapshot the KPIs, in one transaction."""
+    """Snapshot the KPIs, score and predict every customer with orders before `now`: one transaction."""
     with sessions.begin() as s:
         snapshots.take(s, order_event, now)
         scored = rfm.score(s)
