@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.config import Settings
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import EnrollmentState
+from automation.insight import experiments
 from automation.store.models import Campaign, Customer, Enrollment
 from automation.web.dashboard import audit, campaign_list, deliveries, journey_stats, overview, timeline
 from automation.web.dashboard.catalog_view import CatalogView
@@ -60,6 +61,7 @@ class Views:
                 "flow": flow(journey),
                 "counts": counts,
                 "funnel": journey_stats.funnel(self.sessions, catalog, journey_id),
+                "experiments": experiments.results(self.sessions, journey),
                 "yaml": source.read_text(encoding="utf-8"),
                 "source": source.name,
                 "page": "journeys",
