@@ -315,6 +315,9 @@ class Campaign(Base):
         EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: While `enrolling`: the count the editor confirmed, and the last customer id enrolled so far.
+    confirmed_audience: Mapped[int | None] = mapped_column(Integer)
+    enrolled_through: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index(None, "launched_at", "id"),)
 

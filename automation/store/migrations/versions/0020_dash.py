@@ -24,7 +24,13 @@ def upgrade() -> None:
         ddl.json("figures"),
         key=("day",),
     )
+    with op.batch_alter_table("campaigns") as batch:
+        batch.add_column(sa.Column("confirmed_audience", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("enrolled_through", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns") as batch:
+        batch.drop_column("enrolled_through")
+        batch.drop_column("confirmed_audience")
     op.drop_table("kpi_snapshots")
