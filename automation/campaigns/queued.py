@@ -39,11 +39,12 @@ def request(
     where: Filter | None,
     campaign_id: str,
     confirmed: int | None,
-) -> bool:
-    """Record the campaign for the ticks to enroll; False when that id was recorded already.
+) -> tuple[str, bool]:
+    """Record the campaign for the ticks to enroll: its id, and False when it was recorded already.
 
-    Raises `CampaignError` as `launch` does (unknown or disabled journey, an id
-    of another journey's campaign or of a cancelled one).
+    An empty `campaign_id` gets one made of the journey and `now`. Raises
+    `CampaignError` as `launch` does (unknown or disabled journey, an id of
+    another journey's campaign or of a cancelled one).
     """
     journey = campaigns.get_journey(catalog, journey_id)
     cid = campaigns.campaign_id_for(journey, campaign_id, now)
@@ -57,7 +58,7 @@ def request(
         status=CampaignStatus.ENROLLING,
         confirmed=confirmed,
     )
-    return not existed
+    return cid, not existed
 
 
 def _chunk(s: Session, catalog: Catalog, campaign_id: str, now: dt.datetime) -> tuple[str, int] | None:

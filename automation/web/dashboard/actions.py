@@ -101,17 +101,16 @@ class Actions:
                 "since you confirmed; confirm the new count"
             )
             return Shown("campaign_confirm.html", {"check": result, "page": "campaigns"}, 409)
-        campaign_id = result.campaign_id or campaigns.new_campaign_id(result.journey_id, ask.now)
         try:
             with self.sessions.begin() as s:
-                recorded = queued.request(
+                campaign_id, recorded = queued.request(
                     s,
                     catalog,
                     result.journey_id,
                     now=ask.now,
                     launched_by=ask.user.email,
                     where=result.where,
-                    campaign_id=campaign_id,
+                    campaign_id=result.campaign_id,
                     confirmed=result.audience,
                 )
                 if recorded:
