@@ -42,12 +42,12 @@ FROM customers
 """
 _DELIVERIES = """
 INSERT INTO deliveries (enrollment_id, step_id, journey_id, customer_id, channel, template, arm, status,
-    due_at, attempts, created_at, updated_at, sent_at)
+    due_at, attempts, created_at, updated_at, sent_at, transactional)
 SELECT e.id, CASE WHEN k = 0 THEN 'thanks' ELSE 'step-' || k END,
     CASE WHEN k = 0 THEN 'post_purchase_thanks' ELSE 'welcome_series' END,
     e.customer_id, 'email', 'bench', CASE WHEN k = 0 THEN (ARRAY['warm', 'recap'])[1 + (e.id %% 2)] END,
     (ARRAY['sent', 'sent', 'sent', 'skipped', 'failed'])[1 + ((e.id + k) %% 5)],
-    %(now)s::timestamptz - random() * interval '30 days', 1, %(now)s, %(now)s, %(now)s
+    %(now)s::timestamptz - random() * interval '30 days', 1, %(now)s, %(now)s, %(now)s, false
 FROM enrollments e CROSS JOIN generate_series(0, 4) k
 """
 _EVENTS = """
