@@ -167,7 +167,8 @@ def _template_variables(catalog: Catalog, name: str, channel: str) -> set[str]:
     return found
 
 
-def _conditions(journey: Journey, where: Filter | None, now: dt.datetime) -> list[ColumnElement[bool]]:
+def conditions(journey: Journey, where: Filter | None, now: dt.datetime) -> list[ColumnElement[bool]]:
+    """Who is in the audience at `now`: the journey's audience, the filter, past the re-entry cooldown."""
     return [
         compile_filter(journey.audience),
         compile_filter(where),
@@ -218,7 +219,7 @@ def count_audience(
     now: dt.datetime,
 ) -> int:
     """How many customers the campaign would reach (counted in the database)."""
-    conds = _conditions(journey, where, now)
+    conds = conditions(journey, where, now)
     if customer_ids is None:
         with sessions() as s:
             return int(s.scalar(select(func.count()).select_from(Customer).where(*conds)) or 0)
@@ -271,7 +272,7 @@ def reach(
     if not sends:
         return out
     step = sends[0][1]
-    for ids in _pages(sessions, _conditions(journey, where, now), customer_ids, CHUNK):
+    for ids in _pages(sessions, conditions(journey, where, now), customer_ids, CHUNK):
         with sessions() as s:
             verdicts = judge_sends(s, catalog, journey, step, ids, now, default_tz=default_tz, caps=caps)
         for verdict in verdicts.values():
@@ -309,7 +310,7 @@ def preview(
         result.reach = reach(
             sessions, catalog, journey, where, customer_ids, now, default_tz=default_tz, caps=caps
         )
-    conds = _conditions(journey, where, now)
+    conds = conditions(journey, where, now)
     page = sample_size if customer_ids is None else CHUNK  # a file's first lines may not match
     first = next(_pages(sessions, conds, customer_ids, page), [])[:sample_size]
     with sessions() as s:
@@ -368,8 +369,35 @@ class LaunchResult:
     stopped: bool = False  # cancelled while launching
 
 
-def _open_campaign(
-    s: Session, journey: Journey, campaign_id: str, launched_by: str, now: dt.datetime, described: Any
+def describe(
+    where: Filter | None, customer_ids: CustomerIds | None = None, rate_per_s: float | None = None
+) -> dict[str, Any]:
+    """What the campaign row keeps of the launch request (its `filter` column)."""
+    return {
+        "where": where.model_dump(mode="json", by_alias=True, exclude_unset=True) if where else None,
+        "customers": str(customer_ids) if isinstance(customer_ids, Path) else None,
+        "rate_per_s": rate_per_s,
+    }
+
+
+def campaign_id_for(journey: Journey, campaign_id: str | None, now: dt.datetime) -> str:
+    """The id asked for, else one made of the journey and `now`; refused when too long."""
+    cid = campaign_id or new_campaign_id(journey.id, now)
+    if not 0 < len(cid) <= 128:
+        raise CampaignError("a campaign id has 1 to 128 characters")
+    return cid
+
+
+def open_campaign(
+    s: Session,
+    journey: Journey,
+    campaign_id: str,
+    launched_by: str,
+    now: dt.datetime,
+    described: dict[str, Any],
+    *,
+    status: CampaignStatus = CampaignStatus.LAUNCHING,
+    confirmed: int | None = None,
 ) -> bool:
     """Record the campaign, or check that a relaunch matches it; True when it existed."""
     row = {
@@ -379,7 +407,8 @@ def _open_campaign(
         "launched_at": now,
         "filter": described,
         "audience_size": 0,
-        "status": CampaignStatus.LAUNCHING,
+        "status": status,
+        "confirmed_audience": confirmed,
     }
     created = insert_ignore(s, Campaign.__table__, [row], ["id"], ["id"])
     if created:
@@ -399,7 +428,7 @@ def _open_campaign(
 ENROLL_COLUMNS = (*entry.COLUMNS, "campaign_id")
 
 
-def _enroll_chunk(
+def enroll_chunk(
     s: Session,
     journey: Journey,
     campaign_id: str,
@@ -483,17 +512,10 @@ def launch(
     used by another journey, or a cancelled campaign.
     """
     journey = get_journey(catalog, journey_id)
-    cid = campaign_id or new_campaign_id(journey.id, now)
-    if not 0 < len(cid) <= 128:
-        raise CampaignError("a campaign id has 1 to 128 characters")
-    described: dict[str, Any] = {
-        "where": where.model_dump(mode="json", by_alias=True, exclude_unset=True) if where else None,
-        "customers": str(customer_ids) if isinstance(customer_ids, Path) else None,
-        "rate_per_s": rate_per_s,
-    }
+    cid = campaign_id_for(journey, campaign_id, now)
     with sessions.begin() as s:
-        resumed = _open_campaign(s, journey, cid, launched_by, now, described)
-    conds = _conditions(journey, where, now)
+        resumed = open_campaign(s, journey, cid, launched_by, now, describe(where, customer_ids, rate_per_s))
+    conds = conditions(journey, where, now)
     matched = enrolled = 0
     stopped = False
     for ids in _pages(sessions, conds, customer_ids, chunk):
@@ -505,7 +527,7 @@ def launch(
                 scope = [*conds, Customer.id >= ids[0], Customer.id <= ids[-1]]
             else:
                 scope = [*conds, Customer.id.in_(ids)]
-            added = _enroll_chunk(s, journey, cid, ids, scope, matched, now, rate_per_s)
+            added = enroll_chunk(s, journey, cid, ids, scope, matched, now, rate_per_s)
             statistics.keep_up(s, Enrollment.__tablename__, added)
             enrolled += added
         matched += len(ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,22 +19,12 @@ from automation.processes.runtime import build_runtime
 kpis_app = typer.Typer(help="Loyalty KPIs over a period (and `cohorts`).", invoke_without_command=True)
 app.add_typer(kpis_app, name="kpis")
 
-RATES = ("repeat_purchase_rate", "retention_rate", "churn_rate")
-
 
 def _window(value: str) -> dt.timedelta:
     try:
         return parse_duration(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--active-window") from None
-
-
-def _shown(name: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if name in RATES:
-        return f"{value:.1%}"
-    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
 @kpis_app.callback()
@@ -44,14 +34,14 @@ def kpis(
     until: Annotated[str | None, instant("End of the period (default: now).")] = None,
     active_window: Annotated[
         str, typer.Option(metavar="DURATION", help="A customer is active with an order this recent.")
-    ] = "180d",
+    ] = counting.DEFAULT_WINDOW,
     as_json: AsJson = False,
 ) -> None:
     """Loyalty KPIs over a period: retention, churn, repeat purchase rate, CLV, journeys' revenue."""
     if ctx.invoked_subcommand is not None:
         return
     end = parse_now(None) if until is None else parse_at(until, "--until")
-    start = parse_at(since, "--since") if since is not None else end - dt.timedelta(days=365)
+    start = parse_at(since, "--since") if since is not None else end - counting.DEFAULT_PERIOD
     if start >= end:
         raise typer.BadParameter("--since must be before --until", param_hint="--since")
     window = _window(active_window)
@@ -67,7 +57,7 @@ def kpis(
     out = table("kpi", "value", title=f"KPIs from {start.isoformat()} to {end.isoformat()}", right=("value",))
     for name, value in figures.items():
         if name != "control_group":
-            out.add_row(name, _shown(name, value))
+            out.add_row(name, maths.shown(name, value))
     print_table(out)
     if lift is None:
         console.print("no global control group (AUTOMATION_GLOBAL_HOLDOUT_PCT is 0)")
@@ -77,7 +67,7 @@ def kpis(
     revenue_lift = shown["revenue_lift"]
     console.print(
         f"against the global control group ({lift.control_customers:,} customers): revenue per customer "
-        f"{_shown('', programme)} vs {_shown('', control)}"
+        f"{maths.shown('', programme)} vs {maths.shown('', control)}"
         f", lift {'-' if revenue_lift is None else f'{revenue_lift:+.1%}'}"
     )
 

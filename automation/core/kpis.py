@@ -55,6 +55,18 @@ class Lift:
         }
 
 
+RATES = ("repeat_purchase_rate", "retention_rate", "churn_rate")
+
+
+def shown(name: str, value: Any) -> str:
+    """A KPI as people read it: rates as percentages, amounts with two decimals, counts grouped."""
+    if value is None:
+        return "-"
+    if name in RATES:
+        return f"{value:.1%}"
+    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+
+
 def _ratio(numerator: float, denominator: float | None) -> float | None:
     return numerator / denominator if denominator else None
 

@@ -55,6 +55,7 @@ ENDED_EARLY = (EnrollmentState.EXITED, EnrollmentState.CANCELLED)
 class CampaignStatus(StrEnum):
     """A manual campaign's progress."""
 
+    ENROLLING = "enrolling"  # launched from the dashboard: the scheduler's ticks enroll the audience
     LAUNCHING = "launching"
     LAUNCHED = "launched"
     CANCELLED = "cancelled"

@@ -19,6 +19,10 @@ from automation.core.kpis import Counts, Lift
 from automation.store.filter_sql import json_typed
 from automation.store.models import Customer, Enrollment, Event
 
+#: `automation kpis` without --since: the year before --until; without --active-window: 180 days.
+DEFAULT_PERIOD = dt.timedelta(days=365)
+DEFAULT_WINDOW = "180d"
+
 
 def order_total_sql() -> Any:
     """An order event's value in SQL: its numeric `total`, `value` or `revenue`, else 0."""

@@ -1,4 +1,5 @@
-"""`automation insight refresh`: recompute every customer's RFM scores and predictions, and store them.
+"""`automation insight refresh`: recompute every customer's RFM scores and predictions, and store them;
+also the day's snapshot of the KPIs (`snapshots`), the dashboard's trends.
 
 RFM is set-based SQL (`rfm`); the predictions fit BG/NBD and Gamma-Gamma on the
 order summaries (`summaries`, `core.clv`) and are written back in chunks: on
@@ -15,7 +16,7 @@ from sqlalchemy import column, table, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.clv import FitError, Predictions, predict
-from automation.insight import rfm, summaries
+from automation.insight import rfm, snapshots, summaries
 from automation.store.models import Customer
 from automation.store.sqlutil import copy_into, update_many
 
@@ -85,8 +86,9 @@ def _write(s: Session, ids: list[str], found: Predictions, now: dt.datetime) -> 
 
 
 def refresh(sessions: sessionmaker[Session], order_event: str, now: dt.datetime) -> Refreshed:
-    """Score and predict every customer with orders before `now`, in one transaction."""
+    """Snapshot the KPIs, score and predict every customer with orders before `now`: one transaction."""
     with sessions.begin() as s:
+        snapshots.take(s, order_event, now)
         scored = rfm.score(s)
         data = summaries.read(s, order_event, now)
         try:

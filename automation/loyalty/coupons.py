@@ -39,6 +39,11 @@ class PoolStatus:
     left: int
     low_water: int
 
+    @property
+    def low(self) -> bool:
+        """Below its low water: time to import or generate more codes."""
+        return self.left < self.low_water
+
     def as_dict(self) -> dict[str, object]:
         return {
             "pool": self.pool,
@@ -178,7 +183,7 @@ def warn_low(s: Session, pools: Collection[str], at: dt.datetime) -> None:
     if not pools:
         return
     for p in status(s, at):
-        if p.pool in pools and p.left < p.low_water:
+        if p.pool in pools and p.low:
             log.warning("coupon pool %s has %d codes left (low water %d)", p.pool, p.left, p.low_water)
 
 

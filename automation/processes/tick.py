@@ -1,5 +1,8 @@
 """One evaluation pass at `now`: enroll, exit, advance, release, sweep, then enqueue.
 
+Enrolling includes the next pages of the campaigns launched from the dashboard
+(`automation.campaigns.queued`), so their first messages are made in the same tick.
+
 Every write is committed before the ids it produced are handed to `enqueue`,
 so a crash between the two leaves `queued` rows that the sweep of a later tick
 re-enqueues. On PostgreSQL only one tick runs at a time (an advisory lock);
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.advance import batch
 from automation.advance.send import QUEUED, Queued
+from automation.campaigns import queued as queued_campaigns
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
@@ -157,6 +161,7 @@ def tick(
             return report
         with session_factory.begin() as session:
             report.exited += removed.end_removed(session, catalog.journeys, now)
+        report.enrolled.update(queued_campaigns.enroll_pending(session_factory, catalog, now))
         report.loyalty = advance_accounts(session_factory, catalog.programme, now)
         birthday_points(session_factory, catalog.programme, now)
         for journey in catalog.active():

@@ -315,6 +315,9 @@ class Campaign(Base):
         EnumText(CampaignStatus, 16), default=CampaignStatus.LAUNCHING
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: While `enrolling`: the count the editor confirmed, and the last customer id enrolled so far.
+    confirmed_audience: Mapped[int | None] = mapped_column(Integer)
+    enrolled_through: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index(None, "launched_at", "id"),)
 
@@ -590,3 +593,13 @@ class Coupon(Base):
             sqlite_where=text("delivery_id IS NULL"),
         ),
     )
+
+
+class KpiSnapshot(Base):
+    """The figures of `automation kpis` as one `insight refresh` of a UTC day found them: the trend."""
+
+    __tablename__ = "kpi_snapshots"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONType)

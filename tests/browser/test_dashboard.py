@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from automation.campaigns import queued
 from automation.campaigns.campaign import CampaignError, parse_filter_text
 from automation.config import Settings
 from automation.core import feedback
+from automation.insight.refresh import refresh
+from automation.loyalty import coupons
 from automation.web import ledger
 from tests.browser.conftest import (
     EDITOR,
@@ -241,12 +244,32 @@ def test_the_customer_timeline_shows_a_quiet_hours_deferral_with_its_time(
     screenshot(page, "customer", tmp_path, readme=True)
 
 
+def trends_and_warnings(flow: Flow, now: dt.datetime, days: int = 14) -> None:
+    """A KPI snapshot a day (as the daily insight refresh takes), a low coupon pool, a campaign enrolling."""
+    sessions = flow.runtime.sessions
+    for day in range(days, -1, -1):
+        refresh(sessions, flow.settings.order_event, now - dt.timedelta(days=day))
+    with sessions.begin() as s:
+        coupons.generate(s, "winter10", "W-######", 4, now, low_water=50)
+        queued.request(
+            s,
+            flow.runtime.catalog,
+            "seasonal_offer",
+            now=now,
+            launched_by=EDITOR[0],
+            where=parse_filter_text("{trait: tier, eq: gold}", "filter"),
+            campaign_id="gold-spring",
+            confirmed=3,
+        )
+
+
 def test_every_page_passes_axe_and_the_csp_blocks_nothing(
     page: Page, web: Web, flow: Flow, tmp_path: Path
 ) -> None:
     now = wall_now()
     history(flow, now)
     populate(flow, now)
+    trends_and_warnings(flow, now)
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     sign_in(page, web, EDITOR)
@@ -256,6 +279,7 @@ def test_every_page_passes_axe_and_the_csp_blocks_nothing(
         "journey": "/app/journeys/post_purchase_thanks",
         "campaigns": "/app/campaigns",
         "campaign_new": "/app/campaigns/new",
+        "campaign": "/app/campaigns/gold-spring",
         "deliveries": "/app/deliveries",
         "customers": "/app/customers",
         "customer": "/app/customers/night-owl",
@@ -271,6 +295,10 @@ def test_every_page_passes_axe_and_the_csp_blocks_nothing(
     expect(page.locator("h1")).to_have_text("Suppressions")
     page.goto(web.url + "/app/")
     expect(page.locator(".chart canvas").first).to_be_visible()
+    expect(page.locator(".kpi-label", has_text="retention rate")).to_be_visible()
+    expect(page.locator(".attention")).to_contain_text("Coupon pool winter10 is running low: 4 codes left")
+    page.goto(web.url + "/app/journeys/post_purchase_thanks")
+    expect(page.locator(".experiment .verdict")).to_have_text("verdict: not enough data")
     assert csp_errors(console) == []
 
 

@@ -20,6 +20,9 @@ from automation.core.statuses import DeliveryStatus
 from automation.insight import experiments, reporting
 from automation.insight.explain import explain
 from automation.store.models import Customer
+from automation.web.dashboard.accounts import Role, User
+from automation.web.dashboard.app import Dashboard
+from automation.web.dashboard.pages import Ask
 from automation.web.dashboard.timeline import timeline
 from tests.harness import Flow, cli, identify, track, utc
 from tests.standins import SendGridStandIn
@@ -150,7 +153,7 @@ def test_held_out_entrants_get_a_held_out_delivery_and_no_message(
     )
 
 
-def test_experiments_show_counts_each_arm_and_held_out_entrants_convert(
+def test_experiments_show_counts_each_arm_held_out_entrants_convert_and_the_journey_page_shows_it(
     make_flow: MakeFlow, env: dict[str, str], sendgrid: SendGridStandIn
 ) -> None:
     flow = make_flow({"welcome_ab": AB, "plain": PLAIN})
@@ -182,6 +185,13 @@ def test_experiments_show_counts_each_arm_and_held_out_entrants_convert(
     assert by_arm["holdout"].lift is None and by_arm["warm"].lift is not None
     assert result.verdict == "not enough data"  # under 500 entrants per arm
     assert result.srm is not None and not result.srm.flagged
+    dashboard = Dashboard(flow.settings, flow.runtime.sessions, lambda: utc(NOW))
+    ask = Ask(User(1, "v@example.com", Role.VIEWER), utc(NOW), path={"journey_id": "welcome_ab"})
+    page = dashboard.render(dashboard.views.journey(ask), None)
+    assert "verdict: not enough data" in page
+    for a in result.arms:
+        assert f"<td>{a.entrants}</td><td>{a.sent}</td><td>{a.converted}</td>" in page
+    assert "warm</th>" in page and "holdout <small>(baseline)</small>" in page
     shown = cli("experiments", "show", "welcome_ab", "--json", env=_env(env, flow))
     assert shown.returncode == 0, shown.stderr
     payload = json.loads(shown.stdout)

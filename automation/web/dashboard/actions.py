@@ -1,8 +1,10 @@
 """What editors change: campaigns launched and cancelled, suppressions added, removed, imported.
 
-Each action goes through the product's own API (`automation.campaigns.launch`
-and `cancel`, `automation.store.suppressions`) and is written to the audit log
-in the same transaction as its effect where it has one.
+Each action goes through the product's own API (`automation.campaigns.queued`
+to launch, `campaign.cancel`, `automation.store.suppressions`) and is written
+to the audit log in the same transaction as its effect where it has one. A
+launch only records the campaign: the scheduler's ticks enroll its audience,
+so the request returns at once whatever the audience's size.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.campaigns import campaign as campaigns
+from automation.campaigns import queued
 from automation.config import Settings
 from automation.core import addresses
 from automation.errors import UserError
@@ -83,6 +86,8 @@ class Actions:
                 "page": "campaigns",
             }
             return Shown("campaign_new.html", context, 422)
+        # The id is fixed here, so that submitting the confirmation twice launches one campaign.
+        result.campaign_id = result.campaign_id or campaigns.new_campaign_id(result.journey_id, ask.now)
         return Shown("campaign_confirm.html", {"check": result, "page": "campaigns"})
 
     def launch_campaign(self, ask: Ask) -> Shown | Redirect:
@@ -97,31 +102,32 @@ class Actions:
             )
             return Shown("campaign_confirm.html", {"check": result, "page": "campaigns"}, 409)
         try:
-            launched = campaigns.launch(
-                self.sessions,
-                catalog,
-                result.journey_id,
-                now=ask.now,
-                launched_by=ask.user.email,
-                where=result.where,
-                campaign_id=result.campaign_id or None,
-            )
+            with self.sessions.begin() as s:
+                campaign_id, recorded = queued.request(
+                    s,
+                    catalog,
+                    result.journey_id,
+                    now=ask.now,
+                    launched_by=ask.user.email,
+                    where=result.where,
+                    campaign_id=result.campaign_id,
+                    confirmed=result.audience,
+                )
+                if recorded:
+                    audit.record(
+                        s,
+                        ask.user.email,
+                        "launched",
+                        ("campaign", campaign_id),
+                        ask.now,
+                        journey=result.journey_id,
+                        where=result.where_text.strip() or None,
+                        audience=result.audience,
+                    )
         except UserError as exc:
             result.problem = str(exc)
             return Shown("campaign_confirm.html", {"check": result, "page": "campaigns"}, 409)
-        with self.sessions.begin() as s:
-            audit.record(
-                s,
-                ask.user.email,
-                "launched",
-                ("campaign", launched.campaign_id),
-                ask.now,
-                journey=launched.journey_id,
-                where=result.where_text.strip() or None,
-                enrolled=launched.enrolled,
-                audience=launched.audience_size,
-            )
-        return Redirect(f"/app/campaigns/{quote(launched.campaign_id, safe='')}")
+        return Redirect(f"/app/campaigns/{quote(campaign_id, safe='')}")
 
     def cancel_campaign(self, ask: Ask) -> Shown | Redirect:
         campaign_id = ask.path["campaign_id"]

@@ -1,7 +1,9 @@
 """The overview: headline figures with a daily trend, messages per day, what needs attention.
 
 Every figure is a grouped count over an indexed time range of the last
-`DAYS` days (UTC calendar days, the current one included).
+`DAYS` days (UTC calendar days, the current one included). The KPIs of
+`automation kpis` are not recomputed here: they are read from the daily
+snapshots `insight refresh` stores (`automation.insight.snapshots`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core import kpis as maths
 from automation.core.statuses import REPORTED, Channel, DeliveryStatus
 from automation.definitions.catalog import Catalog
-from automation.insight import reporting
+from automation.insight import reporting, snapshots
+from automation.loyalty import coupons
 from automation.store.models import Delivery, ProviderEvent
 from automation.web.dashboard.daybins import day
 
@@ -29,11 +33,11 @@ class Series:
     """One line of a chart: a label and a value per day."""
 
     label: str
-    values: list[int]
+    values: list[float | None]  # None: no figure that day
 
     @property
-    def total(self) -> int:
-        return sum(self.values)
+    def total(self) -> float:
+        return sum(v for v in self.values if v is not None)
 
 
 @dataclass(frozen=True)
@@ -43,19 +47,31 @@ class Chart:
     series: list[Series]
 
 
+@dataclass(frozen=True)
+class Trend:
+    """One KPI of `automation kpis`: its last snapshot's value as the CLI shows it, and its daily line."""
+
+    name: str
+    latest: str
+    chart: Chart
+
+
 @dataclass
 class Attention:
     unknown: int = 0
     failed_last_day: int = 0
     problems: list[str] = field(default_factory=list)
+    low_pools: list[coupons.PoolStatus] = field(default_factory=list)
 
     @property
     def anything(self) -> bool:
-        return bool(self.unknown or self.failed_last_day or self.problems)
+        return bool(self.unknown or self.failed_last_day or self.problems or self.low_pools)
 
 
 @dataclass(frozen=True)
 class Overview:
+    trends: list[Trend]
+    snapshot_day: dt.date | None  # the last snapshot's, None before the first `insight refresh`
     kpis: list[Chart]
     conversions: int  # as `automation status` counts them, over the same days
     messages: list[Chart]
@@ -77,8 +93,26 @@ def days_until(now: dt.datetime, count: int = DAYS) -> tuple[dt.datetime, list[s
     return first, [f"{first + dt.timedelta(days=n):%Y-%m-%d}" for n in range(count)]
 
 
-def _spread(days: list[str], counts: dict[str, int]) -> list[int]:
+def _spread(days: list[str], counts: dict[str, int]) -> list[float | None]:
     return [counts.get(d, 0) for d in days]
+
+
+def trends(s: Session, now: dt.datetime) -> tuple[list[Trend], dt.date | None]:
+    """Each KPI over the last `DAYS` days from the daily snapshots, and the last snapshot's day."""
+    first, days = days_until(now)
+    rows = snapshots.recent(s, first.date())
+    if not rows:
+        return [], None
+    by_day = {f"{r.day:%Y-%m-%d}": r.figures for r in rows}
+    last = rows[-1].figures
+    return [
+        Trend(
+            name,
+            maths.shown(name, last.get(name)),
+            Chart(name, days, [Series(name, [by_day.get(d, {}).get(name) for d in days])]),
+        )
+        for name in last
+    ], rows[-1].day
 
 
 def messages(s: Session, now: dt.datetime) -> list[Chart]:
@@ -143,7 +177,8 @@ def attention(s: Session, now: dt.datetime, problems: list[str]) -> Attention:
         )
         or 0
     )
-    return Attention(int(unknown), int(failed), problems)
+    low = [p for p in coupons.status(s, now) if p.low]
+    return Attention(int(unknown), int(failed), problems, low)
 
 
 def overview(
@@ -151,4 +186,5 @@ def overview(
 ) -> Overview:
     converted = conversions(sessions, catalog, now)
     with sessions() as s:
-        return Overview(kpis(s, now), converted, messages(s, now), attention(s, now, problems))
+        shown, day = trends(s, now)
+        return Overview(shown, day, kpis(s, now), converted, messages(s, now), attention(s, now, problems))

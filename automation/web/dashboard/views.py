@@ -14,8 +14,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.config import Settings
+from automation.core.filters import INSIGHT_FACTS
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import EnrollmentState
+from automation.insight import experiments
+from automation.loyalty import operations
 from automation.store.models import Campaign, Customer, Enrollment
 from automation.web.dashboard import audit, campaign_list, deliveries, journey_stats, overview, timeline
 from automation.web.dashboard.catalog_view import CatalogView
@@ -60,6 +63,7 @@ class Views:
                 "flow": flow(journey),
                 "counts": counts,
                 "funnel": journey_stats.funnel(self.sessions, catalog, journey_id),
+                "experiments": experiments.results(self.sessions, journey),
                 "yaml": source.read_text(encoding="utf-8"),
                 "source": source.name,
                 "page": "journeys",
@@ -116,10 +120,14 @@ class Views:
         customer_id = ask.path["customer_id"]
         full = ask.user.is_editor
         before = decode(ask.q("before"))
+        catalog, _ = self.catalogs.current()
+        programme = catalog.programme if catalog else None
         with self.sessions() as s:
             c = s.get(Customer, customer_id)
             if c is None:
                 return Shown("error.html", {"status": 404, "reason": f"no customer {customer_id!r}"}, 404)
+            has_points = programme is not None and programme.points is not None
+            loyalty = operations.summary(s, programme, c.id, ask.now) if has_points else None
             story = timeline.timeline(
                 s,
                 c,
@@ -141,6 +149,8 @@ class Views:
                 "customer": c,
                 "traits": _traits(c, full),
                 "facts": _facts(c),
+                "predictions": _predictions(c),
+                "loyalty": loyalty,
                 "active": active,
                 "timeline": story,
                 "page": "customers",
@@ -170,6 +180,13 @@ def _traits(c: Customer, full: bool) -> list[tuple[str, Any]]:
         out.append((name, mask(value) if name in ADDRESS_TRAITS and value and not full else value))
     out.extend(sorted((c.traits or {}).items()))
     return out
+
+
+def _predictions(c: Customer) -> list[tuple[str, Any]]:
+    """The facts of the last `insight refresh`, none before it has scored this customer."""
+    if c.insight_at is None and c.rfm_segment is None:
+        return []
+    return [*((name, getattr(c, name)) for name in INSIGHT_FACTS), ("scored at", c.insight_at)]
 
 
 def _facts(c: Customer) -> list[tuple[str, Any]]:

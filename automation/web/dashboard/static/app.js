@@ -23,7 +23,7 @@
       values.push(s[1]);
     });
     var opts = {
-      width: Math.max(holder.clientWidth || 300, 200),
+      width: Math.max(holder.clientWidth || 300, small ? 80 : 200),
       height: parseInt(holder.dataset.height || "220", 10),
       series: series,
       legend: { show: !small },
