@@ -14,7 +14,8 @@ from automation.insight import experiments
 from automation.processes.runtime import build_runtime
 
 experiments_app = typer.Typer(
-    help="A/B variants, holdouts and split paths: each arm's conversions, lift and verdict.", no_args_is_help=True
+    help="A/B variants, holdouts and split paths: each arm's conversions, lift and verdict.",
+    no_args_is_help=True,
 )
 app.add_typer(experiments_app, name="experiments")
 
