@@ -16,12 +16,12 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import arms, assignment
 from automation.core import experiment_stats as es
-from automation.core.journeys import Journey
+from automation.core.journeys import Goal, Journey
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
@@ -83,6 +83,16 @@ def _first(journey: Journey, step_id: str) -> Select[int, str, str | None, dt.da
     ).where(Delivery.journey_id == journey.id, Delivery.step_id == step_id, Delivery.retry_of.is_(None))
 
 
+def _goal_window(s: Session, goal: Goal, customer_id: Any, anchor: Any) -> ColumnElement[bool]:
+    """The customer's goal events within the goal window after `anchor`."""
+    return and_(
+        EventRow.customer_id == customer_id,
+        EventRow.name == goal.event,
+        EventRow.occurred_at > anchor,
+        EventRow.occurred_at <= plus(s, anchor, goal.within),
+    )
+
+
 def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str, ArmResult], int]:
     rows = {arm: ArmResult(arm, weight) for arm, weight in design.arms}
     first = _first(journey, design.step_id).subquery()
@@ -111,12 +121,7 @@ def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str
             row.sent, row.delivered, row.opened, row.clicked = n_sent, n_delivered, n_opened, n_clicked
     if journey.goal is not None:
         goal = journey.goal
-        window = and_(
-            EventRow.customer_id == first.c.customer_id,
-            EventRow.name == goal.event,
-            EventRow.occurred_at > first.c.anchor,
-            EventRow.occurred_at <= plus(s, first.c.anchor, goal.within),
-        )
+        window = _goal_window(s, goal, first.c.customer_id, first.c.anchor)
         for arm, n in s.execute(
             select(first.c.arm, func.count()).where(exists().where(window)).group_by(first.c.arm)
         ):
@@ -156,12 +161,7 @@ def _split_counts(
     ]
     goal = [literal(False), literal(0.0)]
     if journey.goal is not None:
-        window = and_(
-            EventRow.customer_id == Enrollment.customer_id,
-            EventRow.name == journey.goal.event,
-            EventRow.occurred_at > d.decided_at,
-            EventRow.occurred_at <= plus(s, d.decided_at, journey.goal.within),
-        )
+        window = _goal_window(s, journey.goal, Enrollment.customer_id, d.decided_at)
         total = json_typed("total", "number", EventRow.properties)
         goal = [
             exists().where(window),
