@@ -3,6 +3,8 @@
 The path is `core.assignment.pick` of (journey, the split's step id, customer):
 the same customer takes the same path on every tick and process, and a path's
 steps then run as any others (an empty path rejoins the steps after the split).
+Each choice is recorded in `split_decisions` (an empty path leaves no other
+trace), which the experiment report counts per path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from sqlalchemy.orm import Session
 from automation.advance.step import JudgedKind, Reached
 from automation.core import assignment
 from automation.core.journeys import SplitStep
-from automation.store.models import Enrollment
+from automation.store.models import Enrollment, SplitDecision
+from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
 
@@ -25,6 +28,7 @@ class SplitKind(JudgedKind[SplitStep]):
     def choose(self, session: Session, step_id: str, body: SplitStep, reached: Reached) -> dict[int, str]:
         paths = [(p.id, p.weight) for p in body.paths]
         ids = [eid for eid, _ in reached]
+        at = dict(reached)
         out: dict[int, str] = {}
         for n in range(0, len(ids), CHUNK):
             rows = session.execute(
@@ -32,8 +36,21 @@ class SplitKind(JudgedKind[SplitStep]):
                     Enrollment.id.in_(ids[n : n + CHUNK])
                 )
             )
+            decided = []
             for eid, jid, cid in rows:
-                out[eid] = assignment.pick(jid, step_id, cid, paths).arm
+                out[eid] = path = assignment.pick(jid, step_id, cid, paths).arm
+                decided.append(
+                    {
+                        "enrollment_id": eid,
+                        "step_id": step_id,
+                        "journey_id": jid,
+                        "path_id": path,
+                        "decided_at": at[eid],
+                    }
+                )
+            insert_ignore(
+                session, SplitDecision.__table__, decided, ("enrollment_id", "step_id"), one_statement=True
+            )
         return out
 
     def waits_for(self, body: SplitStep) -> str:

@@ -14,7 +14,8 @@ from automation.insight import experiments
 from automation.processes.runtime import build_runtime
 
 experiments_app = typer.Typer(
-    help="A/B variants and holdouts: each arm's conversions, lift and verdict.", no_args_is_help=True
+    help="A/B variants, holdouts and split paths: each arm's conversions, lift and verdict.",
+    no_args_is_help=True,
 )
 app.add_typer(experiments_app, name="experiments")
 
@@ -41,7 +42,8 @@ def _p(value: float | None) -> str:
 def print_result(r: experiments.ExperimentResult) -> None:
     """One experiment as `automation experiments show` prints it (the demo prints the same)."""
     columns = ("arm", *NUMBERS, *VERSUS)
-    out = table(*columns, title=f"{r.journey_id}, step {r.step_id}", right=columns[1:])
+    where = f"split {r.step_id}, by path" if r.split else f"step {r.step_id}"
+    out = table(*columns, title=f"{r.journey_id}, {where}", right=columns[1:])
     for a in r.arms:
         lift = a.lift
         out.add_row(
@@ -78,8 +80,9 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Each arm of JOURNEY's experiments: entrants, sends, conversions, lift against the baseline, verdict."""
-    runtime = build_runtime(load_settings())
-    results = experiments.show(runtime.sessions, runtime.catalog, journey_id)
+    settings = load_settings()
+    runtime = build_runtime(settings)
+    results = experiments.show(runtime.sessions, runtime.catalog, journey_id, settings.global_holdout_pct)
     if as_json:
         print_json({"journey": journey_id, "experiments": [r.as_dict() for r in results]})
         return
@@ -95,7 +98,9 @@ def list_cmd(
     runtime = build_runtime(load_settings())
     found = experiments.listing(runtime.catalog)
     if as_json:
-        print_json([{"journey": j.id, "step": d.step_id, "arms": dict(d.arms)} for j, d in found])
+        print_json(
+            [{"journey": j.id, "step": d.step_id, "split": d.split, "arms": dict(d.arms)} for j, d in found]
+        )
         return
     out = table("journey", "step", "arms (share of entrants)", title="Experiments")
     for j, d in found:

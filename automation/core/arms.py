@@ -43,19 +43,23 @@ class Placement:
         return f"arm {self.arm}{held}" + (f" ({reasons})" if reasons else "")
 
 
+def withheld(journey: Journey, customer_id: str, global_holdout_pct: float) -> Assignment | None:
+    """Why the customer's messages of `journey` are held back (the global control group first), if so."""
+    if journey.transactional:
+        return None
+    control = assignment.global_control(customer_id, global_holdout_pct)
+    return control or assignment.held_out(journey.id, customer_id, journey.holdout)
+
+
 def place(
     journey: Journey, step_id: str, step: SendStep, customer_id: str, global_holdout_pct: float
 ) -> Placement:
     """The placement of `customer_id` at send step `step_id` of `journey`."""
     template, variant = step.assign(journey.id, step_id, customer_id)
     chosen = (variant,) if variant else ()
-    if not journey.transactional:
-        control = assignment.global_control(customer_id, global_holdout_pct)
-        if control is not None:
-            return Placement(template, control.arm, True, (control, *chosen))
-        held = assignment.held_out(journey.id, customer_id, journey.holdout)
-        if held is not None:
-            return Placement(template, held.arm, True, (held, *chosen))
+    held = withheld(journey, customer_id, global_holdout_pct)
+    if held is not None:
+        return Placement(template, held.arm, True, (held, *chosen))
     if variant is not None:
         return Placement(template, variant.arm, False, chosen)
     if journey.holdout:
@@ -76,17 +80,21 @@ def template_now(journey: Journey, step_id: str, step: SendStep, customer_id: st
 
 @dataclass(frozen=True)
 class Design:
-    """One experiment of a journey: the send step whose deliveries carry the arms, and the arms' weights.
+    """One experiment of a journey: the step that assigns the arms, and the arms' weights (per cent).
 
-    The first arm is the baseline: the holdout when the journey has one, else the first variant.
+    The first arm is the baseline: the holdout when the journey has one, else the first
+    variant; for a `split` (`split` true: its arms are the paths, recorded in
+    `split_decisions`), the first path.
     """
 
     step_id: str
     arms: tuple[tuple[str, float], ...]
+    split: bool = False
 
 
 def designs(journey: Journey) -> list[Design]:
-    """The journey's experiments: one per send step with variants, or its holdout at the first send."""
+    """The journey's experiments: one per send step with variants (or its holdout at the first send),
+    then one per split step."""
     holdout = ((assignment.HOLDOUT, journey.holdout),) if journey.holdout else ()
     rest = 100 - journey.holdout
     out = []
@@ -97,4 +105,22 @@ def designs(journey: Journey) -> list[Design]:
     sends = journey.send_steps()
     if holdout and not out and sends:
         out.append(Design(sends[0][0], (*holdout, (assignment.TREATMENT, rest))))
+    for sid, placed in journey.placed.items():
+        if placed.step.split is not None:
+            paths = placed.step.split.paths
+            total = sum(p.weight for p in paths)
+            out.append(Design(sid, tuple((p.id, 100 * p.weight / total) for p in paths), split=True))
+    return out
+
+
+def path_steps(journey: Journey, split_id: str) -> dict[str, str]:
+    """Every step inside the paths of split `split_id` (nested ones too), with the path it is on."""
+    placed = journey.placed
+    out = {}
+    for sid in placed:
+        here = placed[sid]
+        while here.parent is not None and here.parent != split_id:
+            here = placed[here.parent]
+        if here.parent == split_id and here.within is not None:
+            out[sid] = here.within
     return out

@@ -72,39 +72,64 @@ class GammaGamma:
         return np.where(frequency > 0, given, average)
 
 
-def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, weights: Array) -> float:
+@dataclass(frozen=True)
+class Repeats:
+    """The customers' repeat orders `x`, with the few distinct values they take: a term of x alone
+    (a log-gamma, a log-beta) is computed once per distinct value and spread (`spread`), the same
+    numbers at a fraction of the cost."""
+
+    x: Array
+    levels: Array
+    at: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, x: Array) -> Repeats:
+        levels, at = np.unique(x, return_inverse=True)
+        return cls(x, levels, at)
+
+    def spread(self, term: Callable[[Array], Array]) -> Array:
+        return np.asarray(term(self.levels), dtype=np.float64)[self.at]
+
+
+def bgnbd_log_likelihood(params: Array, x: Repeats, t_x: Array, T: Array, weights: Array) -> float:
     """The BG/NBD log-likelihood of (r, alpha, a, b) over customers (each row counted `weights` times)."""
     r, alpha, a, b = params
-    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    common += special.betaln(a, b + x) - special.betaln(a, b)
-    alive = -(r + x) * np.log(alpha + T)
-    bought = x > 0
-    dead = np.where(
-        bought, np.log(a) - np.log(np.where(bought, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf
-    )
+    common = x.spread(lambda v: special.gammaln(r + v)) - special.gammaln(r) + r * np.log(alpha)
+    common += x.spread(lambda v: special.betaln(a, b + v)) - special.betaln(a, b)
+    alive = -(r + x.x) * np.log(alpha + T)
+    bought = x.x > 0
+    log_b = x.spread(lambda v: np.log(np.where(v > 0, b + v - 1, 1.0)))
+    dead = np.where(bought, np.log(a) - log_b - (r + x.x) * np.log(alpha + t_x), -np.inf)
     return float(np.sum(weights * (common + np.logaddexp(alive, dead))))
 
 
-def gamma_gamma_log_likelihood(params: Array, x: Array, m: Array, weights: Array) -> float:
-    """The Gamma-Gamma log-likelihood of (p, q, v) over customers with repeat orders."""
+def gamma_gamma_log_likelihood(params: Array, x: Repeats, log_m: Array, xm: Array, weights: Array) -> float:
+    """The Gamma-Gamma log-likelihood of (p, q, v) over customers with repeat orders
+    (`log_m` the log of their average order value, `xm` repeat orders times that value)."""
     p, q, v = params
-    px = p * x
+    px = p * x.x
     ll = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
+        x.spread(lambda n: special.gammaln(p * n + q) - special.gammaln(p * n))
         - special.gammaln(q)
         + q * np.log(v)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(x * m + v)
+        + (px - 1) * log_m
+        + x.spread(lambda n: p * n * np.log(n))
+        - (px + q) * np.log(xm + v)
     )
     return float(np.sum(weights * ll))
 
 
+#: Parameters stay within [1/LIMIT, LIMIT]. Data with little heterogeneity (everyone buying at
+#: one steady pace) drives the maximum likelihood towards a limit at infinity; past this bound
+#: the predictions no longer change, but the hypergeometric terms overflow into NaN.
+LIMIT = 1e6
+
+
 def _maximise(nll: Callable[[Array], float], start: Array) -> Array:
     """Minimise a negative log-likelihood over log-parameters (so every parameter stays positive)."""
+    bounds = [(-np.log(LIMIT), np.log(LIMIT))] * len(start)
     with np.errstate(all="ignore"):  # the optimiser probes parameters where the likelihood overflows
-        result = optimize.minimize(nll, np.log(start), method="L-BFGS-B")
+        result = optimize.minimize(nll, np.log(start), method="L-BFGS-B", bounds=bounds)
     if not np.all(np.isfinite(result.x)):
         raise FitError(f"the fit did not converge: {result.message}")
     return np.asarray(np.exp(result.x), dtype=np.float64)
@@ -122,9 +147,10 @@ def fit_bgnbd(frequency: Array, recency: Array, T: Array) -> BgNbd:
         raise FitError("BG/NBD needs at least 10 customers, some with repeat orders")
     scale = float(np.max(T)) or 1.0
     (x, t_x, age), weights = _compressed(frequency, recency / scale, T / scale)
+    repeats = Repeats.of(x)
 
     def nll(log_params: Array) -> float:
-        value = -bgnbd_log_likelihood(np.exp(log_params), x, t_x, age, weights)
+        value = -bgnbd_log_likelihood(np.exp(log_params), repeats, t_x, age, weights)
         return value if np.isfinite(value) else 1e300
 
     r, alpha, a, b = _maximise(nll, np.array([1.0, 1.0, 1.0, 1.0]))
@@ -138,9 +164,10 @@ def fit_gamma_gamma(frequency: Array, average: Array) -> GammaGamma:
         raise FitError("Gamma-Gamma needs at least 5 customers with repeat orders")
     scale = float(np.mean(average[keep]))
     (x, m), weights = _compressed(frequency[keep], average[keep] / scale)
+    repeats, log_m, xm = Repeats.of(x), np.log(m), x * m
 
     def nll(log_params: Array) -> float:
-        value = -gamma_gamma_log_likelihood(np.exp(log_params), x, m, weights)
+        value = -gamma_gamma_log_likelihood(np.exp(log_params), repeats, log_m, xm, weights)
         return value if np.isfinite(value) else 1e300
 
     p, q, v = _maximise(nll, np.array([1.0, 2.0, 1.0]))

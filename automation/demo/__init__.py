@@ -206,7 +206,11 @@ def run_demo(
     # Every delivery, as `automation status` counts them on the same database.
     stats = reporting.status(runtime.sessions, catalog)
     journey = catalog.journeys.get(EXPERIMENT)
-    found = experiments.results(runtime.sessions, journey) if journey is not None else []
+    found = (
+        experiments.results(runtime.sessions, journey, settings.global_holdout_pct)
+        if journey is not None
+        else []
+    )
     runtime.engine.dispose()
     outbox = settings.outbox_dir
     return DemoResult(

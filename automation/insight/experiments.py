@@ -16,18 +16,18 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import arms, assignment
 from automation.core import experiment_stats as es
-from automation.core.journeys import Journey
+from automation.core.journeys import Goal, Journey
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.insight.reporting import feedback_sql, plus
 from automation.store.filter_sql import json_typed
-from automation.store.models import Delivery
+from automation.store.models import Delivery, Enrollment, SplitDecision
 from automation.store.models import Event as EventRow
 
 
@@ -56,6 +56,7 @@ class ArmResult:
 class ExperimentResult:
     journey_id: str
     step_id: str
+    split: bool
     goal: str | None
     baseline: str
     arms: list[ArmResult]
@@ -80,6 +81,16 @@ def _first(journey: Journey, step_id: str) -> Select[int, str, str | None, dt.da
         Delivery.arm,
         func.coalesce(Delivery.first_due_at, Delivery.due_at).label("anchor"),
     ).where(Delivery.journey_id == journey.id, Delivery.step_id == step_id, Delivery.retry_of.is_(None))
+
+
+def _goal_window(s: Session, goal: Goal, customer_id: Any, anchor: Any) -> ColumnElement[bool]:
+    """The customer's goal events within the goal window after `anchor`."""
+    return and_(
+        EventRow.customer_id == customer_id,
+        EventRow.name == goal.event,
+        EventRow.occurred_at > anchor,
+        EventRow.occurred_at <= plus(s, anchor, goal.within),
+    )
 
 
 def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str, ArmResult], int]:
@@ -110,12 +121,7 @@ def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str
             row.sent, row.delivered, row.opened, row.clicked = n_sent, n_delivered, n_opened, n_clicked
     if journey.goal is not None:
         goal = journey.goal
-        window = and_(
-            EventRow.customer_id == first.c.customer_id,
-            EventRow.name == goal.event,
-            EventRow.occurred_at > first.c.anchor,
-            EventRow.occurred_at <= plus(s, first.c.anchor, goal.within),
-        )
+        window = _goal_window(s, goal, first.c.customer_id, first.c.anchor)
         for arm, n in s.execute(
             select(first.c.arm, func.count()).where(exists().where(window)).group_by(first.c.arm)
         ):
@@ -132,9 +138,70 @@ def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str
     return rows, control
 
 
-def result(s: Session, journey: Journey, design: arms.Design) -> ExperimentResult:
+def _split_counts(
+    s: Session, journey: Journey, design: arms.Design, global_holdout_pct: float
+) -> tuple[dict[str, ArmResult], int, int]:
+    """Each path's figures, and the entrants in no path: of the global control group, of the holdout."""
+    rows = {arm: ArmResult(arm, weight) for arm, weight in design.arms}
+    d = SplitDecision
+    on_path = and_(
+        Delivery.enrollment_id == d.enrollment_id,
+        Delivery.journey_id == journey.id,
+        Delivery.step_id.in_(list(arms.path_steps(journey, design.step_id))),
+    )
+    sent = Delivery.status == DeliveryStatus.SENT
+    reached = [
+        exists().where(on_path, got)
+        for got in (
+            sent,
+            and_(sent, feedback_sql()["delivered"]),
+            Delivery.opened_at.is_not(None),
+            Delivery.clicked_at.is_not(None),
+        )
+    ]
+    goal = [literal(False), literal(0.0)]
+    if journey.goal is not None:
+        window = _goal_window(s, journey.goal, Enrollment.customer_id, d.decided_at)
+        total = json_typed("total", "number", EventRow.properties)
+        goal = [
+            exists().where(window),
+            select(func.coalesce(func.sum(total), 0)).where(window).scalar_subquery(),
+        ]
+    columns: list[Any] = [d.path_id, Enrollment.customer_id, *reached, *goal]
+    query = (
+        select(*columns)
+        .join(Enrollment, Enrollment.id == d.enrollment_id)
+        .where(d.journey_id == journey.id, d.step_id == design.step_id)
+    )
+    apart: dict[str, int] = {assignment.GLOBAL_CONTROL: 0, assignment.HOLDOUT: 0}
+    for found in s.execute(query):
+        path, customer_id, got, (converted, revenue) = found[0], found[1], found[2:6], found[6:]
+        held = arms.withheld(journey, customer_id, global_holdout_pct)
+        if held is not None:
+            apart[held.arm] += 1
+            continue
+        row = rows.get(path)
+        if row is None:  # a path the journey no longer has
+            continue
+        row.entrants += 1
+        row.sent += bool(got[0])
+        row.delivered += bool(got[1])
+        row.opened += bool(got[2])
+        row.clicked += bool(got[3])
+        row.converted += bool(converted)
+        row.revenue += float(revenue)
+    return rows, apart[assignment.GLOBAL_CONTROL], apart[assignment.HOLDOUT]
+
+
+def result(
+    s: Session, journey: Journey, design: arms.Design, global_holdout_pct: float = 0.0
+) -> ExperimentResult:
     """The figures of one experiment of `journey`."""
-    rows, control = _counts(s, journey, design)
+    held = 0
+    if design.split:
+        rows, control, held = _split_counts(s, journey, design, global_holdout_pct)
+    else:
+        rows, control = _counts(s, journey, design)
     ordered = [rows[arm] for arm, _ in design.arms]
     analysis = es.analyse([es.Counts(r.arm, r.entrants, r.converted, r.weight) for r in ordered])
     lifts = {c.arm: c for c in analysis.comparisons}
@@ -144,9 +211,12 @@ def result(s: Session, journey: Journey, design: arms.Design) -> ExperimentResul
         r.p_best = analysis.p_best.get(r.arm)
         r.lift = lifts.get(r.arm)
     notes = [] if journey.goal else ["the journey has no goal: nothing converts"]
+    if held:
+        notes.append(f"{held} entrants of the journey's holdout are in no path (no path reached them)")
     return ExperimentResult(
         journey.id,
         design.step_id,
+        design.split,
         journey.goal.event if journey.goal else None,
         analysis.baseline,
         ordered,
@@ -157,20 +227,26 @@ def result(s: Session, journey: Journey, design: arms.Design) -> ExperimentResul
     )
 
 
-def results(sessions: sessionmaker[Session], journey: Journey) -> list[ExperimentResult]:
+def results(
+    sessions: sessionmaker[Session], journey: Journey, global_holdout_pct: float = 0.0
+) -> list[ExperimentResult]:
     """Every experiment of `journey` with its figures (none when it has no experiment)."""
     with sessions() as s:
-        return [result(s, journey, d) for d in arms.designs(journey)]
+        return [result(s, journey, d, global_holdout_pct) for d in arms.designs(journey)]
 
 
-def show(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> list[ExperimentResult]:
+def show(
+    sessions: sessionmaker[Session], catalog: Catalog, journey_id: str, global_holdout_pct: float = 0.0
+) -> list[ExperimentResult]:
     """Every experiment of one journey, with its figures; a user error when it has none."""
     journey = catalog.get(journey_id)
     if journey is None:
         raise UserError(f"no journey {journey_id!r} in the journeys folder")
     if not arms.designs(journey):
-        raise UserError(f"journey {journey_id!r} has no experiment: no `holdout` and no send with `variants`")
-    return results(sessions, journey)
+        raise UserError(
+            f"journey {journey_id!r} has no experiment: no `holdout`, no send with `variants`, no `split`"
+        )
+    return results(sessions, journey, global_holdout_pct)
 
 
 def listing(catalog: Catalog) -> list[tuple[Journey, arms.Design]]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.config import Settings
-from automation.core import arms, entry
+from automation.core import arms, assignment, entry
 from automation.core.durations import format_duration
 from automation.core.filters import Filter, describe
 from automation.core.journeys import Journey, SendStep
@@ -34,7 +34,7 @@ from automation.errors import UserError
 from automation.insight.would import Caps, judge_sends, says
 from automation.loyalty.accounts import standings
 from automation.store.filter_sql import compile_filter
-from automation.store.models import Customer, Enrollment
+from automation.store.models import Customer, Enrollment, SplitDecision
 
 
 @dataclass
@@ -78,6 +78,26 @@ def branch_lines(session: Session, journey: Journey, c: Customer, now: dt.dateti
         ok = holds(session, c.id, condition, latest, now)
         way, verdict = ("then", "holds") if ok else ("else", "does not hold")
         out.append(f"branch {placed.id} at {now.isoformat()}: {way} ({describe(condition)} {verdict})")
+    return out
+
+
+def split_lines(session: Session, journey: Journey, c: Customer) -> list[str]:
+    """Each split's path for the customer and why (its bucket), and the path their latest entry took."""
+    rows = session.execute(
+        select(SplitDecision.step_id, SplitDecision.path_id)
+        .join(Enrollment, Enrollment.id == SplitDecision.enrollment_id)
+        .where(Enrollment.journey_id == journey.id, Enrollment.customer_id == c.id)
+        .order_by(SplitDecision.decided_at, SplitDecision.enrollment_id)
+    )
+    taken = {sid: path for sid, path in rows}
+    out = []
+    for sid, placed in journey.placed.items():
+        if placed.step.split is None:
+            continue
+        paths = [(p.id, p.weight) for p in placed.step.split.paths]
+        a = assignment.pick(journey.id, sid, c.id, paths)
+        took = f"; took path {taken[sid]} when last here" if sid in taken else ""
+        out.append(f"split {sid}: path {a.arm} ({a.why()}){took}")
     return out
 
 
@@ -161,7 +181,9 @@ def explain(
     why_not = _re_entry(session, journey, c, occ.key, now)
     if why_not is not None:
         lines.append(why_not)
-        return Explanation(False, lines + branch_lines(session, journey, c, now))
+        return Explanation(
+            False, lines + branch_lines(session, journey, c, now) + split_lines(session, journey, c)
+        )
     lines.append("would enter now")
     for sid, step in journey.send_steps():
         placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
@@ -172,7 +194,9 @@ def explain(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
         )
         lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
-    return Explanation(True, lines + branch_lines(session, journey, c, now))
+    return Explanation(
+        True, lines + branch_lines(session, journey, c, now) + split_lines(session, journey, c)
+    )
 
 
 # ---------------------------------------------------------------- preview

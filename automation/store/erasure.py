@@ -8,7 +8,8 @@ enrollments end (`erased`) and lose their context (it quotes event
 properties); pending deliveries are skipped (`erased`); every delivery,
 enrollment and test-send row stays, with no address and a customer id replaced by a fresh
 random pseudonym, so a later identify of the same id starts an empty profile
-that nothing links to the old one. Suppressions of their addresses are kept
+that nothing links to the old one (a split decision names only its enrollment, so it stays
+with it). Suppressions of their addresses are kept
 only as one-way hashes, which the suppression check still matches. Running it
 again finds nothing and changes nothing.
 """

@@ -282,6 +282,25 @@ class Delivery(Numbered, Base):
     )
 
 
+class SplitDecision(Base):
+    """The path one enrollment took at one `split` step, and when it reached the split.
+
+    An empty path makes no delivery, so this is the only record of it; the
+    experiment report counts each path's entrants and conversions from here.
+    No customer id: the enrollment names the customer (and erasure pseudonymises it there).
+    """
+
+    __tablename__ = "split_decisions"
+
+    enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("enrollments.id"), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    path_id: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "journey_id", "step_id", "path_id"),)
+
+
 class Suppression(Numbered, Base):
     """An address we must not message on a channel, and why."""
 

@@ -13,13 +13,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from automation.config import Settings
 from automation.core import assignment
+from automation.core import experiment_stats as es
 from automation.core.statuses import DeliveryStatus
 from automation.insight import experiments, reporting
 from automation.insight.explain import explain
-from automation.store.models import Customer
+from automation.store.erasure import forget
+from automation.store.models import Customer, Enrollment, SplitDecision
 from automation.web.dashboard.accounts import Role, User
 from automation.web.dashboard.app import Dashboard
 from automation.web.dashboard.pages import Ask
@@ -322,3 +325,110 @@ def test_a_split_sends_each_entrant_down_the_path_of_its_bucket_and_rejoins(
     }
     assert 15 <= sum(p == "coupon" for p in paths.values()) <= 55
     assert len(sendgrid.messages()) == sum(len(steps) for steps in made.values())
+
+
+SPLIT_GOAL = """id: split_goal
+name: Offer or not, measured
+trigger: {event: {name: joined}}
+holdout: 20%
+goal: {event: order_placed, within: 7d}
+frequency_cap: false
+steps:
+  - split:
+      id: offer
+      paths:
+        - {id: coupon, weight: 50, steps: [{send: {channel: email, template: warm}}]}
+        - {id: plain, weight: 50, steps: []}
+"""
+
+
+def _path(cid: str) -> str:
+    return assignment.pick("split_goal", "offer", cid, [("coupon", 50), ("plain", 50)]).arm
+
+
+def _taken(flow: Flow) -> dict[str, str]:
+    with flow.runtime.sessions() as s:
+        rows = s.execute(
+            select(Enrollment.customer_id, SplitDecision.path_id).join(
+                Enrollment, Enrollment.id == SplitDecision.enrollment_id
+            )
+        )
+        return {cid: path for cid, path in rows}
+
+
+def test_experiments_show_reports_each_split_path_from_the_recorded_decisions(
+    make_flow: MakeFlow, env: dict[str, str], sendgrid: SendGridStandIn
+) -> None:
+    flow = make_flow({"split_goal": SPLIT_GOAL}, global_holdout_pct=10.0)
+    flow.ingest(_people())
+    flow.run(NOW)
+    flow.run("2026-11-20T12:05:00Z")  # a re-run decides nothing again
+    # Every entrant's path is recorded, the empty path's too (it makes no delivery).
+    assert _taken(flow) == {cid: _path(cid) for cid in IDS}
+    buyers = set(IDS[::3])
+    flow.ingest(
+        [track(cid, "order_placed", "2026-11-22T09:00:00Z", f"o-{cid}", total=40.0) for cid in buyers]
+        + [track(IDS[1], "order_placed", "2026-11-28T09:00:00Z", "o-late", total=99.0)],  # after the window
+        now="2026-11-29T00:00:00Z",
+    )
+    control = {cid for cid in IDS if assignment.in_global_control(cid, 10)}
+    held = {cid for cid in set(IDS) - control if assignment.held_out("split_goal", cid, 20)}
+    assert control and held
+    results = experiments.show(flow.runtime.sessions, flow.runtime.catalog, "split_goal", 10.0)
+    (split,) = [r for r in results if r.split]
+    assert (split.step_id, split.baseline, [a.arm for a in split.arms]) == (
+        "offer",
+        "coupon",
+        ["coupon", "plain"],
+    )
+    counts = []
+    for row in split.arms:
+        members = [cid for cid in IDS if _path(cid) == row.arm and cid not in control | held]
+        converted = [cid for cid in members if cid in buyers]
+        assert (row.entrants, row.converted) == (len(members), len(converted))
+        assert row.sent == (len(members) if row.arm == "coupon" else 0)
+        assert row.revenue == pytest.approx(40.0 * len(converted))
+        assert row.conversion_rate == pytest.approx(len(converted) / len(members))
+        assert row.weight == 50
+        counts.append(es.Counts(row.arm, len(members), len(converted), 50))
+    coupon, plain = split.arms
+    assert coupon.lift is None and plain.lift == es.compare(counts[1], counts[0])
+    assert plain.conversion_ci == es.wilson(counts[1].converted, counts[1].entrants)
+    assert coupon.p_best is not None and coupon.p_best + (plain.p_best or 0) == pytest.approx(1)
+    assert split.verdict == "not enough data"  # under 500 entrants per path
+    assert split.global_control == len(control)
+    assert (
+        f"{len(held)} entrants of the journey's holdout are in no path (no path reached them)" in split.notes
+    )
+    shown = cli("experiments", "show", "split_goal", "--json", env={**_env(env, flow), **_pct(10)})
+    assert shown.returncode == 0, shown.stderr
+    (exp,) = [e for e in json.loads(shown.stdout)["experiments"] if e["split"]]
+    assert [(a["arm"], a["entrants"], a["converted"]) for a in exp["arms"]] == [
+        (a.arm, a.entrants, a.converted) for a in split.arms
+    ]
+    assert exp["arms"][1]["lift"]["p_value"] == pytest.approx(plain.lift.p_value)
+    text = cli("experiments", "show", "split_goal", env={**_env(env, flow), **_pct(10)})
+    assert text.returncode == 0, text.stderr
+    assert "split_goal, split offer, by path" in text.stdout and "verdict: not enough data" in text.stdout
+    listed = cli("experiments", "list", env=_env(env, flow))
+    assert "coupon 50%, plain 50%" in listed.stdout, listed.stdout
+
+
+def _pct(pct: float) -> dict[str, str]:
+    return {"AUTOMATION_GLOBAL_HOLDOUT_PCT": str(pct)}
+
+
+def test_explain_says_which_path_and_why_and_erasure_keeps_the_path_count(make_flow: MakeFlow) -> None:
+    flow = make_flow({"split_goal": SPLIT_GOAL})
+    flow.ingest(_people())
+    flow.run(NOW)
+    journey = flow.runtime.catalog.journeys["split_goal"]
+    cid = IDS[0]
+    with flow.runtime.sessions() as s:
+        lines = explain(s, journey, flow.runtime.catalog, cid, utc("2026-11-21T00:00:00Z"), "UTC").lines
+    a = assignment.pick("split_goal", "offer", cid, [("coupon", 50), ("plain", 50)])
+    assert f"split offer: path {a.arm} ({a.why()}); took path {a.arm} when last here" in lines, lines
+    with flow.runtime.sessions.begin() as s:
+        forget(s, cid, utc("2026-11-21T00:00:00Z"))
+    taken = _taken(flow)
+    assert cid not in taken and len(taken) == len(IDS)  # the path is counted, under a pseudonym

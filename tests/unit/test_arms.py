@@ -81,6 +81,60 @@ def test_designs_give_the_holdout_its_share_and_the_variants_the_rest_by_weight(
     assert arms.designs(_journey(send=AB)) == [arms.Design("thanks", (("warm", 25), ("short", 75)))]
 
 
+SPLIT = {
+    "split": {
+        "id": "offer",
+        "paths": [
+            {
+                "id": "coupon",
+                "weight": 1,
+                "steps": [
+                    {"send": {"id": "mail", "channel": "email", "template": "a"}},
+                    {
+                        "branch": {
+                            "if": {"trait": "vip", "eq": True},
+                            "then": [{"wait": {"id": "pause", "days": 1}}],
+                        }
+                    },
+                ],
+            },
+            {"id": "plain", "weight": 3, "steps": []},
+        ],
+    }
+}
+
+
+def _split_journey() -> Journey:
+    return Journey.model_validate(
+        {
+            "id": "j",
+            "name": "J",
+            "trigger": {"event": {"name": "x"}},
+            "steps": [SPLIT, {"send": {"id": "after", "channel": "email", "template": "b"}}],
+        }
+    )
+
+
+def test_a_split_is_an_experiment_whose_arms_are_its_paths_by_share() -> None:
+    assert arms.designs(_split_journey()) == [
+        arms.Design("offer", (("coupon", 25), ("plain", 75)), split=True)
+    ]
+
+
+def test_path_steps_are_every_step_inside_a_path_nested_ones_too_and_nothing_after_the_split() -> None:
+    steps = arms.path_steps(_split_journey(), "offer")
+    assert steps == {"mail": "coupon", "offer.coupon-2": "coupon", "pause": "coupon"}
+
+
+def test_withheld_is_the_global_control_group_first_then_the_holdout_and_never_transactional() -> None:
+    journey = _journey(holdout="30%")
+    for cid in IDS[:300]:
+        control = assignment.global_control(cid, 10)
+        held = assignment.held_out("j", cid, 30)
+        assert arms.withheld(journey, cid, 10) == (control or held)
+    assert {arms.withheld(_journey(transactional=True), cid, 50) for cid in IDS[:300]} == {None}
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from automation.core.clv import BgNbd, FitError, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from automation.core.clv import LIMIT, BgNbd, FitError, GammaGamma, fit_bgnbd, fit_gamma_gamma, predict
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
 
@@ -88,3 +88,16 @@ def test_cdnow_predictions_match_the_published_worked_example() -> None:
 def test_a_fit_on_too_little_data_says_why() -> None:
     with pytest.raises(FitError, match="at least 10 customers"):
         fit_bgnbd(np.zeros(3), np.zeros(3), np.ones(3))
+
+
+def test_customers_buying_at_one_steady_pace_still_get_finite_predictions() -> None:
+    # Every customer orders weekly: the likelihood is highest in the limit of no heterogeneity,
+    # where the unbounded fit ran away (r ~ 55,000) and the 90-day orders came out NaN.
+    frequency = np.arange(10.0)
+    recency = 7 * frequency
+    T = 29.5 + 17 * frequency
+    average = 10 + 2.5 * frequency
+    found = predict(frequency, recency, T, average)
+    assert np.all(np.isfinite(found.expected_orders_90d)) and np.all(np.isfinite(found.predicted_clv_365d))
+    assert np.all((found.p_alive > 0) & (found.p_alive <= 1))
+    assert found.purchases.r <= LIMIT and found.spend.q <= LIMIT
