@@ -33,19 +33,22 @@ from automation.store.models import Event as EventRow
 
 @dataclass
 class ArmResult:
+    """One arm's figures: who entered and converted (what the statistics read), then its reach."""
+
     arm: str
     weight: float
     entrants: int = 0
-    sent: int = 0
-    delivered: int = 0
-    opened: int = 0
-    clicked: int = 0
     converted: int = 0
-    revenue: float = 0.0
     conversion_rate: float | None = None
     conversion_ci: es.Interval | None = None
     p_best: float | None = None
     lift: es.Comparison | None = None
+    revenue: float = 0.0
+    #: Distinct entrants whose message was sent, delivered, opened, clicked.
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
 
     @property
     def revenue_per_entrant(self) -> float | None:

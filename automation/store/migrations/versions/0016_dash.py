@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("campaigns") as batch:
+        batch.add_column(sa.Column("confirmed_audience", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("enrolled_through", sa.String(128), nullable=True))
     ddl.table(
         "kpi_snapshots",
         sa.Column("day", sa.Date(), nullable=False),
@@ -24,9 +27,6 @@ def upgrade() -> None:
         ddl.json("figures"),
         key=("day",),
     )
-    with op.batch_alter_table("campaigns") as batch:
-        batch.add_column(sa.Column("confirmed_audience", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("enrolled_through", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
