@@ -62,15 +62,12 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_events (
 """
 _EVENT_COLUMNS = ("event_key", "customer_id", "name", "occurred_at", "properties", "total")
 _EVENT_TYPES = ("text", "text", "text", "timestamptz", "text", "numeric")
-# The JSON traits are read only for the customers in `:full` (those the batch may rewrite): a batch
-# of tracks alone reads none, which was most of the statement's cost. One statement, so the
-# batch's customers are locked in id order whichever way they are read.
 _LOAD = text(
-    "SELECT id, " + ", ".join(WELL_KNOWN) + ", id = ANY(:full) AS full, "
-    "CASE WHEN id = ANY(:full) THEN traits END AS traits, "
-    "CASE WHEN id = ANY(:full) THEN trait_times END AS trait_times, created_at, updated_at "
+    "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
 )
+# A batch that cannot rewrite a customer row (tracks only, no tiers) needs only the time zones.
+_LOAD_ZONES = text("SELECT id, timezone FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
 _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "updated_at")]
 # One statement, so that a customer row is written once per batch: the new events
 # (ON CONFLICT DO NOTHING ... RETURNING says which are new) feed the statistics and
@@ -133,7 +130,7 @@ _APPLY = text(
 class _State:
     """One customer's row as the batch sees it, and whether it must be written."""
 
-    __slots__ = ("created_at", "dirty", "full", "row", "times", "updated_at")
+    __slots__ = ("created_at", "dirty", "row", "times", "updated_at")
 
     def __init__(
         self, row: dict[str, Any], times: dict[str, str], created_at: dt.datetime, updated_at: dt.datetime
@@ -143,19 +140,31 @@ class _State:
         self.created_at = created_at
         self.updated_at = updated_at
         self.dirty = False
-        #: Whether `row` holds the customer's traits (a new customer's are empty); else it must not be written.
-        self.full = True
 
 
-def _load(session: Session, ids: list[str], full: list[str], now: dt.datetime) -> dict[str, _State]:
-    """The batch's customers, locked; only those in `full` with their traits, and only they may be written."""
+def _load(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _State]:
     states: dict[str, _State] = {}
-    for r in session.execute(_LOAD, {"ids": ids, "full": full}).mappings():
+    for r in session.execute(_LOAD, {"ids": ids}).mappings():
         row = {name: r[name] for name in WELL_KNOWN}
         row["traits"] = dict(r["traits"] or {})
-        state = _State(row, dict(r["trait_times"] or {}), r["created_at"], r["updated_at"])
-        state.full = r["full"]
-        states[r["id"]] = state
+        states[r["id"]] = _State(row, dict(r["trait_times"] or {}), r["created_at"], r["updated_at"])
+    _add_new(states, ids, now)
+    return states
+
+
+def _load_zones(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _State]:
+    """The batch's customers locked, known ones with their time zone only: never written (not dirty)."""
+    states: dict[str, _State] = {}
+    for cid, zone in session.execute(_LOAD_ZONES, {"ids": ids}):
+        row = dict.fromkeys(WELL_KNOWN)
+        row["timezone"] = zone
+        states[cid] = _State(row, {}, now, now)
+    _add_new(states, ids, now)
+    return states
+
+
+def _add_new(states: dict[str, _State], ids: list[str], now: dt.datetime) -> None:
+    """The batch's customers not in the database yet, as rows to write."""
     for cid in ids:
         if cid not in states:
             row = dict.fromkeys(WELL_KNOWN)
@@ -163,7 +172,6 @@ def _load(session: Session, ids: list[str], full: list[str], now: dt.datetime) -
             state = _State(row, {}, now, now)
             state.dirty = True
             states[cid] = state
-    return states
 
 
 def _identify(state: _State, cid: str, rec: Identify, now: dt.datetime) -> Track | None:
@@ -188,7 +196,6 @@ def _customer_rows(states: dict[str, _State]) -> list[tuple[Any, ...]]:
     for cid, s in states.items():
         if not s.dirty:
             continue
-        assert s.full, "a customer read without its traits would lose them"
         r = s.row
         rows.append(
             (
@@ -244,9 +251,10 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     """
     now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = sorted({r.customer_id for r in records})
-    tiered = programme is not None and programme.tiers is not None
-    full = ids if tiered else sorted({r.customer_id for r in records if isinstance(r, Identify)})
-    states = _load(session, ids, full, now)
+    rewrites = any(isinstance(r, Identify) for r in records) or (
+        programme is not None and programme.tiers is not None
+    )
+    states = (_load if rewrites else _load_zones)(session, ids, now)
     tracks: dict[str, Track] = {}
     for rec in records:
         if isinstance(rec, Identify):
