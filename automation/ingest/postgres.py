@@ -66,7 +66,8 @@ _LOAD = text(
     "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
 )
-# A batch that cannot rewrite a customer row (tracks only, no tiers) needs only the time zones.
+# A batch of tracks alone needs only its customers' time zones (and the whole rows of those whose
+# tier the loyalty programme changes, read again then).
 _LOAD_ZONES = text("SELECT id, timezone FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
 _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "updated_at")]
 # One statement, so that a customer row is written once per batch: the new events
@@ -153,7 +154,7 @@ def _load(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _Stat
 
 
 def _load_zones(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _State]:
-    """The batch's customers locked, known ones with their time zone only: never written (not dirty)."""
+    """The batch's customers locked, known ones with their time zone only: not written unless read whole."""
     states: dict[str, _State] = {}
     for cid, zone in session.execute(_LOAD_ZONES, {"ids": ids}):
         row = dict.fromkeys(WELL_KNOWN)
@@ -251,10 +252,8 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     """
     now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = sorted({r.customer_id for r in records})
-    rewrites = any(isinstance(r, Identify) for r in records) or (
-        programme is not None and programme.tiers is not None
-    )
-    states = (_load if rewrites else _load_zones)(session, ids, now)
+    whole = any(isinstance(r, Identify) for r in records)
+    states = (_load if whole else _load_zones)(session, ids, now)
     tracks: dict[str, Track] = {}
     for rec in records:
         if isinstance(rec, Identify):
@@ -266,6 +265,9 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     zones = {cid: s.row["timezone"] for cid, s in states.items()}
     programme_outcome = apply_tracks(session, programme, list(tracks.values()), zones, now)
     tracks.update((t.event_key, t) for t in programme_outcome.events)
+    retiered = sorted(cid for cid in programme_outcome.tiers if not states[cid].dirty)
+    if not whole and retiered:
+        states.update(_load(session, retiered, now))  # the rows to rewrite, whole (locked already)
     for cid, new_tier in programme_outcome.tiers.items():
         states[cid].row["tier"] = new_tier
         states[cid].dirty = True
