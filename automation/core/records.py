@@ -219,14 +219,15 @@ def _normalise_traits(traits: dict[str, Any]) -> tuple[dict[str, Any], tuple[str
     return out, warnings
 
 
-def _may_hold_unstorable(line: str) -> bool:
-    """Whether a line's values need the walk of `_check_values`.
+def may_hold_unstorable(line: str, enclosing: int = 0) -> bool:
+    """Whether the values of a JSON text need the walk of `_check_values`.
 
     JSON text can only produce a NUL or a lone surrogate through a `\\u` escape (or carry a
-    surrogate in the text itself), and only nest as deep as it has brackets; most lines
-    have neither, and skip the walk, which would double the cost of parsing.
+    surrogate in the text itself), and only nest as deep as it has brackets (plus the
+    `enclosing` levels it will be put in); most lines have neither, and skip the walk,
+    which would double the cost of parsing.
     """
-    if "\\u" in line or line.count("{") + line.count("[") > MAX_DEPTH:
+    if "\\u" in line or line.count("{") + line.count("[") + enclosing > MAX_DEPTH:
         return True
     try:
         line.encode("utf-8")
@@ -238,14 +239,17 @@ def _may_hold_unstorable(line: str) -> bool:
 def parse_record(line: str, now: dt.datetime) -> Record:
     """One JSON line to a record; raises RecordError with the reason."""
     data = _load_json(line)
-    if isinstance(data, dict) and _may_hold_unstorable(line):
+    if isinstance(data, dict) and may_hold_unstorable(line):
         _check_values(data)
     return _record(data, now)
 
 
-def parse_data(data: Any, now: dt.datetime) -> Record:
-    """One decoded record (a tracking call mapped to this shape) to a record; checked as a line is."""
-    if isinstance(data, dict):
+def parse_data(data: Any, now: dt.datetime, plain: bool = False) -> Record:
+    """One decoded record (a tracking call mapped to this shape) to a record; checked as a line is.
+
+    `plain`: the caller found with `may_hold_unstorable` that the values need no walk.
+    """
+    if isinstance(data, dict) and not plain:
         _check_values(data)
     return _record(data, now)
 

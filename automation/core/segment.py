@@ -100,9 +100,16 @@ def _properties(kind: str, item: dict[str, Any], context: dict[str, Any]) -> dic
 
 
 def parse_call(
-    kind: str, item: Any, received: dt.datetime, batch_context: dict[str, Any] | None = None
+    kind: str,
+    item: Any,
+    received: dt.datetime,
+    batch_context: dict[str, Any] | None = None,
+    plain: bool = False,
 ) -> Call:
-    """One tracking call to a `Call`; `batch_context` is a batch's top-level context."""
+    """One tracking call to a `Call`; `batch_context` is a batch's top-level context.
+
+    `plain`: the call and the context need no walk for unstorable values (`parse_data`).
+    """
     if kind == "group":
         raise RecordError("group calls are not supported")
     if kind not in KINDS:
@@ -137,4 +144,4 @@ def parse_call(
         elif isinstance(item.get("messageId"), str) and item["messageId"]:
             data["event_id"] = item["messageId"]
     link = (anonymous_id, user_id) if kind == "identify" and anonymous_id and user_id else None
-    return Call(parse_data(data, received), user_id is not None, anonymous_id, link)
+    return Call(parse_data(data, received, plain), user_id is not None, anonymous_id, link)

@@ -66,6 +66,9 @@ _LOAD = text(
     "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
 )
+# A batch of tracks alone needs only its customers' time zones (and the whole rows of those whose
+# tier the loyalty programme changes, read again then).
+_LOAD_ZONES = text("SELECT id, timezone FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
 _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "updated_at")]
 # One statement, so that a customer row is written once per batch: the new events
 # (ON CONFLICT DO NOTHING ... RETURNING says which are new) feed the statistics and
@@ -146,6 +149,23 @@ def _load(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _Stat
         row = {name: r[name] for name in WELL_KNOWN}
         row["traits"] = dict(r["traits"] or {})
         states[r["id"]] = _State(row, dict(r["trait_times"] or {}), r["created_at"], r["updated_at"])
+    _add_new(states, ids, now)
+    return states
+
+
+def _load_zones(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _State]:
+    """The batch's customers locked, known ones with their time zone only: not written unless read whole."""
+    states: dict[str, _State] = {}
+    for cid, zone in session.execute(_LOAD_ZONES, {"ids": ids}):
+        row = dict.fromkeys(WELL_KNOWN)
+        row["timezone"] = zone
+        states[cid] = _State(row, {}, now, now)
+    _add_new(states, ids, now)
+    return states
+
+
+def _add_new(states: dict[str, _State], ids: list[str], now: dt.datetime) -> None:
+    """The batch's customers not in the database yet, as rows to write."""
     for cid in ids:
         if cid not in states:
             row = dict.fromkeys(WELL_KNOWN)
@@ -153,7 +173,6 @@ def _load(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _Stat
             state = _State(row, {}, now, now)
             state.dirty = True
             states[cid] = state
-    return states
 
 
 def _identify(state: _State, cid: str, rec: Identify, now: dt.datetime) -> Track | None:
@@ -233,7 +252,8 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     """
     now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = sorted({r.customer_id for r in records})
-    states = _load(session, ids, now)
+    whole = any(isinstance(r, Identify) for r in records)
+    states = (_load if whole else _load_zones)(session, ids, now)
     tracks: dict[str, Track] = {}
     for rec in records:
         if isinstance(rec, Identify):
@@ -245,6 +265,9 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     zones = {cid: s.row["timezone"] for cid, s in states.items()}
     programme_outcome = apply_tracks(session, programme, list(tracks.values()), zones, now)
     tracks.update((t.event_key, t) for t in programme_outcome.events)
+    retiered = sorted(cid for cid in programme_outcome.tiers if not states[cid].dirty)
+    if not whole and retiered:
+        states.update(_load(session, retiered, now))  # the rows to rewrite, whole (locked already)
     for cid, new_tier in programme_outcome.tiers.items():
         states[cid].row["tier"] = new_tier
         states[cid].dirty = True

@@ -22,7 +22,8 @@ PREFIX = "wk_"
 
 
 def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    """The stored form of a key; any text has one (a lone surrogate too: it then matches no key)."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create(session: Session, name: str, now: dt.datetime) -> str:

@@ -100,7 +100,7 @@ class WebApp:
             self.registry,
             waker.wake if waker else lambda: None,
             settings.api_rate_per_s,
-            lambda: catalog.programme if (catalog := catalogs.current()[0]) else None,
+            lambda: catalog.programme if (catalog := catalogs.current(settings.catalog_check_s)[0]) else None,
         )
         if key is None:
             log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: SendGrid events are refused")

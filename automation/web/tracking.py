@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from automation.core.programme import Programme
-from automation.core.records import RecordError
+from automation.core.records import RecordError, may_hold_unstorable
 from automation.core.segment import Call, parse_call
 from automation.ingest.live import store_calls
 from automation.store import keys
@@ -91,20 +91,38 @@ def _items(kind: str, body: Any) -> tuple[list[tuple[Any, Any]], dict[str, Any]]
     return [(item.get("type") if isinstance(item, dict) else None, item) for item in batch], shared
 
 
-def _size(item: Any) -> int:
-    """The call's size in bytes as a client would send it (compact UTF-8 JSON)."""
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+def _compact(value: Any) -> str:
+    """A value as a client would send it: compact JSON, not escaped to ASCII."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _size(text: str) -> int:
+    """The text's size in UTF-8 bytes (a lone surrogate counted, for the call's check to reject)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+# The levels a call's text, and its batch's context, sit under in the record made of them.
+ENCLOSING = 2
 
 
 def parse_body(kind: str, body: Any, received: dt.datetime) -> Parsed:
-    """Each call of the request parsed, or rejected with its index and reason."""
+    """Each call of the request parsed, or rejected with its index and reason.
+
+    A batch's call is serialised once: for its size, and to tell whether its
+    values need the walk for unstorable ones (`may_hold_unstorable`).
+    """
     items, context = _items(kind, body)
+    context_text = _compact(context) if context else ""
     parsed = Parsed([], [], [])
     for index, (item_kind, item) in enumerate(items):
-        if kind == "batch" and _size(item) > MAX_CALL_BYTES:
-            raise Refused(413, f"call {index} is over {MAX_CALL_BYTES // 1024} KB")
+        plain = False
+        if kind == "batch":
+            text = _compact(item)
+            if _size(text) > MAX_CALL_BYTES:
+                raise Refused(413, f"call {index} is over {MAX_CALL_BYTES // 1024} KB")
+            plain = not may_hold_unstorable(text + context_text, ENCLOSING)
         try:
-            parsed.calls.append(parse_call(str(item_kind), item, received, context))
+            parsed.calls.append(parse_call(str(item_kind), item, received, context, plain))
             parsed.indexes.append(index)
         except RecordError as exc:
             parsed.rejected.append((index, str(exc)))

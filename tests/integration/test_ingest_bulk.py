@@ -105,6 +105,28 @@ def test_bulk_path_matches_the_orm_path_and_is_idempotent(
     lite.dispose()
 
 
+def test_a_file_of_tracks_only_keeps_known_customers_traits_as_the_orm_path_does(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Tracks alone read only the customers' time zones (`_load_zones`); the rows must stay whole."""
+    lines = mixed_records(seed=7)
+    identifies = [line for line in lines if '"identify"' in line]
+    tracks = [line for line in lines if '"identify"' not in line]
+    lite = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    db.upgrade(lite)
+    lite_sessions = db.sessions(lite)
+
+    for part in (identifies, tracks):
+        ingest(part, "f.jsonl", sessions, NOW)
+        ingest(part, "f.jsonl", lite_sessions, NOW)
+
+    got = snapshot(sessions)
+    assert got == snapshot(lite_sessions)
+    assert any(c[2] for c in got["customers"].values()), "known customers keep their first names"
+    assert any(c[7] for c in got["customers"].values()), "and gain their order facts"
+    lite.dispose()
+
+
 def test_lanes_over_many_batches_match_one_writer(
     sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -154,6 +154,26 @@ def test_spend_moves_the_tier_up_at_once_with_a_tier_changed_event_and_an_ingest
     assert lots == {"o-1": 150, "o-2": 100, "o-3": 375}
 
 
+def test_orders_alone_that_move_a_known_customer_up_keep_the_rest_of_their_row(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    """A file of orders only: the customer's row is read whole again only for the tier it gains."""
+    run(store, programme, identify("c4", "2026-01-01T00:00:00Z", email="c4@example.com", first_name="Ada"))
+    run(
+        store,
+        programme,
+        order("c4", "o-1", "2026-01-02T10:00:00Z", 150),
+        order("c4", "o-2", "2026-01-05T10:00:00Z", 100),
+        order("c5", "o-3", "2026-01-05T11:00:00Z", 20),
+    )
+    with store() as s:
+        c4, c5 = s.get(Customer, "c4"), s.get(Customer, "c5")
+        assert c4 is not None and c5 is not None
+        assert (c4.tier, c4.email, c4.first_name, c4.order_count) == ("silver", "c4@example.com", "Ada", 2)
+        assert "first_name" in c4.trait_times
+        assert (c5.tier, c5.email, c5.order_count) == ("bronze", None, 1)
+
+
 def test_birthday_points_come_once_a_year_at_local_midnight_and_recompute_agrees(
     store: sessionmaker[Session], programme: Programme
 ) -> None:

@@ -160,6 +160,7 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
 ) -> None:
     good = {"userId": "c1", "event": "order_placed", "messageId": "ok-1"}
     big = {"userId": "c1", "event": "e", "properties": {"pad": "x" * 33_000}}
+    lone = {"type": "track", "userId": "c1", "event": "e", "properties": {"a": "\ud800"}}
     bomb = gzip.compress(b'{"batch": [' + b" " * 20_000_000 + b"]}")
     with httpx.Client(base_url=web.url, timeout=30) as http:
         cases = [
@@ -181,6 +182,8 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
                 ),
                 400,
             ),
+            (http.post("/v1/track", content=json.dumps({**good, "writeKey": "wk_\ud800"})), 401),
+            (http.post("/v1/batch", content=json.dumps({"batch": [lone]}), headers=web.auth()), 400),
         ]
         for response, status in cases:
             assert response.status_code == status, response.text
@@ -188,6 +191,8 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
         assert counts(sessions) == (0, 0, 0, 0)
         assert cases[5][0].json()["rejected"] == [{"index": 0, "reason": "group calls are not supported"}]
         assert cases[6][0].json()["rejected"] == [{"index": 0, "reason": "missing event name"}]
+        surrogate = "a text value holds a lone surrogate (invalid Unicode)"
+        assert cases[-1][0].json()["rejected"] == [{"index": 0, "reason": surrogate}]
 
         mixed = {
             "batch": [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from automation.definitions.catalog import Absent, LiveCatalog, content_version
+from automation.web.dashboard.catalog_view import CatalogView
 
 JOURNEY = "id: {jid}\nname: {jid}\ntrigger: {{event: {{name: ev}}}}\nsteps:\n  - send: {{id: mail, channel: email, template: t}}\n"
 
@@ -76,3 +77,16 @@ def test_an_invalid_change_is_refused_with_its_lines_and_the_old_catalog_keeps_r
     (journeys / "a.yaml").write_text(JOURNEY.format(jid="a") + "enabled: false\n", encoding="utf-8")
     after = live.refresh(force=True)
     assert after.version != before.version and not after.journeys["a"].enabled
+
+
+def test_the_web_view_looks_again_at_once_unless_asked_for_a_recent_look(folders: tuple[Path, Path]) -> None:
+    """The dashboard sees a change at once; the tracking API (a max age) within its check interval."""
+    journeys, templates = folders
+    view = CatalogView(journeys, templates)
+    first, _ = view.current(max_age_s=3600)
+    assert first is not None and first.get("b") is None
+    (journeys / "b.yaml").write_text(JOURNEY.format(jid="b"), encoding="utf-8")
+    recent, _ = view.current(max_age_s=3600)
+    assert recent is first
+    now, _ = view.current()
+    assert now is not None and now.get("b") is not None

@@ -35,3 +35,41 @@ def test_calls_that_cannot_be_taken_are_listed_by_index_and_the_rest_kept() -> N
         (1, "missing userId or anonymousId"),
         (2, "type must be identify, track, page, screen or alias"),
     ]
+
+
+def nested(depth: int) -> object:
+    value: object = "deep"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+HOSTILE = {
+    "a_lone_surrogate": (call("\ud800"), "a text value holds a lone surrogate (invalid Unicode)"),
+    "a_nul": (call("a\x00b"), "a text value holds a NUL character"),
+    "nesting_past_32_levels": (call(nested(40)), "nested deeper than 32 levels"),
+    # 32 brackets in the call, 33 levels once its context is put in the event's properties.
+    "a_context_one_level_too_deep": (
+        {"type": "track", "userId": "c", "event": "e", "context": nested(31)},
+        "nested deeper than 32 levels",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_call_with_a_value_no_database_stores_is_rejected_in_ingests_words(name: str) -> None:
+    item, reason = HOSTILE[name]
+    parsed = parse_body("batch", {"batch": [call("fine"), item]}, RECEIVED)
+    assert (parsed.indexes, parsed.rejected) == ([0], [(1, reason)])
+
+
+def test_a_batch_context_nested_too_deep_rejects_the_calls_it_joins() -> None:
+    body = {"batch": [call("a"), call("b")], "context": {"page": nested(31)}}
+    parsed = parse_body("batch", body, RECEIVED)
+    assert parsed.calls == []
+    assert parsed.rejected == [(0, "nested deeper than 32 levels"), (1, "nested deeper than 32 levels")]
+
+
+def test_a_call_nested_just_inside_the_limit_is_taken() -> None:
+    parsed = parse_body("batch", {"batch": [call(nested(29))]}, RECEIVED)
+    assert (len(parsed.calls), parsed.rejected) == (1, [])

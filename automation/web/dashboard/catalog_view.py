@@ -9,6 +9,7 @@ validation problems" is on the overview rather than a dead page.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,21 @@ class CatalogView:
     catalog: Catalog | None = None
     problems: list[str] = field(default_factory=list)
     _seen: tuple[tuple[str, int, int], ...] | None = None
+    _looked: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def current(self) -> tuple[Catalog | None, list[str]]:
-        """The latest good catalog and the problems of the folder as it is now."""
+    def current(self, max_age_s: float = 0.0) -> tuple[Catalog | None, list[str]]:
+        """The latest good catalog and the problems of the folder as it is now.
+
+        With `max_age_s`, as it was when last looked at if that is more recent: a look
+        stats every file (milliseconds), too much for each tracking API request.
+        """
+        with self._lock:
+            if self._looked is not None and time.monotonic() - self._looked < max_age_s:
+                return self.catalog, list(self.problems)
         seen = folder_stamp(self.journeys_dir, self.templates_dir)
         with self._lock:
+            self._looked = time.monotonic()
             if seen != self._seen:
                 catalog, problems = check_catalog(self.journeys_dir, self.templates_dir)
                 self.catalog = catalog or self.catalog
