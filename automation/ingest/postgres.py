@@ -113,6 +113,8 @@ _APPLY = text(
             order_count = c.order_count + excluded.order_count,
             lifetime_value = c.lifetime_value + excluded.lifetime_value,
             last_order_at = greatest(c.last_order_at, excluded.last_order_at)
+        WHERE NOT (c.id = ANY(CAST(:fresh AS text[])))
+        RETURNING c.id
     ), facts AS (
         UPDATE customers c SET
             order_count = c.order_count + o.n,
@@ -123,7 +125,7 @@ _APPLY = text(
         WHERE c.id = o.customer_id
             AND NOT EXISTS (SELECT 1 FROM ingest_customers s WHERE s.id = o.customer_id)
     )
-    SELECT count(*) FROM ins
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up)
     """
 )
 
@@ -131,7 +133,7 @@ _APPLY = text(
 class _State:
     """One customer's row as the batch sees it, and whether it must be written."""
 
-    __slots__ = ("created_at", "dirty", "row", "times", "updated_at")
+    __slots__ = ("created_at", "dirty", "fresh", "row", "times", "updated_at")
 
     def __init__(
         self, row: dict[str, Any], times: dict[str, str], created_at: dt.datetime, updated_at: dt.datetime
@@ -141,6 +143,8 @@ class _State:
         self.created_at = created_at
         self.updated_at = updated_at
         self.dirty = False
+        #: Not in the database when the batch read its customers.
+        self.fresh = False
 
 
 def _load(session: Session, ids: list[str], now: dt.datetime) -> dict[str, _State]:
@@ -171,7 +175,7 @@ def _add_new(states: dict[str, _State], ids: list[str], now: dt.datetime) -> Non
             row = dict.fromkeys(WELL_KNOWN)
             row["traits"] = {}
             state = _State(row, {}, now, now)
-            state.dirty = True
+            state.dirty = state.fresh = True
             states[cid] = state
 
 
@@ -245,11 +249,33 @@ def stage_in(session: Session) -> None:
         _create_staging(connection)
 
 
+#: How many times a batch runs when other transactions keep creating its new customers first.
+ATTEMPTS = 3
+
+
+class _Raced(Exception):
+    """Another transaction created a customer this batch read as new: it must not be overwritten."""
+
+
 def apply_pg(session: Session, records: list[Record], applying: Applying) -> int:
     """Apply one batch of records (their traits owned by the programme already) in the caller's transaction.
 
     Returns how many events were new. The session's connection must have been through `stage`.
+    A customer absent when the batch read (and locked) its rows, but created by another
+    transaction before the batch wrote (two calls for one new customer at once), is never
+    overwritten with what the batch did not see: the batch is undone to its savepoint and
+    runs again, reading that row.
     """
+    for _ in range(ATTEMPTS):
+        try:
+            with session.begin_nested():
+                return _apply_once(session, records, applying)
+        except _Raced:
+            continue
+    raise RuntimeError("the new customers of this batch kept being created by other transactions first")
+
+
+def _apply_once(session: Session, records: list[Record], applying: Applying) -> int:
     now, order_event, programme = applying.now, applying.order_event, applying.programme
     ids = sorted({r.customer_id for r in records})
     whole = any(isinstance(r, Identify) for r in records)
@@ -293,4 +319,9 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     )
     topic_choices.record_identifies(session, records, applying.how)
     coupons.redeem_orders(session, tracks.values(), order_event)
-    return int(session.execute(_APPLY, {"now": now, "order_event": order_event}).scalar_one())
+    fresh = [cid for cid, state in states.items() if state.fresh]
+    params = {"now": now, "order_event": order_event, "fresh": fresh}
+    new_events, written = session.execute(_APPLY, params).one()
+    if written < sum(state.dirty for state in states.values()):
+        raise _Raced
+    return int(new_events)
