@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.ledger import Ledger, Lot, Txn
 from automation.core.programme import Programme
-from automation.core.standing import EMPTY, standing
+from automation.core.standing import EMPTY, expiring_next, standing
 from automation.core.tiering import TierState
 from automation.store.models import Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
 from automation.store.sqlutil import insert_for, insert_ignore
@@ -48,6 +48,14 @@ def _lot(row: LoyaltyLot) -> Lot:
     return Lot(**values)
 
 
+def lots_of(session: Session, wanted: list[str]) -> dict[str, list[Lot]]:
+    """Every lot of these customers (an empty list for one without any), read without a lock."""
+    lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
+    for lot_row in session.scalars(select(LoyaltyLot).where(LoyaltyLot.customer_id.in_(wanted))):
+        lots[lot_row.customer_id].append(_lot(lot_row))
+    return lots
+
+
 def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
     """The accounts of these customers (by id, with their time zone), locked on PostgreSQL.
 
@@ -65,9 +73,7 @@ def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     rows = {a.customer_id: a for a in session.scalars(query)}
-    lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
-    for lot_row in session.scalars(select(LoyaltyLot).where(LoyaltyLot.customer_id.in_(wanted))):
-        lots[lot_row.customer_id].append(_lot(lot_row))
+    lots = lots_of(session, wanted)
     out = {}
     for cid in wanted:
         row = rows.get(cid)
@@ -118,6 +124,9 @@ def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> Non
                 "tier_since": a.tier.since,
                 "tier_review_at": a.tier.review_at,
                 "next_at": next_at(a),
+                "points": a.ledger.spendable(),
+                "pending_points": a.ledger.pending(),
+                "expiring_points": expiring_next(a.ledger, now)[0],
                 "updated_at": now,
             }
         )

@@ -23,7 +23,6 @@ from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.enroll import removed
-from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store.models import Delivery
@@ -166,7 +165,7 @@ def tick(
                     exited = enroll.exits(session, journey, now)
                     if kind_of(journey).enrolls_at_tick:
                         report.enrolled[journey.id] = enroll.enroll_due(
-                            session, journey, now, Scope(catalog.tier_order, default_tz)
+                            session, journey, now, catalog.scope(default_tz)
                         )
                 report.exited += exited
             except Exception as exc:

@@ -511,6 +511,10 @@ class LoyaltyAccount(Base):
     tier_review_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The next activation, expiry or tier review: what the tick selects on.
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The balances as of the latest write, for filters (`core.filters.LOYALTY_FACTS`).
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    pending_points: Mapped[int] = mapped_column(Integer, default=0)
+    expiring_points: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
