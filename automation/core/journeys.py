@@ -170,7 +170,9 @@ class TierWillDowngradeTrigger(_Strict):
     """Before a tier review that would move the customer down: once per tier period."""
 
     within: Duration = Field(dt.timedelta(days=30), description="How long before the tier anniversary.")
-    lookback: Duration = Field(dt.timedelta(days=3), description="Warnings that came due earlier never enter.")
+    lookback: Duration = Field(
+        dt.timedelta(days=3), description="Warnings that came due earlier never enter."
+    )
 
 
 class ManualTrigger(_Strict):

@@ -23,8 +23,8 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from automation.core.journeys import Journey
-from automation.core.programme import Tiers
 from automation.core.planner import Occurrence
+from automation.core.programme import Tiers
 from automation.errors import UserError
 from automation.store.models import Customer
 

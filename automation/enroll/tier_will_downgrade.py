@@ -1,4 +1,4 @@
-"""Trigger kind `tier_will_downgrade`: a warning `within` before a tier review that would move a customer down.
+"""Trigger kind `tier_will_downgrade`: a warning `within` before a tier review that would move one down.
 
 The accounts whose next tier review falls within the window are read with their
 lots; the pure `tiering.at_risk` judges whether the lots earned so far still
@@ -30,9 +30,7 @@ from automation.store.models import Customer, LoyaltyAccount
 Review = tuple[str, TierState, str | None]
 
 
-def _reviews(
-    session: Session, after: dt.datetime, until: dt.datetime, ids: list[str] | None
-) -> list[Review]:
+def _reviews(session: Session, after: dt.datetime, until: dt.datetime, ids: list[str] | None) -> list[Review]:
     """(customer, tier state, zone) of the accounts whose tier review falls in (after, until]."""
     query = (
         select(LoyaltyAccount, Customer.timezone)
@@ -58,7 +56,12 @@ def _warnings(
             continue
         day = state.review_at.astimezone(planner.zone(zone, default_tz)).date()
         lower, short = risk
-        context = {"tier": state.tier, "downgrade_to": lower, "downgrade_on": day.isoformat(), "keep_tier_by": short}
+        context = {
+            "tier": state.tier,
+            "downgrade_to": lower,
+            "downgrade_on": day.isoformat(),
+            "keep_tier_by": short,
+        }
         yield Candidate(cid, day.isoformat(), state.review_at - within, context)
 
 

@@ -27,7 +27,11 @@ def _catalog() -> Catalog:
 
 def _ingest(sessions: sessionmaker[Session], catalog: Catalog, *records: dict[str, Any]) -> None:
     result = ingest(
-        [json.dumps(r) for r in records], "f.jsonl", sessions, utc("2026-03-02T00:00:00Z"), programme=catalog.programme
+        [json.dumps(r) for r in records],
+        "f.jsonl",
+        sessions,
+        utc("2026-03-02T00:00:00Z"),
+        programme=catalog.programme,
     )
     assert result.rejected == []
 
@@ -85,7 +89,9 @@ def test_a_warning_older_than_the_lookback_never_enters_and_explain_says_when_it
         _order("r2", "o-2", "2026-03-01T10:00:00Z", 150),
     )
     with either_database() as s:
-        early = explain(s, catalog.journeys["tier_at_risk"], catalog, "r2", utc("2027-01-01T00:00:00Z"), "UTC")
+        early = explain(
+            s, catalog.journeys["tier_at_risk"], catalog, "r2", utc("2027-01-01T00:00:00Z"), "UTC"
+        )
     assert not early.enters
     assert "trigger not met: the warning is due at 2027-01-30T00:00:00+00:00" in early.lines
     # Three days after the warning came due (the look-back) the first tick is too late.
