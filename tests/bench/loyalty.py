@@ -8,9 +8,9 @@ without `loyalty.yaml` (the programme off) and with the shipped one (on), the
 ratio of their rates (target >= 0.7); `automation tick` to bring every account
 to now (not a figure); and `automation loyalty recompute`, its wall time and
 peak RSS (targets under 60 s and 300 MB; the database server's memory is not
-counted), which must find no difference. Every instant is a whole number of
-days before the start less six hours, so no activation or expiry falls
-between the tick and the recompute. Writes tests/bench/results/loyalty.json and
+counted), which must find no difference. Every instant falls within the hour
+that ends five hours before the start, a whole number of days back, so no
+activation or expiry falls between the tick and the recompute. Writes tests/bench/results/loyalty.json and
 loyalty.md. Not collected by pytest.
 """
 
@@ -40,8 +40,8 @@ DAYS = 730
 def write_data(path: Path, customers: int, orders: int, start: dt.datetime, seed: int = 42) -> None:
     """The identify and order lines (and partial refunds), oldest first, as `automation ingest` reads them."""
     rng = random.Random(seed)
-    base = start - dt.timedelta(hours=6)
-    lines: list[tuple[int, str]] = []
+    base = start - dt.timedelta(hours=6)  # + up to an hour: see the module docstring
+    lines: list[tuple[dt.datetime, str]] = []
     for n in range(1, customers + 1):
         cid = f"c{n:07d}"
         when = (base - dt.timedelta(days=DAYS + 1)).isoformat()
@@ -51,10 +51,12 @@ def write_data(path: Path, customers: int, orders: int, start: dt.datetime, seed
             "timestamp": when,
             "traits": {"email": f"{cid}@example.com"},
         }
-        lines.append((DAYS + 1, json.dumps(record)))
+        lines.append((base - dt.timedelta(days=DAYS + 1), json.dumps(record)))
     for n in range(1, orders + 1):
         cid = f"c{rng.randint(1, customers):07d}"
         days = rng.randint(0, DAYS)
+        # A second of its own within the hour, so that no two of a customer's events share an instant.
+        when = base - dt.timedelta(days=days) + dt.timedelta(seconds=rng.randint(0, 3599))
         total = round(rng.uniform(5, 150), 2)
         order = {"order_id": f"o{n}", "total": total}
         record = {
@@ -62,16 +64,17 @@ def write_data(path: Path, customers: int, orders: int, start: dt.datetime, seed
             "customer_id": cid,
             "event": "order_placed",
             "event_id": f"o{n}",
-            "timestamp": (base - dt.timedelta(days=days)).isoformat(),
+            "timestamp": when.isoformat(),
             "properties": order,
         }
-        lines.append((days, json.dumps(record)))
+        lines.append((when, json.dumps(record)))
         if rng.random() < 0.02 and days > 0:
             refund = {**record, "event": "order_refunded", "event_id": f"r{n}"}
-            refund["timestamp"] = (base - dt.timedelta(days=days - 1)).isoformat()
+            refund["timestamp"] = (when + dt.timedelta(days=1)).isoformat()
             refund["properties"] = {"order_id": f"o{n}", "total": round(total / 2, 2)}
-            lines.append((days - 1, json.dumps(refund)))
-    lines.sort(key=lambda line: -line[0])
+            lines.append((when + dt.timedelta(days=1), json.dumps(refund)))
+    # In the order things happened, as a shop's export is: the ledger applies events as they arrive.
+    lines.sort(key=lambda line: line[0])
     with path.open("w", encoding="utf-8") as out:
         for _days, line in lines:
             out.write(line + "\n")
