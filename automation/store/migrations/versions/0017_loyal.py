@@ -1,4 +1,5 @@
-"""loyal: the loyalty balances on each account, for the `points`, `pending_points` and `expiring_points` facts
+"""loyal: the loyalty balances on each account (the `points`, `pending_points`, `expiring_points` facts), and
+an index on the tier review instant (the `tier_will_downgrade` trigger)
 
 Revision ID: loyal
 Revises: coupons
@@ -6,6 +7,8 @@ Revises: coupons
 
 import sqlalchemy as sa
 from alembic import op
+
+from automation.store import ddl
 
 revision = "loyal"
 down_revision = "coupons"
@@ -23,6 +26,7 @@ def upgrade() -> None:
     with op.batch_alter_table("loyalty_accounts") as batch:
         for name in COLUMNS:
             batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
+    ddl.indexes("loyalty_accounts", ["tier_review_at"])
     day = _DAY[op.get_bind().dialect.name]
     # Backfill as the next ledger write would (after the newest instant the ledger was brought to).
     soon = f"{_LEFT} AND l.active AND l.expires_at > loyalty_accounts.clock"
@@ -36,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    ddl.drop_indexes("loyalty_accounts", ["tier_review_at"])
     with op.batch_alter_table("loyalty_accounts") as batch:
         for name in COLUMNS:
             batch.drop_column(name)
