@@ -258,3 +258,15 @@ def test_export_includes_the_account_its_balances_lots_and_transactions(
         ("earn", "rv-1", 50),
         ("earn", "o-2", 30),
     ]
+
+
+def test_a_batch_of_thousands_of_orders_stores_every_lot_and_balance(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    # Over 1,764 lots of 17 columns: more than one statement's worth of parameters on PostgreSQL.
+    orders = [order(f"b{n}", f"o-{n}", "2026-01-02T10:00:00Z", 10 + n % 7) for n in range(2500)]
+    assert run(store, programme, *orders).rejected == []
+    with store() as s:
+        lots = s.scalar(select(func.count()).select_from(LoyaltyLot))
+        points = s.scalar(select(func.sum(LoyaltyAccount.pending_points)))
+    assert (lots, points) == (2500, sum(10 + n % 7 for n in range(2500)))
