@@ -108,20 +108,12 @@ def _lot_row(cid: str, lot: Lot) -> dict[str, Any]:
     return row
 
 
-#: Bound parameters in one statement: within SQLite's limit (32,766) and PostgreSQL's (65,535).
-_PARAMS = 30_000
-
-
 def _upsert(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    """Insert or update the rows (distinct keys), many to a statement: a batch of orders touches
-    thousands of lots, which one statement per row would send one by one."""
     if not rows:
         return
-    per = max(1, _PARAMS // len(rows[0]))
-    for start in range(0, len(rows), per):
-        stmt = insert_for(session, table).values(rows[start : start + per])
-        updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates))
+    stmt = insert_for(session, table)
+    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
 
 def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> None:
