@@ -48,7 +48,17 @@ INSIGHT_FACTS: dict[str, Kind] = {
     "predicted_clv_365d": "number",
     "clv_decile": "number",
 }
-FACTS: dict[str, Kind] = {**ORDER_FACTS, **INSIGHT_FACTS}
+#: The facts stored on the customer (a template's `customer` has them too).
+CUSTOMER_FACTS: dict[str, Kind] = {**ORDER_FACTS, **INSIGHT_FACTS}
+#: The loyalty ledger's balances, kept on the customer's account by every ledger write (0 without one):
+#: spendable points, points still pending, and the points of the lots that expire next (the same
+#: day as the first, after the latest write).
+LOYALTY_FACTS: dict[str, Kind] = {
+    "points": "number",
+    "pending_points": "number",
+    "expiring_points": "number",
+}
+FACTS: dict[str, Kind] = {**CUSTOMER_FACTS, **LOYALTY_FACTS}
 COMPARISONS = ("eq", "ne", "in_", "gt", "gte", "lt", "lte")
 OPERATORS = (*COMPARISONS, "exists")
 ORDERED = ("gt", "gte", "lt", "lte")
@@ -122,7 +132,7 @@ class Filter(BaseModel):
     any: list[Filter] | None = Field(None, description="At least one sub-filter holds.")
     not_: Filter | None = Field(None, alias="not", description="The sub-filter does not hold.")
     trait: str | None = Field(None, description="A customer trait (column or custom).")
-    fact: str | None = Field(None, description="An order or insight fact: " + ", ".join(FACTS))
+    fact: str | None = Field(None, description="An order, insight or loyalty fact: " + ", ".join(FACTS))
     eq: Scalar | None = None
     ne: Scalar | None = None
     in_: list[Scalar] | None = Field(None, alias="in")

@@ -166,6 +166,15 @@ class PointsExpiringTrigger(_Strict):
     lookback: Duration = Field(dt.timedelta(days=3), description="Groups that came due earlier never enter.")
 
 
+class TierWillDowngradeTrigger(_Strict):
+    """Before a tier review that would move the customer down: once per tier period."""
+
+    within: Duration = Field(dt.timedelta(days=30), description="How long before the tier anniversary.")
+    lookback: Duration = Field(
+        dt.timedelta(days=3), description="Warnings that came due earlier never enter."
+    )
+
+
 class ManualTrigger(_Strict):
     """Nobody enters except through `automation campaign send`."""
 
@@ -178,6 +187,7 @@ class Trigger(_OneKind):
     inactivity: InactivityTrigger | None = None
     tier_change: TierChangeTrigger | None = None
     points_expiring: PointsExpiringTrigger | None = None
+    tier_will_downgrade: TierWillDowngradeTrigger | None = None
     manual: ManualTrigger | None = None
 
     @model_validator(mode="before")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -129,6 +130,11 @@ class Tiers(_Strict):
         return levels
 
     def order(self) -> tuple[str, ...]:
+        return self._order
+
+    @cached_property
+    def _order(self) -> tuple[str, ...]:
+        """Read on every event a ledger applies: computed once (the model is frozen)."""
         return tuple(level.name for level in self.levels)
 
 

@@ -28,10 +28,8 @@ EMPTY: dict[str, Any] = {
 }
 
 
-def standing(programme: Programme | None, ledger: Ledger, tier: TierState, at: dt.datetime) -> dict[str, Any]:
-    """The `loyalty` template variable of one customer at `at`."""
-    if programme is None or programme.points is None:
-        return dict(EMPTY)
+def expiring_next(ledger: Ledger, at: dt.datetime) -> tuple[int, dt.date | None]:
+    """The points left in the active lots that expire next after `at`, on that (UTC) day, and the day."""
     soon = sorted(
         (
             lot
@@ -41,13 +39,19 @@ def standing(programme: Programme | None, ledger: Ledger, tier: TierState, at: d
         key=lambda lot: lot.order(),
     )
     day = soon[0].expires_at.date() if soon and soon[0].expires_at else None
+    return sum(lot.remaining for lot in soon if lot.expires_at and lot.expires_at.date() == day), day
+
+
+def standing(programme: Programme | None, ledger: Ledger, tier: TierState, at: dt.datetime) -> dict[str, Any]:
+    """The `loyalty` template variable of one customer at `at`."""
+    if programme is None or programme.points is None:
+        return dict(EMPTY)
+    points, day = expiring_next(ledger, at)
     out = {
         **EMPTY,
         "points": ledger.spendable(),
         "pending_points": ledger.pending(),
-        "expiring_points": sum(
-            lot.remaining for lot in soon if lot.expires_at and lot.expires_at.date() == day
-        ),
+        "expiring_points": points,
         "expiring_on": day.isoformat() if day else None,
         "tier": tier.tier,
         "multiplier": programme.multiplier(tier.tier),

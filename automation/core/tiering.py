@@ -106,6 +106,19 @@ def keep_tier_by(tiers: Tiers, state: TierState, lots: Iterable[Lot]) -> float:
     return _cents(level.min - measure(tiers, lots, state.review_at))
 
 
+def at_risk(tiers: Tiers, state: TierState, lots: Iterable[Lot]) -> tuple[str, float] | None:
+    """The tier the next review would move down to and the shortfall that keeps the held one, or None
+    when no review is scheduled or the lots earned so far already keep the tier at it."""
+    short = keep_tier_by(tiers, state, lots)
+    if short <= 0 or state.review_at is None:
+        return None
+    order = tiers.order()
+    held = order.index(state.tier) if state.tier in order else 0
+    reached = level_for(tiers, measure(tiers, lots, state.review_at))
+    lower = order[held - 1] if tiers.downgrade.one_step and held > 0 else reached
+    return lower, short
+
+
 def to_next_tier(tiers: Tiers, tier: str | None, value: float) -> tuple[str | None, float]:
     """The next tier above the one held and how much more of the measure reaches it (None at the top)."""
     order = tiers.order()

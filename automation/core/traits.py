@@ -16,11 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automation.core.declarations import editor_schema, refuse_repeats
-from automation.core.filters import FACTS, Filter
+from automation.core.filters import CUSTOMER_FACTS, Filter
 from automation.core.records import WELL_KNOWN
 
 #: What a template's `customer` holds besides the declared traits.
-CUSTOMER_FIELDS = (*WELL_KNOWN, "id", *FACTS)
+CUSTOMER_FIELDS = (*WELL_KNOWN, "id", *CUSTOMER_FACTS)
 TraitType = Literal["string", "number", "integer", "boolean", "date", "datetime", "list"]
 
 

@@ -34,7 +34,7 @@ from automation.definitions.loader import (
     load_traits,
 )
 from automation.definitions.rendering import COMMON_VARIABLES, Renderer
-from automation.enroll.kind import TriggerKind
+from automation.enroll.kind import Scope, TriggerKind
 from automation.enroll.kinds import kind_of
 from automation.errors import JourneyError
 
@@ -59,6 +59,11 @@ class Catalog:
 
     def active(self) -> list[Journey]:
         return [j for j in self.journeys.values() if j.enabled]
+
+    def scope(self, default_tz: str) -> Scope:
+        """What trigger kinds need beyond a journey and `now`."""
+        tiers = self.programme.tiers if self.programme is not None else None
+        return Scope(self.tier_order, default_tz, tiers)
 
 
 def variables_for(kind: TriggerKind[Any]) -> frozenset[str]:

@@ -139,6 +139,12 @@ def _expire_after(catalog: Catalog) -> dt.timedelta | None:
     return points.expire.after if points and points.expire else None
 
 
+def _tier_min(catalog: Catalog) -> float:
+    """The measure that reaches the programme's first tier above the lowest (200 without tiers)."""
+    tiers = catalog.programme.tiers if catalog.programme else None
+    return float(tiers.levels[1].min) if tiers and len(tiers.levels) > 1 else 200.0
+
+
 def _fill_pools(runtime: Runtime, catalog: Catalog, customers: int, at: dt.datetime) -> None:
     """One code per customer in every pool a journey's send step names, so its emails show real codes."""
     pools = {step.coupon for j in catalog.active() for _, step in j.send_steps() if step.coupon}
@@ -175,6 +181,7 @@ def run_demo(
         seed=seed,
         order_event=settings.order_event,
         expire_after=_expire_after(catalog),
+        tier_min=_tier_min(catalog),
     )
     clock = _Clock(start)
     from automation.processes import worker as worker_module

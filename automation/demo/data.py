@@ -186,6 +186,8 @@ class _Cast:
     lapses: list[tuple[Person, str, dt.datetime, float]] = field(default_factory=list)
     upgrades: list[tuple[Person, str, dt.datetime]] = field(default_factory=list)
     extra_events: list[tuple[Person, str, dict[str, Any]]] = field(default_factory=list)
+    #: Whose orders a role writes in full (`id()` of the person): no others before or in the window.
+    scripted: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class _Scene:
     data: Dataset
     #: How long loyalty points last (`loyalty.yaml`'s `expire.after`), for the points_expiring role.
     expire_after: dt.timedelta = dt.timedelta(days=365)
+    #: The spend that reaches the first tier above the lowest, for the tier_will_downgrade role.
+    tier_min: float = 200.0
 
 
 Role = Callable[[_Scene, Journey, list[Person]], None]
@@ -248,6 +252,24 @@ def _expire_points(scene: _Scene, journey: Journey, members: list[Person]) -> No
         scene.data.add(when, order)
 
 
+def _risk_tier(scene: _Scene, journey: Journey, members: list[Person]) -> None:
+    """Two orders that reach the first tier above the lowest, the second a year and `within` before a
+    day in the window; at the tier anniversary the first has left the window, so the tier is at risk."""
+    trig = journey.trigger.tier_will_downgrade
+    assert trig is not None
+    gen = scene.gen
+    for p in members:
+        p.traits["email_opt_in"] = True
+        scene.cast.scripted.add(id(p))
+        reached = gen.daytime(p, gen.day_in_window(p)) + trig.within - dt.timedelta(days=365)
+        first = reached - dt.timedelta(days=120)
+        p.signed_up_at = min(p.signed_up_at, first - dt.timedelta(days=1))
+        for when, share in ((first, 0.5), (reached, 0.6)):
+            order = gen.order(p, when)
+            order["properties"]["total"] = round(scene.tier_min * share, 2)
+            scene.data.add(when, order)
+
+
 #: The part a journey's group plays, by trigger kind (inactivity picks its group first, apart).
 ROLES: dict[str, Role] = {
     "anniversary": _celebrate,
@@ -255,6 +277,7 @@ ROLES: dict[str, Role] = {
     "event": _emit_event,
     "manual": _launch,
     "points_expiring": _expire_points,
+    "tier_will_downgrade": _risk_tier,
 }
 
 
@@ -289,14 +312,14 @@ def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) 
             p.signed_up_at,
             _identify(p, {**p.traits, "signed_up_at": p.signed_up_at.isoformat()}, p.signed_up_at),
         )
-    lapsed = {id(p) for p, _, _, _ in cast.lapses}
+    quiet = {id(p) for p, _, _, _ in cast.lapses} | cast.scripted
     for p in people:
         last_history = gen.start - dt.timedelta(days=4)
         # A third of the customers stopped buying at some point (the predictions learn to tell them apart).
         span = max((last_history - p.signed_up_at).total_seconds(), 3600) * (
             rng.uniform(0.1, 0.5) if rng.random() < 0.34 else 1
         )
-        for _ in range(rng.choice((0, 1, 1, 2, 3, 5, 8)) if id(p) not in lapsed else 0):
+        for _ in range(rng.choice((0, 1, 1, 2, 3, 5, 8)) if id(p) not in quiet else 0):
             when = p.signed_up_at + dt.timedelta(seconds=rng.uniform(0, span))
             data.add(when, gen.order(p, when))
     for p, event, last, comeback in cast.lapses:
@@ -311,7 +334,7 @@ def _history(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) 
 def _window(gen: _Generator, data: Dataset, people: list[Person], cast: _Cast) -> None:
     """What happens inside the window: orders, the events and tier moves the groups were cast for."""
     for p in people:
-        if not p.inactive and gen.rng.random() < 0.35:
+        if not p.inactive and id(p) not in cast.scripted and gen.rng.random() < 0.35:
             for _ in range(gen.rng.choice((1, 1, 2))):
                 when = gen.daytime(p, gen.day_in_window(p, margin=0))
                 data.add(when, gen.order(p, when))
@@ -332,10 +355,12 @@ def generate(
     seed: int,
     order_event: str = "order_placed",
     expire_after: dt.timedelta | None = None,
+    tier_min: float = 200.0,
 ) -> Dataset:
     """Customers, history and a timeline in which every given journey's trigger fires.
 
-    `expire_after` is how long loyalty points last (default a year).
+    `expire_after` is how long loyalty points last (default a year); `tier_min` the spend that
+    reaches the first tier above the lowest.
     """
     rng = random.Random(seed)
     gen = _Generator(rng, start, days, order_event)
@@ -347,7 +372,7 @@ def generate(
     pool = people[:]
     rng.shuffle(pool)
     _lapse_groups(gen, ordered, pool, group, cast)
-    scene = _Scene(gen, tiers, cast, data, expire_after or dt.timedelta(days=365))
+    scene = _Scene(gen, tiers, cast, data, expire_after or dt.timedelta(days=365), tier_min)
     for journey in ordered:
         if signs_up(journey):
             _newcomers(data, journey, seed, group, tiers, order_event)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.journeys import Journey
 from automation.core.planner import Occurrence
+from automation.core.programme import Tiers
 from automation.errors import UserError
 from automation.store.models import Customer
 
@@ -36,6 +37,8 @@ class Scope:
 
     tier_order: tuple[str, ...]
     default_tz: str
+    #: The programme's tiers (None without `tiers:` in loyalty.yaml).
+    tiers: Tiers | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from automation.core.journeys import Journey
-from automation.enroll import anniversary, event, inactivity, manual, points_expiring, tier_change
+from automation.enroll import (
+    anniversary,
+    event,
+    inactivity,
+    manual,
+    points_expiring,
+    tier_change,
+    tier_will_downgrade,
+)
 from automation.enroll.kind import TriggerKind
 
 KINDS: dict[str, TriggerKind[Any]] = {
@@ -20,6 +28,7 @@ KINDS: dict[str, TriggerKind[Any]] = {
         inactivity.KIND,
         tier_change.KIND,
         points_expiring.KIND,
+        tier_will_downgrade.KIND,
         manual.KIND,
     )
 }

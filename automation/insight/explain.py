@@ -28,7 +28,6 @@ from automation.core.suggest import unknown
 from automation.core.walk import Placed
 from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
-from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
 from automation.insight.would import Caps, judge_sends, says
@@ -160,7 +159,7 @@ def explain(
     if not journey.enabled:
         return Explanation(False, ["journey is disabled (enabled: false)"])
     kind = kind_of(journey)
-    found = kind.latest(session, journey, c, now, Scope(catalog.tier_order, default_tz))
+    found = kind.latest(session, journey, c, now, catalog.scope(default_tz))
     occ = found.occurrence
     if occ is None:
         return Explanation(False, [found.why_not])
@@ -214,7 +213,7 @@ def preview_context(
     )
     if latest is not None:
         return dict(latest)
-    return kind_of(journey).preview_context(session, journey, c, now, Scope(catalog.tier_order, default_tz))
+    return kind_of(journey).preview_context(session, journey, c, now, catalog.scope(default_tz))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ is skipped, so replaying a cause changes nothing.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.ledger import Ledger, Lot, Txn
 from automation.core.programme import Programme
-from automation.core.standing import EMPTY, standing
+from automation.core.standing import EMPTY, expiring_next, standing
 from automation.core.tiering import TierState
 from automation.store.models import Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
 from automation.store.sqlutil import insert_for, insert_ignore
@@ -41,11 +42,24 @@ class Account:
     loaded: dict[str, Lot] = field(default_factory=dict)
 
 
-def _lot(row: LoyaltyLot) -> Lot:
-    values = {name: getattr(row, name) for name in _LOT_FIELDS}
+def _lot(values: dict[str, Any]) -> Lot:
     for name in _MONEY:
         values[name] = float(values[name])
     return Lot(**values)
+
+
+def lots_of(session: Session, wanted: list[str]) -> dict[str, list[Lot]]:
+    """Every lot of these customers (an empty list for one without any), read without a lock.
+
+    Plain rows, not ORM objects: the tick and `recompute` read every lot of a page of accounts.
+    """
+    table = LoyaltyLot.__table__
+    columns = [table.c.customer_id, *(table.c[name] for name in _LOT_FIELDS)]
+    lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
+    for row in session.execute(select(*columns).where(table.c.customer_id.in_(wanted))).mappings():
+        values = dict(row)
+        lots[values.pop("customer_id")].append(_lot(values))
+    return lots
 
 
 def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
@@ -65,15 +79,13 @@ def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     rows = {a.customer_id: a for a in session.scalars(query)}
-    lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
-    for lot_row in session.scalars(select(LoyaltyLot).where(LoyaltyLot.customer_id.in_(wanted))):
-        lots[lot_row.customer_id].append(_lot(lot_row))
+    lots = lots_of(session, wanted)
     out = {}
     for cid in wanted:
         row = rows.get(cid)
         ledger = Ledger(lots[cid], row.debt if row else 0, row.clock if row else None)
         tier = TierState(row.tier, row.tier_since, row.tier_review_at) if row else TierState(tiers.get(cid))
-        loaded = {lot.key: dataclasses.replace(lot) for lot in lots[cid]}
+        loaded = {lot.key: copy.copy(lot) for lot in lots[cid]}
         out[cid] = Account(cid, ledger, tier, zones[cid], loaded=loaded)
     return out
 
@@ -118,6 +130,9 @@ def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> Non
                 "tier_since": a.tier.since,
                 "tier_review_at": a.tier.review_at,
                 "next_at": next_at(a),
+                "points": a.ledger.spendable(),
+                "pending_points": a.ledger.pending(),
+                "expiring_points": expiring_next(a.ledger, now)[0],
                 "updated_at": now,
             }
         )
@@ -134,7 +149,7 @@ def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> Non
             }
             for t in a.txns
         ]
-        a.loaded = {lot.key: dataclasses.replace(lot) for lot in a.ledger.lots}
+        a.loaded = {lot.key: copy.copy(lot) for lot in a.ledger.lots}
         a.txns = []
     _upsert(session, LoyaltyLot.__table__, lots, ["customer_id", "key"])
     _upsert(session, LoyaltyAccount.__table__, rows, ["customer_id"])

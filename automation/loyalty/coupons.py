@@ -23,7 +23,7 @@ from automation.core import coupons as rules
 from automation.core.coupons import Coupon
 from automation.core.records import Track
 from automation.store.models import Coupon as CouponRow
-from automation.store.models import CouponPool
+from automation.store.models import CouponPool, Delivery
 
 log = logging.getLogger("automation.loyalty.coupons")
 
@@ -190,21 +190,28 @@ def warn_low(s: Session, pools: Collection[str], at: dt.datetime) -> None:
 def redeem_orders(s: Session, tracks: Iterable[Track], order_event: str) -> int:
     """Mark redeemed the assigned codes that orders name in `properties.coupon`; how many were marked.
 
-    The first order naming a code redeems it; ingesting it again, or another order naming it, changes nothing.
+    The first order naming a code redeems it; ingesting it again, or another order naming it, changes
+    nothing. Only the customer a code was sent to redeems it: another customer's order naming it (a
+    shared or leaked code) counts for no one and leaves the code to its holder.
     """
     marked = 0
     for t in tracks:
         code = t.properties.get("coupon") if t.event == order_event else None
         if isinstance(code, str) and code:
-            marked += redeem(s, code.strip(), t.event_key, t.timestamp)
+            marked += redeem(s, code.strip(), t.customer_id, t.event_key, t.timestamp)
     return marked
 
 
-def redeem(s: Session, code: str, order_id: str, at: dt.datetime) -> int:
-    """Mark the assigned code redeemed by this order (keyed by its event key) unless it already is."""
+def redeem(s: Session, code: str, customer_id: str, order_id: str, at: dt.datetime) -> int:
+    """Mark the code sent to this customer redeemed by their order (keyed by its event key) unless it is."""
+    held = (
+        select(Delivery.id)
+        .where(Delivery.id == CouponRow.delivery_id, Delivery.customer_id == customer_id)
+        .exists()
+    )
     done = s.scalars(
         update(CouponRow)
-        .where(CouponRow.code == code, CouponRow.delivery_id.is_not(None), CouponRow.redeemed_at.is_(None))
+        .where(CouponRow.code == code, held, CouponRow.redeemed_at.is_(None))
         .values(redeemed_at=at, redeemed_by=order_id)
         .returning(CouponRow.id)
     )

@@ -87,8 +87,11 @@ def retier(programme: Programme, account: Account, at: dt.datetime, out: Outcome
     if new is None or new == before.tier:
         return
     out.tiers[account.customer_id] = new
-    if before.tier is not None or new != tiers.order()[0]:
-        out.events.append(tier_event(account.customer_id, before.tier, new, at))
+    # A customer new to the programme starts at the lowest level: a first order straight to gold
+    # is a move up from it (so `direction: up` matches), and one that stays there is no change.
+    old = before.tier if before.tier is not None else tiers.order()[0]
+    if new != old:
+        out.events.append(tier_event(account.customer_id, old, new, at))
 
 
 def apply_one(programme: Programme, account: Account, track: Track, out: Outcome) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -128,17 +128,37 @@ def _customer_pages(session: Session, names: list[str], customer: str | None) ->
         yield ids[n : n + PAGE]
 
 
-def _causes(session: Session, programme: Programme, ids: list[str]) -> list[tuple[dt.datetime, int, Any]]:
-    """Every event and adjustment of these customers, in the order they happened."""
+class _Adjustment(NamedTuple):
+    customer_id: str
+    key: str
+    points: int
+    at: dt.datetime
+
+
+def _causes(
+    session: Session, programme: Programme, ids: list[str]
+) -> list[tuple[dt.datetime, int, Track | _Adjustment]]:
+    """Every event and adjustment of these customers, in the order they happened (plain rows: a
+    full recompute reads every event of the programme)."""
     names = _names(programme)
-    events = session.scalars(select(Event).where(Event.customer_id.in_(ids), Event.name.in_(names)))
-    adjustments = session.scalars(
-        select(LoyaltyTransaction).where(
-            LoyaltyTransaction.customer_id.in_(ids), LoyaltyTransaction.kind == TxnKind.ADJUST.value
-        )
+    events = session.execute(
+        select(
+            Event.occurred_at, Event.id, Event.customer_id, Event.name, Event.event_key, Event.properties
+        ).where(Event.customer_id.in_(ids), Event.name.in_(names))
     )
-    causes: list[tuple[dt.datetime, int, Any]] = [(e.occurred_at, e.id, e) for e in events]
-    causes += [(t.at, t.id, t) for t in adjustments]
+    adjustments = session.execute(
+        select(
+            LoyaltyTransaction.at,
+            LoyaltyTransaction.id,
+            LoyaltyTransaction.customer_id,
+            LoyaltyTransaction.key,
+            LoyaltyTransaction.points,
+        ).where(LoyaltyTransaction.customer_id.in_(ids), LoyaltyTransaction.kind == TxnKind.ADJUST.value)
+    )
+    causes: list[tuple[dt.datetime, int, Track | _Adjustment]] = [
+        (at, eid, Track(cid, name, key, at, props)) for at, eid, cid, name, key, props in events
+    ]
+    causes += [(at, tid, _Adjustment(cid, key, points, at)) for at, tid, cid, key, points in adjustments]
     return sorted(causes, key=lambda c: (c[0], c[1]))
 
 
@@ -167,19 +187,16 @@ def replay(
             out = Outcome()
             for _at, _id, cause in _causes(session, programme, ids):
                 account = rebuilt.accounts[cause.customer_id]
-                if isinstance(cause, LoyaltyTransaction):
+                if isinstance(cause, _Adjustment):
                     expire = programme.points.expire if programme.points else None
                     until = expire.expires_at(cause.at) if expire else None
                     account.ledger.adjust(
                         cause.key.removeprefix("adjust:"), cause.points, cause.at, until, ""
                     )
                     continue
-                track = Track(
-                    cause.customer_id, cause.name, cause.event_key, cause.occurred_at, cause.properties
-                )
-                if relevant(programme, track.event):
+                if relevant(programme, cause.event):
                     try:
-                        apply_one(programme, account, track, out)
+                        apply_one(programme, account, cause, out)
                     except PointsRefusal as exc:
                         rebuilt.refused.append(f"{cause.customer_id}: {cause.event_key}: {exc}")
             for account in rebuilt.accounts.values():

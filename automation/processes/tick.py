@@ -27,7 +27,6 @@ from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
 from automation.enroll import removed
-from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of
 from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store import statistics
@@ -171,9 +170,7 @@ def tick(
                     _without_jit(session)
                     exited = enroll.exits(session, journey, now)
                     if kind_of(journey).enrolls_at_tick:
-                        added = enroll.enroll_due(
-                            session, journey, now, Scope(catalog.tier_order, default_tz)
-                        )
+                        added = enroll.enroll_due(session, journey, now, catalog.scope(default_tz))
                         statistics.keep_up(session, Enrollment.__tablename__, added)
                         report.enrolled[journey.id] = added
                 report.exited += exited

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from automation.store import models
 from automation.store.models import (
     AnonymousId,
     Base,
@@ -35,8 +36,28 @@ def _row(obj: Base, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {a.key: _plain(getattr(obj, a.key)) for a in inspect(obj).mapper.column_attrs if a.key not in skip}
 
 
+def _loyalty(s: Session, customer_id: str) -> dict[str, Any]:
+    """The account (debt, tier, balances), its point lots and its transactions, oldest first."""
+    account = s.get(models.LoyaltyAccount, customer_id)
+    lots = (
+        select(models.LoyaltyLot)
+        .where(models.LoyaltyLot.customer_id == customer_id)
+        .order_by(models.LoyaltyLot.earned_at)
+    )
+    txns = (
+        select(models.LoyaltyTransaction)
+        .where(models.LoyaltyTransaction.customer_id == customer_id)
+        .order_by(models.LoyaltyTransaction.id)
+    )
+    return {
+        "account": _row(account, ("customer_id",)) if account is not None else None,
+        "lots": [_row(lot, ("customer_id",)) for lot in s.scalars(lots)],
+        "transactions": [_row(t, ("id", "customer_id")) for t in s.scalars(txns)],
+    }
+
+
 def export(s: Session, customer_id: str) -> dict[str, Any] | None:
-    """Everything held about the customer, topic choices included; None if nothing is held."""
+    """Everything held about the customer, topic choices and loyalty included; None if nothing is held."""
     customer = s.get(Customer, customer_id)
     deliveries = list(
         s.scalars(select(Delivery).where(Delivery.customer_id == customer_id).order_by(Delivery.id))
@@ -84,4 +105,5 @@ def export(s: Session, customer_id: str) -> dict[str, Any] | None:
                 select(TopicChoice).where(TopicChoice.customer_id == customer_id).order_by(TopicChoice.topic)
             )
         ],
+        "loyalty": _loyalty(s, customer_id),
     }

@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal_column,
     not_,
     or_,
+    select,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,12 +31,23 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
 from sqlalchemy.sql.functions import FunctionElement
 
-from automation.core.filters import COLUMN_TRAITS, FACTS, Filter, kind_of
+from automation.core.filters import COLUMN_TRAITS, CUSTOMER_FACTS, LOYALTY_FACTS, Filter, kind_of
 from automation.store import engagement
-from automation.store.models import Customer
+from automation.store.models import Customer, LoyaltyAccount
 
-#: The column behind each column trait and each order fact.
-COLUMNS: dict[str, Any] = {name: getattr(Customer, name) for name in (*COLUMN_TRAITS, *FACTS)}
+
+def _balance(name: str) -> Any:
+    """A loyalty fact: the customer's account column, 0 without an account."""
+    column = getattr(LoyaltyAccount, name)
+    found = select(column).where(LoyaltyAccount.customer_id == Customer.id).scalar_subquery()
+    return func.coalesce(found, 0)
+
+
+#: The column behind each column trait and each order, insight or loyalty fact.
+COLUMNS: dict[str, Any] = {
+    **{name: getattr(Customer, name) for name in (*COLUMN_TRAITS, *CUSTOMER_FACTS)},
+    **{name: _balance(name) for name in LOYALTY_FACTS},
+}
 
 
 class json_typed(FunctionElement[Any]):

@@ -530,9 +530,14 @@ class LoyaltyAccount(Base):
     clock: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     tier: Mapped[str | None] = mapped_column(String(64))
     tier_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    tier_review_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the `tier_will_downgrade` trigger reads the reviews coming up within its window.
+    tier_review_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     # The next activation, expiry or tier review: what the tick selects on.
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The balances as of the latest write, for filters (`core.filters.LOYALTY_FACTS`).
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    pending_points: Mapped[int] = mapped_column(Integer, default=0)
+    expiring_points: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -157,6 +157,26 @@ def test_an_order_naming_an_assigned_code_redeems_it_once(flow: Flow) -> None:
     assert json.loads(report.stdout)["journeys"][0]["coupons_redeemed"] == 1
 
 
+def test_a_code_sent_to_one_customer_and_named_by_another_s_order_is_redeemed_by_no_one(flow: Flow) -> None:
+    fill(flow.runtime.sessions, "CODE-A", "CODE-B")
+    flow.ingest([person("ann"), person("bob"), event("ann", "offer", T0)])
+    flow.run(T0)
+    (code,) = held(flow.runtime.sessions).values()
+
+    def redeemed() -> tuple[str | None, int]:
+        with flow.runtime.sessions() as s:
+            row = s.scalars(select(Coupon).where(Coupon.code == code)).one()
+            return row.redeemed_by, coupons.status(s, NOW, "welcome")[0].redeemed
+
+    flow.ingest([track("bob", "order_placed", "2026-11-23T10:00:00Z", "o-bob", total=30, coupon=code)])
+    assert redeemed() == (None, 0)
+    report = cli("status", "--journey", "offer", "--json", env={"DATABASE_URL": flow.settings.database_url})
+    assert json.loads(report.stdout)["journeys"][0]["coupons_redeemed"] == 0
+    # The code is still Ann's to use.
+    flow.ingest([track("ann", "order_placed", "2026-11-24T10:00:00Z", "o-ann", total=30, coupon=code)])
+    assert redeemed() == ("o-ann", 1)
+
+
 def test_a_pool_below_low_water_logs_a_warning_without_codes(
     flow: Flow, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -194,8 +214,9 @@ def test_the_store_takes_reuses_frees_and_redeems_codes_alike_on_both_databases(
     with either_database.begin() as s:
         coupons.release(s, [2])
         assert coupons.take(s, "welcome", 3, NOW) == second
+        # Delivery 1 is no one's here: an order naming its code is no redemption.
         parsed = Track("c1", "order_placed", "o-1", utc("2026-11-23T10:00:00Z"), {"coupon": first.code})
-        assert coupons.redeem_orders(s, [parsed, parsed], "order_placed") == 1
+        assert coupons.redeem_orders(s, [parsed, parsed], "order_placed") == 0
     with either_database() as s:
         (pool,) = coupons.status(s, NOW, "welcome")
-    assert (pool.total, pool.assigned, pool.redeemed, pool.left) == (2, 2, 1, 0)
+    assert (pool.total, pool.assigned, pool.redeemed, pool.left) == (2, 2, 0, 0)

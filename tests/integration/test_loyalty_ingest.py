@@ -22,6 +22,7 @@ from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.processes.tick import tick
 from automation.store import db
 from automation.store.erasure import forget
+from automation.store.export import export
 from automation.store.models import (
     Customer,
     Enrollment,
@@ -245,3 +246,47 @@ def test_forgetting_a_customer_deletes_their_account_lots_and_transactions_and_n
     run(store, programme, identify("e1", "2026-03-02T00:00:00Z", email="e1@example.com"))
     a = account(store, "e1")
     assert (a.ledger.pending(), a.ledger.spendable()) == (0, 0)
+
+
+def test_export_includes_the_account_its_balances_lots_and_transactions(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    run(
+        store,
+        programme,
+        identify("x1", "2026-01-01T00:00:00Z", email="x1@example.com"),
+        order("x1", "o-1", "2026-01-02T10:00:00Z", 120),
+        track("x1", "review_posted", "2026-02-27T11:00:00Z", "rv-1"),
+        order("x1", "o-2", "2026-02-25T10:00:00Z", 30),  # in its return window on 1 March
+    )
+    advance_accounts(store, programme, NOW)
+    with store() as s:
+        doc = export(s, "x1")
+    assert doc is not None
+    loyalty = doc["loyalty"]
+    account = loyalty["account"]
+    assert (account["points"], account["pending_points"], account["expiring_points"]) == (170, 30, 120)
+    assert account["tier"] == "bronze" and account["debt"] == 0
+    assert [(lot["key"], lot["points"], lot["active"]) for lot in loyalty["lots"]] == [
+        ("o-1", 120, True),
+        ("o-2", 30, False),
+        ("rv-1", 50, True),
+    ]
+    assert [(t["kind"], t["lot"], t["points"]) for t in loyalty["transactions"]] == [
+        ("earn", "o-1", 120),
+        ("activate", "o-1", 0),  # the points move from pending to spendable: no new points
+        ("earn", "rv-1", 50),
+        ("earn", "o-2", 30),
+    ]
+
+
+def test_a_batch_of_thousands_of_orders_stores_every_lot_and_balance(
+    store: sessionmaker[Session], programme: Programme
+) -> None:
+    # Over 1,764 lots of 17 columns: more than one statement's worth of parameters on PostgreSQL.
+    orders = [order(f"b{n}", f"o-{n}", "2026-01-02T10:00:00Z", 10 + n % 7) for n in range(2500)]
+    assert run(store, programme, *orders).rejected == []
+    with store() as s:
+        lots = s.scalar(select(func.count()).select_from(LoyaltyLot))
+        points = s.scalar(select(func.sum(LoyaltyAccount.pending_points)))
+    assert (lots, points) == (2500, sum(10 + n % 7 for n in range(2500)))

@@ -51,7 +51,7 @@ def test_the_tick_downgrades_one_step_at_local_midnight_of_the_tier_anniversary(
         programme=catalog.programme,
     )
 
-    up = [(None, "gold")]  # a first order straight into gold: no tier before it
+    up = [("bronze", "gold")]  # a first order straight into gold: up from the lowest level
     # First anniversary (local midnight 6 January 2027 = 10:00 UTC on the 5th): 600 spent in the
     # last 365 days still holds gold, so the tier is kept for another year.
     assert tier_at(sessions, catalog, "k1", "2027-01-05T10:00:00Z") == ("gold", up)
@@ -83,7 +83,7 @@ def test_with_downgrade_immediately_the_tick_downgrades_once_the_sliding_window_
         programme=catalog.programme,
     )
 
-    up = [(None, "silver")]
+    up = [("bronze", "silver")]
     assert tier_at(sessions, catalog, "w1", "2027-01-02T09:00:00Z") == (
         "silver",
         up,

@@ -8,7 +8,15 @@ import pytest
 
 from automation.core.ledger import Lot
 from automation.core.programme import Tiers
-from automation.core.tiering import TierState, anniversary, decide, keep_tier_by, measure, to_next_tier
+from automation.core.tiering import (
+    TierState,
+    anniversary,
+    at_risk,
+    decide,
+    keep_tier_by,
+    measure,
+    to_next_tier,
+)
 
 
 def utc(text: str) -> dt.datetime:
@@ -84,3 +92,26 @@ def test_progress_to_the_next_tier_and_what_keeps_the_tier() -> None:
     lots = [order("2026-03-01T15:00", 520)]
     # By the review the order of 1 March 2026 has left the window: 500 more keeps gold.
     assert keep_tier_by(tiers(), held, lots) == 500
+
+
+REVIEW = utc("2027-03-01T00:00")
+GOLD = TierState("gold", utc("2026-03-01T10:00"), REVIEW)
+
+
+@pytest.mark.parametrize(
+    ("state", "lots", "one_step", "expected"),
+    [
+        # 400 of the 520 that reached gold left the window by the review: 380 short of gold's 500.
+        (GOLD, [order("2026-01-02T10:00", 400), order("2026-03-01T10:00", 120)], True, ("silver", 380)),
+        # Without one_step the review moves to the level the measure reaches.
+        (GOLD, [order("2026-01-02T10:00", 400), order("2026-03-01T10:00", 120)], False, ("bronze", 380)),
+        # What counts at the review keeps the tier: no warning.
+        (GOLD, [order("2026-03-01T10:00", 520)], True, None),
+        # No review scheduled (the lowest tier, or `at: immediately`): no warning.
+        (TierState("bronze", utc("2026-03-01T10:00"), None), [], True, None),
+    ],
+)
+def test_a_tier_is_at_risk_when_the_lots_so_far_do_not_keep_it_at_the_review(
+    state: TierState, lots: list[Lot], one_step: bool, expected: tuple[str, float] | None
+) -> None:
+    assert at_risk(tiers(one_step=one_step), state, lots) == expected
