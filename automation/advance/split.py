@@ -7,12 +7,15 @@ steps then run as any others (an empty path rejoins the steps after the split).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.advance.step import JudgedKind, Reached
 from automation.core import assignment
 from automation.core.journeys import SplitStep
+from automation.core.walk import Choice
 from automation.store.models import Enrollment
 
 CHUNK = 5000
@@ -22,10 +25,13 @@ class SplitKind(JudgedKind[SplitStep]):
     name = "split"
     model = SplitStep
 
-    def choose(self, session: Session, step_id: str, body: SplitStep, reached: Reached) -> dict[int, str]:
+    def choose(
+        self, session: Session, step_id: str, body: SplitStep, reached: Reached, now: dt.datetime
+    ) -> dict[int, Choice]:
         paths = [(p.id, p.weight) for p in body.paths]
-        ids = [eid for eid, _ in reached]
-        out: dict[int, str] = {}
+        reached_at = dict(reached)
+        ids = list(reached_at)
+        out: dict[int, Choice] = {}
         for n in range(0, len(ids), CHUNK):
             rows = session.execute(
                 select(Enrollment.id, Enrollment.journey_id, Enrollment.customer_id).where(
@@ -33,7 +39,7 @@ class SplitKind(JudgedKind[SplitStep]):
                 )
             )
             for eid, jid, cid in rows:
-                out[eid] = assignment.pick(jid, step_id, cid, paths).arm
+                out[eid] = Choice(assignment.pick(jid, step_id, cid, paths).arm, reached_at[eid])
         return out
 
     def waits_for(self, body: SplitStep) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from automation.core.journeys import SendStep
+from automation.core.walk import Choice
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,5 +80,12 @@ class JudgedKind(StepKind[M]):
         return Outcome(at, judged=True)
 
     @abstractmethod
-    def choose(self, session: Session, step_id: str, body: M, reached: Reached) -> dict[int, str]:
-        """The child list (by its YAML name) each enrollment goes on with, judged as it reached the step."""
+    def choose(
+        self, session: Session, step_id: str, body: M, reached: Reached, now: dt.datetime
+    ) -> dict[int, Choice]:
+        """How each enrollment goes on: a child list (by its YAML name) and the instant it starts.
+
+        A kind that judges at once (a branch) starts the list the instant the step
+        was reached; one that waits (a `wait_for`) may answer "no path yet"
+        (`Choice.path` None) and keep the enrollment parked until `Choice.at`.
+        """

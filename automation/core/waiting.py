@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from automation.core.walk import Choice
 
 HAPPENED = "happened"
 TIMED_OUT = "timed_out"
@@ -31,21 +32,13 @@ def matches(key: str, properties: dict[str, Any]) -> bool:
     return all(n in properties for n in wanted) and match_key(list(wanted), properties) == key
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The way a `wait_for` goes on: `path` (happened/timed_out) from `at`, or None: parked until `at`."""
-
-    path: str | None
-    at: dt.datetime
-
-
 def decide(
     key: str,
     reached_at: dt.datetime,
     deadline: dt.datetime,
     now: dt.datetime,
     events: Iterable[tuple[dt.datetime, dict[str, Any]]],
-) -> Decision:
+) -> Choice:
     """Happened at the first matching event in [reached_at, deadline] (not after `now`), else timed out.
 
     `events` are the customer's events of the awaited name, (occurred_at, properties).
@@ -54,7 +47,7 @@ def decide(
     last = min(deadline, now)
     hits = [at for at, props in events if reached_at <= at <= last and matches(key, props)]
     if hits:
-        return Decision(HAPPENED, min(hits))
+        return Choice(HAPPENED, min(hits))
     if now >= deadline:
-        return Decision(TIMED_OUT, deadline)
-    return Decision(None, deadline)
+        return Choice(TIMED_OUT, deadline)
+    return Choice(None, deadline)
