@@ -24,7 +24,7 @@ from automation.core.durations import format_duration
 from automation.core.journeys import WaitForStep
 from automation.core.waiting import decide, match_key
 from automation.core.walk import Choice
-from automation.store.models import EnrollmentWait, Enrollment, Event
+from automation.store.models import Enrollment, EnrollmentWait, Event
 from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
@@ -70,8 +70,8 @@ def _choose_chunk(
             EnrollmentWait.enrollment_id.in_([eid for eid in ids if eid not in parked or out[eid].path])
         )
     )
-    new_parked = [w for w in waits if w["enrollment_id"] not in parked and out[w["enrollment_id"]].path is None]
-    insert_ignore(session, EnrollmentWait.__table__, new_parked, ["enrollment_id"], one_statement=True)
+    stay = [w for w in waits if w["enrollment_id"] not in parked and out[w["enrollment_id"]].path is None]
+    insert_ignore(session, EnrollmentWait.__table__, stay, ["enrollment_id"], one_statement=True)
     return out
 
 

@@ -40,7 +40,12 @@ def wake(session: Session, now: dt.datetime) -> int:
     if newest is None or newest <= mark.last_id:
         return 0
     rows = session.execute(
-        select(EnrollmentWait.enrollment_id, EnrollmentWait.step_id, EnrollmentWait.match_key, Event.properties)
+        select(
+            EnrollmentWait.enrollment_id,
+            EnrollmentWait.step_id,
+            EnrollmentWait.match_key,
+            Event.properties,
+        )
         .join(
             EnrollmentWait,
             (EnrollmentWait.customer_id == Event.customer_id) & (EnrollmentWait.event == Event.name),

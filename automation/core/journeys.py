@@ -352,7 +352,7 @@ class WaitForStep(StepBody):
         default_factory=list, description="Properties that must equal the trigger event's, e.g. [cart_id]."
     )
     within: Duration = Field(description="How long to wait at most, counted from reaching the step.")
-    happened: list[Step] = Field(default_factory=list, description="Steps if the event came (empty: the end).")
+    happened: list[Step] = Field(default_factory=list, description="Steps if it came (empty: the end).")
     timed_out: list[Step] = Field(default_factory=list, description="Steps if it did not.")
 
     @field_validator("match")
@@ -391,6 +391,10 @@ class ExitOn(_Strict):
 
     event: str | None = None
     events: list[str] | None = None
+    match: list[str] = Field(
+        default_factory=list,
+        description="Properties the exit event must share with the trigger event, e.g. [cart_id].",
+    )
 
     def names(self) -> list[str]:
         return [*([self.event] if self.event else []), *(self.events or [])]
@@ -477,6 +481,13 @@ class Journey(_Strict):
     def placed(self) -> dict[str, Placed]:
         """Every step of the tree by id, depth first in file order (`automation.core.walk`)."""
         return {p.id: p for p in walk(self.steps)}
+
+    def matching(self) -> list[tuple[Any, ...]]:
+        """The YAML paths of every `match` (wait_for steps, exit_on): each needs an event trigger to match."""
+        paths = [(*p.loc, "match") for p in self.placed.values() if p.step.wait_for and p.step.wait_for.match]
+        if self.exit_on is not None and self.exit_on.match:
+            paths.append(("exit_on", "match"))
+        return paths
 
     def step_ids(self) -> list[str]:
         return list(self.placed)

@@ -124,6 +124,9 @@ def _drop_existing(session: Session, journey: Journey, rows: list[dict[str, Any]
 def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     """End active enrollments whose customer had an exit event after the occurrence; returns how many.
 
+    With `exit_on.match`, only an exit event with the trigger event's values of
+    those properties counts (an order for this cart, not another).
+
     Every message of theirs still pending, whichever step made it, is skipped with
     the reason `exited: EVENT`; one already claimed is skipped by the worker, which
     judges the enrollment's state.
@@ -131,6 +134,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     names = journey.exit_on.names() if journey.exit_on else []
     if not names:
         return 0
+    match = journey.exit_on.match if journey.exit_on else []
     hit = (
         select(Event.name)
         .where(
@@ -138,6 +142,8 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
             Event.name.in_(names),
             Event.occurred_at > Enrollment.occurred_at,
             Event.occurred_at <= now,
+            # `match`: the same value as the trigger event's (a missing one never matches).
+            *(Event.properties[m].as_string() == Enrollment.context[("event", m)].as_string() for m in match),
         )
         .order_by(Event.occurred_at)
         .limit(1)
