@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +47,7 @@ class BranchKind(JudgedKind[BranchStep]):
                 holds.update(session.scalars(stmt))
         return {eid: Choice("then" if eid in holds else "else", at) for eid, at in reached}
 
-    def waits_for(self, body: BranchStep) -> str:
+    def waits_for(self, body: BranchStep, context: Mapping[str, Any]) -> str:
         return f"to branch on {describe(body.if_)}"
 
 

@@ -8,6 +8,8 @@ steps then run as any others (an empty path rejoins the steps after the split).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,7 +44,7 @@ class SplitKind(JudgedKind[SplitStep]):
                 out[eid] = Choice(assignment.pick(jid, step_id, cid, paths).arm, reached_at[eid])
         return out
 
-    def waits_for(self, body: SplitStep) -> str:
+    def waits_for(self, body: SplitStep, context: Mapping[str, Any]) -> str:
         return f"to take one of the paths {', '.join(p.id for p in body.paths)}"
 
 

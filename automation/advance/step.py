@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -59,12 +60,13 @@ class StepKind(ABC, Generic[M]):
     def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
         """Run the step reached at `at` (never after `now`), judged at `now` in the customer's zone."""
 
-    def waits_for(self, body: M) -> str:
+    def waits_for(self, body: M, context: Mapping[str, Any]) -> str:
         """What an enrollment parked at this step waits for until its `next_at` (`customers show`).
 
         Most kinds are parked at only until they are reached (a wait before them
         ends at `next_at`); a kind that holds an enrollment itself (waiting for
-        an event) says so, and its `next_at` is its deadline.
+        an event) says so, from the enrollment's `context` (the trigger event's
+        values it matches on), and its `next_at` is its deadline.
         """
         return f"to reach this {self.name} step"
 

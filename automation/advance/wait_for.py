@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from automation.advance.step import JudgedKind, Reached
-from automation.core.durations import format_duration
 from automation.core.journeys import WaitForStep
 from automation.core.waiting import decide, match_key
 from automation.core.walk import Choice
@@ -42,9 +42,10 @@ class WaitForKind(JudgedKind[WaitForStep]):
             out.update(_choose_chunk(session, step_id, body, reached[n : n + CHUNK], now))
         return out
 
-    def waits_for(self, body: WaitForStep) -> str:
-        same = f" with the same {', '.join(body.match)}" if body.match else ""
-        return f"for {body.event}{same} (at most {format_duration(body.within)})"
+    def waits_for(self, body: WaitForStep, context: Mapping[str, Any]) -> str:
+        trigger = context.get("event") or {}
+        same = ", ".join(f"{m} {trigger.get(m)}" for m in body.match)
+        return f"for {body.event}" + (f" ({same})" if same else "")
 
 
 def _choose_chunk(
