@@ -16,20 +16,20 @@ authoritative.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from automation.core.statuses import EnrollmentState
 from automation.core.waiting import matches
+from automation.definitions.catalog import Catalog
 from automation.store.models import Enrollment, EnrollmentWait, Event, Watermark
 
 #: The watermark row of this pass.
 MARK = "wait_for"
 
 
-def wake(session: Session, now: dt.datetime) -> int:
+def wake(session: Session, catalog: Catalog, now: dt.datetime) -> int:
     """Make due at `now` the parked enrollments a newly ingested event answers; returns how many."""
     newest = session.scalar(select(func.max(Event.id)))
     mark = session.get(Watermark, MARK)
@@ -57,21 +57,38 @@ def wake(session: Session, now: dt.datetime) -> int:
             Event.occurred_at <= EnrollmentWait.deadline,
         )
     )
-    woken: dict[str, set[int]] = defaultdict(set)
-    for eid, step_id, key, props in rows:
-        if matches(key, props or {}):
-            woken[step_id].add(eid)
+    answered = {eid: step_id for eid, step_id, key, props in rows if matches(key, props or {})}
     mark.last_id = newest
-    for step_id, ids in woken.items():
-        session.execute(
-            update(Enrollment)
-            .where(
-                Enrollment.id.in_(sorted(ids)),
-                Enrollment.state == EnrollmentState.ACTIVE,
-                Enrollment.next_step_id == step_id,  # still parked there (a wait left by an edit is not)
-                Enrollment.next_at > now,
-            )
-            .values(next_at=now),
-            execution_options={"synchronize_session": False},
+    if not answered:
+        return 0
+    live = _parked(session, catalog, answered)
+    stale = sorted(set(answered) - live)
+    if stale:
+        session.execute(delete(EnrollmentWait).where(EnrollmentWait.enrollment_id.in_(stale)))
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(sorted(live)), Enrollment.next_at > now)
+        .values(next_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return len(live)
+
+
+def _parked(session: Session, catalog: Catalog, answered: dict[int, str]) -> set[int]:
+    """Those enrollments still active and parked at their wait's `wait_for` step.
+
+    A wait left behind by an edit of the journey (the step removed, or now of
+    another kind) or by an enrollment that ended is not one: it is deleted, and
+    never moves an enrollment's next step forward.
+    """
+    rows = session.execute(
+        select(Enrollment.id, Enrollment.journey_id, Enrollment.next_step_id).where(
+            Enrollment.id.in_(sorted(answered)), Enrollment.state == EnrollmentState.ACTIVE
         )
-    return sum(len(ids) for ids in woken.values())
+    )
+    waiting_steps = {jid: {p.id for p in j.placed.values() if p.step.wait_for} for jid, j in catalog.journeys.items()}
+    return {
+        eid
+        for eid, jid, step_id in rows
+        if step_id == answered[eid] and step_id in waiting_steps.get(jid, set())
+    }

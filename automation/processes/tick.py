@@ -175,7 +175,7 @@ def tick(
                 report.enrolled.pop(journey.id, None)
                 report.fail(journey.id, exc)
         with session_factory.begin() as session:
-            report.woken = wake.wake(session, now)
+            report.woken = wake.wake(session, catalog, now)
         cursor: batch.Cursor | None = None
         while True:
             with session_factory.begin() as session:
