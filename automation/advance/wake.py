@@ -86,9 +86,9 @@ def _parked(session: Session, catalog: Catalog, answered: dict[int, str]) -> set
             Enrollment.id.in_(sorted(answered)), Enrollment.state == EnrollmentState.ACTIVE
         )
     )
-    waiting_steps = {jid: {p.id for p in j.placed.values() if p.step.wait_for} for jid, j in catalog.journeys.items()}
+    waiting = {jid: {p.id for p in j.placed.values() if p.step.wait_for} for jid, j in catalog.journeys.items()}
     return {
         eid
         for eid, jid, step_id in rows
-        if step_id == answered[eid] and step_id in waiting_steps.get(jid, set())
+        if step_id == answered[eid] and step_id in waiting.get(jid, set())
     }
