@@ -86,9 +86,7 @@ def _parked(session: Session, catalog: Catalog, answered: dict[int, str]) -> set
             Enrollment.id.in_(sorted(answered)), Enrollment.state == EnrollmentState.ACTIVE
         )
     )
-    waiting = {jid: {p.id for p in j.placed.values() if p.step.wait_for} for jid, j in catalog.journeys.items()}
+    waiting = {j: {p.id for p in v.placed.values() if p.step.wait_for} for j, v in catalog.journeys.items()}
     return {
-        eid
-        for eid, jid, step_id in rows
-        if step_id == answered[eid] and step_id in waiting.get(jid, set())
+        eid for eid, jid, step_id in rows if step_id == answered[eid] and step_id in waiting.get(jid, set())
     }
