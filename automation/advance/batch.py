@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, Select, exists, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from automation.advance import plan, send
+from automation.advance import plan, send, wait_for
 from automation.advance.kinds import kind_of
 from automation.advance.step import JudgedKind
 from automation.core import planner
@@ -119,6 +119,9 @@ def _advance_journey(
     updates: list[dict[str, Any]] = []
     walking: list[Walking] = []
     customers = {row.id: row.customer_id for row in rows}
+    placed = journey.placed
+    # A step removed from the file ends the walk; a wait it held goes with it.
+    wait_for.forget(session, [row.id for row in rows if row.next_step_id not in placed])
     for row in rows:
         assert row.next_step_id is not None and row.next_at is not None  # active rows with next_at <= now
         walking.append((row.id, row.next_step_id, row.next_at, row.zone, None))

@@ -130,4 +130,10 @@ def _events(
     return found
 
 
+def forget(session: Session, enrollment_ids: list[int]) -> None:
+    """Delete the waits of these enrollments (they ended, or their step left the journey)."""
+    if enrollment_ids:
+        session.execute(delete(EnrollmentWait).where(EnrollmentWait.enrollment_id.in_(enrollment_ids)))
+
+
 KIND = WaitForKind()

@@ -15,17 +15,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, literal, select, update
+from sqlalchemy import Table, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from automation.advance import wait_for
 from automation.core import entry
 from automation.core.journeys import Journey
 from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.enroll import lookup, policy
 from automation.enroll.kind import Candidate, Scope
 from automation.enroll.kinds import kind_of
-from automation.store.models import Delivery, Enrollment, EnrollmentWait, Event
+from automation.store.models import Delivery, Enrollment, Event
 from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
@@ -170,7 +171,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     if not updates:
         return 0
     session.execute(update(Enrollment), updates)
-    session.execute(delete(EnrollmentWait).where(EnrollmentWait.enrollment_id.in_([eid for eid, _ in rows])))
+    wait_for.forget(session, [eid for eid, _ in rows])
     by_event: dict[str, list[int]] = defaultdict(list)
     for eid, name in rows:
         by_event[name].append(eid)

@@ -225,3 +225,82 @@ def test_an_exited_enrollment_leaves_no_wait_behind(waits: Flow, kit_env: dict[s
         assert wait_rows(edited) == [] and steps_sent(edited) == []
     finally:
         edited.close()
+
+
+GATED = f"""id: carts
+name: carts
+trigger: {{event: {{name: checkout_started}}}}
+quiet_hours: false
+frequency_cap: false
+steps:
+  - branch:
+      id: gate
+      if: {{trait: email, exists: true}}
+      then:
+        - wait_for:
+            id: paid
+            event: order_placed
+            match: [cart_id]
+            within: 4h
+            happened:
+              - send: {{id: thanks, {MAIL}}}
+            timed_out:
+              - send: {{id: reminder, {MAIL}}}
+        - send: {{id: in-branch, {MAIL}}}
+  - send: {{id: after, {MAIL}}}
+"""
+REMOVED = f"""id: carts
+name: carts
+trigger: {{event: {{name: checkout_started}}}}
+steps:
+  - send: {{id: after, {MAIL}}}
+"""
+
+
+def edited_in_flight(flow: Flow, kit_env: dict[str, str], before: str, after: str) -> Flow:
+    """Park ada at `paid` under `before`, then the file becomes `after` and the scheduler restarts."""
+    path = Path(kit_env["AUTOMATION_JOURNEYS_DIR"]) / "carts.yaml"
+    path.write_text(before, encoding="utf-8")
+    first = Flow(load_settings())
+    first.ingest([person("ada"), checkout("ada", "c1")])
+    first.run(T0)
+    assert enrollments(first)["c1"].next_step_id == "paid"
+    first.close()
+    path.write_text(after, encoding="utf-8")
+    return Flow(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "sent"),
+    [
+        # Moved into a branch: its own list, then the rest of the branch's list, then what follows.
+        (CARTS, GATED, ["reminder", "in-branch", "after"]),
+        # Moved out of it: its own list, then the step after it at the top level.
+        (GATED, CARTS, ["reminder", "after"]),
+    ],
+)
+def test_a_parked_wait_for_keeps_its_place_by_id_when_an_edit_moves_it(
+    waits: Flow, kit_env: dict[str, str], before: str, after: str, sent: list[str]
+) -> None:
+    edited = edited_in_flight(waits, kit_env, before, after)
+    try:
+        edited.run(DEADLINE)
+        assert [d.step_id for d in edited.deliveries(journey_id="carts")] == sent
+        assert wait_rows(edited) == []
+    finally:
+        edited.close()
+
+
+def test_a_wait_for_removed_in_flight_ends_the_enrollment_and_its_wait(
+    waits: Flow, kit_env: dict[str, str]
+) -> None:
+    edited = edited_in_flight(waits, kit_env, CARTS, REMOVED)
+    try:
+        edited.ingest([order("ada", "c1", "2026-11-22T13:00:00Z")], now="2026-11-22T13:00:00Z")
+        assert edited.run("2026-11-22T13:00:00Z").woken == 0
+        edited.run(DEADLINE)
+        assert edited.deliveries(journey_id="carts") == []
+        assert enrollments(edited)["c1"].state == EnrollmentState.COMPLETED
+        assert wait_rows(edited) == []
+    finally:
+        edited.close()
