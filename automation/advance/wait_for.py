@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -64,7 +64,7 @@ def _choose_chunk(
     out: dict[int, Choice] = {}
     for w in waits:
         out[w["enrollment_id"]] = decide(
-            w["match_key"], w["reached_at"], w["deadline"], now, events[w["customer_id"]]
+            w["match_key"], w["reached_at"], w["deadline"], now, events.get(w["customer_id"], [])
         )
     session.execute(
         delete(EnrollmentWait).where(
@@ -108,18 +108,25 @@ def _new_rows(session: Session, step_id: str, body: WaitForStep, fresh: Reached)
 def _events(
     session: Session, name: str, waits: list[dict[str, Any]], now: dt.datetime
 ) -> dict[str, list[tuple[dt.datetime, dict[str, Any]]]]:
-    """The awaited events of the waits' customers within the span of their windows, by customer.
+    """The awaited events of the waits' customers within the span of their windows, by customer."""
+    if not waits:
+        return {}
+    start = min(w["reached_at"] for w in waits)
+    end = min(max(w["deadline"] for w in waits), now)
+    return awaited_events(session, name, {w["customer_id"] for w in waits}, start, end)
+
+
+def awaited_events(
+    session: Session, name: str, customers: Collection[str], start: dt.datetime, end: dt.datetime
+) -> dict[str, list[tuple[dt.datetime, dict[str, Any]]]]:
+    """The customers' `name` events that occurred in [start, end], (occurred_at, properties) by customer.
 
     Read by the (customer_id, name, occurred_at) index.
     """
     found: dict[str, list[tuple[dt.datetime, dict[str, Any]]]] = defaultdict(list)
-    if not waits:
-        return found
-    start = min(w["reached_at"] for w in waits)
-    end = min(max(w["deadline"] for w in waits), now)
     rows = session.execute(
         select(Event.customer_id, Event.occurred_at, Event.properties).where(
-            Event.customer_id.in_({w["customer_id"] for w in waits}),
+            Event.customer_id.in_(list(customers)),
             Event.name == name,
             Event.occurred_at >= start,
             Event.occurred_at <= end,

@@ -31,6 +31,7 @@ from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderE
 from automation.enroll.kind import Scope
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
+from automation.insight.awaiting import wait_for_lines
 from automation.insight.would import Caps, judge_sends, says
 from automation.loyalty.accounts import standings
 from automation.store.filter_sql import compile_filter
@@ -79,6 +80,11 @@ def branch_lines(session: Session, journey: Journey, c: Customer, now: dt.dateti
         way, verdict = ("then", "holds") if ok else ("else", "does not hold")
         out.append(f"branch {placed.id} at {now.isoformat()}: {way} ({describe(condition)} {verdict})")
     return out
+
+
+def _ways(session: Session, journey: Journey, c: Customer, now: dt.datetime) -> list[str]:
+    """Which way each branch and each `wait_for` would take the customer at `now`."""
+    return branch_lines(session, journey, c, now) + wait_for_lines(session, journey, c, now)
 
 
 def failing_part(session: Session, customer_id: str, f: Filter) -> Filter | None:
@@ -161,7 +167,7 @@ def explain(
     why_not = _re_entry(session, journey, c, occ.key, now)
     if why_not is not None:
         lines.append(why_not)
-        return Explanation(False, lines + branch_lines(session, journey, c, now))
+        return Explanation(False, lines + _ways(session, journey, c, now))
     lines.append("would enter now")
     for sid, step in journey.send_steps():
         placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
@@ -172,7 +178,7 @@ def explain(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
         )
         lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
-    return Explanation(True, lines + branch_lines(session, journey, c, now))
+    return Explanation(True, lines + _ways(session, journey, c, now))
 
 
 # ---------------------------------------------------------------- preview

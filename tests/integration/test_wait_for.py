@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from automation.config import load_settings
 from automation.core.statuses import DeliveryStatus, EnrollmentState
+from automation.insight.explain import explain
 from automation.store import db
 from automation.store.models import Enrollment, EnrollmentWait, Watermark
 from tests.deliverykit import kit_env, person
@@ -304,3 +305,26 @@ def test_a_wait_for_removed_in_flight_ends_the_enrollment_and_its_wait(
         assert wait_rows(edited) == []
     finally:
         edited.close()
+
+
+def test_explain_says_what_a_parked_customer_would_do_at_the_wait_for_at_now(waits: Flow) -> None:
+    waits.ingest([person("ada"), person("bob"), checkout("ada", "c1"), checkout("bob", "c2")])
+    waits.run(T0)
+    waits.ingest([order("ada", "c1", "2026-11-22T13:00:00Z")], now="2026-11-22T13:00:00Z")
+    journey, catalog = waits.runtime.catalog.journeys["carts"], waits.runtime.catalog
+    with waits.runtime.sessions() as s:
+        ada = explain(s, journey, catalog, "ada", utc("2026-11-22T13:30:00Z"), "UTC").lines[-1]
+        bob = explain(s, journey, catalog, "bob", utc("2026-11-22T13:30:00Z"), "UTC").lines[-1]
+        late = explain(s, journey, catalog, "bob", utc("2026-11-22T16:30:00Z"), "UTC").lines[-1]
+    assert (
+        ada
+        == "wait_for paid at 2026-11-22T13:30:00+00:00: happened (order_placed at 2026-11-22T13:00:00+00:00)"
+    )
+    assert bob == (
+        "wait_for paid at 2026-11-22T13:30:00+00:00: still waiting until 2026-11-22T16:00:00+00:00 "
+        'up to 4h for order_placed matching {"cart_id":"c2"}'
+    )
+    assert late == (
+        'wait_for paid at 2026-11-22T16:30:00+00:00: timed_out (no order_placed matching {"cart_id":"c2"} '
+        "between 2026-11-22T12:00:00+00:00 and 2026-11-22T16:00:00+00:00)"
+    )
