@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from automation.advance.step import JudgedKind, Reached
 from automation.core.journeys import WaitForStep
-from automation.core.waiting import decide, match_key
+from automation.core.waiting import awaited, decide, match_key
 from automation.core.walk import Choice
 from automation.store.models import Enrollment, EnrollmentWait, Event
 from automation.store.sqlutil import insert_ignore
@@ -43,9 +43,7 @@ class WaitForKind(JudgedKind[WaitForStep]):
         return out
 
     def waits_for(self, body: WaitForStep, context: Mapping[str, Any]) -> str:
-        trigger = context.get("event") or {}
-        same = ", ".join(f"{m} {trigger.get(m)}" for m in body.match)
-        return f"for {body.event}" + (f" ({same})" if same else "")
+        return "for " + awaited(body.event, match_key(body.match, context.get("event") or {}))
 
 
 def _choose_chunk(

@@ -26,6 +26,13 @@ def match_key(names: Sequence[str], properties: dict[str, Any]) -> str:
     return json.dumps({n: properties.get(n) for n in names}, sort_keys=True, separators=(",", ":"))
 
 
+def awaited(event: str, key: str) -> str:
+    """What a wait waits for, as people read it: "order_placed (cart_id c-1001)"."""
+    wanted: dict[str, Any] = json.loads(key)
+    same = ", ".join(f"{n} {v}" for n, v in wanted.items())
+    return event + (f" ({same})" if same else "")
+
+
 def matches(key: str, properties: dict[str, Any]) -> bool:
     """Whether an event's properties carry every property of a wait's match key, with its value."""
     wanted: dict[str, Any] = json.loads(key)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from automation.advance.wait_for import awaited_events
 from automation.core.durations import format_duration
-from automation.core.journeys import Journey, WaitForStep
-from automation.core.waiting import HAPPENED, decide, match_key
+from automation.core.journeys import Journey
+from automation.core.waiting import HAPPENED, awaited, decide, match_key
 from automation.store.models import Customer, Enrollment, EnrollmentWait
 
 
@@ -34,26 +34,21 @@ def wait_for_lines(session: Session, journey: Journey, c: Customer, now: dt.date
         body = placed.step.wait_for
         if body is None:
             continue
-        what = _awaited(body, match_key(body.match, trigger))
         if wait is None or wait.step_id != placed.id:
-            out.append(f"wait_for {placed.id}: not waiting now; once reached, waits {what}")
+            what = awaited(body.event, match_key(body.match, trigger))
+            out.append(
+                f"wait_for {placed.id}: not waiting there now; once reached, waits up to "
+                f"{format_duration(body.within)} for {what}"
+            )
             continue
         events = awaited_events(session, body.event, [c.id], wait.reached_at, min(wait.deadline, now))
         choice = decide(wait.match_key, wait.reached_at, wait.deadline, now, events.get(c.id, []))
-        head = f"wait_for {placed.id} at {now.isoformat()}"
+        head, what = f"wait_for {placed.id} at {now.isoformat()}", awaited(body.event, wait.match_key)
         if choice.path is None:
-            out.append(f"{head}: still waiting until {wait.deadline.isoformat()} {what}")
+            out.append(f"{head}: still waiting for {what} until {wait.deadline.isoformat()}")
         elif choice.path == HAPPENED:
             out.append(f"{head}: happened ({body.event} at {choice.at.isoformat()})")
         else:
             since = f"between {wait.reached_at.isoformat()} and {wait.deadline.isoformat()}"
-            out.append(f"{head}: timed_out (no {body.event}{_same(wait.match_key)} {since})")
+            out.append(f"{head}: timed_out (no {what} {since})")
     return out
-
-
-def _awaited(body: WaitForStep, key: str) -> str:
-    return f"up to {format_duration(body.within)} for {body.event}{_same(key)}"
-
-
-def _same(key: str) -> str:
-    return "" if key == "{}" else f" matching {key}"
