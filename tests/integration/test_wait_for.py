@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from automation.config import load_settings
 from automation.core.statuses import DeliveryStatus, EnrollmentState
 from automation.insight.explain import explain
-from automation.store import db
+from automation.store import db, erasure
 from automation.store.models import Enrollment, EnrollmentWait, Watermark
 from tests.deliverykit import kit_env, person
 from tests.harness import Flow, track, utc
@@ -328,3 +328,22 @@ def test_explain_says_what_a_parked_customer_would_do_at_the_wait_for_at_now(wai
         "wait_for paid at 2026-11-22T16:30:00+00:00: timed_out (no order_placed (cart_id c2) "
         "between 2026-11-22T12:00:00+00:00 and 2026-11-22T16:00:00+00:00)"
     )
+
+
+def test_a_removed_journey_and_an_erased_customer_leave_no_wait_behind(
+    waits: Flow, kit_env: dict[str, str]
+) -> None:
+    waits.ingest([person("ada"), person("bob"), checkout("ada", "c1"), checkout("bob", "c2")])
+    waits.run(T0)
+    assert len(wait_rows(waits)) == 2
+    with waits.runtime.sessions.begin() as s:
+        erasure.forget(s, "ada", utc("2026-11-22T12:30:00Z"))
+    assert [w.customer_id for w in wait_rows(waits)] == ["bob"]
+    waits.close()
+    (Path(kit_env["AUTOMATION_JOURNEYS_DIR"]) / "carts.yaml").unlink()
+    without = Flow(load_settings())
+    try:
+        assert without.run("2026-11-22T13:00:00Z").exited == 1
+        assert wait_rows(without) == []
+    finally:
+        without.close()
