@@ -37,6 +37,7 @@ name: Abandoned cart (benchmark)
 trigger: {event: {name: checkout_started, lookback: 1d}}
 quiet_hours: false
 frequency_cap: false
+exit_on: {event: order_placed, match: [cart_id]}
 steps:
   - wait_for:
       id: paid
