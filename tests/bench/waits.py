@@ -5,7 +5,9 @@ benchmark's journeys plus one abandoned-cart journey: the idle tick before any
 wait, the tick that parks W checkouts at a `wait_for`, the idle tick with the
 W waits pending (the figure the issue bounds: the last benchmark's idle tick),
 and the tick after 1,000 orders arrive, half of them for waited carts (the
-early wake). Writes tests/bench/results/waits.json. Not collected by pytest.
+early wake). The journey has no `exit_on`, so that the orders reach the wake rather
+than the exits pass (which runs first, as in the shipped `abandoned_cart`).
+Writes tests/bench/results/waits.json. Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ name: Abandoned cart (benchmark)
 trigger: {event: {name: checkout_started, lookback: 1d}}
 quiet_hours: false
 frequency_cap: false
-exit_on: {event: order_placed, match: [cart_id]}
 steps:
   - wait_for:
       id: paid
