@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from automation.config import load_settings
 from automation.ingest.load import ingest
@@ -63,11 +63,33 @@ def _track(cid: str, event: str, key: str, at: dt.datetime, cart: str) -> str:
     return json.dumps(record)
 
 
-def _timed(label: str, out: dict[str, Any], fn: Any) -> Any:
+def _timed(label: str, out: dict[str, Any], fn: Any, engine: Engine) -> Any:
+    """Run one tick; its time, summary and its three slowest statements."""
+    spent: list[tuple[float, str]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info["t0"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        spent.append((time.perf_counter() - conn.info.pop("t0"), " ".join(statement.split())[:160]))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
     t0 = time.perf_counter()
-    report = fn()
-    out[label] = {"seconds": round(time.perf_counter() - t0, 3), "summary": report.summary()}
+    try:
+        report = fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    slowest = [(round(s, 3), sql) for s, sql in sorted(spent, reverse=True)[:3]]
+    out[label] = {
+        "seconds": round(time.perf_counter() - t0, 3),
+        "summary": report.summary(),
+        "slowest": slowest,
+    }
     print(f"{label}: {out[label]['seconds']} s  {out[label]['summary']}", flush=True)
+    for s, sql in slowest:
+        print(f"    {s} s  {sql}", flush=True)
     return report
 
 
@@ -81,16 +103,23 @@ def measure(cfg: Config, waits: int, journeys: Path) -> dict[str, Any]:
     )
     runtime, broker = build_runtime(settings), make_broker(settings)
     now, out = cfg.at, {}
-    _timed("warm_tick", out, lambda: run_tick(runtime, broker, now))
+    _timed("warm_tick", out, lambda: run_tick(runtime, broker, now), runtime.engine)
     with runtime.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
-    _timed("idle_tick_no_waits", out, lambda: run_tick(runtime, broker, now + dt.timedelta(seconds=1)))
+    _timed(
+        "idle_tick_no_waits",
+        out,
+        lambda: run_tick(runtime, broker, now + dt.timedelta(seconds=1)),
+        runtime.engine,
+    )
     checkout_at = now + dt.timedelta(seconds=30)
     shoppers = [customer_id(n) for n in range(0, cfg.customers, max(1, cfg.customers // waits))][:waits]
     lines = [_track(c, "checkout_started", f"co-{c}", checkout_at, f"cart-{c}") for c in shoppers]
     ingest(lines, "bench", runtime.sessions, checkout_at, settings.order_event)
-    _timed("parking_tick", out, lambda: run_tick(runtime, broker, now + dt.timedelta(seconds=60)))
+    _timed(
+        "parking_tick", out, lambda: run_tick(runtime, broker, now + dt.timedelta(seconds=60)), runtime.engine
+    )
     with runtime.sessions() as s:
         out["pending_waits"] = s.scalar(select(func.count()).select_from(EnrollmentWait))
     with runtime.engine.connect() as conn:
@@ -98,14 +127,16 @@ def measure(cfg: Config, waits: int, journeys: Path) -> dict[str, Any]:
         conn.commit()
     clear_namespace(cfg.redis_url, cfg.namespace)
     idle = now + dt.timedelta(seconds=61)
-    _timed("idle_tick_with_waits", out, lambda: run_tick(runtime, broker, idle))
+    _timed("idle_tick_with_waits", out, lambda: run_tick(runtime, broker, idle), runtime.engine)
     paid_at = now + dt.timedelta(minutes=10)
     orders = [
         _track(c, "order_placed", f"paid-{c}", paid_at, f"cart-{c}" if n % 2 == 0 else "another-cart")
         for n, c in enumerate(shoppers[:ORDERS])
     ]
     ingest(orders, "bench", runtime.sessions, paid_at, settings.order_event)
-    woken = _timed("wake_tick", out, lambda: run_tick(runtime, broker, paid_at + dt.timedelta(seconds=5)))
+    woken = _timed(
+        "wake_tick", out, lambda: run_tick(runtime, broker, paid_at + dt.timedelta(seconds=5)), runtime.engine
+    )
     out["woken"] = woken.woken
     clear_namespace(cfg.redis_url, cfg.namespace)
     runtime.engine.dispose()
