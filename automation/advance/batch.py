@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, Select, exists, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from automation.advance import plan, send
+from automation.advance import plan, send, wait_for
 from automation.advance.kinds import kind_of
 from automation.advance.step import JudgedKind
 from automation.core import planner
@@ -121,6 +121,9 @@ def _advance_journey(
     updates: list[dict[str, Any]] = []
     walking: list[Walking] = []
     customers = {row.id: row.customer_id for row in rows}
+    placed = journey.placed
+    # A step removed from the file ends the walk; a wait it held goes with it.
+    wait_for.forget(session, [row.id for row in rows if row.next_step_id not in placed])
     for row in rows:
         assert row.next_step_id is not None and row.next_at is not None  # active rows with next_at <= now
         walking.append((row.id, row.next_step_id, row.next_at, row.zone, None))
@@ -139,18 +142,29 @@ def _advance_journey(
                 judged[result.next_step_id].append((eid, result.next_step_id, result.next_at, zone, None))
             else:
                 updates.append({"id": eid, "next_step_id": result.next_step_id, "next_at": result.next_at})
-        walking = [w for sid, reached in judged.items() for w in _choose(session, journey, sid, reached)]
+        walking = []
+        for sid, reached in judged.items():
+            for eid, _, at, zone, path in _choose(session, journey, sid, reached, now):
+                if path is None:  # parked at the step (a wait_for) until `at`
+                    updates.append({"id": eid, "next_step_id": sid, "next_at": at})
+                else:
+                    walking.append((eid, sid, at, zone, path))
     update_many(session, Enrollment.__table__, updates)
     return deliveries.write(session, now)
 
 
-def _choose(session: Session, journey: Journey, step_id: str, reached: list[Walking]) -> list[Walking]:
-    """The enrollments that reached judged step `step_id`, each with the path its kind chose."""
+def _choose(
+    session: Session, journey: Journey, step_id: str, reached: list[Walking], now: dt.datetime
+) -> list[Walking]:
+    """The enrollments that reached judged step `step_id`, each with the path its kind chose and its start.
+
+    A path of None: the kind chose none yet, and the enrollment waits at the step until the instant given.
+    """
     step = journey.placed[step_id].step
     kind = kind_of(step)
     assert isinstance(kind, JudgedKind)
-    paths = kind.choose(session, step_id, step.body, [(eid, at) for eid, _, at, _, _ in reached])
-    return [(eid, sid, at, zone, paths[eid]) for eid, sid, at, zone, _ in reached]
+    chosen = kind.choose(session, step_id, step.body, [(eid, at) for eid, _, at, _, _ in reached], now)
+    return [(eid, sid, chosen[eid].at, zone, chosen[eid].path) for eid, sid, _, zone, _ in reached]
 
 
 def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:

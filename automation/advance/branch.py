@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from automation.advance.step import JudgedKind, Reached
 from automation.core.filters import describe
 from automation.core.journeys import BranchStep
+from automation.core.walk import Choice
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 
@@ -26,7 +29,9 @@ class BranchKind(JudgedKind[BranchStep]):
     name = "branch"
     model = BranchStep
 
-    def choose(self, session: Session, step_id: str, body: BranchStep, reached: Reached) -> dict[int, str]:
+    def choose(
+        self, session: Session, step_id: str, body: BranchStep, reached: Reached, now: dt.datetime
+    ) -> dict[int, Choice]:
         by_instant: dict[dt.datetime, list[int]] = defaultdict(list)
         for eid, at in reached:
             by_instant[at].append(eid)
@@ -40,9 +45,9 @@ class BranchKind(JudgedKind[BranchStep]):
                     .where(compile_filter(body.if_, Enrollment.id, at))
                 )
                 holds.update(session.scalars(stmt))
-        return {eid: "then" if eid in holds else "else" for eid, _ in reached}
+        return {eid: Choice("then" if eid in holds else "else", at) for eid, at in reached}
 
-    def waits_for(self, body: BranchStep) -> str:
+    def waits_for(self, body: BranchStep, context: Mapping[str, Any]) -> str:
         return f"to branch on {describe(body.if_)}"
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from automation.advance import branch, send, split, wait
+from automation.advance import branch, send, split, wait, wait_for
 from automation.advance.step import StepKind
 from automation.core.journeys import Step
 
-KINDS: dict[str, StepKind[Any]] = {k.name: k for k in (send.KIND, wait.KIND, branch.KIND, split.KIND)}
+KINDS: dict[str, StepKind[Any]] = {
+    k.name: k for k in (send.KIND, wait.KIND, branch.KIND, split.KIND, wait_for.KIND)
+}
 
 
 def kind_of(step: Step) -> StepKind[Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import any_, bindparam, literal, select
@@ -33,7 +34,7 @@ class SendKind(StepKind[SendStep]):
         """The message is due at `now` at the latest: the instant the tick releases it."""
         return Outcome(at, (PlannedSend(step_id, body, max(at, now), at),))
 
-    def waits_for(self, body: SendStep) -> str:
+    def waits_for(self, body: SendStep, context: Mapping[str, Any]) -> str:
         return f"to send {body.channel} {' or '.join(body.templates())}"
 
 

@@ -9,12 +9,17 @@ trace), which the experiment report counts per path.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.advance.step import JudgedKind, Reached
 from automation.core import assignment
 from automation.core.journeys import SplitStep
+from automation.core.walk import Choice
 from automation.store.models import Enrollment, SplitDecision
 from automation.store.sqlutil import insert_ignore
 
@@ -25,11 +30,13 @@ class SplitKind(JudgedKind[SplitStep]):
     name = "split"
     model = SplitStep
 
-    def choose(self, session: Session, step_id: str, body: SplitStep, reached: Reached) -> dict[int, str]:
+    def choose(
+        self, session: Session, step_id: str, body: SplitStep, reached: Reached, now: dt.datetime
+    ) -> dict[int, Choice]:
         paths = [(p.id, p.weight) for p in body.paths]
-        ids = [eid for eid, _ in reached]
-        at = dict(reached)
-        out: dict[int, str] = {}
+        reached_at = dict(reached)
+        ids = list(reached_at)
+        out: dict[int, Choice] = {}
         for n in range(0, len(ids), CHUNK):
             rows = session.execute(
                 select(Enrollment.id, Enrollment.journey_id, Enrollment.customer_id).where(
@@ -38,14 +45,15 @@ class SplitKind(JudgedKind[SplitStep]):
             )
             decided = []
             for eid, jid, cid in rows:
-                out[eid] = path = assignment.pick(jid, step_id, cid, paths).arm
+                path = assignment.pick(jid, step_id, cid, paths).arm
+                out[eid] = Choice(path, reached_at[eid])
                 decided.append(
                     {
                         "enrollment_id": eid,
                         "step_id": step_id,
                         "journey_id": jid,
                         "path_id": path,
-                        "decided_at": at[eid],
+                        "decided_at": reached_at[eid],
                     }
                 )
             insert_ignore(
@@ -53,7 +61,7 @@ class SplitKind(JudgedKind[SplitStep]):
             )
         return out
 
-    def waits_for(self, body: SplitStep) -> str:
+    def waits_for(self, body: SplitStep, context: Mapping[str, Any]) -> str:
         return f"to take one of the paths {', '.join(p.id for p in body.paths)}"
 
 

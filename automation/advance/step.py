@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from automation.core.journeys import SendStep
+from automation.core.walk import Choice
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,12 +60,13 @@ class StepKind(ABC, Generic[M]):
     def run(self, step_id: str, body: M, at: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> Outcome:
         """Run the step reached at `at` (never after `now`), judged at `now` in the customer's zone."""
 
-    def waits_for(self, body: M) -> str:
+    def waits_for(self, body: M, context: Mapping[str, Any]) -> str:
         """What an enrollment parked at this step waits for until its `next_at` (`customers show`).
 
         Most kinds are parked at only until they are reached (a wait before them
         ends at `next_at`); a kind that holds an enrollment itself (waiting for
-        an event) says so, and its `next_at` is its deadline.
+        an event) says so, from the enrollment's `context` (the trigger event's
+        values it matches on), and its `next_at` is its deadline.
         """
         return f"to reach this {self.name} step"
 
@@ -79,5 +82,12 @@ class JudgedKind(StepKind[M]):
         return Outcome(at, judged=True)
 
     @abstractmethod
-    def choose(self, session: Session, step_id: str, body: M, reached: Reached) -> dict[int, str]:
-        """The child list (by its YAML name) each enrollment goes on with, judged as it reached the step."""
+    def choose(
+        self, session: Session, step_id: str, body: M, reached: Reached, now: dt.datetime
+    ) -> dict[int, Choice]:
+        """How each enrollment goes on: a child list (by its YAML name) and the instant it starts.
+
+        A kind that judges at once (a branch) starts the list the instant the step
+        was reached; one that waits (a `wait_for`) may answer "no path yet"
+        (`Choice.path` None) and keep the enrollment parked until `Choice.at`.
+        """

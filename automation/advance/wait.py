@@ -7,6 +7,8 @@ happened to run, so a late tick never stretches a journey.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from automation.advance.step import Outcome, StepKind
@@ -25,7 +27,7 @@ class WaitKind(StepKind[WaitStep]):
         assert body.until is not None  # a wait has exactly one form
         return Outcome(next_local_time(at, body.until, tz))
 
-    def waits_for(self, body: WaitStep) -> str:
+    def waits_for(self, body: WaitStep, context: Mapping[str, Any]) -> str:
         if body.delta is not None:
             return f"to start waiting {format_duration(body.delta)}"
         assert body.until is not None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import meta
-from sqlalchemy import ColumnElement, Table, func, literal, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,7 +49,15 @@ from automation.errors import DefinitionError, UserError
 from automation.insight.would import Caps, judge_sends
 from automation.store import statistics
 from automation.store.filter_sql import compile_filter
-from automation.store.models import Campaign, Customer, Delivery, Enrollment, JSONType, UTCDateTime
+from automation.store.models import (
+    Campaign,
+    Customer,
+    Delivery,
+    Enrollment,
+    EnrollmentWait,
+    JSONType,
+    UTCDateTime,
+)
 from automation.store.sqlutil import insert_ignore
 
 CHUNK = 5000
@@ -583,6 +591,8 @@ def cancel(sessions: sessionmaker[Session], campaign_id: str, now: dt.datetime) 
                 next_at=None,
             ),
         )
+        of_campaign = select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)
+        s.execute(delete(EnrollmentWait).where(EnrollmentWait.enrollment_id.in_(of_campaign)))
         deliveries = _rowcount(
             s,
             update(Delivery)

@@ -347,6 +347,32 @@ class SplitStep(StepBody):
         return [(p.id, ("paths", n, "steps"), p.steps) for n, p in enumerate(self.paths)]
 
 
+class WaitForStep(StepBody):
+    """Wait until an event of the customer arrives or `within` passes, then `happened` or `timed_out`.
+
+    The event counts when its own timestamp lies between the instant the step
+    was reached and the deadline; `match` names properties that must equal the
+    trigger event's (the cart an order is for), so it needs an event trigger.
+    """
+
+    children: ClassVar[tuple[str, ...]] = ("happened", "timed_out")
+
+    event: str = Field(min_length=1, description="The event waited for, e.g. order_placed.")
+    match: list[str] = Field(
+        default_factory=list, description="Properties that must equal the trigger event's, e.g. [cart_id]."
+    )
+    within: Duration = Field(description="How long to wait at most, counted from reaching the step.")
+    happened: list[Step] = Field(default_factory=list, description="Steps if it came (empty: the end).")
+    timed_out: list[Step] = Field(default_factory=list, description="Steps if it did not.")
+
+    @field_validator("match")
+    @classmethod
+    def _unique_match(cls, match: list[str]) -> list[str]:
+        if len(set(match)) != len(match):
+            raise ValueError(f"duplicate match property {next(m for m in match if match.count(m) > 1)!r}")
+        return match
+
+
 class Step(_OneKind):
     """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
 
@@ -354,6 +380,7 @@ class Step(_OneKind):
     wait: WaitStep | None = None
     branch: BranchStep | None = None
     split: SplitStep | None = None
+    wait_for: WaitForStep | None = None
 
     @classmethod
     def _not_one(cls) -> str:
@@ -374,6 +401,10 @@ class ExitOn(_Strict):
 
     event: str | None = None
     events: list[str] | None = None
+    match: list[str] = Field(
+        default_factory=list,
+        description="Properties the exit event must share with the trigger event, e.g. [cart_id].",
+    )
 
     def names(self) -> list[str]:
         return [*([self.event] if self.event else []), *(self.events or [])]
@@ -461,6 +492,13 @@ class Journey(_Strict):
         """Every step of the tree by id, depth first in file order (`automation.core.walk`)."""
         return {p.id: p for p in walk(self.steps)}
 
+    def matching(self) -> list[tuple[Any, ...]]:
+        """The YAML paths of every `match` (wait_for steps, exit_on): each needs an event trigger to match."""
+        paths = [(*p.loc, "match") for p in self.placed.values() if p.step.wait_for and p.step.wait_for.match]
+        if self.exit_on is not None and self.exit_on.match:
+            paths.append(("exit_on", "match"))
+        return paths
+
     def step_ids(self) -> list[str]:
         return list(self.placed)
 
@@ -482,6 +520,7 @@ Step.model_rebuild()
 BranchStep.model_rebuild()
 SplitPath.model_rebuild()
 SplitStep.model_rebuild()
+WaitForStep.model_rebuild()
 
 __all__ = [
     "BranchStep",
@@ -490,6 +529,7 @@ __all__ = [
     "SplitStep",
     "Step",
     "Variant",
+    "WaitForStep",
     "WaitStep",
     "journey_json_schema",
 ]

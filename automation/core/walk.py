@@ -15,6 +15,7 @@ that ends rejoins the steps after it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,18 @@ class Placed:
     within: str | None = None
     #: For each child list (by its YAML name): the step it starts with, or what follows this step if empty.
     starts: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How an enrollment goes on from a judged step: its child list `path` from instant `at`.
+
+    `path` None: no way chosen yet (a `wait_for` before its event or deadline); the
+    enrollment stays parked at the step until `at`.
+    """
+
+    path: str | None
+    at: dt.datetime
 
 
 def child_lists(step: Step) -> list[tuple[str, Sequence[Step]]]:

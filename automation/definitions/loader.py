@@ -37,6 +37,7 @@ MAX_JOURNEY_BYTES = 256 * 1024
 MAX_FILTER_BYTES = 64 * 1024
 #: Nesting deeper than this is refused before pydantic recurses into it.
 MAX_DEPTH = 50
+MATCH_NEEDS_EVENT = "`match` compares with the trigger event's properties: the journey needs an event trigger"
 
 
 def read_definition(path: Path, limit: int) -> str:
@@ -229,6 +230,11 @@ def parse_journey(text: str, source: str) -> tuple[Journey | None, list[str], An
         for loc, f in _filters(journey, ())
         for path, problem in engaged.problems(journey, loc, f)
     ]
+    if journey.trigger.event is None:
+        problems += [
+            f"{source}:{':'.join(map(str, position(root, path, at_key=True)))}: {MATCH_NEEDS_EVENT}"
+            for path in journey.matching()
+        ]
     return (None if problems else journey), problems, root
 
 

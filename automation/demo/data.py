@@ -229,8 +229,41 @@ def _move_tier(scene: _Scene, journey: Journey, members: list[Person]) -> None:
 def _emit_event(scene: _Scene, journey: Journey, members: list[Person]) -> None:
     trig = journey.trigger.event
     assert trig is not None
-    if trig.name != scene.gen.order_event:  # orders come with everyone's history
+    if awaited_match(journey, scene.gen.order_event) is not None:
+        _checkouts(scene, trig.name, members)
+    elif trig.name != scene.gen.order_event:  # orders come with everyone's history
         scene.cast.extra_events.extend((p, trig.name, dict(trig.where or {})) for p in members)
+
+
+def awaited_match(journey: Journey, order_event: str) -> list[str] | None:
+    """The `match` of the journey's first `wait_for` on an order (an abandoned cart), else None."""
+    for placed in journey.placed.values():
+        step = placed.step.wait_for
+        if step is not None and step.event == order_event and step.match:
+            return step.match
+    return None
+
+
+#: After a checkout: the hours until the order of that cart (None: never), one of them per shopper.
+CART_OUTCOMES = (1.5, 3, 9, 20, None, None)
+
+
+def _checkouts(scene: _Scene, event: str, members: list[Person]) -> None:
+    """Shoppers who start a checkout: some order that cart within hours, some after a reminder, some never."""
+    gen = scene.gen
+    for n, p in enumerate(members):
+        p.traits["email_opt_in"] = True
+        when = gen.daytime(p, gen.day_in_window(p, margin=0))
+        order = gen.order(p, when)
+        cart = {"cart_id": f"cart-{p.id}-{n}", "items": order["properties"]["items"]}
+        cart["total"] = order["properties"]["total"]
+        scene.data.add(when, {**_track(p, event, when, cart), "event_id": f"checkout-{p.id}-{n}"})
+        hours = CART_OUTCOMES[n % len(CART_OUTCOMES)]
+        if hours is not None:
+            paid = when + dt.timedelta(hours=hours)
+            order["timestamp"] = paid.isoformat()
+            order["properties"]["cart_id"] = cart["cart_id"]
+            scene.data.add(paid, order)
 
 
 def _launch(scene: _Scene, journey: Journey, members: list[Person]) -> None:

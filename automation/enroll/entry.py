@@ -19,6 +19,7 @@ from sqlalchemy import Table, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from automation.advance import wait_for
 from automation.core import entry
 from automation.core.journeys import Journey
 from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
@@ -124,6 +125,9 @@ def _drop_existing(session: Session, journey: Journey, rows: list[dict[str, Any]
 def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     """End active enrollments whose customer had an exit event after the occurrence; returns how many.
 
+    With `exit_on.match`, only an exit event with the trigger event's values of
+    those properties counts (an order for this cart, not another).
+
     Every message of theirs still pending, whichever step made it, is skipped with
     the reason `exited: EVENT`; one already claimed is skipped by the worker, which
     judges the enrollment's state.
@@ -131,6 +135,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     names = journey.exit_on.names() if journey.exit_on else []
     if not names:
         return 0
+    match = journey.exit_on.match if journey.exit_on else []
     hit = (
         select(Event.name)
         .where(
@@ -138,6 +143,8 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
             Event.name.in_(names),
             Event.occurred_at > Enrollment.occurred_at,
             Event.occurred_at <= now,
+            # `match`: the same value as the trigger event's (a missing one never matches).
+            *(Event.properties[m].as_string() == Enrollment.context[("event", m)].as_string() for m in match),
         )
         .order_by(Event.occurred_at)
         .limit(1)
@@ -164,6 +171,7 @@ def exits(session: Session, journey: Journey, now: dt.datetime) -> int:
     if not updates:
         return 0
     session.execute(update(Enrollment), updates)
+    wait_for.forget(session, [eid for eid, _ in rows])
     by_event: dict[str, list[int]] = defaultdict(list)
     for eid, name in rows:
         by_event[name].append(eid)

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
 from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
-from automation.store.models import Delivery, Enrollment
+from automation.store.models import Delivery, Enrollment, EnrollmentWait
 
 REASON = "journey removed"
 
@@ -22,7 +22,8 @@ REASON = "journey removed"
 def end_removed(session: Session, journey_ids: Collection[str], now: dt.datetime) -> int:
     """End the active enrollments of journeys not among `journey_ids`; returns how many.
 
-    Their pending messages are skipped with reason `journey removed`; one already
+    Their pending messages are skipped with reason `journey removed` and their
+    `wait_for` rows deleted; one already
     claimed is skipped by the worker, which finds neither journey nor step.
     """
     known = sorted(journey_ids)
@@ -45,4 +46,5 @@ def end_removed(session: Session, journey_ids: Collection[str], now: dt.datetime
         .where(Delivery.status.in_(PENDING), Delivery.journey_id.not_in(known))
         .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now)
     )
+    session.execute(delete(EnrollmentWait).where(EnrollmentWait.journey_id.not_in(known)))
     return ended

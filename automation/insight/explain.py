@@ -30,6 +30,7 @@ from automation.definitions.catalog import Catalog
 from automation.definitions.rendering import RenderedEmail, RenderedSms, RenderError
 from automation.enroll.kinds import kind_of, template_variables
 from automation.errors import UserError
+from automation.insight.awaiting import wait_for_lines
 from automation.insight.would import Caps, judge_sends, says
 from automation.loyalty.accounts import standings
 from automation.store.filter_sql import compile_filter
@@ -98,6 +99,15 @@ def split_lines(session: Session, journey: Journey, c: Customer) -> list[str]:
         took = f"; took path {taken[sid]} when last here" if sid in taken else ""
         out.append(f"split {sid}: path {a.arm} ({a.why()}){took}")
     return out
+
+
+def _ways(session: Session, journey: Journey, c: Customer, now: dt.datetime) -> list[str]:
+    """Which way each branch and each `wait_for` would take the customer at `now`, and each split's path."""
+    return (
+        branch_lines(session, journey, c, now)
+        + wait_for_lines(session, journey, c, now)
+        + split_lines(session, journey, c)
+    )
 
 
 def failing_part(session: Session, customer_id: str, f: Filter) -> Filter | None:
@@ -180,9 +190,7 @@ def explain(
     why_not = _re_entry(session, journey, c, occ.key, now)
     if why_not is not None:
         lines.append(why_not)
-        return Explanation(
-            False, lines + branch_lines(session, journey, c, now) + split_lines(session, journey, c)
-        )
+        return Explanation(False, lines + _ways(session, journey, c, now))
     lines.append("would enter now")
     for sid, step in journey.send_steps():
         placed = arms.place(journey, sid, step, c.id, global_holdout_pct)
@@ -193,9 +201,7 @@ def explain(
             session, journey, catalog, c, now, default_tz=default_tz, caps=caps, context=occ.context
         )
         lines.extend(f"step {sid} if due now: {says(v)}" for sid, v in verdicts.items())
-    return Explanation(
-        True, lines + branch_lines(session, journey, c, now) + split_lines(session, journey, c)
-    )
+    return Explanation(True, lines + _ways(session, journey, c, now))
 
 
 # ---------------------------------------------------------------- preview

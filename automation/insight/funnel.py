@@ -3,7 +3,8 @@
 Steps come in the walker's order (`Journey.placed`), nested ones under the
 branch or split that holds them with their position as people read it
 (`3.then.1`). An active enrollment is counted at the step it will run next
-(after a `wait`, the step the wait leads to). Message counts are one grouped
+(after a `wait`, the step the wait leads to; at a `wait_for`, the enrollments
+parked there until their event or deadline). Message counts are one grouped
 query over the ledger, by the delivery's step id, in the same range of due
 instants as the rest of `automation status`.
 """

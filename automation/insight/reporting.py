@@ -303,7 +303,7 @@ def _in_flight(s: Session, customer_id: str, catalog: Catalog | None) -> list[di
     out = []
     for e in enrollments:
         journey = catalog.get(e.journey_id) if catalog is not None else None
-        step, waits_for = position(journey, e.next_step_id)
+        step, waits_for = position(journey, e.next_step_id, e.context)
         out.append(
             {
                 "journey": e.journey_id,

@@ -1,4 +1,4 @@
-"""One evaluation pass at `now`: enroll, exit, advance, release, sweep, then enqueue.
+"""One evaluation pass at `now`: enroll, exit, wake, advance, release, sweep, then enqueue.
 
 Enrolling includes the next pages of the campaigns launched from the dashboard
 (`automation.campaigns.queued`), so their first messages are made in the same tick.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.advance import batch
+from automation.advance import batch, wake
 from automation.advance.send import QUEUED, Queued
 from automation.campaigns import queued as queued_campaigns
 from automation.core.statuses import DeliveryStatus
@@ -46,6 +46,8 @@ class TickReport:
     locked_out: bool = False
     enrolled: dict[str, int] = field(default_factory=dict)
     exited: int = 0
+    #: Enrollments parked at a `wait_for` that a new event made due (`advance.wake`).
+    woken: int = 0
     deliveries: int = 0
     released: int = 0
     swept: int = 0
@@ -60,7 +62,7 @@ class TickReport:
             return "another scheduler holds the tick lock; nothing done"
         enrolled = sum(self.enrolled.values())
         text = (
-            f"tick at {self.now.isoformat()}: enrolled {enrolled}, exited {self.exited}, "
+            f"tick at {self.now.isoformat()}: enrolled {enrolled}, exited {self.exited}, woken {self.woken}, "
             f"new deliveries {self.deliveries}, released {self.released}, swept {self.swept}, "
             f"marked unknown {self.unknown}, enqueued {self.enqueued}"
         )
@@ -177,6 +179,8 @@ def tick(
             except Exception as exc:
                 report.enrolled.pop(journey.id, None)
                 report.fail(journey.id, exc)
+        with session_factory.begin() as session:
+            report.woken = wake.wake(session, catalog, now)
         cursor: batch.Cursor | None = None
         while True:
             with session_factory.begin() as session:

@@ -32,6 +32,7 @@ from automation.store.models import (
     CustomerEventStat,
     Delivery,
     Enrollment,
+    EnrollmentWait,
     Event,
     LoyaltyAccount,
     LoyaltyLot,
@@ -112,6 +113,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
             state=EnrollmentState.EXITED, exit_reason=REASON, exited_at=now, next_at=None, next_step_id=None
         ),
     )
+    s.execute(delete(EnrollmentWait).where(EnrollmentWait.customer_id == customer_id))
     done["deliveries_skipped"] = _count(
         s,
         update(Delivery)

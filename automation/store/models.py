@@ -627,3 +627,34 @@ class KpiSnapshot(Base):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     figures: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class EnrollmentWait(Base):
+    """An enrollment parked at a `wait_for` step: the event it waits for, whose, and until when.
+
+    Found by (customer_id, event) when new events arrive (the early wake); the row
+    is deleted once the step has decided, so a late event never reopens it.
+    """
+
+    __tablename__ = "enrollment_waits"
+
+    enrollment_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String(128), index=True)
+    step_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(128))
+    # The trigger event's values of the step's `match` properties (`core.waiting.match_key`).
+    match_key: Mapped[str] = mapped_column(Text)
+    reached_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "customer_id", "event"),)
+
+
+class Watermark(Base):
+    """How far a pass has read an append-only table: the newest id it has looked at (`wake`: events)."""
+
+    __tablename__ = "watermarks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId)

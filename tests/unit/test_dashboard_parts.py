@@ -69,6 +69,30 @@ def test_a_branch_draws_its_paths_side_by_side_with_the_ids_the_tick_uses() -> N
     assert after.step_id == "step-2"
 
 
+def test_a_wait_for_draws_what_it_waits_for_and_its_two_paths() -> None:
+    journey = Journey.model_validate(
+        {
+            "id": "j",
+            "name": "J",
+            "trigger": {"event": {"name": "checkout_started"}},
+            "steps": [
+                {
+                    "wait_for": {
+                        "id": "paid",
+                        "event": "order_placed",
+                        "match": ["cart_id"],
+                        "within": "4h",
+                        "timed_out": [{"send": {"channel": "email", "template": "a"}}],
+                    }
+                }
+            ],
+        }
+    )
+    (paid,) = flow(journey)
+    assert (paid.label, paid.detail) == ("wait up to 4h for order_placed", ["same cart_id as the trigger"])
+    assert [(t, len(p)) for t, p in paid.paths] == [("happened", 0), ("timed_out", 1)]
+
+
 def test_a_cursor_survives_its_link_and_a_malformed_one_means_the_first_page() -> None:
     cursor = Cursor(AT, "42")
     assert decode(cursor.encode()) == cursor

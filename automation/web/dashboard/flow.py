@@ -37,6 +37,9 @@ def _label(kind: str, body: Any) -> tuple[str, list[str]]:
     if kind == "wait":
         delta = body.delta
         return (f"wait {format_duration(delta)}" if delta else f"wait until {body.until:%H:%M} local"), detail
+    if kind == "wait_for":
+        detail.extend([f"same {', '.join(body.match)} as the trigger"] if body.match else [])
+        return f"wait up to {format_duration(body.within)} for {body.event}", detail
     for name, value in body:
         if isinstance(value, Filter) and name != "if_":
             detail.append(f"{name}: {describe(value)}")
