@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from automation.advance import plan, send, wait_for
 from automation.advance.kinds import kind_of
-from automation.advance.step import JudgedKind
+from automation.advance.step import CHUNK, Choices, JudgedKind, Judging
 from automation.core import planner
 from automation.core.journeys import Journey
 from automation.core.statuses import UNSETTLED, EnrollmentState
@@ -163,7 +163,10 @@ def _choose(
     step = journey.placed[step_id].step
     kind = kind_of(step)
     assert isinstance(kind, JudgedKind)
-    chosen = kind.choose(session, step_id, step.body, [(eid, at) for eid, _, at, _, _ in reached], now)
+    everyone = [(eid, at) for eid, _, at, _, _ in reached]
+    chosen: Choices = {}
+    for n in range(0, len(everyone), CHUNK):
+        chosen.update(kind.choose(step.body, Judging(session, step_id, everyone[n : n + CHUNK], now)))
     return [(eid, sid, chosen[eid].at, zone, chosen[eid].path) for eid, sid, _, zone, _ in reached]
 
 

@@ -13,39 +13,33 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from automation.advance.step import JudgedKind, Reached
+from automation.advance.step import Choices, JudgedKind, Judging
 from automation.core.filters import describe
 from automation.core.journeys import BranchStep
 from automation.core.walk import Choice
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer, Enrollment
 
-CHUNK = 5000
-
 
 class BranchKind(JudgedKind[BranchStep]):
     name = "branch"
     model = BranchStep
 
-    def choose(
-        self, session: Session, step_id: str, body: BranchStep, reached: Reached, now: dt.datetime
-    ) -> dict[int, Choice]:
+    def choose(self, body: BranchStep, judging: Judging) -> Choices:
         by_instant: dict[dt.datetime, list[int]] = defaultdict(list)
-        for eid, at in reached:
+        for eid, at in judging.reached:
             by_instant[at].append(eid)
         holds: set[int] = set()
         for at, ids in by_instant.items():
-            for n in range(0, len(ids), CHUNK):
-                stmt = (
-                    select(Enrollment.id)
-                    .join(Customer, Customer.id == Enrollment.customer_id)
-                    .where(Enrollment.id.in_(ids[n : n + CHUNK]))
-                    .where(compile_filter(body.if_, Enrollment.id, at))
-                )
-                holds.update(session.scalars(stmt))
-        return {eid: Choice("then" if eid in holds else "else", at) for eid, at in reached}
+            stmt = (
+                select(Enrollment.id)
+                .join(Customer, Customer.id == Enrollment.customer_id)
+                .where(Enrollment.id.in_(ids))
+                .where(compile_filter(body.if_, Enrollment.id, at))
+            )
+            holds.update(judging.session.scalars(stmt))
+        return {eid: Choice("then" if eid in holds else "else", at) for eid, at in judging.reached}
 
     def waits_for(self, body: BranchStep, context: Mapping[str, Any]) -> str:
         return f"to branch on {describe(body.if_)}"

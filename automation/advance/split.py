@@ -9,56 +9,52 @@ trace), which the experiment report counts per path.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from automation.advance.step import JudgedKind, Reached
+from automation.advance.step import Choices, JudgedKind, Judging
 from automation.core import assignment
 from automation.core.journeys import SplitStep
 from automation.core.walk import Choice
 from automation.store.models import Enrollment, SplitDecision
 from automation.store.sqlutil import insert_ignore
 
-CHUNK = 5000
-
 
 class SplitKind(JudgedKind[SplitStep]):
     name = "split"
     model = SplitStep
 
-    def choose(
-        self, session: Session, step_id: str, body: SplitStep, reached: Reached, now: dt.datetime
-    ) -> dict[int, Choice]:
+    def choose(self, body: SplitStep, judging: Judging) -> Choices:
         paths = [(p.id, p.weight) for p in body.paths]
-        reached_at = dict(reached)
-        ids = list(reached_at)
-        out: dict[int, Choice] = {}
-        for n in range(0, len(ids), CHUNK):
-            rows = session.execute(
-                select(Enrollment.id, Enrollment.journey_id, Enrollment.customer_id).where(
-                    Enrollment.id.in_(ids[n : n + CHUNK])
-                )
+        reached_at = dict(judging.reached)
+        rows = judging.session.execute(
+            select(Enrollment.id, Enrollment.journey_id, Enrollment.customer_id).where(
+                Enrollment.id.in_(list(reached_at))
             )
-            decided = []
-            for eid, jid, cid in rows:
-                path = assignment.pick(jid, step_id, cid, paths).arm
-                out[eid] = Choice(path, reached_at[eid])
-                decided.append(
-                    {
-                        "enrollment_id": eid,
-                        "step_id": step_id,
-                        "journey_id": jid,
-                        "path_id": path,
-                        "decided_at": reached_at[eid],
-                    }
-                )
-            insert_ignore(
-                session, SplitDecision.__table__, decided, ("enrollment_id", "step_id"), one_statement=True
+        )
+        out: Choices = {}
+        decided = []
+        for eid, jid, cid in rows:
+            path = assignment.pick(jid, judging.step_id, cid, paths).arm
+            out[eid] = Choice(path, reached_at[eid])
+            decided.append(
+                {
+                    "enrollment_id": eid,
+                    "step_id": judging.step_id,
+                    "journey_id": jid,
+                    "path_id": path,
+                    "decided_at": reached_at[eid],
+                }
             )
+        insert_ignore(
+            judging.session,
+            SplitDecision.__table__,
+            decided,
+            ("enrollment_id", "step_id"),
+            one_statement=True,
+        )
         return out
 
     def waits_for(self, body: SplitStep, context: Mapping[str, Any]) -> str:

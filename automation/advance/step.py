@@ -73,6 +73,20 @@ class StepKind(ABC, Generic[M]):
 
 #: Enrollments reached a judged step: (enrollment id, the instant each reached it).
 Reached = list[tuple[int, dt.datetime]]
+#: How each enrollment goes on, by enrollment id.
+Choices = dict[int, Choice]
+#: The most enrollments one `choose` judges: its statements bind one id per enrollment.
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What a judged kind is asked: the enrollments (at most CHUNK) that reached step `step_id`, at `now`."""
+
+    session: Session
+    step_id: str
+    reached: Reached
+    now: dt.datetime
 
 
 class JudgedKind(StepKind[M]):
@@ -82,9 +96,7 @@ class JudgedKind(StepKind[M]):
         return Outcome(at, judged=True)
 
     @abstractmethod
-    def choose(
-        self, session: Session, step_id: str, body: M, reached: Reached, now: dt.datetime
-    ) -> dict[int, Choice]:
+    def choose(self, body: M, judging: Judging) -> Choices:
         """How each enrollment goes on: a child list (by its YAML name) and the instant it starts.
 
         A kind that judges at once (a branch) starts the list the instant the step

@@ -20,36 +20,27 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from automation.advance.step import JudgedKind, Reached
+from automation.advance.step import Choices, JudgedKind, Judging, Reached
 from automation.core.journeys import WaitForStep
 from automation.core.waiting import awaited, decide, match_key
 from automation.core.walk import Choice
 from automation.store.models import Enrollment, EnrollmentWait, Event
 from automation.store.sqlutil import insert_ignore
 
-CHUNK = 5000
-
 
 class WaitForKind(JudgedKind[WaitForStep]):
     name = "wait_for"
     model = WaitForStep
 
-    def choose(
-        self, session: Session, step_id: str, body: WaitForStep, reached: Reached, now: dt.datetime
-    ) -> dict[int, Choice]:
-        out: dict[int, Choice] = {}
-        for n in range(0, len(reached), CHUNK):
-            out.update(_choose_chunk(session, step_id, body, reached[n : n + CHUNK], now))
-        return out
+    def choose(self, body: WaitForStep, judging: Judging) -> Choices:
+        return _choose(judging.session, judging.step_id, body, judging.reached, judging.now)
 
     def waits_for(self, body: WaitForStep, context: Mapping[str, Any]) -> str:
         return "for " + awaited(body.event, match_key(body.match, context.get("event") or {}))
 
 
-def _choose_chunk(
-    session: Session, step_id: str, body: WaitForStep, reached: Reached, now: dt.datetime
-) -> dict[int, Choice]:
-    """Decide (or park) one chunk of enrollments at the step; their wait rows written to match."""
+def _choose(session: Session, step_id: str, body: WaitForStep, reached: Reached, now: dt.datetime) -> Choices:
+    """Decide (or park) the enrollments at the step; their wait rows written to match."""
     ids = [eid for eid, _ in reached]
     parked = {
         w.enrollment_id: w

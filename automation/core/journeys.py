@@ -374,7 +374,10 @@ class WaitForStep(StepBody):
 
 
 class Step(_OneKind):
-    """One step: exactly one step kind (one field per kind; `automation.advance.kinds` runs them)."""
+    """One step: exactly one step kind.
+
+    One field per kind, each a kind's settings; `automation.advance.kinds` runs them.
+    """
 
     send: SendStep | None = None
     wait: WaitStep | None = None

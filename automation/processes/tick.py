@@ -49,13 +49,15 @@ class TickReport:
     #: Enrollments parked at a `wait_for` that a new event made due (`advance.wake`).
     woken: int = 0
     deliveries: int = 0
+    #: The journeys whose enrolment or advance failed this tick: journey id -> the kind of error.
+    failed: dict[str, str] = field(default_factory=dict)
+    #: What the sweep put back in motion or gave up on, then what went to the queue.
     released: int = 0
     swept: int = 0
     unknown: int = 0
     enqueued: int = 0
     #: Loyalty accounts brought to `now` (activations, expiries, tier reviews).
     loyalty: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # journey id -> the kind of error
 
     def summary(self) -> str:
         if self.locked_out:

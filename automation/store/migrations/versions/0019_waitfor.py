@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    ddl.table("watermarks", string("name", 32), ref("last_id"), key=("name",))
     ddl.table(
         "enrollment_waits",
         ref("enrollment_id"),
@@ -30,7 +31,6 @@ def upgrade() -> None:
         key=("enrollment_id",),
     )
     ddl.indexes("enrollment_waits", ["journey_id"], ["customer_id", "event"])
-    ddl.table("watermarks", string("name", 32), ref("last_id"), key=("name",))
 
 
 def downgrade() -> None:
