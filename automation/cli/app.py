@@ -39,7 +39,7 @@ COMMANDS: dict[str, str] = {
     "status": "Per journey: active enrollments, deliveries by status, provider feedback and conversions.",
     "kpis": "Loyalty KPIs over a period (and `cohorts`).",
     "insight": "RFM segments and predicted customer value: refresh and validate.",
-    "experiments": "A/B variants and holdouts: each arm's conversions, lift and verdict.",
+    "experiments": "A/B variants, holdouts and split paths: each arm's conversions, lift and verdict.",
     "deliveries": "The delivery ledger: every message and its outcome.",
     "customers": "Look at, export or erase customers.",
     "topics": "Subscription topics and customers' choices.",
