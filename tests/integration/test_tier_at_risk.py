@@ -49,6 +49,18 @@ def _order(cid: str, oid: str, at: str, total: float) -> dict[str, Any]:
     return track(cid, "order_placed", at, oid, total=total, order_id=oid)
 
 
+def _slipping(cid: str) -> list[dict[str, Any]]:
+    """A customer who reaches silver (250) on 1 March 2026, 100 of it from a January order.
+
+    By the review a year on, the January order has left the window: silver would be lost.
+    """
+    return [
+        identify(cid, "2026-01-01T00:00:00Z", email=f"{cid}@example.com"),
+        _order(cid, "o-1", "2026-01-02T10:00:00Z", 100),
+        _order(cid, "o-2", "2026-03-01T10:00:00Z", 150),
+    ]
+
+
 def test_tier_at_risk_warns_once_thirty_days_before_an_anniversary_that_would_move_the_customer_down(
     either_database: sessionmaker[Session],
 ) -> None:
@@ -56,11 +68,8 @@ def test_tier_at_risk_warns_once_thirty_days_before_an_anniversary_that_would_mo
     _ingest(
         either_database,
         catalog,
-        identify("r1", "2026-01-01T00:00:00Z", email="r1@example.com"),
+        *_slipping("r1"),
         identify("k1", "2026-01-01T00:00:00Z", email="k1@example.com"),
-        # r1 reaches silver (250) on 1 March; by the review a year on the January order has left the window.
-        _order("r1", "o-1", "2026-01-02T10:00:00Z", 100),
-        _order("r1", "o-2", "2026-03-01T10:00:00Z", 150),
         # k1 reaches silver the same day with one order, which still counts at the review.
         _order("k1", "o-3", "2026-03-01T10:00:00Z", 250),
     )
@@ -84,9 +93,7 @@ def test_a_warning_older_than_the_lookback_never_enters_and_explain_says_when_it
     _ingest(
         either_database,
         catalog,
-        identify("r2", "2026-01-01T00:00:00Z", email="r2@example.com"),
-        _order("r2", "o-1", "2026-01-02T10:00:00Z", 100),
-        _order("r2", "o-2", "2026-03-01T10:00:00Z", 150),
+        *_slipping("r2"),
     )
     with either_database() as s:
         early = explain(

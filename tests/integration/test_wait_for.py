@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from textwrap import indent
 
 import pytest
 from sqlalchemy import select, update
@@ -25,13 +26,8 @@ __all__ = ["kit_env"]
 T0 = "2026-11-22T12:00:00Z"
 DEADLINE = "2026-11-22T16:00:00Z"
 MAIL = "channel: email, template: promo_mail"
-CARTS = f"""id: carts
-name: carts
-trigger: {{event: {{name: checkout_started}}}}
-quiet_hours: false
-frequency_cap: false
-steps:
-  - wait_for:
+# The cart's wait: thanks if that cart is ordered within 4 h, else a reminder.
+PAID = f"""  - wait_for:
       id: paid
       event: order_placed
       match: [cart_id]
@@ -39,7 +35,14 @@ steps:
       happened:
         - send: {{id: thanks, {MAIL}}}
       timed_out:
-        - send: {{id: reminder, {MAIL}}}
+        - send: {{id: reminder, {MAIL}}}"""
+CARTS = f"""id: carts
+name: carts
+trigger: {{event: {{name: checkout_started}}}}
+quiet_hours: false
+frequency_cap: false
+steps:
+{PAID}
   - send: {{id: after, {MAIL}}}
 """
 ANY_ORDER = f"""id: any_order
@@ -238,15 +241,7 @@ steps:
       id: gate
       if: {{trait: email, exists: true}}
       then:
-        - wait_for:
-            id: paid
-            event: order_placed
-            match: [cart_id]
-            within: 4h
-            happened:
-              - send: {{id: thanks, {MAIL}}}
-            timed_out:
-              - send: {{id: reminder, {MAIL}}}
+{indent(PAID, "      ")}
         - send: {{id: in-branch, {MAIL}}}
   - send: {{id: after, {MAIL}}}
 """
