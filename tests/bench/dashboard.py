@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
 import time
 import uuid
 from typing import Any
@@ -28,7 +26,7 @@ from automation.store import db
 from automation.web.dashboard.app import Dashboard
 from automation.web.dashboard.timing import READ_PAGES, time_page
 from tests.bench import insight
-from tests.bench.run import RESULTS, ROOT, _database
+from tests.bench.run import ROOT, _database, load_average, machine, publish
 
 NOW = dt.datetime.fromisoformat(insight.NOW)
 TARGET_MS = 300
@@ -131,24 +129,16 @@ def main() -> None:
         engine = db.make_engine(url)
         db.upgrade(engine)
         engine.dispose()
-        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        load = load_average()
         results = {
             "customers": args.customers,
             "fill_seconds": round(fill(url, args.customers), 1),
             "pages_ms": measure(url),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "load": load,
-                "note": args.note,
-            },
+            "machine": machine(args.note, load),
         }
     finally:
         _database(name, create=False)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "dashboard.md").write_text(markdown(results))
-    print(markdown(results))
+    publish("dashboard", results, markdown(results))
 
 
 if __name__ == "__main__":

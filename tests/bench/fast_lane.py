@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -35,7 +33,7 @@ from automation.processes.runtime import QUEUE, enqueue_deliveries
 from automation.store import db
 from automation.store.models import Delivery
 from tests.bench.phases import HERE, clear_namespace, dramatiq_workers, terminate
-from tests.bench.run import RESULTS, _database
+from tests.bench.run import _database, load_average, machine, publish
 from tests.bench.standin import TimedSendGrid
 
 NOW = "2026-11-22T12:00:00+00:00"
@@ -186,28 +184,18 @@ def main() -> None:
         engine = db.make_engine(url)
         db.upgrade(engine)
         engine.dispose()
-        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        load = load_average()
         fill_seconds = fill(url, args.backlog)
         cfg = Cfg(workdir, args.processes, args.threads)
         results = {
             "fill_seconds": round(fill_seconds, 1),
             "fast_lane": measure(url, namespace, args.backlog, args.batch_size, cfg),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "load": load,
-                "note": args.note,
-                "processes": args.processes,
-                "threads": args.threads,
-            },
+            "machine": machine(args.note, load, processes=args.processes, threads=args.threads),
         }
     finally:
         clear_namespace(REDIS_URL, namespace)
         _database(name, create=False)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fast_lane.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "fast_lane.md").write_text(markdown(results))
-    print(markdown(results))
+    publish("fast_lane", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ tests/bench/results/insight.json and insight.md. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from typing import Any
 import psycopg
 
 from automation.store import db
-from tests.bench.run import RESULTS, _database
+from tests.bench.run import _database, load_average, machine, publish
 
 NOW = "2026-11-22T00:00:00+00:00"
 BIN = Path(sys.executable).parent / "automation"
@@ -111,26 +109,18 @@ def main() -> None:
         engine = db.make_engine(url)
         db.upgrade(engine)
         engine.dispose()
-        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        load = load_average()
         fill_seconds = fill(url, args.customers, args.orders)
         results = {
             "customers": args.customers,
             "orders": args.orders,
             "fill_seconds": round(fill_seconds, 1),
             "refresh": measure(url),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "load": load,
-                "note": args.note,
-            },
+            "machine": machine(args.note, load),
         }
     finally:
         _database(name, create=False)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "insight.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "insight.md").write_text(markdown(results))
-    print(markdown(results))
+    publish("insight", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.bench.run import RESULTS, ROOT, _database
+from tests.bench.run import ROOT, _database, load_average, machine, publish
 
 BIN = Path(sys.executable).parent / "automation"
 DAYS = 730
@@ -161,7 +160,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="A word on the machine, e.g. shared with other jobs.")
     args = parser.parse_args()
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    load = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-loyalty-") as tmp:
         work = Path(tmp)
         data = work / "loyalty.jsonl"
@@ -176,17 +175,9 @@ def main() -> None:
             "records": records,
             "write_seconds": round(write_seconds, 1),
             "figures": measure(data, records, work),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "load": load,
-                "note": args.note,
-            },
+            "machine": machine(args.note, load),
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "loyalty.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "loyalty.md").write_text(markdown(results))
-    print(markdown(results))
+    publish("loyalty", results, markdown(results))
 
 
 if __name__ == "__main__":

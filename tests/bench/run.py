@@ -46,6 +46,24 @@ def _database(name: str, create: bool) -> str:
     return make_url(_admin_url()).set(database=name).render_as_string(hide_password=False)
 
 
+def load_average() -> str:
+    """The machine's load average now, as `uptime` prints it: what else ran beside a benchmark."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def machine(note: str, load: str, **more: Any) -> dict[str, Any]:
+    """What a benchmark ran on: CPUs, Python, the load average at its start and the runner's word."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load": load, "note": note, **more}
+
+
+def publish(stem: str, results: dict[str, Any], text: str) -> None:
+    """Write tests/bench/results/STEM.json and STEM.md, and print the markdown."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text(text)
+    print(text)
+
+
 def _ratio(ours: float, base: float) -> float:
     return ours / base if base else 0.0
 
