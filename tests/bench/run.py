@@ -1,11 +1,13 @@
-"""The scale benchmark: `python -m tests.bench.run [--customers N] [--seed S]`.
+"""Every benchmark: `python -m tests.bench.run [--quick] [--customers N] [--only NAMES]`.
 
 Creates its own PostgreSQL database (dropped at the end) and Redis namespace,
 generates the data set, and measures each figure against a bare baseline on
 the same data in the same run: ingest vs COPY, the idle and the spike tick vs
 INSERT ... SELECT plus Dramatiq's own enqueue loop, workers vs a bare POST-only
-actor, and a campaign to every customer. Writes tests/bench/results/latest.json
-and latest.md. Not collected by pytest (no test_ files here).
+actor, and a campaign to every customer (tests/bench/results/latest.json and
+latest.md). Then each capability's own benchmark at the same size
+(tests.bench.suite), and one table of every figure into README.md. Not
+collected by pytest (no test_ files here).
 """
 
 from __future__ import annotations
@@ -234,7 +236,12 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=None, help="default 1,000,000 (100,000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="every benchmark at 100,000 customers")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated: core and/or capability benchmarks (default: all of them)"
+    )
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md's results table as it is")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--spike", type=int, default=50_000, help="customers due at once in the spike tick")
     parser.add_argument("--worker-messages", type=int, default=5_000, help="messages per worker run at 0 ms")
@@ -246,13 +253,38 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--note", default="2 cores shared with other jobs: timings are noisy")
     args = parser.parse_args()
+    customers = args.customers or (100_000 if args.quick else 1_000_000)
+    only = None if args.only is None else set(args.only.split(","))
+    started = time.perf_counter()
+    load = load_average()
+    if only is None or "core" in only:
+        core(args, customers)
+    # Imported here: the capability benchmarks import this module's helpers.
+    from tests.bench import suite
+
+    took = suite.run_all(customers, args.quick, args.note, only)
+    latest = json.loads((RESULTS / "latest.json").read_text())
+    header = (
+        f"All benchmarks at {customers:,} customers, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{time.perf_counter() - started:.0f} s in all ({', '.join(f'{k} {v:.0f} s' for k, v in took.items())}); "
+        f"machine: {os.cpu_count()} CPUs, load average {load} at the start ({args.note}), "
+        f"Python {platform.python_version()}."
+    )
+    text = suite.table(latest["table"], header)
+    print(text)
+    if not args.no_readme:
+        suite.write_readme(text)
+
+
+def core(args: argparse.Namespace, customers: int) -> None:
+    """The scale phases on one data set: ingest, ticks, workers and a campaign (latest.json, latest.md)."""
     run = uuid.uuid4().hex[:8]
     name = f"automation_bench_{run}"
     namespace = f"automation-bench-{run}"
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     started = time.perf_counter()
     url = _database(name, create=True)
-    results: dict[str, Any] = {"customers": args.customers, "seed": args.seed}
+    results: dict[str, Any] = {"customers": customers, "seed": args.seed}
     try:
         engine = db.make_engine(url)
         db.upgrade(engine)
@@ -264,13 +296,13 @@ def main() -> None:
                 namespace=namespace,
                 data_file=str(Path(work) / "records.jsonl"),
                 workdir=work,
-                customers=args.customers,
+                customers=customers,
                 seed=args.seed,
                 now="2026-11-22T12:00:00+00:00",
                 spike=args.spike,
                 worker_messages=min(args.worker_messages, args.spike // 2),
                 slow_messages=min(args.slow_messages, args.spike // 4),
-                campaign=args.campaign or args.customers,
+                campaign=args.campaign or customers,
                 processes=args.processes,
                 threads=args.threads,
             )
@@ -287,11 +319,7 @@ def main() -> None:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "note": args.note}
     rows = summarise(results)
     results["table"] = rows
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    table = markdown(results, rows)
-    (RESULTS / "latest.md").write_text(table)
-    print(table)
+    publish("latest", results, markdown(results, rows))
 
 
 if __name__ == "__main__":

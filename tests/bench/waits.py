@@ -7,7 +7,7 @@ W waits pending (the figure the issue bounds: the last benchmark's idle tick),
 and the tick after 1,000 orders arrive, half of them for waited carts (the
 early wake). The journey has no `exit_on`, so that the orders reach the wake rather
 than the exits pass (which runs first, as in the shipped `abandoned_cart`).
-Writes tests/bench/results/waits.json. Not collected by pytest.
+Writes tests/bench/results/waits.json and waits.md. Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from automation.store import db
 from automation.store.models import EnrollmentWait
 from tests.bench.data import customer_id
 from tests.bench.phases import HERE, Config, clear_namespace, run_phase
-from tests.bench.run import RESULTS, ROOT, _database
+from tests.bench.run import ROOT, _database, load_average, machine, publish
 
 CART = """id: bench_cart
 name: Abandoned cart (benchmark)
@@ -148,7 +148,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--waits", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--note", default="", help="A word on the machine, e.g. shared with other jobs.")
     args = parser.parse_args()
+    load = load_average()
     run = uuid.uuid4().hex[:8]
     url = _database(f"automation_bench_{run}", create=True)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -186,8 +188,16 @@ def main() -> None:
         _database(f"automation_bench_{run}", create=False)
         clear_namespace(redis_url, namespace)
     results["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "waits.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results["machine"] = machine(args.note, load)
+    t = results["ticks"]
+    publish(
+        "waits",
+        results,
+        f"Pending waits at {args.customers:,} customers / {t['pending_waits']:,} waits: idle tick "
+        f"{t['idle_tick_no_waits']['seconds']:.3f} s without, {t['idle_tick_with_waits']['seconds']:.3f} s with; "
+        f"parking tick {t['parking_tick']['seconds']:.1f} s; wake tick {t['wake_tick']['seconds']:.2f} s "
+        f"({t['woken']} woken). Load average {load} at the start ({args.note}).\n",
+    )
 
 
 if __name__ == "__main__":
