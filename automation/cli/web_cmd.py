@@ -27,7 +27,10 @@ def web(
     require_safe_to_send(settings)
     from automation.web.app import create_app, serve
 
-    _, sessions = open_database(settings)
+    # No ping before each transaction (a round trip per tracking call): a connection lost to a
+    # database restart fails one request with 503, which invalidates the pool, and the client
+    # retries. No prepared statements: the tracking API's batches grow `customers` under them.
+    _, sessions = open_database(settings, pre_ping=False, prepare=False)
     application = create_app(settings, sessions)
     listen = port if port is not None else settings.web_port
     console.print(f"web listening on http://{host}:{listen}", highlight=False)

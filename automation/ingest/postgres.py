@@ -263,23 +263,32 @@ def apply_pg(session: Session, records: list[Record], applying: Applying) -> int
     Returns how many events were new. The session's connection must have been through `stage`.
     A customer absent when the batch read (and locked) its rows, but created by another
     transaction before the batch wrote (two calls for one new customer at once), is never
-    overwritten with what the batch did not see: the batch is undone to its savepoint and
-    runs again, reading that row.
+    overwritten with what the batch did not see: the batch is undone to a savepoint taken
+    after the read and runs again, reading that row. A batch of known customers alone holds
+    all its rows locked and cannot race: it takes no savepoint (two round trips saved).
     """
     for _ in range(ATTEMPTS):
+        states = _states(session, records, applying.now)
+        if not any(state.fresh for state in states.values()):
+            return _write(session, records, states, applying)
         try:
             with session.begin_nested():
-                return _apply_once(session, records, applying)
+                return _write(session, records, states, applying)
         except _Raced:
             continue
     raise RuntimeError("the new customers of this batch kept being created by other transactions first")
 
 
-def _apply_once(session: Session, records: list[Record], applying: Applying) -> int:
-    now, order_event, programme = applying.now, applying.order_event, applying.programme
+def _states(session: Session, records: list[Record], now: dt.datetime) -> dict[str, _State]:
+    """The batch's customers, locked: whole rows if an identify changes traits, else time zones only."""
     ids = sorted({r.customer_id for r in records})
     whole = any(isinstance(r, Identify) for r in records)
-    states = (_load if whole else _load_zones)(session, ids, now)
+    return (_load if whole else _load_zones)(session, ids, now)
+
+
+def _write(session: Session, records: list[Record], states: dict[str, _State], applying: Applying) -> int:
+    now, order_event, programme = applying.now, applying.order_event, applying.programme
+    whole = any(isinstance(r, Identify) for r in records)
     tracks: dict[str, Track] = {}
     for rec in records:
         if isinstance(rec, Identify):

@@ -55,9 +55,11 @@ class Runtime:
         return self.catalogs.current
 
 
-def open_database(settings: Settings, pre_ping: bool = True) -> tuple[Engine, sessionmaker[Session]]:
-    """Connect and check that the schema is current."""
-    engine = db.make_engine(settings.database_url, pre_ping)
+def open_database(
+    settings: Settings, pre_ping: bool = True, prepare: bool = True
+) -> tuple[Engine, sessionmaker[Session]]:
+    """Connect and check that the schema is current (`db.make_engine` says what the flags do)."""
+    engine = db.make_engine(settings.database_url, pre_ping, prepare)
     db.require_schema(engine)
     return engine, db.sessions(engine)
 

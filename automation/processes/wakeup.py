@@ -26,19 +26,43 @@ def channel(namespace: str) -> str:
 
 
 class Waker:
-    """The web process's side: publish a wake, never failing the request that asked for it."""
+    """The web process's side: publish a wake, never failing (nor delaying) the request that asked.
+
+    `wake` only marks that one is wanted; a publisher thread sends one wake per burst of
+    marks. A mark made while a wake is being published gets another after it, so every
+    commit is followed by a publish that began after it, at one Redis call per burst
+    rather than one per request.
+    """
 
     def __init__(self, url: str, namespace: str) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.channel = channel(namespace)
+        self.wanted = threading.Event()
+        self.closing = False
+        self.thread = threading.Thread(target=self._publisher, name="waker", daemon=True)
+        self.thread.start()
 
     def wake(self) -> None:
+        self.wanted.set()
+
+    def _publisher(self) -> None:
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            if self.closing:
+                return
+            self._publish()
+
+    def _publish(self) -> None:
         try:
             self.client.publish(self.channel, b"1")
         except redis.RedisError as exc:
             log.warning("cannot wake the scheduler (%s); it will tick on its interval", type(exc).__name__)
 
     def close(self) -> None:
+        self.closing = True
+        self.wanted.set()
+        self.thread.join()
         self.client.close()
 
 

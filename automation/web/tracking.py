@@ -29,7 +29,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -259,5 +258,6 @@ class Tracking:
         reply: dict[str, Any] = {"success": True}
         if rejected:
             reply["rejected"] = _rejected(rejected)
-        # The scheduler is woken once the answer is on its way: the events are committed already.
-        return JSONResponse(reply, background=BackgroundTask(self.wake) if new_events else None)
+        if new_events:
+            self.wake()  # the events are committed; `wake` returns at once (the publish is elsewhere)
+        return JSONResponse(reply)

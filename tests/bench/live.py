@@ -22,7 +22,6 @@ import datetime as dt
 import gzip
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from sqlalchemy.orm import Session
 from automation.store import db
 from automation.store.models import Delivery
 from tests.bench.phases import clear_namespace, terminate
-from tests.bench.run import RESULTS, ROOT, _database
+from tests.bench.run import ROOT, _database, load_average, machine, publish
 from tests.bench.standin import TimedSendGrid
 
 BIN = Path(sys.executable).parent
@@ -299,7 +298,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Tracking API benchmark at {results['customers']:,} customers, {results['finished_at']}; "
         f"{a['events']:,} events ingested; {lat['delivered']:,} of {lat['calls']:,} orders thanked; "
-        f"machine: {m['cpus']} CPUs ({m['note']}), Python {m['python']}.",
+        f"machine: {m['cpus']} CPUs, load average {m['load']} at the start ({m['note']}), Python {m['python']}.",
         "",
         "| figure | ours | bare Starlette + COPY | ratio | target | met |",
         "|---|---:|---:|---:|---|---|",
@@ -316,7 +315,7 @@ def main() -> None:
     parser.add_argument("--note", default="2 cores shared with other jobs: timings are noisy")
     args = parser.parse_args()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    results: dict[str, Any] = {"customers": args.customers}
+    results: dict[str, Any] = {"customers": args.customers, "machine": machine(args.note, load_average())}
     for phase in ("api_ingest", "latency"):
         run = uuid.uuid4().hex[:8]
         namespace = f"automation-bench-{run}"
@@ -337,12 +336,7 @@ def main() -> None:
             _database(f"automation_bench_{run}", create=False)
             clear_namespace(redis_url, namespace)
     results["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "note": args.note}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "live.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    table = markdown(results)
-    (RESULTS / "live.md").write_text(table)
-    print(table)
+    publish("live", results, markdown(results))
 
 
 if __name__ == "__main__":
