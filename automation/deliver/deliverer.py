@@ -46,7 +46,7 @@ from automation.core import arms, batching, judging, planner, rules
 from automation.core.coupons import Coupon
 from automation.core.journeys import Journey, SendStep
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
-from automation.core.statuses import Channel, DeliveryStatus
+from automation.core.statuses import UNSETTLED, Channel, DeliveryStatus
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.deliver import ledger
@@ -215,8 +215,6 @@ class Deliverer:
                 self._send(unit, message_id, outcome)
             except RetryLater as exc:
                 retry = _later(retry, exc)
-        with self.sessions.begin() as s:
-            settle(s, ids)
         if retry is not None:
             raise retry
         return outcome
@@ -244,6 +242,7 @@ class Deliverer:
         self._settle_coupons(s, cases, outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
+        settle(s, [*claim.died, *(row["b_id"] for row in verdicts.finals)])
         deferral_log.record(s, verdicts.deferrals)
         units = list(verdicts.sms)
         for grouped in batching.group(verdicts.emails, self.settings.email_batch_size):
@@ -361,7 +360,8 @@ class Deliverer:
                 or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
             )
             out.append((d, self._case(d, journey, step, row, facts, loyalty.get(d.customer_id), s)))
-        return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
+        found = {r.delivery.id for r in loaded}
+        return out + self._unloaded(s, [i for i in ids if i not in found])
 
     def _placed(self, loaded: list[ledger.Loaded], outcome: dict[int, str]) -> list[_Row]:
         """The rows with their journey and step (None where gone).
@@ -516,9 +516,14 @@ class Deliverer:
         outcome: dict[int, str],
         **values: object,
     ) -> None:
-        """Move this message's rows to `status` in one statement."""
+        """Move this message's rows to `status` in one statement; a settled row's enrollment may complete.
+
+        The enrollment is settled in the same transaction, so recording a send is one commit.
+        """
         with self.sessions.begin() as s:
             ledger.mark(s, unit.ids, owner, status, **values)
+            if status not in UNSETTLED:
+                settle(s, unit.ids)
         outcome.update(dict.fromkeys(unit.ids, status))
         reason = values.get("reason")
         for did, label in zip(unit.ids, unit.labels or (UNLABELLED,) * len(unit.ids), strict=True):

@@ -148,6 +148,20 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
             "-",
             True,
         )
+    scale = r["workers_scale"]
+    most = max(scale["runs"], key=int)
+    add(
+        f"workers across hosts, provider 100ms: {most} processes vs {most} x one",
+        scale["runs"][most]["rate"],
+        "msg/s ("
+        + ", ".join(f"{n}: {run['rate']:.0f}" for n, run in scale["runs"].items())
+        + "; of linear: "
+        + ", ".join(f"{n}: {v:.2f}" for n, v in scale["of_linear"].items())
+        + ")",
+        int(most) * scale["runs"]["1"]["rate"],
+        "ratio >= 0.8",
+        min(scale["of_linear"].values()) >= 0.8,
+    )
     k = r["campaign"]
     add(
         f"campaign command: {k['enrolled']} enrolled (start to exit)",
@@ -247,6 +261,9 @@ def main() -> None:
     parser.add_argument("--worker-messages", type=int, default=5_000, help="messages per worker run at 0 ms")
     parser.add_argument("--slow-messages", type=int, default=1_500, help="messages per worker run at 100 ms")
     parser.add_argument(
+        "--scale-messages", type=int, default=800, help="messages per worker process in the scale-out runs"
+    )
+    parser.add_argument(
         "--campaign", type=int, default=None, help="campaign audience cap (default: everyone)"
     )
     parser.add_argument("--processes", type=int, default=2)
@@ -302,11 +319,21 @@ def core(args: argparse.Namespace, customers: int) -> None:
                 spike=args.spike,
                 worker_messages=min(args.worker_messages, args.spike // 2),
                 slow_messages=min(args.slow_messages, args.spike // 4),
+                scale_messages=min(args.scale_messages, args.spike // 20),
                 campaign=args.campaign or customers,
                 processes=args.processes,
                 threads=args.threads,
             )
-            phases = ("generate", "copy_baseline", "ingest", "ticks", "worker", "campaign", "campaign_send")
+            phases = (
+                "generate",
+                "copy_baseline",
+                "ingest",
+                "ticks",
+                "worker",
+                "workers_scale",
+                "campaign",
+                "campaign_send",
+            )
             for phase in phases:
                 t0 = time.perf_counter()
                 results[phase] = run_phase(phase, cfg)
