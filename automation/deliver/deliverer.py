@@ -16,7 +16,8 @@ state machine that makes sends exactly-once-or-`unknown`:
     never re-sent. Any other message finding a row not `queued` drops it.
 
 Claiming, judging, rendering and marking `sending` happen in one transaction
-with a fixed number of set-based queries, whatever the batch size; the people
+per `CHUNK` of a message's rows, with a fixed number of set-based queries whatever
+its size, and recording the provider's answer in one more; the people
 concerned are locked in id order, so two journeys' messages to one person are
 judged one after the other and each sees the other in the caps. Emails that can
 share a body go to the provider as one batch request (`automation.core.batching`).
@@ -35,7 +36,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,6 +66,9 @@ from automation.store.models import Delivery
 log = logging.getLogger("automation.deliver")
 # A row whose journey this worker's folder does not have yet is tried again after this long.
 CATALOG_BEHIND_RETRY_MS = 15_000
+#: The rows of a message claimed, rendered and sent together: a thread holds this many rendered
+#: emails and one request body at a time (a step's 1,000-email message goes as ten requests).
+CHUNK = 100
 
 Case = judging.Case[Outgoing]
 _Row = tuple[ledger.Loaded, Journey | None, SendStep | None]
@@ -205,16 +209,20 @@ class Deliverer:
         """
         outcome: dict[int, str] = {}
         at = claimed_at or self.clock()
-        with self.sessions.begin() as s:
-            units = self._prepare(s, list(dict.fromkeys(ids)), message_id, at, outcome)
         retry: RetryLater | None = None
-        if DeliveryStatus.CLAIMED in outcome.values():
-            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
-        for unit in units:
-            try:
-                self._send(unit, message_id, outcome)
-            except RetryLater as exc:
-                retry = _later(retry, exc)
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            with self.sessions.begin() as s:
+                units = self._prepare(s, chunk, message_id, at, outcome)
+            if any(outcome[i] == DeliveryStatus.CLAIMED for i in chunk):
+                behind = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
+                retry = _later(retry, behind)
+            for unit in units:
+                try:
+                    self._send(unit, message_id, outcome)
+                except RetryLater as exc:
+                    retry = _later(retry, exc)
         if retry is not None:
             raise retry
         return outcome
@@ -242,7 +250,7 @@ class Deliverer:
         self._settle_coupons(s, cases, outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
-        settle(s, [*claim.died, *(row["b_id"] for row in verdicts.finals)])
+        settle(s, [*claim.died, *(cast(int, row["b_id"]) for row in verdicts.finals)])
         deferral_log.record(s, verdicts.deferrals)
         units = list(verdicts.sms)
         for grouped in batching.group(verdicts.emails, self.settings.email_batch_size):
