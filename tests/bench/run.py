@@ -4,10 +4,11 @@ Creates its own PostgreSQL database (dropped at the end) and Redis namespace,
 generates the data set, and measures each figure against a bare baseline on
 the same data in the same run: ingest vs COPY, the idle and the spike tick vs
 INSERT ... SELECT plus Dramatiq's own enqueue loop, workers vs a bare POST-only
-actor, and a campaign to every customer (tests/bench/results/latest.json and
-latest.md). Then each capability's own benchmark at the same size
-(tests.bench.suite), and one table of every figure into README.md. Not
-collected by pytest (no test_ files here).
+actor, 1, 2 and 4 worker processes against linear scaling (the shape of adding
+hosts on one Redis and one PostgreSQL), and a campaign to every customer
+(tests/bench/results/latest.json and latest.md). Then each capability's own
+benchmark at the same size (tests.bench.suite), and one table of every figure
+into README.md. Not collected by pytest (no test_ files here).
 """
 
 from __future__ import annotations
