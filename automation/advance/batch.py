@@ -176,12 +176,18 @@ def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:
     With `delivery_ids`, only the enrollments of those deliveries (the worker, after
     recording them); without, every such enrollment (the tick).
     """
-    unsettled = exists().where(Delivery.enrollment_id == Enrollment.id, Delivery.status.in_(UNSETTLED))
+    # First deliveries and retries apart: each half is read by an index (the unique
+    # (enrollment, step) one holds first deliveries only), where one test scans the table.
+    unsettled = [
+        exists().where(Delivery.enrollment_id == Enrollment.id, Delivery.status.in_(UNSETTLED), retries)
+        for retries in (Delivery.retry_of.is_(None), Delivery.retry_of.is_not(None))
+    ]
     stmt = update(Enrollment).where(
         Enrollment.state == EnrollmentState.ACTIVE,
         Enrollment.next_at.is_(None),
         Enrollment.next_step_id.is_(None),
-        ~unsettled,
+        ~unsettled[0],
+        ~unsettled[1],
     )
     if delivery_ids is not None:
         ids = list(delivery_ids)

@@ -37,6 +37,11 @@ Composition = judging.Composed[Outgoing] | judging.Unbuildable
 Checks = Callable[[EmailMessage | SmsMessage], str | None]
 
 
+#: Context parts that are the same in every message (the journey, the settings' brand and shop):
+#: left in the shared body, never cut out as a recipient's own strings.
+SHARED = ("journey", "brand", "shop")
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who the messages come from and where their links point: the same for every delivery."""
@@ -130,4 +135,4 @@ def _build(
         custom_args={"delivery_id": str(parts.delivery_id), "journey_id": journey.id},
         categories=(journey.id,),
     )
-    return Email(message, batching.personal_values(ctx)), None
+    return Email(message, batching.personal_values(ctx, SHARED)), None

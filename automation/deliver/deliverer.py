@@ -16,7 +16,8 @@ state machine that makes sends exactly-once-or-`unknown`:
     never re-sent. Any other message finding a row not `queued` drops it.
 
 Claiming, judging, rendering and marking `sending` happen in one transaction
-with a fixed number of set-based queries, whatever the batch size; the people
+per `CHUNK` of a message's rows, with a fixed number of set-based queries whatever
+its size, and recording the provider's answer in one more; the people
 concerned are locked in id order, so two journeys' messages to one person are
 judged one after the other and each sees the other in the caps. Emails that can
 share a body go to the provider as one batch request (`automation.core.batching`).
@@ -35,7 +36,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,7 +47,7 @@ from automation.core import arms, batching, judging, planner, rules
 from automation.core.coupons import Coupon
 from automation.core.journeys import Journey, SendStep
 from automation.core.messages import EmailBatch, EmailMessage, SmsMessage
-from automation.core.statuses import Channel, DeliveryStatus
+from automation.core.statuses import UNSETTLED, Channel, DeliveryStatus
 from automation.core.tokens import unsubscribe_token
 from automation.definitions.catalog import Absent, LiveCatalog
 from automation.deliver import ledger
@@ -65,6 +66,9 @@ from automation.store.models import Delivery
 log = logging.getLogger("automation.deliver")
 # A row whose journey this worker's folder does not have yet is tried again after this long.
 CATALOG_BEHIND_RETRY_MS = 15_000
+#: The rows of a message claimed, rendered and sent together: a thread holds this many rendered
+#: emails and one request body at a time (a step's 1,000-email message goes as ten requests).
+CHUNK = 100
 
 Case = judging.Case[Outgoing]
 _Row = tuple[ledger.Loaded, Journey | None, SendStep | None]
@@ -205,18 +209,20 @@ class Deliverer:
         """
         outcome: dict[int, str] = {}
         at = claimed_at or self.clock()
-        with self.sessions.begin() as s:
-            units = self._prepare(s, list(dict.fromkeys(ids)), message_id, at, outcome)
         retry: RetryLater | None = None
-        if DeliveryStatus.CLAIMED in outcome.values():
-            retry = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
-        for unit in units:
-            try:
-                self._send(unit, message_id, outcome)
-            except RetryLater as exc:
-                retry = _later(retry, exc)
-        with self.sessions.begin() as s:
-            settle(s, ids)
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            with self.sessions.begin() as s:
+                units = self._prepare(s, chunk, message_id, at, outcome)
+            if any(outcome[i] == DeliveryStatus.CLAIMED for i in chunk):
+                behind = RetryLater(CATALOG_BEHIND_RETRY_MS, "waiting for the newest journey catalog")
+                retry = _later(retry, behind)
+            for unit in units:
+                try:
+                    self._send(unit, message_id, outcome)
+                except RetryLater as exc:
+                    retry = _later(retry, exc)
         if retry is not None:
             raise retry
         return outcome
@@ -244,6 +250,7 @@ class Deliverer:
         self._settle_coupons(s, cases, outcome)
         for rows in (verdicts.finals, verdicts.sending, verdicts.deferred):
             ledger.update_rows(s, rows)
+        settle(s, [*claim.died, *(cast(int, row["b_id"]) for row in verdicts.finals)])
         deferral_log.record(s, verdicts.deferrals)
         units = list(verdicts.sms)
         for grouped in batching.group(verdicts.emails, self.settings.email_batch_size):
@@ -361,7 +368,8 @@ class Deliverer:
                 or topic_choices.admits(catalog, journey, d.channel, choices.get(d.customer_id, {})),
             )
             out.append((d, self._case(d, journey, step, row, facts, loyalty.get(d.customer_id), s)))
-        return out + self._unloaded(s, [i for i in ids if i not in {r.delivery.id for r in loaded}])
+        found = {r.delivery.id for r in loaded}
+        return out + self._unloaded(s, [i for i in ids if i not in found])
 
     def _placed(self, loaded: list[ledger.Loaded], outcome: dict[int, str]) -> list[_Row]:
         """The rows with their journey and step (None where gone).
@@ -516,9 +524,14 @@ class Deliverer:
         outcome: dict[int, str],
         **values: object,
     ) -> None:
-        """Move this message's rows to `status` in one statement."""
+        """Move this message's rows to `status` in one statement; a settled row's enrollment may complete.
+
+        The enrollment is settled in the same transaction, so recording a send is one commit.
+        """
         with self.sessions.begin() as s:
             ledger.mark(s, unit.ids, owner, status, **values)
+            if status not in UNSETTLED:
+                settle(s, unit.ids)
         outcome.update(dict.fromkeys(unit.ids, status))
         reason = values.get("reason")
         for did, label in zip(unit.ids, unit.labels or (UNLABELLED,) * len(unit.ids), strict=True):

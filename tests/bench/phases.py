@@ -56,10 +56,15 @@ class Config:
     campaign: int
     processes: int
     threads: int
+    scale_messages: int = 0  # single deliveries per worker process in the scale-out runs
 
     @property
     def at(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.now)
+
+
+#: When the spike's orders are placed, after the data set's `now`.
+SPIKE_AFTER = dt.timedelta(seconds=30)
 
 
 def rss_mb() -> float:
@@ -252,7 +257,7 @@ def phase_ticks(cfg: Config) -> dict[str, Any]:
                 {"n": cfg.spike},
             )
         )
-    spike_at = now + dt.timedelta(seconds=30)
+    spike_at = now + SPIKE_AFTER
     ingest(spike_orders(ids, spike_at), "spike", runtime.sessions, spike_at, settings.order_event)
     t0 = time.perf_counter()
     spike = run_tick(runtime, broker, now + dt.timedelta(seconds=60))
@@ -378,10 +383,14 @@ def _batch(
 
 
 @contextmanager
-def dramatiq_workers(module: str, env: dict[str, str], cfg: Config) -> Iterator[subprocess.Popen[bytes]]:
+def dramatiq_workers(
+    module: str, env: dict[str, str], cfg: Config, processes: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`dramatiq MODULE` with the configured threads, and `processes` (default the configured number)."""
+    count = str(processes or cfg.processes)
     with (Path(cfg.workdir) / f"{module}.log").open("ab") as log:
         proc = subprocess.Popen(
-            [str(BIN / "dramatiq"), module, "--processes", str(cfg.processes), "--threads", str(cfg.threads)],
+            [str(BIN / "dramatiq"), module, "--processes", count, "--threads", str(cfg.threads)],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -413,42 +422,54 @@ def _worker_env(cfg: Config, standin: TimedSendGrid) -> dict[str, str]:
         "AUTOMATION_EMAIL_PROVIDER": "sendgrid",
         "AUTOMATION_JOURNEYS_DIR": str(HERE / "journeys"),
         "AUTOMATION_TEMPLATES_DIR": str(HERE / "templates"),
+        # What a worker refuses to start without (`require_safe_to_send`).
+        "AUTOMATION_PUBLIC_URL": "https://hooks.example.com",
+        "AUTOMATION_UNSUBSCRIBE_SECRET": "bench-unsubscribe-secret-0123456789abcdef",
+        "AUTOMATION_POSTAL_ADDRESS": "1 Roastery Lane, Portland OR 97201, USA",
     }
 
 
-def phase_worker(cfg: Config) -> dict[str, Any]:
-    standin = TimedSendGrid().start()
-    settings = settings_for(cfg)
-    runtime = build_runtime(settings)
-    warm_n = 20
-    with runtime.engine.connect() as conn:
+def _spike_rows(cfg: Config, n: int, newest: bool = False) -> list[str]:
+    """Ids of `n` queued thank-you rows of the spike (the warm tick's are days late, so skipped as stale).
+
+    The oldest first, or the newest: two phases take theirs from the two ends.
+    """
+    engine = build_runtime(settings_for(cfg)).engine
+    order = "DESC" if newest else "ASC"
+    with engine.connect() as conn:
         ids = [
             str(i)
             for i in conn.scalars(
                 text(
-                    "SELECT id FROM deliveries WHERE status = 'queued' "
-                    "AND journey_id = 'bench_order_thanks' ORDER BY id LIMIT :n"
+                    "SELECT id FROM deliveries WHERE status = 'queued' AND journey_id = 'bench_order_thanks' "
+                    f"AND due_at >= :spike ORDER BY id {order} LIMIT :n"
                 ),
-                {"n": warm_n + cfg.worker_messages + cfg.slow_messages},
+                {"n": n, "spike": cfg.at + SPIKE_AFTER},
             )
         ]
-    runtime.engine.dispose()
+    engine.dispose()
+    return ids
+
+
+def _deliver(key: str) -> dramatiq.Message:
+    """The message the tick makes for one delivery."""
+    return dramatiq.Message(queue_name=QUEUE, actor_name="deliver", args=(int(key),), kwargs={}, options={})
+
+
+def phase_worker(cfg: Config) -> dict[str, Any]:
+    standin = TimedSendGrid().start()
+    warm_n = 20
+    ids = _spike_rows(cfg, warm_n + cfg.worker_messages + cfg.slow_messages)
     env = _worker_env(cfg, standin)
     broker = PipelinedRedisBroker(url=cfg.redis_url, namespace=cfg.namespace)
-
-    def deliver(key: str) -> dramatiq.Message:
-        return dramatiq.Message(
-            queue_name=QUEUE, actor_name="deliver", args=(int(key),), kwargs={}, options={}
-        )
-
     fast = ids[warm_n : warm_n + cfg.worker_messages]
     slow = ids[warm_n + cfg.worker_messages :]
     result: dict[str, Any] = {}
     with dramatiq_workers("automation.worker", env, cfg) as proc:
-        _batch(broker, standin, ids[:warm_n], deliver, timeout_s=120)
-        result["ours_0ms"] = _batch(broker, standin, fast, deliver)
+        _batch(broker, standin, ids[:warm_n], _deliver, timeout_s=120)
+        result["ours_0ms"] = _batch(broker, standin, fast, _deliver)
         standin.delay_s = 0.1
-        result["ours_100ms"] = _batch(broker, standin, slow, deliver)
+        result["ours_100ms"] = _batch(broker, standin, slow, _deliver)
         result["ours_rss_mb"] = _children_hwm_mb(proc.pid)
     clear_namespace(cfg.redis_url, cfg.namespace)
 
@@ -482,6 +503,36 @@ def phase_worker(cfg: Config) -> dict[str, Any]:
     standin.stop()
     result["rss_mb"] = rss_mb()
     return result
+
+
+#: Worker processes in the scale-out figure: each stands for one more host on the same Redis and PostgreSQL.
+SCALE_OUT = (1, 2, 4)
+
+
+def phase_workers_scale(cfg: Config) -> dict[str, Any]:
+    """Throughput at a 100 ms provider with 1, 2 and 4 worker processes, each run on its own rows.
+
+    Each process gets `scale_messages` single deliveries, so each run lasts about as
+    long; linear scaling would multiply the rate by the number of processes.
+    """
+    standin = TimedSendGrid().start()
+    standin.delay_s = 0.1
+    warm_n = 20
+    ids = _spike_rows(cfg, sum(warm_n + cfg.scale_messages * n for n in SCALE_OUT), newest=True)
+    env = _worker_env(cfg, standin)
+    broker = PipelinedRedisBroker(url=cfg.redis_url, namespace=cfg.namespace)
+    runs: dict[str, Any] = {}
+    for n in SCALE_OUT:
+        warm, ids = ids[:warm_n], ids[warm_n:]
+        mine, ids = ids[: cfg.scale_messages * n], ids[cfg.scale_messages * n :]
+        with dramatiq_workers("automation.worker", env, cfg, processes=n):
+            _batch(broker, standin, warm, _deliver, timeout_s=120)
+            runs[str(n)] = _batch(broker, standin, mine, _deliver)
+    clear_namespace(cfg.redis_url, cfg.namespace)
+    standin.stop()
+    one = runs[str(SCALE_OUT[0])]["rate"]
+    linear = {n: run["rate"] / (int(n) * one) if one else 0.0 for n, run in runs.items()}
+    return {"runs": runs, "of_linear": linear, "threads": cfg.threads}
 
 
 # ------------------------------------------------------------------ campaign
@@ -635,6 +686,7 @@ PHASES: dict[str, Callable[[Config], dict[str, Any]]] = {
     "ingest": phase_ingest,
     "ticks": phase_ticks,
     "worker": phase_worker,
+    "workers_scale": phase_workers_scale,
     "campaign": phase_campaign,
     "campaign_send": phase_campaign_send,
 }
