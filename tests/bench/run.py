@@ -251,10 +251,14 @@ def markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=None, help="default 1,000,000 (100,000 with --quick)")
+    parser.add_argument(
+        "--customers", type=int, default=None, help="default 1,000,000 (100,000 with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="every benchmark at 100,000 customers")
     parser.add_argument(
-        "--only", default=None, help="comma-separated: core and/or capability benchmarks (default: all of them)"
+        "--only",
+        default=None,
+        help="comma-separated: core and/or capability benchmarks (default: all of them)",
     )
     parser.add_argument("--no-readme", action="store_true", help="leave README.md's results table as it is")
     parser.add_argument("--seed", type=int, default=42)

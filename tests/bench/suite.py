@@ -53,8 +53,18 @@ def _live_rows(r: dict[str, Any]) -> list[Row]:
             ">= 0.5",
             ratio >= 0.5,
         ),
-        Row(f"event to provider p50 at {lat['rate_per_s']:.0f}/s", f"{lat['p50_s']:.2f} s", "< 2 s", lat["p50_s"] < 2),
-        Row(f"event to provider p99 at {lat['rate_per_s']:.0f}/s", f"{lat['p99_s']:.2f} s", "< 5 s", lat["p99_s"] < 5),
+        Row(
+            f"event to provider p50 at {lat['rate_per_s']:.0f}/s",
+            f"{lat['p50_s']:.2f} s",
+            "< 2 s",
+            lat["p50_s"] < 2,
+        ),
+        Row(
+            f"event to provider p99 at {lat['rate_per_s']:.0f}/s",
+            f"{lat['p99_s']:.2f} s",
+            "< 5 s",
+            lat["p99_s"] < 5,
+        ),
     ]
 
 
@@ -147,7 +157,14 @@ def run_all(customers: int, quick: bool, note: str, only: set[str] | None) -> di
         if only is not None and bench.stem not in only:
             continue
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", f"tests.bench.{bench.stem}", *bench.args(customers, quick), "--note", note]
+        cmd = [
+            sys.executable,
+            "-m",
+            f"tests.bench.{bench.stem}",
+            *bench.args(customers, quick),
+            "--note",
+            note,
+        ]
         subprocess.run(cmd, cwd=ROOT, check=True)
         took[bench.stem] = time.perf_counter() - t0
         print(f"{bench.stem}: {took[bench.stem]:.1f} s", flush=True)
@@ -169,7 +186,9 @@ def table(core: list[dict[str, Any]], header: str) -> str:
     lines = [header, "", "| figure | ours | target | met |", "|---|---|---|---|"]
     for r in core:
         base = "" if r["baseline"] is None else f" (baseline {r['baseline']:,.2f}, ratio {r['ratio']:.2f})"
-        lines.append(f"| {r['figure']} | {r['ours']:,.2f} {r['unit']}{base} | {r['target']} | {_yes(r['met'])} |")
+        lines.append(
+            f"| {r['figure']} | {r['ours']:,.2f} {r['unit']}{base} | {r['target']} | {_yes(r['met'])} |"
+        )
     lines += [f"| {r.figure} | {r.ours} | {r.target} | {_yes(r.met)} |" for r in rows()]
     return "\n".join(lines) + "\n"
 
