@@ -17,6 +17,7 @@ from sqlalchemy import (
     FromClause,
     String,
     Table,
+    any_,
     bindparam,
     case,
     func,
@@ -84,6 +85,37 @@ def insert_ignore(
         return _inserted(session, many, table, returning)
     stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
     return _inserted(session, stmt, table, returning, list(rows))
+
+
+def upsert_many(
+    session: Session, table: FromClause, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> None:
+    """Insert rows, or set the other columns of the row already there on `conflict`.
+
+    PostgreSQL gets every row in one INSERT from unnested column arrays; the rows must be
+    unique on `conflict` (one statement cannot change a row twice).
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    if _is_postgresql(session):
+        source = _unnested(table, rows, columns)
+        stmt = postgresql.insert(cast(Table, table)).from_select(
+            columns, select(*(source.c[c] for c in columns))
+        )
+        params: list[Any] | None = None
+    else:
+        stmt = sqlite.insert(table)  # type: ignore[arg-type]
+        params = list(rows)
+    updates = {c: stmt.excluded[c] for c in columns if c not in conflict}
+    session.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=updates), params)
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`, one parameter however many values."""
+    if _is_postgresql(session):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return cast(ColumnElement[bool], column.in_(values))
 
 
 def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str = "id") -> int:
