@@ -23,7 +23,7 @@ from automation.core.programme import Programme
 from automation.core.standing import EMPTY, expiring_next, standing
 from automation.core.tiering import TierState
 from automation.store.models import Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
-from automation.store.sqlutil import among, insert_ignore, upsert_many
+from automation.store.sqlutil import among, upsert_many
 
 _LOT_FIELDS = [f.name for f in dataclasses.fields(Lot)]
 _MONEY = ("amount", "refunded_amount")
@@ -153,7 +153,7 @@ def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> Non
         a.txns = []
     upsert_many(session, LoyaltyLot.__table__, lots, ["customer_id", "key"])
     upsert_many(session, LoyaltyAccount.__table__, rows, ["customer_id"])
-    insert_ignore(session, LoyaltyTransaction.__table__, txns, ["customer_id", "key"], one_statement=True)
+    upsert_many(session, LoyaltyTransaction.__table__, txns, ["customer_id", "key"], update=False)
 
 
 def applied(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

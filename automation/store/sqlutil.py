@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,27 +89,46 @@ def insert_ignore(
 
 
 def upsert_many(
-    session: Session, table: FromClause, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+    session: Session,
+    table: FromClause,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    *,
+    update: bool = True,
 ) -> None:
-    """Insert rows, or set the other columns of the row already there on `conflict`.
+    """Insert rows; on `conflict` set the other columns of the row already there (`update`) or skip it.
 
-    PostgreSQL gets every row in one INSERT from unnested column arrays; the rows must be
-    unique on `conflict` (one statement cannot change a row twice).
+    PostgreSQL COPYs the rows into a temporary table and inserts them from it in one
+    statement: bound parameters, one per value, cost more than the write itself at
+    thousands of rows. With `update` the rows must be unique on `conflict`.
     """
     if not rows:
         return
-    columns = list(rows[0])
-    if _is_postgresql(session):
-        source = _unnested(table, rows, columns)
-        stmt = postgresql.insert(cast(Table, table)).from_select(
-            columns, select(*(source.c[c] for c in columns))
+    columns, target = list(rows[0]), cast(Table, table)
+    if not _is_postgresql(session):
+        stmt = sqlite.insert(target)
+        changes = {c: stmt.excluded[c] for c in columns if c not in conflict}
+        if update:
+            stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=changes)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        session.execute(stmt, list(rows))
+        return
+    names, keys = ", ".join(f'"{c}"' for c in columns), ", ".join(f'"{c}"' for c in conflict)
+    staged = f"copied_{target.name}"
+    session.execute(
+        text(f"CREATE TEMP TABLE {staged} ON COMMIT DROP AS SELECT {names} FROM {target.name} WITH NO DATA")
+    )
+    copy_into(session, staged, columns, [tuple(r[c] for c in columns) for r in rows])
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in conflict)
+    action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
+    session.execute(
+        text(
+            f"INSERT INTO {target.name} ({names}) SELECT {names} FROM {staged} ORDER BY {keys} "
+            f"ON CONFLICT ({keys}) {action}"
         )
-        params: list[Any] | None = None
-    else:
-        stmt = sqlite.insert(table)  # type: ignore[arg-type]
-        params = list(rows)
-    updates = {c: stmt.excluded[c] for c in columns if c not in conflict}
-    session.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=updates), params)
+    )
+    session.execute(text(f"DROP TABLE {staged}"))
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
