@@ -6,7 +6,8 @@ change the ledger; the window measure may move the tier, which adds a
 `tier_changed` event to the batch and sets the customer's `tier`. A record the
 ledger refuses raises `PointsRefusal`, so that its batch is retried record by
 record and only that record is lost. A cause already in the ledger (a
-re-ingested file) is skipped.
+re-ingested file) is skipped. Events are applied in the order they arrive,
+which `loyalty recompute` matches only for a file sorted by time (see `loyalty.replay`).
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ events and adjustments, the customers' zones and tiers, the accounts, and the
 lots summed per customer by the database), and the streams are merged customer
 by customer, so memory holds one customer at a time.
 
-The causes are replayed in the order they happened (time, then row). Ingest
-applies a batch's events in time order too, but batches in the order they
-arrive: a file that is not sorted by time can leave a ledger that differs from
-this replay, and recompute then reports it.
+The causes are replayed in the order they happened (time, then row), while
+ingest applies events in the order they arrive: a file not sorted by time can
+leave a ledger that differs from this replay (a redemption that came before the
+order that paid for it), and recompute then reports the difference.
 """
 
 from __future__ import annotations

@@ -116,15 +116,20 @@ def upsert_many(
         return
     names, keys = ", ".join(f'"{c}"' for c in columns), ", ".join(f'"{c}"' for c in conflict)
     staged = f"copied_{target.name}"
+    # `copied_n` keeps the rows' order: serial ids (an append-only log's) are given in it.
     session.execute(
-        text(f"CREATE TEMP TABLE {staged} ON COMMIT DROP AS SELECT {names} FROM {target.name} WITH NO DATA")
+        text(
+            f"CREATE TEMP TABLE {staged} ON COMMIT DROP AS "
+            f"SELECT {names}, 0 AS copied_n FROM {target.name} WITH NO DATA"
+        )
     )
-    copy_into(session, staged, columns, [tuple(r[c] for c in columns) for r in rows])
+    copied = [(*(r[c] for c in columns), n) for n, r in enumerate(rows)]
+    copy_into(session, staged, [*columns, "copied_n"], copied)
     sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in conflict)
     action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
     session.execute(
         text(
-            f"INSERT INTO {target.name} ({names}) SELECT {names} FROM {staged} ORDER BY {keys} "
+            f"INSERT INTO {target.name} ({names}) SELECT {names} FROM {staged} ORDER BY copied_n "
             f"ON CONFLICT ({keys}) {action}"
         )
     )
