@@ -15,6 +15,7 @@ from automation.core.programme import loyalty_json_schema
 from automation.definitions.loader import LOYALTY_FILE, load_programme_file
 from automation.errors import JourneyError, UserError
 from automation.loyalty import operations
+from automation.loyalty.replay import replay
 from automation.processes.runtime import build_runtime
 
 loyalty_app = typer.Typer(
@@ -89,11 +90,12 @@ def recompute(
     programme = runtime.catalog.programme
     if programme is None:
         raise UserError("no loyalty programme: journeys/loyalty.yaml is absent")
+    if programme.points is None:
+        raise UserError("no loyalty programme: journeys/loyalty.yaml defines no `points`")
     found, customers = [], 0
-    for rebuilt, stored in operations.replay(runtime.sessions, programme, parse_now(None), customer):
-        customers += len(rebuilt.accounts)
-        for cid, account in rebuilt.accounts.items():
-            found += operations.differences(account, stored[cid])
+    for rebuilt, stored in replay(runtime.sessions, programme, parse_now(None), customer):
+        customers += 1
+        found += operations.differences(rebuilt, stored)
     for line in found:
         err_console.print(line, highlight=False, markup=False)
     console.print(f"recomputed {customers} customers: {len(found) or 'no'} differences", highlight=False)

@@ -8,7 +8,6 @@ is skipped, so replaying a cause changes nothing.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from automation.core.programme import Programme
 from automation.core.standing import EMPTY, expiring_next, standing
 from automation.core.tiering import TierState
 from automation.store.models import Customer, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
-from automation.store.sqlutil import insert_for, insert_ignore
+from automation.store.sqlutil import among, upsert_many
 
 _LOT_FIELDS = [f.name for f in dataclasses.fields(Lot)]
 _MONEY = ("amount", "refunded_amount")
@@ -39,26 +38,28 @@ class Account:
     tier: TierState
     zone: str | None
     txns: list[Txn] = field(default_factory=list)
-    loaded: dict[str, Lot] = field(default_factory=dict)
+    loaded: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
-def _lot(values: dict[str, Any]) -> Lot:
-    for name in _MONEY:
-        values[name] = float(values[name])
-    return Lot(**values)
+def _state(lot: Lot) -> tuple[Any, ...]:
+    """A lot's values as loaded: `save` writes only the lots whose values moved since."""
+    return tuple(lot.__dict__.values())
 
 
 def lots_of(session: Session, wanted: list[str]) -> dict[str, list[Lot]]:
     """Every lot of these customers (an empty list for one without any), read without a lock.
 
-    Plain rows, not ORM objects: the tick and `recompute` read every lot of a page of accounts.
+    Plain tuples, not ORM objects: ingest, the tick and `recompute` read every lot of many accounts.
     """
     table = LoyaltyLot.__table__
     columns = [table.c.customer_id, *(table.c[name] for name in _LOT_FIELDS)]
+    money = [_LOT_FIELDS.index(name) for name in _MONEY]
     lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
-    for row in session.execute(select(*columns).where(table.c.customer_id.in_(wanted))).mappings():
-        values = dict(row)
-        lots[values.pop("customer_id")].append(_lot(values))
+    query = select(*columns).where(among(session, table.c.customer_id, wanted))
+    for cid, *values in session.execute(query):
+        for n in money:
+            values[n] = float(values[n])
+        lots[cid].append(Lot(*values))
     return lots
 
 
@@ -70,22 +71,27 @@ def load(session: Session, zones: dict[str, str | None]) -> dict[str, Account]:
     wanted = sorted(zones)
     if not wanted:
         return {}
-    tiers = dict(session.execute(select(Customer.id, Customer.tier).where(Customer.id.in_(wanted))).all())
+    tiers = dict(
+        session.execute(select(Customer.id, Customer.tier).where(among(session, Customer.id, wanted))).all()
+    )
+    a = LoyaltyAccount.__table__.c
     query = (
-        select(LoyaltyAccount)
-        .where(LoyaltyAccount.customer_id.in_(wanted))
-        .order_by(LoyaltyAccount.customer_id)
+        select(a.customer_id, a.debt, a.clock, a.tier, a.tier_since, a.tier_review_at)
+        .where(among(session, a.customer_id, wanted))
+        .order_by(a.customer_id)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    rows = {a.customer_id: a for a in session.scalars(query)}
+    rows = {row[0]: row for row in session.execute(query)}
     lots = lots_of(session, wanted)
     out = {}
     for cid in wanted:
         row = rows.get(cid)
-        ledger = Ledger(lots[cid], row.debt if row else 0, row.clock if row else None)
-        tier = TierState(row.tier, row.tier_since, row.tier_review_at) if row else TierState(tiers.get(cid))
-        loaded = {lot.key: copy.copy(lot) for lot in lots[cid]}
+        if row is None:
+            ledger, tier = Ledger(lots[cid]), TierState(tiers.get(cid))
+        else:
+            ledger, tier = Ledger(lots[cid], row[1], row[2]), TierState(row[3], row[4], row[5])
+        loaded = {lot.key: _state(lot) for lot in lots[cid]}
         out[cid] = Account(cid, ledger, tier, zones[cid], loaded=loaded)
     return out
 
@@ -108,19 +114,13 @@ def _lot_row(cid: str, lot: Lot) -> dict[str, Any]:
     return row
 
 
-def _upsert(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    if not rows:
-        return
-    stmt = insert_for(session, table)
-    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
-
-
 def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> None:
     """Write the changed lots, the accounts and their new transactions."""
     lots, rows, txns = [], [], []
     for a in accounts:
-        lots += [_lot_row(a.customer_id, lot) for lot in a.ledger.lots if a.loaded.get(lot.key) != lot]
+        lots += [
+            _lot_row(a.customer_id, lot) for lot in a.ledger.lots if a.loaded.get(lot.key) != _state(lot)
+        ]
         rows.append(
             {
                 "customer_id": a.customer_id,
@@ -149,11 +149,11 @@ def save(session: Session, accounts: Iterable[Account], now: dt.datetime) -> Non
             }
             for t in a.txns
         ]
-        a.loaded = {lot.key: copy.copy(lot) for lot in a.ledger.lots}
+        a.loaded = {lot.key: _state(lot) for lot in a.ledger.lots}
         a.txns = []
-    _upsert(session, LoyaltyLot.__table__, lots, ["customer_id", "key"])
-    _upsert(session, LoyaltyAccount.__table__, rows, ["customer_id"])
-    insert_ignore(session, LoyaltyTransaction.__table__, txns, ["customer_id", "key"])
+    upsert_many(session, LoyaltyLot.__table__, lots, ["customer_id", "key"])
+    upsert_many(session, LoyaltyAccount.__table__, rows, ["customer_id"])
+    upsert_many(session, LoyaltyTransaction.__table__, txns, ["customer_id", "key"], update=False)
 
 
 def applied(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -6,7 +6,8 @@ change the ledger; the window measure may move the tier, which adds a
 `tier_changed` event to the batch and sets the customer's `tier`. A record the
 ledger refuses raises `PointsRefusal`, so that its batch is retried record by
 record and only that record is lost. A cause already in the ledger (a
-re-ingested file) is skipped.
+re-ingested file) is skipped. Events are applied in the order they arrive,
+which `loyalty recompute` matches only for a file sorted by time (see `loyalty.replay`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from automation.core.earning import BIRTHDAY_EVENT, PointsRefused, apply_event
@@ -26,7 +26,7 @@ from automation.core.tiering import decide, measure
 from automation.errors import PointsRefusal
 from automation.loyalty.accounts import Account, applied, load, save
 from automation.store.models import Customer, Event
-from automation.store.sqlutil import insert_ignore
+from automation.store.sqlutil import insert_ignore, update_many
 
 #: The ingest summary's warning for an identify that sets `tier` while the programme owns it.
 TIER_OWNED = "tier is set by the loyalty programme (loyalty.yaml): the ingested tier is ignored"
@@ -117,8 +117,8 @@ def write_outcome(session: Session, out: Outcome, now: dt.datetime) -> None:
     """Outside ingest (the tick, `loyalty recompute`): store the tier events and set the customers' tier."""
     rows = [{**t.row(now), "customer_id": t.customer_id} for t in out.events]
     insert_ignore(session, Event.__table__, rows, ["event_key"])
-    for cid, tier in out.tiers.items():
-        session.execute(update(Customer).where(Customer.id == cid).values(tier=tier, updated_at=now))
+    tiers = [{"id": cid, "tier": tier, "updated_at": now} for cid, tier in out.tiers.items()]
+    update_many(session, Customer.__table__, tiers)
 
 
 def apply_tracks(

@@ -1,33 +1,27 @@
 """What `automation loyalty` does: a customer's summary, manual adjustments, recompute and simulate.
 
-`replay` rebuilds accounts from the stored events (and the manual adjustments,
-which are causes of their own) in the order they happened, then brings them to
-`now` as the tick would; `recompute` compares that with what is stored, and
-`simulate` compares what another programme would make of the same events.
+`replay.replay` rebuilds accounts from the stored events (and the manual
+adjustments, which are causes of their own) in the order they happened, then
+brings them to `now` as the tick would; `recompute` compares that with what is
+stored, and `simulate` compares what another programme would make of the same events.
 Neither writes anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from automation.core.earning import BIRTHDAY_EVENT
-from automation.core.ledger import Ledger, TxnKind
 from automation.core.programme import Programme
-from automation.core.records import Track
-from automation.core.tiering import TierState, measure, to_next_tier
-from automation.errors import PointsRefusal, UserError
+from automation.core.tiering import measure, to_next_tier
+from automation.errors import UserError
 from automation.loyalty.accounts import Account, applied, load, save
-from automation.loyalty.events import Outcome, apply_one, relevant, retier
-from automation.store.models import Customer, Event, LoyaltyAccount, LoyaltyTransaction
-
-PAGE = 1000
+from automation.loyalty.replay import Stored, replay
+from automation.store.models import Customer, LoyaltyTransaction
 
 
 def _points(programme: Programme | None) -> Programme:
@@ -107,114 +101,15 @@ def adjust(
     return True
 
 
-@dataclass
-class Replayed:
-    """Accounts rebuilt from the events, and the events the ledger refused along the way."""
-
-    accounts: dict[str, Account] = field(default_factory=dict)
-    refused: list[str] = field(default_factory=list)
-
-
-def _customer_pages(session: Session, names: list[str], customer: str | None) -> Iterator[list[str]]:
-    if customer is not None:
-        yield [customer]
-        return
-    with_events = select(Event.customer_id).where(Event.name.in_(names))
-    ids = sorted(
-        set(session.scalars(with_events.distinct()))
-        | set(session.scalars(select(LoyaltyAccount.customer_id)))
-    )
-    for n in range(0, len(ids), PAGE):
-        yield ids[n : n + PAGE]
-
-
-class _Adjustment(NamedTuple):
-    customer_id: str
-    key: str
-    points: int
-    at: dt.datetime
-
-
-def _causes(
-    session: Session, programme: Programme, ids: list[str]
-) -> list[tuple[dt.datetime, int, Track | _Adjustment]]:
-    """Every event and adjustment of these customers, in the order they happened (plain rows: a
-    full recompute reads every event of the programme)."""
-    names = _names(programme)
-    events = session.execute(
-        select(
-            Event.occurred_at, Event.id, Event.customer_id, Event.name, Event.event_key, Event.properties
-        ).where(Event.customer_id.in_(ids), Event.name.in_(names))
-    )
-    adjustments = session.execute(
-        select(
-            LoyaltyTransaction.at,
-            LoyaltyTransaction.id,
-            LoyaltyTransaction.customer_id,
-            LoyaltyTransaction.key,
-            LoyaltyTransaction.points,
-        ).where(LoyaltyTransaction.customer_id.in_(ids), LoyaltyTransaction.kind == TxnKind.ADJUST.value)
-    )
-    causes: list[tuple[dt.datetime, int, Track | _Adjustment]] = [
-        (at, eid, Track(cid, name, key, at, props)) for at, eid, cid, name, key, props in events
-    ]
-    causes += [(at, tid, _Adjustment(cid, key, points, at)) for at, tid, cid, key, points in adjustments]
-    return sorted(causes, key=lambda c: (c[0], c[1]))
-
-
-def _names(programme: Programme) -> list[str]:
-    points = programme.points
-    assert points is not None
-    return [r.event for r in points.earn if r.event] + [
-        points.redeem_event,
-        points.refund_event,
-        BIRTHDAY_EVENT,
-    ]
-
-
-def replay(
-    sessions: sessionmaker[Session], programme: Programme, now: dt.datetime, customer: str | None = None
-) -> Iterator[tuple[Replayed, dict[str, Account]]]:
-    """Per page of customers: the accounts rebuilt from their causes, and the accounts as stored."""
-    programme = _points(programme)
-    with sessions() as session:
-        for ids in _customer_pages(session, _names(programme), customer):
-            zones = dict(
-                session.execute(select(Customer.id, Customer.timezone).where(Customer.id.in_(ids))).all()
-            )
-            stored = load(session, {cid: zones.get(cid) for cid in ids})
-            rebuilt = Replayed({cid: Account(cid, Ledger(), TierState(), zones.get(cid)) for cid in ids})
-            out = Outcome()
-            for _at, _id, cause in _causes(session, programme, ids):
-                account = rebuilt.accounts[cause.customer_id]
-                if isinstance(cause, _Adjustment):
-                    expire = programme.points.expire if programme.points else None
-                    until = expire.expires_at(cause.at) if expire else None
-                    account.ledger.adjust(
-                        cause.key.removeprefix("adjust:"), cause.points, cause.at, until, ""
-                    )
-                    continue
-                if relevant(programme, cause.event):
-                    try:
-                        apply_one(programme, account, cause, out)
-                    except PointsRefusal as exc:
-                        rebuilt.refused.append(f"{cause.customer_id}: {cause.event_key}: {exc}")
-            for account in rebuilt.accounts.values():
-                account.ledger.advance(now)
-                retier(programme, account, now, out)
-            session.rollback()
-            yield rebuilt, stored
-
-
-def differences(rebuilt: Account, stored: Account) -> list[str]:
+def differences(rebuilt: Account, stored: Stored) -> list[str]:
     """How a stored account differs from its rebuilt one (none is the expected answer)."""
     out = []
     pairs = {
-        "points": (rebuilt.ledger.spendable(), stored.ledger.spendable()),
-        "pending_points": (rebuilt.ledger.pending(), stored.ledger.pending()),
-        "debt": (rebuilt.ledger.debt, stored.ledger.debt),
-        "tier": (rebuilt.tier.tier, stored.tier.tier),
-        "lots": (len(rebuilt.ledger.lots), len(stored.ledger.lots)),
+        "points": (rebuilt.ledger.spendable(), stored.points),
+        "pending_points": (rebuilt.ledger.pending(), stored.pending_points),
+        "debt": (rebuilt.ledger.debt, stored.debt),
+        "tier": (rebuilt.tier.tier, stored.tier),
+        "lots": (len(rebuilt.ledger.lots), stored.lots),
     }
     for name, (want, got) in pairs.items():
         if want != got:
@@ -240,15 +135,14 @@ def simulate(sessions: sessionmaker[Session], changed: Programme, now: dt.dateti
     """What `changed` would make of today's events, beside what is stored; nothing is written."""
     result = Simulation()
     order = changed.tier_order()
-    for rebuilt, stored in replay(sessions, changed, now):
-        for cid, account in rebuilt.accounts.items():
-            result.customers += 1
-            before, after = stored[cid].tier.tier, account.tier.tier
-            if before in order and after in order and before != after:
-                if order.index(after) > order.index(before):
-                    result.up += 1
-                else:
-                    result.down += 1
-            result.points_now += earned(stored[cid])
-            result.points_then += earned(account)
+    for account, stored in replay(sessions, _points(changed), now):
+        result.customers += 1
+        before, after = stored.tier, account.tier.tier
+        if before in order and after in order and before != after:
+            if order.index(after) > order.index(before):
+                result.up += 1
+            else:
+                result.down += 1
+        result.points_now += stored.earned
+        result.points_then += earned(account)
     return result

@@ -17,11 +17,13 @@ from sqlalchemy import (
     FromClause,
     String,
     Table,
+    any_,
     bindparam,
     case,
     func,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -84,6 +86,61 @@ def insert_ignore(
         return _inserted(session, many, table, returning)
     stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=list(conflict))
     return _inserted(session, stmt, table, returning, list(rows))
+
+
+def upsert_many(
+    session: Session,
+    table: FromClause,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    *,
+    update: bool = True,
+) -> None:
+    """Insert rows; on `conflict` set the other columns of the row already there (`update`) or skip it.
+
+    PostgreSQL COPYs the rows into a temporary table and inserts them from it in one
+    statement: bound parameters, one per value, cost more than the write itself at
+    thousands of rows. With `update` the rows must be unique on `conflict`.
+    """
+    if not rows:
+        return
+    columns, target = list(rows[0]), cast(Table, table)
+    if not _is_postgresql(session):
+        stmt = sqlite.insert(target)
+        changes = {c: stmt.excluded[c] for c in columns if c not in conflict}
+        if update:
+            stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=changes)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        session.execute(stmt, list(rows))
+        return
+    names, keys = ", ".join(f'"{c}"' for c in columns), ", ".join(f'"{c}"' for c in conflict)
+    staged = f"copied_{target.name}"
+    # `copied_n` keeps the rows' order: serial ids (an append-only log's) are given in it.
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE {staged} ON COMMIT DROP AS "
+            f"SELECT {names}, 0 AS copied_n FROM {target.name} WITH NO DATA"
+        )
+    )
+    copied = [(*(r[c] for c in columns), n) for n, r in enumerate(rows)]
+    copy_into(session, staged, [*columns, "copied_n"], copied)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in conflict)
+    action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
+    session.execute(
+        text(
+            f"INSERT INTO {target.name} ({names}) SELECT {names} FROM {staged} ORDER BY copied_n "
+            f"ON CONFLICT ({keys}) {action}"
+        )
+    )
+    session.execute(text(f"DROP TABLE {staged}"))
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`, one parameter however many values."""
+    if _is_postgresql(session):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return cast(ColumnElement[bool], column.in_(values))
 
 
 def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str = "id") -> int:

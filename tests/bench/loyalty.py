@@ -79,17 +79,31 @@ def write_data(path: Path, customers: int, orders: int, start: dt.datetime, seed
             out.write(line + "\n")
 
 
+# A forked child starts with its parent's high-water RSS, and this process held every record it
+# wrote: the command is run by a small process of its own, which reports the command's peak.
+_PEAK = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run(args: list[str], env: dict[str, str], work: Path) -> tuple[float, float, str]:
-    """A command in a child process: wall seconds, the child's own peak RSS in MB, and its output."""
-    out, err = work / "stdout", work / "stderr"
+    """A command in a child process: wall seconds, the command's own peak RSS in MB, and its output."""
+    out, err, peak = work / "stdout", work / "stderr", work / "peak"
     t0 = time.perf_counter()
     with out.open("w") as stdout, err.open("w") as stderr:
-        child = subprocess.Popen([str(BIN), *args], env=env, stdout=stdout, stderr=stderr)
-        _pid, status, usage = os.wait4(child.pid, 0)
+        command = [sys.executable, "-c", _PEAK, str(peak), str(BIN), *args]
+        status = subprocess.run(command, env=env, stdout=stdout, stderr=stderr, check=False).returncode
     seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+    if status != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{out.read_text()[-2000:]}\n{err.read_text()[-4000:]}")
-    return seconds, usage.ru_maxrss / 1024, out.read_text().strip()
+    return seconds, int(peak.read_text()) / 1024, out.read_text().strip()
 
 
 def _folder(root: Path, with_programme: bool) -> dict[str, str]:
