@@ -26,13 +26,12 @@ from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.insight import funnel
 from automation.insight.position import position
-from automation.store import engagement
+from automation.store import engagement, tallies
 from automation.store import topics as topic_choices
 from automation.store.models import Coupon, Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
 
-#: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
-FEEDBACK = ("delivered", "bounced", "complained", "unsubscribed")
+FEEDBACK = engagement.FEEDBACK
 
 
 def said_sql() -> Any:
@@ -48,12 +47,7 @@ def said_sql() -> Any:
 
 def feedback_sql() -> dict[str, ColumnElement[bool]]:
     """When a sent message counts as delivered, bounced, complained or unsubscribed."""
-    return {
-        "delivered": engagement.reached(Delivery),
-        "bounced": Delivery.provider_status.in_(sorted(outcomes.BOUNCED)),
-        "complained": Delivery.complained_at.is_not(None),
-        "unsubscribed": Delivery.unsubscribed_at.is_not(None),
-    }
+    return engagement.feedback(Delivery)
 
 
 def delivery_counts(by: Any, where: ColumnElement[bool]) -> Select[Any]:
@@ -135,7 +129,7 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
         for jid, j in sorted(catalog.journeys.items())
         if journey_id in (None, jid)
     }
-    for (jid,) in s.execute(select(Delivery.journey_id).distinct()):
+    for (jid,) in tallies.counted(s, tallies.DELIVERIES, ("journey_id",)):
         if journey_id in (None, jid):
             out.setdefault(jid, JourneyStats(jid, "(no longer in the journeys folder)"))
     return out
@@ -161,14 +155,19 @@ def status(
         due = _in_range(Delivery.due_at, since, until)
         if journey_id is not None:
             due = and_(due, Delivery.journey_id == journey_id)
-        for jid, st, count, opened, clicked, *said in s.execute(delivery_counts(Delivery.journey_id, due)):
+        binned = tallies.span(Delivery.due_at, since, until)
+        only = {} if journey_id is None else {"journey_id": journey_id}
+        for (jid, status), count in tallies.counted(
+            s, tallies.DELIVERIES, ("journey_id", "status"), *binned, **only
+        ).items():
             row = stats[jid]
+            st = DeliveryStatus(status)
             key = st.reported
-            row.deliveries[key] = row.deliveries.get(key, 0) + count
-            row.opened += opened
-            row.clicked += clicked
+            row.deliveries[key] = row.deliveries.get(key, 0) + count["n"]
+            row.opened += count["opened"]
+            row.clicked += count["clicked"]
             if st == DeliveryStatus.SENT:
-                row.feedback = dict(zip(FEEDBACK, said, strict=True))
+                row.feedback = {name: count[name] for name in FEEDBACK}
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
             .where(due, Delivery.status == DeliveryStatus.SENT)
@@ -192,7 +191,7 @@ def status(
         for jid, row in stats.items():
             journey = catalog.get(jid)
             if journey is not None:
-                row.steps = funnel.steps(s, journey, due)
+                row.steps = funnel.steps(s, journey, binned)
             if journey is None or journey.goal is None:
                 continue
             goal = journey.goal

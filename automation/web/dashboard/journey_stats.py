@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.core.statuses import DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.insight import reporting
+from automation.store import tallies
 from automation.store.models import Delivery, Enrollment
 
 
@@ -71,12 +72,10 @@ def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> li
 
 def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
     out: dict[str, StepCounts] = {}
-    for step, status, n in s.execute(
-        select(Delivery.step_id, Delivery.status, func.count())
-        .where(Delivery.journey_id == journey_id)
-        .group_by(Delivery.step_id, Delivery.status)
-    ):
-        out.setdefault(step, StepCounts()).messages[status] = int(n)
+    for (step, status), n in tallies.counted(
+        s, tallies.DELIVERIES, ("step_id", "status"), journey_id=journey_id
+    ).items():
+        out.setdefault(step, StepCounts()).messages[status] = n["n"]
     for step_id, n in s.execute(
         select(Enrollment.next_step_id, func.count())
         .where(Enrollment.journey_id == journey_id, Enrollment.state == EnrollmentState.ACTIVE)
