@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
+from automation.core.journeys import Goal
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, UNSETTLED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
@@ -135,6 +136,34 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
     return out
 
 
+def _conversions(s: Session, journey_id: str, goal: Goal, due: ColumnElement[bool]) -> int:
+    """Enrollments with a sent delivery (`due` selects which) followed by the goal within its window."""
+    converted = exists().where(
+        EventRow.customer_id == Delivery.customer_id,
+        EventRow.name == goal.event,
+        EventRow.occurred_at > Delivery.due_at,
+        EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
+    )
+    return int(
+        s.scalar(
+            select(func.count(func.distinct(Delivery.enrollment_id))).where(
+                Delivery.journey_id == journey_id, Delivery.status == DeliveryStatus.SENT, due, converted
+            )
+        )
+        or 0
+    )
+
+
+def conversions(
+    sessions: sessionmaker[Session], catalog: Catalog, since: dt.datetime | None, until: dt.datetime | None
+) -> int:
+    """The conversions `status` counts over every journey of the catalog, and nothing else of it."""
+    with sessions() as s:
+        due = _in_range(Delivery.due_at, since, until)
+        goals = [(jid, j.goal) for jid, j in sorted(catalog.journeys.items()) if j.goal is not None]
+        return sum(_conversions(s, jid, goal, due) for jid, goal in goals)
+
+
 def status(
     sessions: sessionmaker[Session],
     catalog: Catalog,
@@ -194,21 +223,7 @@ def status(
                 row.steps = funnel.steps(s, journey, binned)
             if journey is None or journey.goal is None:
                 continue
-            goal = journey.goal
-            converted = exists().where(
-                EventRow.customer_id == Delivery.customer_id,
-                EventRow.name == goal.event,
-                EventRow.occurred_at > Delivery.due_at,
-                EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
-            )
-            row.conversions = int(
-                s.scalar(
-                    select(func.count(func.distinct(Delivery.enrollment_id))).where(
-                        Delivery.journey_id == jid, Delivery.status == DeliveryStatus.SENT, due, converted
-                    )
-                )
-                or 0
-            )
+            row.conversions = _conversions(s, journey.id, journey.goal, due)
             row.goal_exits = int(
                 s.scalar(
                     select(func.count()).where(

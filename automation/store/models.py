@@ -213,6 +213,14 @@ class Enrollment(Numbered, Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        # The goal exits of `automation status`: few among many enrollments.
+        Index(
+            "ix_enrollments_journey_id_converted_at",
+            "journey_id",
+            "converted_at",
+            postgresql_where=text("converted_at IS NOT NULL"),
+            sqlite_where=text("converted_at IS NOT NULL"),
+        ),
     )
 
 

@@ -84,7 +84,7 @@ def conversions(sessions: sessionmaker[Session], catalog: Catalog | None, now: d
     if catalog is None:
         return 0
     first, _ = days_until(now)
-    return sum(st.conversions for st in reporting.status(sessions, catalog, first, now))
+    return reporting.conversions(sessions, catalog, first, now)
 
 
 def days_until(now: dt.datetime, count: int = DAYS) -> tuple[dt.datetime, list[str]]:

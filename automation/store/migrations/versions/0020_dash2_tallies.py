@@ -1,4 +1,5 @@
-"""dash2: running counts of deliveries and provider events, kept by triggers, for the dashboard
+"""dash2: running counts of deliveries and provider events, kept by triggers, for the dashboard;
+the enrollments that converted, by journey
 
 Revision ID: dash21
 Revises: waitfor
@@ -37,6 +38,12 @@ def upgrade() -> None:
         string("event_type", 32),
         sa.Column("n", COUNT, nullable=False),
     )
+    ddl.partial_index(
+        "ix_enrollments_journey_id_converted_at",
+        "enrollments",
+        ["journey_id", "converted_at"],
+        "converted_at IS NOT NULL",
+    )
     dialect = op.get_bind().dialect.name
     for sql in (*tallies.create(dialect), *tallies.fill(dialect)):
         op.execute(sql)
@@ -45,5 +52,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for sql in tallies.drop(op.get_bind().dialect.name):
         op.execute(sql)
+    op.drop_index("ix_enrollments_journey_id_converted_at", table_name="enrollments")
     op.drop_table("provider_event_tallies")
     op.drop_table("delivery_tallies")
