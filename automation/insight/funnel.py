@@ -52,13 +52,15 @@ def steps(s: Session, journey: Journey, due: tallies.Span) -> list[StepStats]:
     for step_id, count in waiting:
         if step_id in out:
             out[step_id].waiting = count
-    sent = tallies.counted(s, tallies.DELIVERIES, ("step_id", "status"), *due, journey_id=journey.id)
-    for (step_id, status), count in sent.items():
+    sent = tallies.counted(
+        s, tallies.DELIVERIES, ("step_id", "status"), *due, match={"journey_id": journey.id}
+    )
+    for (step_id, status), counts in sent.items():
         row = out.get(step_id)
         if row is None:  # a step since removed from the file
             continue
         key = DeliveryStatus(status).reported
-        row.messages[key] = row.messages.get(key, 0) + count["n"]
-        row.opened += count["opened"]
-        row.clicked += count["clicked"]
+        row.messages[key] = row.messages.get(key, 0) + counts["n"]
+        row.opened += counts["opened"]
+        row.clicked += counts["clicked"]
     return list(out.values())

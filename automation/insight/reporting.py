@@ -185,18 +185,17 @@ def status(
         if journey_id is not None:
             due = and_(due, Delivery.journey_id == journey_id)
         binned = tallies.span(Delivery.due_at, since, until)
-        only = {} if journey_id is None else {"journey_id": journey_id}
-        for (jid, status), count in tallies.counted(
-            s, tallies.DELIVERIES, ("journey_id", "status"), *binned, **only
-        ).items():
+        only = None if journey_id is None else {"journey_id": journey_id}
+        by_status = tallies.counted(s, tallies.DELIVERIES, ("journey_id", "status"), *binned, match=only)
+        for (jid, status), counts in by_status.items():
             row = stats[jid]
             st = DeliveryStatus(status)
             key = st.reported
-            row.deliveries[key] = row.deliveries.get(key, 0) + count["n"]
-            row.opened += count["opened"]
-            row.clicked += count["clicked"]
+            row.deliveries[key] = row.deliveries.get(key, 0) + counts["n"]
+            row.opened += counts["opened"]
+            row.clicked += counts["clicked"]
             if st == DeliveryStatus.SENT:
-                row.feedback = {name: count[name] for name in FEEDBACK}
+                row.feedback = {name: counts[name] for name in FEEDBACK}
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
             .where(due, Delivery.status == DeliveryStatus.SENT)

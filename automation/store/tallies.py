@@ -42,8 +42,8 @@ from sqlalchemy.orm import Session
 
 from automation.core import outcomes
 from automation.store import engagement
-from automation.store.models import Delivery, DeliveryTally, ProviderEvent, ProviderEventTally
-from automation.store.sqlutil import utc_day
+from automation.store.models import Delivery, DeliveryTally, ProviderEvent, ProviderEventTally, Watermark
+from automation.store.sqlutil import insert_for, utc_day
 
 #: A row's columns by name: attribute access on a table, a transition table or SQLite's NEW/OLD.
 Row = Any
@@ -165,7 +165,7 @@ def _sql(stmt: Any, dialect: Dialect) -> str:
 
 
 def _postgresql(tally: Tally) -> list[str]:
-    d = postgresql.dialect()  # type: ignore[no-untyped-call]
+    d = postgresql.dialect()
     new, old = (_columns(tally, "new_rows"), _columns(tally, "old_rows"))
     fn = f"{tally.name}_count"
     body = {
@@ -236,41 +236,58 @@ def drop(dialect: str) -> list[str]:
 
 def fill(dialect: str) -> list[str]:
     """INSERTs counting the rows already in each source table (run once, when the triggers are made)."""
-    d = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
+    d = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
     return [_sql(_change(t, dialect, [(_columns(t, t.source), 1)]), d) for t in TALLIES]
 
 
-def compact(s: Session) -> None:
-    """Fold each tally's appended changes into one row per key (keys whose counts are all 0 go).
+def _key_sql(keys: Sequence[str]) -> str:
+    """The key's columns, a NULL as '' so that equal keys compare equal (and hash) in a row value."""
+    return ", ".join(f"coalesce({k}, '')" for k in keys)
 
-    On PostgreSQL one statement deletes what its snapshot sees and inserts the sums, so a change
-    committed meanwhile is neither lost nor counted twice; SQLite has one writer at a time.
+
+def compact(s: Session) -> None:
+    """Fold the changes appended since the last fold into one row per key they touch.
+
+    Only keys with a row newer than the tally's watermark are folded, so a fold costs what
+    was appended since, not the table. On PostgreSQL one statement deletes what its snapshot
+    sees and inserts the sums, so a change committed meanwhile is neither lost nor counted
+    twice (a row it did not see is folded by a later pass); SQLite has one writer at a time.
     """
     for tally in TALLIES:
         t = tally.model.__table__
+        mark = s.scalar(select(Watermark.last_id).where(Watermark.name == tally.name)) or 0
         keys, counts = tally.key_names, tally.count_names
         sums = ", ".join(f"sum({c})" for c in counts)
         moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
-        cols, by = ", ".join(tally.columns), ", ".join(keys)
+        cols, by, key = ", ".join(tally.columns), ", ".join(keys), _key_sql(keys)
+        fresh = f"SELECT DISTINCT {key} FROM {tally.name} WHERE id > :mark"
         if s.get_bind().dialect.name == "postgresql":
             s.execute(
                 text(
-                    f"WITH gone AS (DELETE FROM {tally.name} RETURNING {cols}) INSERT INTO {tally.name} "
-                    f"({cols}) SELECT {by}, {sums} FROM gone GROUP BY {by} HAVING {moved}"
-                )
+                    f"WITH gone AS (DELETE FROM {tally.name} WHERE ({key}) IN ({fresh}) RETURNING {cols}) "
+                    f"INSERT INTO {tally.name} ({cols}) "
+                    f"SELECT {by}, {sums} FROM gone GROUP BY {by} HAVING {moved}"
+                ),
+                {"mark": mark},
             )
-            continue
-        last = s.scalar(select(func.max(t.c.id)))
-        if last is None:
-            continue
-        s.execute(
-            text(
-                f"INSERT INTO {tally.name} ({cols}) SELECT {by}, {sums} FROM {tally.name} "
-                f"WHERE id <= :last GROUP BY {by} HAVING {moved}"
-            ),
-            {"last": last},
+        else:
+            last = s.scalar(select(func.max(t.c.id))) or 0
+            touched = f"id <= :last AND ({key}) IN ({fresh})"
+            params = {"mark": mark, "last": last}
+            s.execute(
+                text(
+                    f"INSERT INTO {tally.name} ({cols}) SELECT {by}, {sums} FROM {tally.name} "
+                    f"WHERE {touched} GROUP BY {by} HAVING {moved}"
+                ),
+                params,
+            )
+            s.execute(text(f"DELETE FROM {tally.name} WHERE {touched}"), params)
+        stmt = insert_for(s, Watermark.__table__).values(
+            name=tally.name, last_id=s.scalar(select(func.max(t.c.id))) or 0
         )
-        s.execute(t.delete().where(t.c.id <= last))
+        s.execute(
+            stmt.on_conflict_do_update(index_elements=["name"], set_={"last_id": stmt.excluded.last_id})
+        )
 
 
 def sums(s: Session, tally: Tally, by: Sequence[str], *where: ColumnElement[bool]) -> list[Any]:
@@ -297,7 +314,7 @@ def counted(
     by: Sequence[str],
     days: tuple[str | None, str | None] = (None, None),
     less: ColumnElement[bool] | None = None,
-    **match: Any,
+    match: dict[str, Any] | None = None,
 ) -> dict[Key, dict[str, int]]:
     """Per value of the `by` keys, the tally's counts over the rows whose keys `match`.
 
@@ -306,6 +323,7 @@ def counted(
     day beyond an instant): they are counted by the same expressions and taken away.
     """
     t = tally.model.__table__
+    match = match or {}
     where = _matching(t.c, match)
     first, last = days
     if first is not None:

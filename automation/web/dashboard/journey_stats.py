@@ -72,10 +72,11 @@ def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> li
 
 def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
     out: dict[str, StepCounts] = {}
-    for (step, status), n in tallies.counted(
-        s, tallies.DELIVERIES, ("step_id", "status"), journey_id=journey_id
-    ).items():
-        out.setdefault(step, StepCounts()).messages[status] = n["n"]
+    by_status = tallies.counted(
+        s, tallies.DELIVERIES, ("step_id", "status"), match={"journey_id": journey_id}
+    )
+    for (step, status), counts in by_status.items():
+        out.setdefault(step, StepCounts()).messages[status] = counts["n"]
     for step_id, n in s.execute(
         select(Enrollment.next_step_id, func.count())
         .where(Enrollment.journey_id == journey_id, Enrollment.state == EnrollmentState.ACTIVE)

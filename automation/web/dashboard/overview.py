@@ -147,7 +147,7 @@ def kpis(s: Session, now: dt.datetime) -> list[Chart]:
     sent = {
         when: c["n"]
         for (when,), c in tallies.counted(
-            s, tallies.DELIVERIES, ("day",), *due, status=DeliveryStatus.SENT
+            s, tallies.DELIVERIES, ("day",), *due, match={"status": DeliveryStatus.SENT}
         ).items()
     }
     occurred = tallies.span(ProviderEvent.occurred_at, first, now, through=True)
