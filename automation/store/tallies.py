@@ -172,6 +172,7 @@ def _postgresql(tally: Tally) -> list[str]:
         "INSERT": _sql(_change(tally, "postgresql", [(new, 1)]), d),
         "UPDATE": _sql(_change(tally, "postgresql", [(old, -1), (new, 1)]), d),
         "DELETE": _sql(_change(tally, "postgresql", [(old, -1)]), d),
+        "TRUNCATE": f"DELETE FROM {tally.name}",
     }
     branches = "\n".join(
         f"  {'IF' if i == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n    {sql};"
@@ -187,13 +188,12 @@ def _postgresql(tally: Tally) -> list[str]:
         # HAVING of the change keeps nothing for the ones that moved no count.
         "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
         "DELETE": "REFERENCING OLD TABLE AS old_rows",
+        "TRUNCATE": "",  # no DELETE trigger sees a TRUNCATE: the counts of an empty table are none
     }
     for event, ref in refs.items():
-        name = f"{tally.name}_{event.split()[0].lower()}"
-        out.append(
-            f"CREATE TRIGGER {name} AFTER {event} ON {tally.source} {ref} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
-        )
+        name = f"{tally.name}_{event.lower()}"
+        head = f"CREATE TRIGGER {name} AFTER {event} ON {tally.source}"
+        out.append(" ".join(p for p in (head, ref, f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()") if p))
     return out
 
 
@@ -224,14 +224,14 @@ def create(dialect: str) -> list[str]:
 
 
 def drop(dialect: str) -> list[str]:
-    out = []
-    for tally in TALLIES:
-        for event in ("insert", "update", "delete"):
-            on = f" ON {tally.source}" if dialect == "postgresql" else ""
-            out.append(f"DROP TRIGGER IF EXISTS {tally.name}_{event}{on}")
-        if dialect == "postgresql":
-            out.append(f"DROP FUNCTION IF EXISTS {tally.name}_count()")
-    return out
+    """The DDL that removes what `create` made (on PostgreSQL the function takes its triggers along)."""
+    if dialect == "postgresql":
+        return [f"DROP FUNCTION IF EXISTS {t.name}_count() CASCADE" for t in TALLIES]
+    return [
+        f"DROP TRIGGER IF EXISTS {t.name}_{event}"
+        for t in TALLIES
+        for event in ("insert", "update", "delete")
+    ]
 
 
 def fill(dialect: str) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import delete, func, select, text, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.statuses import DeliveryStatus
 from automation.insight.reporting import FEEDBACK, delivery_counts
-from automation.store import tallies
+from automation.store import db, tallies
 from automation.store.models import Delivery, DeliveryTally, Enrollment, ProviderEvent
 from tests.harness import utc
 
@@ -153,3 +153,14 @@ def test_provider_events_are_tallied_by_day_and_type(either_database: sessionmak
         ("2026-11-02", "delivered"): 1,
         ("2026-11-02", "open"): 1,
     }
+
+
+def test_a_truncated_ledger_leaves_no_counts_on_postgresql(pg_url: str) -> None:
+    engine = db.make_engine(pg_url)
+    sessions = db.sessions(engine)
+    _write(sessions)
+    with sessions.begin() as s:
+        s.execute(text("TRUNCATE deliveries"))
+    with sessions() as s:
+        assert _tallied(s) == {}
+    engine.dispose()
