@@ -61,7 +61,8 @@ class _Pseudo:
 
 @dataclass(frozen=True)
 class Tally:
-    """What one table of counts keeps: the source table, its key columns and its counts, each per row."""
+    """What one table of counts keeps: the source table, its key columns and its counts, each per row
+    (the first, `n`, counts the rows themselves)."""
 
     model: type[Any]
     #: The counted table's model.
@@ -316,7 +317,7 @@ def counted(
     less: ColumnElement[bool] | None = None,
     match: dict[str, Any] | None = None,
 ) -> dict[Key, dict[str, int]]:
-    """Per value of the `by` keys, the tally's counts over the rows whose keys `match`.
+    """Per value of the `by` keys, the tally's counts over the rows whose keys `match` (none: no row).
 
     `days` bounds the UTC days (inclusive, `YYYY-MM-DD`, None: open); `less` selects,
     over the counted table itself, rows inside those days to leave out (the part of a
@@ -334,16 +335,15 @@ def counted(
     out: dict[Key, dict[str, int]] = {}
     for row in sums(s, tally, by, *where):
         out[tuple(row[: len(by)])] = {c: int(v) for c, v in zip(names, row[len(by) :], strict=True)}
-    if less is None:
-        return out
-    src = tally.counted.__table__.c
-    keys = tally.keys(src, s.get_bind().dialect.name)
-    taken = select(*(keys[k] for k in by), *(func.sum(v) for v in tally.counts(src).values()))
-    for row in s.execute(taken.where(less, *_matching(src, match)).group_by(*(keys[k] for k in by))):
-        have = out.setdefault(tuple(row[: len(by)]), dict.fromkeys(names, 0))
-        for c, v in zip(names, row[len(by) :], strict=True):
-            have[c] -= int(v or 0)
-    return out
+    if less is not None:
+        src = tally.counted.__table__.c
+        keys = tally.keys(src, s.get_bind().dialect.name)
+        taken = select(*(keys[k] for k in by), *(func.sum(v) for v in tally.counts(src).values()))
+        for row in s.execute(taken.where(less, *_matching(src, match)).group_by(*(keys[k] for k in by))):
+            have = out.setdefault(tuple(row[: len(by)]), dict.fromkeys(names, 0))
+            for c, v in zip(names, row[len(by) :], strict=True):
+                have[c] -= int(v or 0)
+    return {key: counts for key, counts in out.items() if counts["n"]}  # a key of no rows is none
 
 
 def _midnight(at: dt.datetime) -> dt.datetime:
