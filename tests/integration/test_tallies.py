@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+import pytest
+from alembic import command
 from sqlalchemy import delete, func, select, text, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -153,6 +156,24 @@ def test_provider_events_are_tallied_by_day_and_type(either_database: sessionmak
         ("2026-11-02", "delivered"): 1,
         ("2026-11-02", "open"): 1,
     }
+
+
+def test_the_migration_tallies_the_ledger_written_before_it_and_its_downgrade_removes_the_triggers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    for url in (request.getfixturevalue("empty_pg_url"), f"sqlite:///{tmp_path}/old.db"):
+        engine = db.make_engine(url)
+        cfg = db._alembic_config(engine)
+        command.upgrade(cfg, "waitfor")
+        sessions = db.sessions(engine)
+        _write(sessions)
+        command.upgrade(cfg, "head")
+        with sessions() as s:
+            assert _tallied(s) == _scanned(s) != {}
+        command.downgrade(cfg, "waitfor")
+        with sessions.begin() as s:
+            s.execute(delete(Delivery))  # no trigger left to write to a dropped table
+        engine.dispose()
 
 
 def test_a_truncated_ledger_leaves_no_counts_on_postgresql(pg_url: str) -> None:
