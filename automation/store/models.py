@@ -689,10 +689,11 @@ class DeliveryTally(Numbered, Base):
 
 
 class ProviderEventTally(Numbered, Base):
-    """Changes of the count of provider events per UTC day and type, appended by a trigger."""
+    """Changes of the count of provider events per UTC day, provider and type, appended by a trigger."""
 
     __tablename__ = "provider_event_tallies"
 
     day: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(16))
     event_type: Mapped[str] = mapped_column(String(32))
     n: Mapped[int] = mapped_column(BigInteger)

@@ -137,8 +137,12 @@ DELIVERIES = Tally(
 PROVIDER_EVENTS = Tally(
     ProviderEventTally,
     ProviderEvent,
-    ("event_type", "occurred_at"),
-    lambda e, dialect: {"day": utc_day(dialect, e.occurred_at), "event_type": e.event_type},
+    ("provider", "event_type", "occurred_at"),
+    lambda e, dialect: {
+        "day": utc_day(dialect, e.occurred_at),
+        "provider": e.provider,
+        "event_type": e.event_type,
+    },
     lambda e: {"n": literal_column("1")},
 )
 TALLIES = (DELIVERIES, PROVIDER_EVENTS)

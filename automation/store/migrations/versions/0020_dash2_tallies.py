@@ -35,6 +35,7 @@ def upgrade() -> None:
         "provider_event_tallies",
         ident(),
         string("day", 10),
+        string("provider", 16),
         string("event_type", 32),
         sa.Column("n", COUNT, nullable=False),
     )
