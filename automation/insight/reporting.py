@@ -155,12 +155,20 @@ def _conversions(s: Session, journey_id: str, goal: Goal, due: ColumnElement[boo
 
 
 def conversions(
-    sessions: sessionmaker[Session], catalog: Catalog, since: dt.datetime | None, until: dt.datetime | None
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    journey_id: str | None = None,
 ) -> int:
-    """The conversions `status` counts over every journey of the catalog, and nothing else of it."""
+    """The conversions `status` counts over every journey of the catalog (or the one named), nothing else."""
     with sessions() as s:
         due = _in_range(Delivery.due_at, since, until)
-        goals = [(jid, j.goal) for jid, j in sorted(catalog.journeys.items()) if j.goal is not None]
+        goals = [
+            (jid, j.goal)
+            for jid, j in sorted(catalog.journeys.items())
+            if j.goal is not None and journey_id in (None, jid)
+        ]
         return sum(_conversions(s, jid, goal, due) for jid, goal in goals)
 
 

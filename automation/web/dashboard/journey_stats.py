@@ -89,7 +89,6 @@ def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
 
 def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> Funnel:
     """Distinct enrollments reaching each stage; converted as `automation status` counts it."""
-    stats = next((st for st in reporting.status(sessions, catalog) if st.journey_id == journey_id), None)
     with sessions() as s:
         entered = entrants(s, journey_id).get(journey_id, 0)
         per = func.count(func.distinct(Delivery.enrollment_id))
@@ -102,7 +101,7 @@ def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -
                 per.filter(sent, Delivery.clicked_at.is_not(None)),
             ).where(Delivery.journey_id == journey_id)
         ).one()
-    converted = stats.conversions if stats else 0
+    converted = reporting.conversions(sessions, catalog, journey_id=journey_id)
     return Funnel(
         [
             ("entered", entered),
