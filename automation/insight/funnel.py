@@ -6,19 +6,21 @@ branch or split that holds them with their position as people read it
 (after a `wait`, the step the wait leads to; at a `wait_for`, the enrollments
 parked there until their event or deadline). Message counts are one grouped
 query over the ledger, by the delivery's step id, in the same range of due
-instants as the rest of `automation status`.
+instants as the rest of `automation status`, summed from the ledger's tallies
+(`automation.store.tallies`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automation.core.journeys import Journey
 from automation.core.statuses import DeliveryStatus, EnrollmentState
-from automation.store.models import Delivery, Enrollment
+from automation.store import tallies
+from automation.store.models import Enrollment
 
 
 @dataclass
@@ -39,7 +41,7 @@ class StepStats:
         return self.messages.get(DeliveryStatus.SENT, 0)
 
 
-def steps(s: Session, journey: Journey, due: ColumnElement[bool]) -> list[StepStats]:
+def steps(s: Session, journey: Journey, due: tallies.Span) -> list[StepStats]:
     """The journey's steps in file order with their counts; `due` bounds the deliveries counted."""
     out = {p.id: StepStats(p.number, p.id, p.step.kind) for p in journey.placed.values()}
     waiting = s.execute(
@@ -50,23 +52,15 @@ def steps(s: Session, journey: Journey, due: ColumnElement[bool]) -> list[StepSt
     for step_id, count in waiting:
         if step_id in out:
             out[step_id].waiting = count
-    sent = s.execute(
-        select(
-            Delivery.step_id,
-            Delivery.status,
-            func.count(),
-            func.count(Delivery.opened_at),
-            func.count(Delivery.clicked_at),
-        )
-        .where(Delivery.journey_id == journey.id, due)
-        .group_by(Delivery.step_id, Delivery.status)
+    sent = tallies.counted(
+        s, tallies.DELIVERIES, ("step_id", "status"), *due, match={"journey_id": journey.id}
     )
-    for step_id, status, count, opened, clicked in sent:
+    for (step_id, status), counts in sent.items():
         row = out.get(step_id)
         if row is None:  # a step since removed from the file
             continue
         key = DeliveryStatus(status).reported
-        row.messages[key] = row.messages.get(key, 0) + count
-        row.opened += opened
-        row.clicked += clicked
+        row.messages[key] = row.messages.get(key, 0) + counts["n"]
+        row.opened += counts["opened"]
+        row.clicked += counts["clicked"]
     return list(out.values())

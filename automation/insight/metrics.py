@@ -5,9 +5,10 @@ events by provider and type, the instant of the last tick, and the messages
 waiting on the delivery queue. Reading them from the shared stores (rather than
 counting in each process) gives the same figures from every process that
 exposes them: the web process on `/metrics`, the scheduler on
-AUTOMATION_METRICS_PORT. The ledger figures are GROUP BYs over the two largest
-tables, so they are read at most once every `LEDGER_MAX_AGE_S` however often
-(or by however many scrapers) the page is fetched.
+AUTOMATION_METRICS_PORT. The ledger figures are sums of the tallies the database
+keeps of its two largest tables (`automation.store.tallies`), read at most once
+every `LEDGER_MAX_AGE_S` however often (or by however many scrapers) the page is
+fetched; each read first folds what the tallies appended since the last fold.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.loyalty import coupons
+from automation.store import tallies
 from automation.store.heartbeats import last_tick
-from automation.store.models import Delivery, ProviderEvent
 
 log = logging.getLogger("automation.insight.metrics")
 
@@ -49,20 +49,15 @@ class LedgerFigures:
 
 
 def read_ledger(sessions: sessionmaker[Session]) -> LedgerFigures:
+    """The figures, summed from the ledger's tallies after folding what was appended since the last fold."""
+    with sessions.begin() as s:
+        tallies.compact(s)
     with sessions() as s:
-        deliveries = s.execute(
-            select(Delivery.journey_id, Delivery.channel, Delivery.status, func.count()).group_by(
-                Delivery.journey_id, Delivery.channel, Delivery.status
-            )
-        )
-        events = s.execute(
-            select(ProviderEvent.provider, ProviderEvent.event_type, func.count()).group_by(
-                ProviderEvent.provider, ProviderEvent.event_type
-            )
-        )
+        deliveries = tallies.counted(s, tallies.DELIVERIES, ("journey_id", "channel", "status"))
+        events = tallies.counted(s, tallies.PROVIDER_EVENTS, ("provider", "event_type"))
         return LedgerFigures(
-            [(j, str(c), str(st), n) for j, c, st, n in deliveries],
-            [(p, k, n) for p, k, n in events],
+            [(j, str(c), str(st), n["n"]) for (j, c, st), n in deliveries.items()],
+            [(p, k, n["n"]) for (p, k), n in events.items()],
             last_tick(s),
             {p.pool: p.left for p in coupons.status(s, dt.datetime.now(dt.UTC))},
         )

@@ -1,5 +1,6 @@
 """`automation insight refresh`: recompute every customer's RFM scores and predictions, and store them;
-also the day's snapshot of the KPIs (`snapshots`), the dashboard's trends.
+also the day's snapshot of the KPIs (`snapshots`), the dashboard's trends, after folding the
+ledger's tallies (`automation.store.tallies`).
 
 RFM is set-based SQL (`rfm`); the predictions fit BG/NBD and Gamma-Gamma on the
 order summaries (`summaries`, `core.clv`) and are written back in chunks: on
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.clv import FitError, Predictions, predict
 from automation.insight import rfm, snapshots, summaries
+from automation.store import tallies
 from automation.store.models import Customer
 from automation.store.sqlutil import copy_into, update_many
 
@@ -141,7 +143,10 @@ def refresh(sessions: sessionmaker[Session], order_event: str, now: dt.datetime)
     """Snapshot the KPIs, score and predict every customer with orders before `now`, in one transaction.
 
     When the models cannot be fitted, the scores are still written and the old predictions kept.
+    The ledger's tallies are folded first, in a transaction of their own.
     """
+    with sessions.begin() as s:
+        tallies.compact(s)
     with sessions.begin() as s:
         postgresql = s.get_bind().dialect.name == "postgresql"
         if postgresql:

@@ -20,19 +20,19 @@ from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
+from automation.core.journeys import Goal
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, UNSETTLED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.insight import funnel
 from automation.insight.position import position
-from automation.store import engagement
+from automation.store import engagement, tallies
 from automation.store import topics as topic_choices
 from automation.store.models import Coupon, Customer, CustomerEventStat, Delivery, Enrollment
 from automation.store.models import Event as EventRow
 
-#: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
-FEEDBACK = ("delivered", "bounced", "complained", "unsubscribed")
+FEEDBACK = engagement.FEEDBACK
 
 
 def said_sql() -> Any:
@@ -48,12 +48,7 @@ def said_sql() -> Any:
 
 def feedback_sql() -> dict[str, ColumnElement[bool]]:
     """When a sent message counts as delivered, bounced, complained or unsubscribed."""
-    return {
-        "delivered": engagement.reached(Delivery),
-        "bounced": Delivery.provider_status.in_(sorted(outcomes.BOUNCED)),
-        "complained": Delivery.complained_at.is_not(None),
-        "unsubscribed": Delivery.unsubscribed_at.is_not(None),
-    }
+    return engagement.feedback(Delivery)
 
 
 def delivery_counts(by: Any, where: ColumnElement[bool]) -> Select[Any]:
@@ -135,10 +130,46 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
         for jid, j in sorted(catalog.journeys.items())
         if journey_id in (None, jid)
     }
-    for (jid,) in s.execute(select(Delivery.journey_id).distinct()):
+    for (jid,) in tallies.counted(s, tallies.DELIVERIES, ("journey_id",)):
         if journey_id in (None, jid):
             out.setdefault(jid, JourneyStats(jid, "(no longer in the journeys folder)"))
     return out
+
+
+def _conversions(s: Session, journey_id: str, goal: Goal, due: ColumnElement[bool]) -> int:
+    """Enrollments with a sent delivery (`due` selects which) followed by the goal within its window."""
+    converted = exists().where(
+        EventRow.customer_id == Delivery.customer_id,
+        EventRow.name == goal.event,
+        EventRow.occurred_at > Delivery.due_at,
+        EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
+    )
+    return int(
+        s.scalar(
+            select(func.count(func.distinct(Delivery.enrollment_id))).where(
+                Delivery.journey_id == journey_id, Delivery.status == DeliveryStatus.SENT, due, converted
+            )
+        )
+        or 0
+    )
+
+
+def conversions(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    journey_id: str | None = None,
+) -> int:
+    """The conversions `status` counts over every journey of the catalog (or the one named), nothing else."""
+    with sessions() as s:
+        due = _in_range(Delivery.due_at, since, until)
+        goals = [
+            (jid, j.goal)
+            for jid, j in sorted(catalog.journeys.items())
+            if j.goal is not None and journey_id in (None, jid)
+        ]
+        return sum(_conversions(s, jid, goal, due) for jid, goal in goals)
 
 
 def status(
@@ -161,14 +192,18 @@ def status(
         due = _in_range(Delivery.due_at, since, until)
         if journey_id is not None:
             due = and_(due, Delivery.journey_id == journey_id)
-        for jid, st, count, opened, clicked, *said in s.execute(delivery_counts(Delivery.journey_id, due)):
+        binned = tallies.span(Delivery.due_at, since, until)
+        only = None if journey_id is None else {"journey_id": journey_id}
+        by_status = tallies.counted(s, tallies.DELIVERIES, ("journey_id", "status"), *binned, match=only)
+        for (jid, status), counts in by_status.items():
             row = stats[jid]
+            st = DeliveryStatus(status)
             key = st.reported
-            row.deliveries[key] = row.deliveries.get(key, 0) + count
-            row.opened += opened
-            row.clicked += clicked
+            row.deliveries[key] = row.deliveries.get(key, 0) + counts["n"]
+            row.opened += counts["opened"]
+            row.clicked += counts["clicked"]
             if st == DeliveryStatus.SENT:
-                row.feedback = dict(zip(FEEDBACK, said, strict=True))
+                row.feedback = {name: counts[name] for name in FEEDBACK}
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
             .where(due, Delivery.status == DeliveryStatus.SENT)
@@ -192,24 +227,10 @@ def status(
         for jid, row in stats.items():
             journey = catalog.get(jid)
             if journey is not None:
-                row.steps = funnel.steps(s, journey, due)
+                row.steps = funnel.steps(s, journey, binned)
             if journey is None or journey.goal is None:
                 continue
-            goal = journey.goal
-            converted = exists().where(
-                EventRow.customer_id == Delivery.customer_id,
-                EventRow.name == goal.event,
-                EventRow.occurred_at > Delivery.due_at,
-                EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
-            )
-            row.conversions = int(
-                s.scalar(
-                    select(func.count(func.distinct(Delivery.enrollment_id))).where(
-                        Delivery.journey_id == jid, Delivery.status == DeliveryStatus.SENT, due, converted
-                    )
-                )
-                or 0
-            )
+            row.conversions = _conversions(s, journey.id, journey.goal, due)
             row.goal_exits = int(
                 s.scalar(
                     select(func.count()).where(

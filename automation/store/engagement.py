@@ -25,6 +25,20 @@ def reached(d: Any) -> ColumnElement[bool]:
     return or_(d.provider_status.in_(sorted(outcomes.DELIVERED)), *flags)
 
 
+#: Feedback counted per journey: reached the recipient, refused by their server, spam, unsubscribed.
+FEEDBACK = ("delivered", "bounced", "complained", "unsubscribed")
+
+
+def feedback(d: Any) -> dict[str, ColumnElement[bool]]:
+    """When a sent message of `d` (the ledger, or rows shaped like it) counts as each of `FEEDBACK`."""
+    return {
+        "delivered": reached(d),
+        "bounced": d.provider_status.in_(sorted(outcomes.BOUNCED)),
+        "complained": d.complained_at.is_not(None),
+        "unsubscribed": d.unsubscribed_at.is_not(None),
+    }
+
+
 def _by(column: Any, as_of: dt.datetime | None) -> ColumnElement[bool]:
     return column.is_not(None) if as_of is None else column <= as_of
 

@@ -213,6 +213,14 @@ class Enrollment(Numbered, Base):
         ),
         Index(None, "customer_id", "journey_id", "entered_at"),
         Index(None, "journey_id", "state"),
+        # The goal exits of `automation status`: few among many enrollments.
+        Index(
+            "ix_enrollments_journey_id_converted_at",
+            "journey_id",
+            "converted_at",
+            postgresql_where=text("converted_at IS NOT NULL"),
+            sqlite_where=text("converted_at IS NOT NULL"),
+        ),
     )
 
 
@@ -658,3 +666,34 @@ class Watermark(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigId)
+
+
+class DeliveryTally(Numbered, Base):
+    """Changes of the ledger's counts per key, appended by a trigger (`automation.store.tallies`)."""
+
+    __tablename__ = "delivery_tallies"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    arm: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # of `due_at`, UTC
+    n: Mapped[int] = mapped_column(BigInteger)
+    opened: Mapped[int] = mapped_column(BigInteger)
+    clicked: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    bounced: Mapped[int] = mapped_column(BigInteger)
+    complained: Mapped[int] = mapped_column(BigInteger)
+    unsubscribed: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProviderEventTally(Numbered, Base):
+    """Changes of the count of provider events per UTC day, provider and type, appended by a trigger."""
+
+    __tablename__ = "provider_event_tallies"
+
+    day: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(BigInteger)

@@ -199,3 +199,10 @@ def iso_utc(instant: Any) -> ColumnElement[str]:
         else_=func.to_char(utc, ".US", type_=String),
     )
     return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS', type_=String) + fraction + literal("+00:00")
+
+
+def utc_day(dialect: str, col: Any) -> Any:
+    """`YYYY-MM-DD` of a timestamp column, in UTC, on PostgreSQL and SQLite."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d", col)
+    return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")

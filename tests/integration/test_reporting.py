@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.definitions.catalog import load_catalog
 from automation.insight import reporting
 from automation.store.models import Customer, Delivery, Enrollment, Event
+from automation.web.dashboard import journey_stats
 from tests.conftest import ROOT
 from tests.harness import cli, utc
 
@@ -216,3 +217,15 @@ def test_status_and_customer_commands(ledger: sessionmaker[Session], env: dict[s
     assert (missing.returncode, missing.stderr.strip()) == (1, "error: no customer 'nobody'")
     bad = cli("status", "--since", "yesterday")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_the_dashboard_counts_conversions_as_status_does(ledger: sessionmaker[Session]) -> None:
+    catalog = load_catalog(ROOT / "journeys", ROOT / "templates")
+    since, until = utc("2026-11-09T00:00:00Z"), utc("2026-11-15T00:00:00Z")
+    ranged = reporting.status(ledger, catalog, since, until)
+    assert reporting.conversions(ledger, catalog, since, until) == sum(r.conversions for r in ranged) > 0
+    for row in reporting.status(ledger, catalog):
+        if catalog.get(row.journey_id) is None:
+            continue
+        stages = dict(journey_stats.funnel(ledger, catalog, row.journey_id).stages)
+        assert (stages["sent"], stages["converted"]) == (row.sent_enrollments, row.conversions)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.core.statuses import DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.insight import reporting
+from automation.store import tallies
 from automation.store.models import Delivery, Enrollment
 
 
@@ -71,12 +72,11 @@ def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> li
 
 def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
     out: dict[str, StepCounts] = {}
-    for step, status, n in s.execute(
-        select(Delivery.step_id, Delivery.status, func.count())
-        .where(Delivery.journey_id == journey_id)
-        .group_by(Delivery.step_id, Delivery.status)
-    ):
-        out.setdefault(step, StepCounts()).messages[status] = int(n)
+    by_status = tallies.counted(
+        s, tallies.DELIVERIES, ("step_id", "status"), match={"journey_id": journey_id}
+    )
+    for (step, status), counts in by_status.items():
+        out.setdefault(step, StepCounts()).messages[status] = counts["n"]
     for step_id, n in s.execute(
         select(Enrollment.next_step_id, func.count())
         .where(Enrollment.journey_id == journey_id, Enrollment.state == EnrollmentState.ACTIVE)
@@ -89,7 +89,6 @@ def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
 
 def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> Funnel:
     """Distinct enrollments reaching each stage; converted as `automation status` counts it."""
-    stats = next((st for st in reporting.status(sessions, catalog) if st.journey_id == journey_id), None)
     with sessions() as s:
         entered = entrants(s, journey_id).get(journey_id, 0)
         per = func.count(func.distinct(Delivery.enrollment_id))
@@ -102,7 +101,7 @@ def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -
                 per.filter(sent, Delivery.clicked_at.is_not(None)),
             ).where(Delivery.journey_id == journey_id)
         ).one()
-    converted = stats.conversions if stats else 0
+    converted = reporting.conversions(sessions, catalog, journey_id=journey_id)
     return Funnel(
         [
             ("entered", entered),

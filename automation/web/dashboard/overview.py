@@ -1,7 +1,8 @@
 """The overview: headline figures with a daily trend, messages per day, what needs attention.
 
-Every figure is a grouped count over an indexed time range of the last
-`DAYS` days (UTC calendar days, the current one included). The KPIs of
+Every figure is a count of the last `DAYS` days (UTC calendar days, the
+current one included, up to `now`), summed from the running tallies the
+database keeps (`automation.store.tallies`), not counted over the ledger. The KPIs of
 `automation kpis` are not recomputed here: they are read from the daily
 snapshots `insight refresh` stores (`automation.insight.snapshots`).
 """
@@ -19,8 +20,8 @@ from automation.core.statuses import REPORTED, Channel, DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.insight import reporting, snapshots
 from automation.loyalty import coupons
+from automation.store import tallies
 from automation.store.models import Delivery, ProviderEvent
-from automation.web.dashboard.daybins import day
 
 DAYS = 30
 #: The lines drawn; a message in a worker's hands counts as sent, one not yet due as queued.
@@ -83,7 +84,7 @@ def conversions(sessions: sessionmaker[Session], catalog: Catalog | None, now: d
     if catalog is None:
         return 0
     first, _ = days_until(now)
-    return sum(st.conversions for st in reporting.status(sessions, catalog, first, now))
+    return reporting.conversions(sessions, catalog, first, now)
 
 
 def days_until(now: dt.datetime, count: int = DAYS) -> tuple[dt.datetime, list[str]]:
@@ -119,16 +120,16 @@ def messages(s: Session, now: dt.datetime) -> list[Chart]:
     """Per channel, a line per status: deliveries by the day they were due."""
     first, days = days_until(now)
     by: dict[tuple[str, str], dict[str, int]] = {}
-    d = day(s, Delivery.due_at)
-    rows = s.execute(
-        select(d, Delivery.channel, Delivery.status, func.count())
-        .where(Delivery.due_at >= first, Delivery.due_at <= now)
-        .group_by(d, Delivery.channel, Delivery.status)
+    counts = tallies.counted(
+        s,
+        tallies.DELIVERIES,
+        ("day", "channel", "status"),
+        *tallies.span(Delivery.due_at, first, now, through=True),
     )
-    for when, channel, status, count in rows:
+    for (when, channel, status), count in counts.items():
         shown = SHOWN_AS.get(DeliveryStatus(status), DeliveryStatus(status))
         key = by.setdefault((channel, shown), {})
-        key[when] = key.get(when, 0) + count
+        key[when] = key.get(when, 0) + count["n"]
     return [
         Chart(
             f"{channel} messages per day",
@@ -142,22 +143,19 @@ def messages(s: Session, now: dt.datetime) -> list[Chart]:
 def kpis(s: Session, now: dt.datetime) -> list[Chart]:
     """Sent, delivered, opened and clicked per day: each a figure and its trend."""
     first, days = days_until(now)
-    sent_day = day(s, Delivery.due_at)
-    sent: dict[str, int] = dict(
-        s.execute(
-            select(sent_day, func.count())
-            .where(Delivery.status == DeliveryStatus.SENT, Delivery.due_at >= first, Delivery.due_at <= now)
-            .group_by(sent_day)
-        ).all()
-    )
-    event_day = day(s, ProviderEvent.occurred_at)
+    due = tallies.span(Delivery.due_at, first, now, through=True)
+    sent = {
+        when: c["n"]
+        for (when,), c in tallies.counted(
+            s, tallies.DELIVERIES, ("day",), *due, match={"status": DeliveryStatus.SENT}
+        ).items()
+    }
+    occurred = tallies.span(ProviderEvent.occurred_at, first, now, through=True)
     events: dict[str, dict[str, int]] = {}
-    for when, kind, count in s.execute(
-        select(event_day, ProviderEvent.event_type, func.count())
-        .where(ProviderEvent.occurred_at >= first, ProviderEvent.occurred_at <= now)
-        .group_by(event_day, ProviderEvent.event_type)
-    ):
-        events.setdefault(kind, {})[when] = count
+    for (when, kind), c in tallies.counted(
+        s, tallies.PROVIDER_EVENTS, ("day", "event_type"), *occurred
+    ).items():
+        events.setdefault(kind, {})[when] = c["n"]
     figures = (
         ("Sent", sent),
         ("Delivered", events.get("delivered", {})),

@@ -19,6 +19,7 @@ from automation.core.records import WELL_KNOWN
 from automation.core.statuses import EnrollmentState
 from automation.insight import experiments
 from automation.loyalty import operations
+from automation.store import tallies
 from automation.store.models import Campaign, Customer, Enrollment
 from automation.web.dashboard import audit, campaign_list, deliveries, journey_stats, overview, timeline
 from automation.web.dashboard.catalog_view import CatalogView
@@ -37,17 +38,25 @@ class Views:
     sessions: sessionmaker[Session]
     catalogs: CatalogView
 
+    def _fold(self) -> None:
+        """Fold what the ledger's tallies appended since the last fold: the pages that sum them stay short."""
+        with self.sessions.begin() as s:
+            tallies.compact(s)
+
     def overview(self, ask: Ask) -> Shown:
+        self._fold()
         catalog, problems = self.catalogs.current()
         data = overview.overview(self.sessions, catalog, ask.now, problems)
         return Shown("overview.html", {"data": data, "page": "overview"})
 
     def journeys(self, ask: Ask) -> Shown:
+        self._fold()
         catalog, problems = self.catalogs.current()
         rows = journey_stats.journey_rows(self.sessions, catalog)
         return Shown("journeys.html", {"rows": rows, "problems": problems, "page": "journeys"})
 
     def journey(self, ask: Ask) -> Shown:
+        self._fold()
         catalog, _ = self.catalogs.current()
         journey_id = ask.path["journey_id"]
         journey = catalog.get(journey_id) if catalog else None
