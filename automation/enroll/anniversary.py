@@ -1,8 +1,9 @@
 """Trigger kind `anniversary`: the yearly return of a date trait, at a local time in the customer's zone.
 
-An indexed month-and-day lookup narrows the customers whose anniversary can be
-due somewhere on Earth at `now`; the pure planner then makes the exact call in
-each customer's zone (Feb 29, DST, the look-back). The occurrence key is the
+An indexed lookup by month-and-day and zone reads, for each zone customers are
+in (`store.zones`), only the days whose moment there falls in the look-back at
+`now`; the pure planner then makes the exact call in each customer's zone
+(Feb 29, DST, the look-back). The occurrence key is the
 year. Templates get `years` and `anniversary`. There is no set-based form: the
 due instant depends on each customer's zone.
 """
@@ -10,11 +11,12 @@ due instant depends on each customer's zone.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from automation.core import entry, planner
@@ -23,6 +25,7 @@ from automation.core.records import parse_date
 from automation.enroll import policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.errors import UserError
+from automation.store import zones as store_zones
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer
 
@@ -48,6 +51,30 @@ def _origin(customer: Customer, trait: str) -> Any:
     return (customer.traits or {}).get(trait)
 
 
+def _origin_column(trait: str) -> Any:
+    if trait == "signed_up_at":
+        return Customer.signed_up_at
+    if trait == "birthday":
+        return Customer.birthday
+    return Customer.traits[trait].as_string()
+
+
+def _on_days(trait: str, days: frozenset[int]) -> Any:
+    """The trait's month-day (month*100+day, or a custom trait's "MM-DD") among `days` (indexed)."""
+    if trait == "signed_up_at":
+        return Customer.signed_up_md.in_(sorted(days))
+    if trait == "birthday":
+        return Customer.birthday_md.in_(sorted(days))
+    return func.substr(_origin_column(trait), 6, 5).in_([f"{d // 100:02d}-{d % 100:02d}" for d in sorted(days)])
+
+
+def _in_zones(names: list[str | None]) -> Any:
+    """Customers in these zones (None: those without one)."""
+    named = [n for n in names if n is not None]
+    cond = Customer.timezone.in_(named) if named else false()
+    return or_(cond, Customer.timezone.is_(None)) if None in names else cond
+
+
 class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
     name = "anniversary"
     model = AnniversaryTrigger
@@ -57,20 +84,22 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
         day = context.get("anniversary")
         return dt.date.fromisoformat(day) if isinstance(day, str) and day else None
 
-    def statement(self, journey: Journey, now: dt.datetime) -> Select[Any]:
+    def statement(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> Select[Any]:
         """Customers whose anniversary may be due at `now` (audience applied): (id, origin, timezone)."""
         trig = self.settings(journey)
-        days = planner.anniversary_candidates(now, trig.lookback)
-        if trig.trait == "signed_up_at":
-            origin: Any = Customer.signed_up_at
-            match = Customer.signed_up_md.in_(days)
-        elif trig.trait == "birthday":
-            origin = Customer.birthday
-            match = Customer.birthday_md.in_(days)
-        else:
-            origin = Customer.traits[trig.trait].as_string()
-            match = func.substr(origin, 6, 5).in_([f"{d // 100:02d}-{d % 100:02d}" for d in days])
-        stmt = select(Customer.id, origin, Customer.timezone).where(match, compile_filter(journey.audience))
+        # A timestamp's month-day is stored in UTC: the local day may be one either side.
+        margin = 1 if trig.trait == "signed_up_at" else 0
+        zones: dict[frozenset[int], list[str | None]] = defaultdict(list)
+        for name in [None, *store_zones.present(session)]:
+            tz = planner.zone(name, scope.default_tz)
+            zones[planner.anniversary_days(trig.at, tz, now, trig.lookback, margin)].append(name)
+        match = or_(
+            false(),
+            *(_on_days(trig.trait, days) & _in_zones(names) for days, names in zones.items() if days),
+        )
+        stmt = select(Customer.id, _origin_column(trig.trait), Customer.timezone).where(
+            match, compile_filter(journey.audience)
+        )
         # Outside the days around New Year only one occurrence key is possible: leave out in SQL
         # those who already have it, so an idle tick reads few rows.
         keys = {entry.occurrence_key(journey, str(y)) for y in planner.anniversary_years(now, trig.lookback)}
@@ -82,7 +111,7 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
     ) -> Iterable[Candidate]:
         trig = self.settings(journey)
-        for cid, origin, tz_name in session.execute(self.statement(journey, now)):
+        for cid, origin, tz_name in session.execute(self.statement(session, journey, now, scope)):
             tz = planner.zone(tz_name, scope.default_tz)
             day = origin_date(origin, tz)
             occ = planner.anniversary_due(trig, day, tz, now) if day is not None else None

@@ -136,12 +136,20 @@ class Customer(Base):
     clv_decile: Mapped[int | None] = mapped_column(SmallInteger)
     insight_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Month*100+day of the date traits, for an indexed anniversary lookup.
-    signed_up_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
-    birthday_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    signed_up_md: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_md: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index(None, "tier"), Index(None, "email"), Index(None, "phone"))
+    __table_args__ = (
+        Index(None, "tier"),
+        Index(None, "email"),
+        Index(None, "phone"),
+        # The anniversary lookup: the days due in each zone (`enroll.anniversary`), the zones (`store.zones`).
+        Index(None, "birthday_md", "timezone"),
+        Index(None, "signed_up_md", "timezone"),
+        Index(None, "timezone"),
+    )
 
 
 class Tracked(Numbered):

@@ -45,13 +45,14 @@ def test_an_enrolled_anniversary_is_not_read_again(flow: Flow) -> None:
     )
     journey = flow.runtime.catalog.journeys["bench_signup_anniversary"]
     now = utc("2026-11-22T12:00:00Z")
+    scope = flow.runtime.catalog.scope("UTC")
     with flow.runtime.sessions() as s:
-        assert {r.id for r in s.execute(anniversary.KIND.statement(journey, now))} == {"a", "b"}
+        assert {r.id for r in s.execute(anniversary.KIND.statement(s, journey, now, scope))} == {"a", "b"}
 
     assert flow.tick("2026-11-22T12:00:00Z").enrolled["bench_signup_anniversary"] == 2
     later = utc("2026-11-22T12:01:00Z")
     with flow.runtime.sessions() as s:
-        assert list(s.execute(anniversary.KIND.statement(journey, later))) == []
+        assert list(s.execute(anniversary.KIND.statement(s, journey, later, scope))) == []
     assert flow.tick("2026-11-22T12:01:00Z").enrolled["bench_signup_anniversary"] == 0
 
 
