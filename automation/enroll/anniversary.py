@@ -65,7 +65,9 @@ def _on_days(trait: str, days: frozenset[int]) -> Any:
         return Customer.signed_up_md.in_(sorted(days))
     if trait == "birthday":
         return Customer.birthday_md.in_(sorted(days))
-    return func.substr(_origin_column(trait), 6, 5).in_([f"{d // 100:02d}-{d % 100:02d}" for d in sorted(days)])
+    return func.substr(_origin_column(trait), 6, 5).in_(
+        [f"{d // 100:02d}-{d % 100:02d}" for d in sorted(days)]
+    )
 
 
 def _in_zones(names: list[str | None]) -> Any:

@@ -107,7 +107,12 @@ def test_anniversary_days_cover_every_due_moment() -> None:
         for hour in range(0, 24 * 4, 5):
             now = utc("2027-02-26T00:00") + dt.timedelta(hours=hour)
             days = planner.anniversary_days(trigger.at, tz, now, trigger.lookback)
-            for origin in (dt.date(2000, 2, 29), dt.date(1999, 2, 27), dt.date(1999, 2, 28), dt.date(1999, 3, 1)):
+            for origin in (
+                dt.date(2000, 2, 29),
+                dt.date(1999, 2, 27),
+                dt.date(1999, 2, 28),
+                dt.date(1999, 3, 1),
+            ):
                 due = planner.anniversary_due(trigger, origin, tz, now) is not None
                 assert not due or origin.month * 100 + origin.day in days, (zone_name, now, origin)
 
