@@ -1,7 +1,7 @@
 """Trigger kind `anniversary`: the yearly return of a date trait, at a local time in the customer's zone.
 
 An indexed lookup by month-and-day and zone reads, for each zone customers are
-in (`store.zones`), only the days whose moment there falls in the look-back at
+in (a skip scan of the zone index), only the days whose moment there falls in the look-back at
 `now`; the pure planner then makes the exact call in each customer's zone
 (Feb 29, DST, the look-back). The occurrence key is the
 year. Templates get `years` and `anniversary`. There is no set-based form: the
@@ -25,7 +25,7 @@ from automation.core.records import parse_date
 from automation.enroll import policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.errors import UserError
-from automation.store import zones as store_zones
+from automation.store import skipscan
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer
 
@@ -92,7 +92,7 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
         # A timestamp's month-day is stored in UTC: the local day may be one either side.
         margin = 1 if trig.trait == "signed_up_at" else 0
         zones: dict[frozenset[int], list[str | None]] = defaultdict(list)
-        for name in [None, *store_zones.present(session)]:
+        for name in [None, *skipscan.distinct(session, Customer.__table__.c.timezone)]:
             tz = planner.zone(name, scope.default_tz)
             zones[planner.anniversary_days(trig.at, tz, now, trig.lookback, margin)].append(name)
         match = or_(
