@@ -145,7 +145,7 @@ class Customer(Base):
         Index(None, "tier"),
         Index(None, "email"),
         Index(None, "phone"),
-        # The anniversary lookup: the days due in each zone (`enroll.anniversary`), the zones (`store.skipscan`).
+        # The anniversary lookup: the days due in each zone, and the zones (`store.skipscan`).
         Index(None, "birthday_md", "timezone"),
         Index(None, "signed_up_md", "timezone"),
         Index(None, "timezone"),
