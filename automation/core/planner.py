@@ -109,27 +109,43 @@ def anniversary_due(
 
 
 def anniversary_days(
-    at: dt.time, tz: ZoneInfo, now: dt.datetime, lookback: dt.timedelta, margin: int = 0
+    at: dt.time, tz: ZoneInfo, now: dt.datetime, lookback: dt.timedelta, shift: int = 0
 ) -> frozenset[int]:
     """Month*100+day of the dates whose anniversary moment in `tz` falls in the look-back at `now`.
 
     What the indexed lookup reads for the customers of one zone, so an idle tick
-    reads about a day of them rather than five days of everyone. `margin` widens
-    each day by that many on both sides, for dates stored in UTC whose local day
-    may differ by one; Feb 29 joins whenever Feb 28 or Mar 1 does.
+    reads about a day of them rather than five days of everyone. `shift` moves
+    each date by that many days (a timestamp's UTC date may be the local one's
+    neighbour); Feb 29 joins whenever Feb 28 or Mar 1 does.
     """
     out: set[int] = set()
     day = (now - lookback).astimezone(tz).date() - dt.timedelta(days=1)
     while day <= now.astimezone(tz).date() + dt.timedelta(days=1):
         moment = dt.datetime.combine(day, at, tzinfo=tz).astimezone(dt.UTC)
         if within_lookback(moment, now, lookback):
-            for shift in range(-margin, margin + 1):
-                near = day + dt.timedelta(days=shift)
-                out.add(near.month * 100 + near.day)
+            near = day + dt.timedelta(days=shift)
+            out.add(near.month * 100 + near.day)
         day += dt.timedelta(days=1)
     if 228 in out or 301 in out:
         out.add(229)
     return frozenset(out)
+
+
+@lru_cache(maxsize=1024)
+def offset_bounds(tz: ZoneInfo) -> tuple[dt.timedelta, dt.timedelta]:
+    """The least and greatest UTC offset `tz` has had since 1900, each widened by an hour.
+
+    Read at every January and July, which every daylight-saving rule spans; the
+    hour covers any shorter-lived offset in between. A timestamp's local date in
+    `tz` is its UTC date unless its UTC time of day is within these of midnight.
+    """
+    offsets = [
+        dt.datetime(year, month, 1, 12, tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta()
+        for year in range(1900, 2101)
+        for month in (1, 7)
+    ]
+    hour = dt.timedelta(hours=1)
+    return min(offsets) - hour, max(offsets) + hour
 
 
 def anniversary_years(now: dt.datetime, lookback: dt.timedelta) -> set[int]:

@@ -28,6 +28,7 @@ from automation.errors import UserError
 from automation.store import skipscan
 from automation.store.filter_sql import compile_filter
 from automation.store.models import Customer
+from automation.store.sqlutil import utc_time_of_day
 
 #: Date traits with columns of their own (and month*100+day index columns).
 COLUMNS = ("signed_up_at", "birthday")
@@ -70,6 +71,46 @@ def _on_days(trait: str, days: frozenset[int]) -> Any:
     )
 
 
+#: What one zone's customers are read by: the month-days due there, and for a timestamp stored in
+#: UTC the neighbouring UTC days with the UTC time of day from which (or before which) they are local ones.
+Reads = tuple[frozenset[int], tuple[tuple[frozenset[int], str, str], ...]]
+DAY = dt.timedelta(days=1)
+
+
+def _clock(span: dt.timedelta) -> str:
+    """A span within a day as the "HH:MM:SS" a UTC time of day is compared with."""
+    seconds = int(min(max(span, dt.timedelta()), DAY - dt.timedelta(seconds=1)).total_seconds())
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _reads(trig: AnniversaryTrigger, tz: ZoneInfo, now: dt.datetime) -> Reads:
+    days = planner.anniversary_days(trig.at, tz, now, trig.lookback)
+    if trig.trait != "signed_up_at" or not days:
+        return days, ()
+    least, greatest = planner.offset_bounds(tz)
+    near = []
+    if greatest > dt.timedelta():
+        # UTC the day before: local the next day from 24h - offset on.
+        near.append(
+            (planner.anniversary_days(trig.at, tz, now, trig.lookback, -1), _clock(DAY - greatest), "24")
+        )
+    if least < dt.timedelta():
+        # UTC the day after: still the local day before -offset.
+        near.append((planner.anniversary_days(trig.at, tz, now, trig.lookback, 1), "00", _clock(-least)))
+    return days, tuple(near)
+
+
+def _on(trait: str, reads: Reads, tod: Any) -> Any:
+    """The customers of one zone whose month-day (and UTC time of day, for a timestamp) `reads` lists."""
+    days, near = reads
+    if not days:
+        return false()
+    return or_(
+        _on_days(trait, days),
+        *(_on_days(trait, other) & (tod >= start) & (tod < end) for other, start, end in near),
+    )
+
+
 def _in_zones(names: list[str | None]) -> Any:
     """Customers in these zones (None: those without one)."""
     named = [n for n in names if n is not None]
@@ -89,15 +130,12 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
     def statement(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> Select[Any]:
         """Customers whose anniversary may be due at `now` (audience applied): (id, origin, timezone)."""
         trig = self.settings(journey)
-        # A timestamp's month-day is stored in UTC: the local day may be one either side.
-        margin = 1 if trig.trait == "signed_up_at" else 0
-        zones: dict[frozenset[int], list[str | None]] = defaultdict(list)
+        zones: dict[Any, list[str | None]] = defaultdict(list)
         for name in [None, *skipscan.distinct(session, Customer.__table__.c.timezone)]:
-            tz = planner.zone(name, scope.default_tz)
-            zones[planner.anniversary_days(trig.at, tz, now, trig.lookback, margin)].append(name)
+            zones[_reads(trig, planner.zone(name, scope.default_tz), now)].append(name)
+        tod = utc_time_of_day(session, Customer.signed_up_at)
         match = or_(
-            false(),
-            *(_on_days(trig.trait, days) & _in_zones(names) for days, names in zones.items() if days),
+            false(), *(_on(trig.trait, reads, tod) & _in_zones(names) for reads, names in zones.items())
         )
         stmt = select(Customer.id, _origin_column(trig.trait), Customer.timezone).where(
             match, compile_filter(journey.audience)

@@ -142,3 +142,10 @@ def iso_utc(instant: Any) -> ColumnElement[str]:
         else_=func.to_char(utc, ".US", type_=String),
     )
     return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS', type_=String) + fraction + literal("+00:00")
+
+
+def utc_time_of_day(session: Session, instant: Any) -> ColumnElement[str]:
+    """A timestamp's UTC time of day as "HH:MM:SS" text, on PostgreSQL and SQLite alike (naive UTC text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", instant), "HH24:MI:SS", type_=String)
+    return func.substr(instant, 12, 8)

@@ -90,7 +90,16 @@ def test_anniversary_days_are_those_due_in_the_zone_within_the_look_back() -> No
     assert planner.anniversary_days(at, ZoneInfo("Asia/Tokyo"), now, day) == {1122}
     assert planner.anniversary_days(at, ZoneInfo("America/Los_Angeles"), now, day) == {1121}
     assert planner.anniversary_days(at, ZoneInfo("UTC"), utc("2026-11-22T09:00"), day) == {1121, 1122}
-    assert planner.anniversary_days(at, ZoneInfo("UTC"), now, day, margin=1) == {1121, 1122, 1123}
+    assert planner.anniversary_days(at, ZoneInfo("UTC"), now, day, shift=-1) == {1121}
+
+
+def test_offset_bounds_span_the_zone_history_and_an_hour() -> None:
+    hour = dt.timedelta(hours=1)
+    assert planner.offset_bounds(ZoneInfo("UTC")) == (-hour, hour)
+    least, greatest = planner.offset_bounds(ZoneInfo("Asia/Tokyo"))
+    assert least <= 8 * hour and greatest >= 10 * hour
+    least, greatest = planner.offset_bounds(ZoneInfo("America/New_York"))
+    assert least <= -6 * hour and greatest >= -3 * hour
 
 
 def test_anniversary_days_bring_feb_29_with_feb_28_and_mar_1() -> None:
