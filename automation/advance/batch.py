@@ -176,12 +176,18 @@ def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:
     With `delivery_ids`, only the enrollments of those deliveries (the worker, after
     recording them); without, every such enrollment (the tick).
     """
-    unsettled = exists().where(Delivery.enrollment_id == Enrollment.id, Delivery.status.in_(UNSETTLED))
+    # First deliveries and retries apart: the first are found by the (enrollment_id, step_id) index,
+    # which holds only them; as one condition, no index serves it and a plan made on stale
+    # statistics (right after a tick's inserts) read every delivery for each enrollment.
+    unsettled = [
+        exists().where(Delivery.enrollment_id == Enrollment.id, first, Delivery.status.in_(UNSETTLED))
+        for first in (Delivery.retry_of.is_(None), Delivery.retry_of.is_not(None))
+    ]
     stmt = update(Enrollment).where(
         Enrollment.state == EnrollmentState.ACTIVE,
         Enrollment.next_at.is_(None),
         Enrollment.next_step_id.is_(None),
-        ~unsettled,
+        *(~u for u in unsettled),
     )
     if delivery_ids is not None:
         ids = list(delivery_ids)

@@ -49,7 +49,7 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
+def unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
     """`unnest(:col1, :col2, ...) AS u(col1, col2, ...)`, one typed array per column."""
     arrays = [
         bindparam(f"u_{c}", [r[c] for r in rows], type_=postgresql.ARRAY(table.c[c].type)) for c in columns
@@ -75,7 +75,7 @@ def insert_ignore(
         return []
     if one_statement and _is_postgresql(session):
         columns = list(rows[0])
-        source = _unnested(table, rows, columns)
+        source = unnested(table, rows, columns)
         many = (
             postgresql.insert(cast(Table, table))
             .from_select(columns, select(*(source.c[c] for c in columns)))
@@ -92,7 +92,7 @@ def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, An
         return 0
     columns = [c for c in rows[0] if c != key]
     if _is_postgresql(session):
-        source = _unnested(table, rows, [key, *columns])
+        source = unnested(table, rows, [key, *columns])
         stmt: Any = (
             update(cast(Table, table))
             .where(table.c[key] == source.c[key])
