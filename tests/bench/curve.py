@@ -5,7 +5,9 @@ phase, at each size, as one table: the scheduler's work should grow with the
 people due, not with the customers. Each size's data set is kept between runs
 (`tests.bench.prepared`); `--prepare-only` makes the missing ones without
 measuring, so that only the measuring needs `flock /work/bench.lock`.
-Writes tests/bench/results/curve.{json,md}. Not collected by pytest.
+A run of some sizes keeps the other sizes' points from the last run (each
+point names the load average it ran under). Writes tests/bench/results/curve.{json,md}.
+Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import uuid
 from typing import Any
 
 from tests.bench import prepared
 from tests.bench.phases import Config, clear_namespace, run_phase
-from tests.bench.run import ROOT, load_average, machine, publish
+from tests.bench.run import RESULTS, ROOT, load_average, machine, publish
 
 
 def _config(customers: int, seed: int, spike: int, namespace: str) -> Config:
@@ -55,21 +58,32 @@ def _point(ticks: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _earlier(seed: int, spike: int) -> dict[int, dict[str, Any]]:
+    """The points of the last run with this seed and spike: a run of some sizes keeps the others."""
+    try:
+        last = json.loads((RESULTS / "curve.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if (last.get("seed"), last.get("spike")) != (seed, spike):
+        return {}
+    return {int(n): p for n, p in last["points"].items()}
+
+
 def table(points: dict[int, dict[str, Any]], note: str) -> str:
     first = points[min(points)]
     lines = [
         f"Scale curve of the scheduler tick ({note}).",
         "",
         "| customers | idle tick s | x smallest | idle statements | seq scans | spike s | enrolled+enqueued "
-        "| x smallest | bare INSERT+enqueue s |",
-        "|---:|---:|---:|---:|---|---:|---|---:|---:|",
+        "| x smallest | bare INSERT+enqueue s | load average |",
+        "|---:|---:|---:|---:|---|---:|---|---:|---:|---|",
     ]
     for n, p in sorted(points.items()):
         lines.append(
             f"| {n:,} | {p['idle_s']:.3f} | {p['idle_s'] / first['idle_s']:.2f} | {p['idle_statements']} "
             f"| {', '.join(p['idle_seq_scans']) or 'none'} | {p['spike_s']:.2f} "
             f"| {p['spike_enrolled']:,}+{p['spike_enqueued']:,} | {p['spike_s'] / first['spike_s']:.2f} "
-            f"| {p['bare_spike_s']:.2f} |"
+            f"| {p['bare_spike_s']:.2f} | {p.get('load', '')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -86,7 +100,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     namespace = f"automation-curve-{run}"
     load = load_average()
-    points: dict[int, dict[str, Any]] = {}
+    points = _earlier(args.seed, args.spike)
     for n in sizes:
         cfg = _config(n, args.seed, args.spike, namespace)
         kept, made = prepared.ensure(cfg)
@@ -94,20 +108,22 @@ def main() -> None:
             continue
         try:
             with prepared.copy_of(kept, f"automation_curve_{run}_{n}") as url:
+                start = load_average()
                 ticks = run_phase("ticks", dataclasses.replace(cfg, db_url=url))
         finally:
             clear_namespace(cfg.redis_url, namespace)
-        points[n] = {**_point(ticks), "data_set": made, "load_after": load_average()}
+        points[n] = {**_point(ticks), "data_set": made, "load": f"{start} before, {load_average()} after"}
         print(f"{n}: {points[n]}", flush=True)
     if args.prepare_only:
         return
-    note = f"{args.note}; load average at start {load}"
     results = {
         "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(args.note, load),
+        "seed": args.seed,
+        "spike": args.spike,
         "points": points,
     }
-    publish("curve", results, table(points, note))
+    publish("curve", results, table(points, args.note))
 
 
 if __name__ == "__main__":
