@@ -225,10 +225,10 @@ class Enrollment(Numbered, Base):
     )
 
 
-def _present(*columns: str, unique: bool = False) -> Index:
-    """An index of the deliveries whose last column is set: a new delivery has none of these
-    set, so making one writes none of these indexes (`tick2idle`)."""
-    where = text(f"{columns[-1]} IS NOT NULL")
+def _present(*columns: str, when: str, unique: bool = False) -> Index:
+    """An index of the deliveries whose `when` is set: a new delivery of a journey has none of
+    these set, so making one writes none of these indexes (`tick2idle`)."""
+    where = text(f"{when} IS NOT NULL")
     return Index(None, *columns, unique=unique, postgresql_where=where, sqlite_where=where)
 
 
@@ -287,15 +287,15 @@ class Delivery(Numbered, Base):
         ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
-        _present("status", "claimed_at"),
+        _present("status", "claimed_at", when="claimed_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
         # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
         Index(None, "due_at", "id"),
         Index(None, "journey_id", "due_at", "id"),
-        _present("campaign_id", "status"),
-        _present("provider_message_id"),
-        _present("retry_of", unique=True),
+        _present("campaign_id", "status", when="campaign_id"),
+        _present("provider_message_id", when="provider_message_id"),
+        _present("retry_of", when="retry_of", unique=True),
         Index(None, "journey_id", "step_id", "arm"),
     )
 

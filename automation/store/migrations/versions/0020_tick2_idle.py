@@ -6,7 +6,7 @@ their own: the anniversary lookup reads, per zone, only the days due there
 The events' (name, occurred_at) index covers customer_id and event_key on
 PostgreSQL, so the event trigger tells the enrolled events from the new ones
 on the index alone (`enroll.event`). Four of the deliveries' indexes keep only
-the rows whose last column is set (claimed, of a campaign, with a provider id, a
+the rows that have what they index (claimed, of a campaign, with a provider id, a
 retry): a new delivery has none, so the tick's INSERT writes nine indexes, not thirteen.
 
 Revision ID: tick2idle
@@ -32,16 +32,22 @@ def _events_index(include: list[str]) -> None:
     op.create_index(EVENTS, "events", ["name", "occurred_at"], postgresql_include=include)
 
 
-PRESENT = (["status", "claimed_at"], ["campaign_id", "status"], ["provider_message_id"], ["retry_of"])
+#: Each index and the column it keeps the rows of.
+PRESENT = (
+    (["status", "claimed_at"], "claimed_at"),
+    (["campaign_id", "status"], "campaign_id"),
+    (["provider_message_id"], "provider_message_id"),
+    (["retry_of"], "retry_of"),
+)
 
 
 def _deliveries(partial: bool) -> None:
-    for columns in PRESENT:
+    for columns, when in PRESENT:
         name = f"ix_deliveries_{'_'.join(columns)}"
         op.drop_index(name, table_name="deliveries")
         unique = columns == ["retry_of"]
         if partial:
-            ddl.partial_index(name, "deliveries", columns, f"{columns[-1]} IS NOT NULL", unique=unique)
+            ddl.partial_index(name, "deliveries", columns, f"{when} IS NOT NULL", unique=unique)
         else:
             op.create_index(name, "deliveries", columns, unique=unique)
 
