@@ -225,11 +225,11 @@ class Enrollment(Numbered, Base):
     )
 
 
-def _present(*columns: str, when: str, unique: bool = False) -> Index:
+def _present(*columns: str, when: str) -> Index:
     """An index of the deliveries whose `when` is set: a new delivery of a journey has none of
     these set, so making one writes none of these indexes (`tick2idle`)."""
     where = text(f"{when} IS NOT NULL")
-    return Index(None, *columns, unique=unique, postgresql_where=where, sqlite_where=where)
+    return Index(None, *columns, postgresql_where=where, sqlite_where=where)
 
 
 class Delivery(Numbered, Base):
@@ -271,7 +271,7 @@ class Delivery(Numbered, Base):
     complained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # A retry (`automation deliveries retry`) names the row it retries; each row is retried once.
-    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"))
+    retry_of: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -295,7 +295,6 @@ class Delivery(Numbered, Base):
         Index(None, "journey_id", "due_at", "id"),
         _present("campaign_id", "status", when="campaign_id"),
         _present("provider_message_id", when="provider_message_id"),
-        _present("retry_of", when="retry_of", unique=True),
         Index(None, "journey_id", "step_id", "arm"),
     )
 

@@ -5,9 +5,9 @@ their own: the anniversary lookup reads, per zone, only the days due there
 (`enroll.anniversary`), the zones found by a skip scan (`store.skipscan`).
 The events' (name, occurred_at) index covers customer_id and event_key on
 PostgreSQL, so the event trigger tells the enrolled events from the new ones
-on the index alone (`enroll.event`). Four of the deliveries' indexes keep only
-the rows that have what they index (claimed, of a campaign, with a provider id, a
-retry): a new delivery has none, so the tick's INSERT writes nine indexes, not thirteen.
+on the index alone (`enroll.event`). Three of the deliveries' indexes keep only
+the rows that have what they index (claimed, of a campaign, with a provider id): a
+new delivery of a journey has none, so the tick's INSERT writes ten indexes, not thirteen.
 
 Revision ID: tick2idle
 Revises: waitfor
@@ -37,7 +37,6 @@ PRESENT = (
     (["status", "claimed_at"], "claimed_at"),
     (["campaign_id", "status"], "campaign_id"),
     (["provider_message_id"], "provider_message_id"),
-    (["retry_of"], "retry_of"),
 )
 
 
@@ -45,11 +44,10 @@ def _deliveries(partial: bool) -> None:
     for columns, when in PRESENT:
         name = f"ix_deliveries_{'_'.join(columns)}"
         op.drop_index(name, table_name="deliveries")
-        unique = columns == ["retry_of"]
         if partial:
-            ddl.partial_index(name, "deliveries", columns, f"{when} IS NOT NULL", unique=unique)
+            ddl.partial_index(name, "deliveries", columns, f"{when} IS NOT NULL")
         else:
-            op.create_index(name, "deliveries", columns, unique=unique)
+            op.create_index(name, "deliveries", columns)
 
 
 def upgrade() -> None:
