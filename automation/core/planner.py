@@ -108,26 +108,48 @@ def anniversary_due(
     return occ
 
 
-def anniversary_candidates(now: dt.datetime, lookback: dt.timedelta) -> list[int]:
-    """Month*100+day values that could be due somewhere on Earth at `now` (indexed lookup).
+def anniversary_days(
+    at: dt.time, tz: ZoneInfo, now: dt.datetime, lookback: dt.timedelta, shift: int = 0
+) -> frozenset[int]:
+    """Month*100+day of the dates whose anniversary moment in `tz` falls in the look-back at `now`.
 
-    Covers UTC-12..UTC+14, the look-back, a day of margin for dates stored in
-    UTC, and Feb 29 whenever Feb 28 or Mar 1 is a candidate.
+    What the indexed lookup reads for the customers of one zone, so an idle tick
+    reads about a day of them rather than five days of everyone. `shift` moves
+    each date by that many days (a timestamp's UTC date may be the local one's
+    neighbour); Feb 29 joins whenever Feb 28 or Mar 1 does.
     """
-    start = (now - lookback - dt.timedelta(hours=14 + 24)).date()
-    end = (now + dt.timedelta(hours=14 + 24)).date()
     out: set[int] = set()
-    day = start
-    while day <= end:
-        out.add(day.month * 100 + day.day)
+    day = (now - lookback).astimezone(tz).date() - dt.timedelta(days=1)
+    while day <= now.astimezone(tz).date() + dt.timedelta(days=1):
+        moment = dt.datetime.combine(day, at, tzinfo=tz).astimezone(dt.UTC)
+        if within_lookback(moment, now, lookback):
+            near = day + dt.timedelta(days=shift)
+            out.add(near.month * 100 + near.day)
         day += dt.timedelta(days=1)
     if 228 in out or 301 in out:
         out.add(229)
-    return sorted(out)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1024)
+def offset_bounds(tz: ZoneInfo) -> tuple[dt.timedelta, dt.timedelta]:
+    """The least and greatest UTC offset `tz` has had since 1900, each widened by an hour.
+
+    Read at every January and July, which every daylight-saving rule spans; the
+    hour covers any shorter-lived offset in between. A timestamp's local date in
+    `tz` is its UTC date unless its UTC time of day is within these of midnight.
+    """
+    offsets = [
+        dt.datetime(year, month, 1, 12, tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta()
+        for year in range(1900, 2101)
+        for month in (1, 7)
+    ]
+    hour = dt.timedelta(hours=1)
+    return min(offsets) - hour, max(offsets) + hour
 
 
 def anniversary_years(now: dt.datetime, lookback: dt.timedelta) -> set[int]:
-    """The years an anniversary found by `anniversary_candidates` can fall in (two around New Year)."""
+    """The years an anniversary found by `anniversary_days` can fall in (two around New Year)."""
     return {(now - lookback - dt.timedelta(hours=14 + 24)).year, (now + dt.timedelta(hours=14 + 24)).year}
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
 from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
+from automation.store import skipscan
 from automation.store.models import Delivery, Enrollment, EnrollmentWait
 
 REASON = "journey removed"
@@ -26,25 +27,37 @@ def end_removed(session: Session, journey_ids: Collection[str], now: dt.datetime
     `wait_for` rows deleted; one already
     claimed is skipped by the worker, which finds neither journey nor step.
     """
-    known = sorted(journey_ids)
-    ended = cast(
-        CursorResult[Any],
+    known = set(journey_ids)
+
+    def removed(column: Any) -> list[str]:
+        # A skip scan of the journey_id index: a tick reads one entry per journey, not every row.
+        return [j for j in skipscan.distinct(session, column) if j not in known]
+
+    gone = removed(Enrollment.__table__.c.journey_id)
+    ended = 0
+    if gone:
+        ended = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Enrollment)
+                .where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.journey_id.in_(gone))
+                .values(
+                    state=EnrollmentState.EXITED,
+                    exit_reason=REASON,
+                    exited_at=now,
+                    next_at=None,
+                    next_step_id=None,
+                )
+            ),
+        ).rowcount
+    gone = removed(Delivery.__table__.c.journey_id)
+    if gone:
         session.execute(
-            update(Enrollment)
-            .where(Enrollment.state == EnrollmentState.ACTIVE, Enrollment.journey_id.not_in(known))
-            .values(
-                state=EnrollmentState.EXITED,
-                exit_reason=REASON,
-                exited_at=now,
-                next_at=None,
-                next_step_id=None,
-            )
-        ),
-    ).rowcount
-    session.execute(
-        update(Delivery)
-        .where(Delivery.status.in_(PENDING), Delivery.journey_id.not_in(known))
-        .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now)
-    )
-    session.execute(delete(EnrollmentWait).where(EnrollmentWait.journey_id.not_in(known)))
+            update(Delivery)
+            .where(Delivery.status.in_(PENDING), Delivery.journey_id.in_(gone))
+            .values(status=DeliveryStatus.SKIPPED, reason=REASON, updated_at=now)
+        )
+    gone = removed(EnrollmentWait.__table__.c.journey_id)
+    if gone:
+        session.execute(delete(EnrollmentWait).where(EnrollmentWait.journey_id.in_(gone)))
     return ended

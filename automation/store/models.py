@@ -136,12 +136,20 @@ class Customer(Base):
     clv_decile: Mapped[int | None] = mapped_column(SmallInteger)
     insight_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Month*100+day of the date traits, for an indexed anniversary lookup.
-    signed_up_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
-    birthday_md: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    signed_up_md: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_md: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index(None, "tier"), Index(None, "email"), Index(None, "phone"))
+    __table_args__ = (
+        Index(None, "tier"),
+        Index(None, "email"),
+        Index(None, "phone"),
+        # The anniversary lookup: the days due in each zone, and the zones (`store.skipscan`).
+        Index(None, "birthday_md", "timezone"),
+        Index(None, "signed_up_md", "timezone"),
+        Index(None, "timezone"),
+    )
 
 
 class Tracked(Numbered):
@@ -162,7 +170,8 @@ class Event(Tracked, Base):
     customer_id: Mapped[str] = mapped_column(String(128))
 
     __table_args__ = (
-        Index(None, "name", "occurred_at"),
+        # Covering on PostgreSQL: the event trigger's idle check reads the index alone (`enroll.event`).
+        Index(None, "name", "occurred_at", postgresql_include=["customer_id", "event_key"]),
         Index(None, "customer_id", "name", "occurred_at"),
     )
 
@@ -224,6 +233,13 @@ class Enrollment(Numbered, Base):
     )
 
 
+def _present(*columns: str, when: str) -> Index:
+    """An index of the deliveries whose `when` is set: a new delivery of a journey has none of
+    these set, so making one writes none of these indexes (`tick2idle`)."""
+    where = text(f"{when} IS NOT NULL")
+    return Index(None, *columns, postgresql_where=where, sqlite_where=where)
+
+
 class Delivery(Numbered, Base):
     """One message for one (enrollment, step): the ledger the worker claims from."""
 
@@ -252,7 +268,7 @@ class Delivery(Numbered, Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider: Mapped[str | None] = mapped_column(String(16))
-    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
     address: Mapped[str | None] = mapped_column(String(320))
     segments: Mapped[int | None] = mapped_column(SmallInteger)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -279,13 +295,14 @@ class Delivery(Numbered, Base):
         ),
         Index(None, "status", "due_at"),
         Index(None, "status", "enqueued_at"),
-        Index(None, "status", "claimed_at"),
+        _present("status", "claimed_at", when="claimed_at"),
         Index(None, "customer_id", "channel", "due_at"),
         Index(None, "journey_id", "status"),
         # The dashboard's ledger pages by (due_at, id), alone or within a journey or a campaign.
         Index(None, "due_at", "id"),
         Index(None, "journey_id", "due_at", "id"),
-        Index(None, "campaign_id", "status"),
+        _present("campaign_id", "status", when="campaign_id"),
+        _present("provider_message_id", when="provider_message_id"),
         Index(None, "journey_id", "step_id", "arm"),
     )
 

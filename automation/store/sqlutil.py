@@ -51,7 +51,7 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
+def unnested(table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
     """`unnest(:col1, :col2, ...) AS u(col1, col2, ...)`, one typed array per column."""
     arrays = [
         bindparam(f"u_{c}", [r[c] for r in rows], type_=postgresql.ARRAY(table.c[c].type)) for c in columns
@@ -77,7 +77,7 @@ def insert_ignore(
         return []
     if one_statement and _is_postgresql(session):
         columns = list(rows[0])
-        source = _unnested(table, rows, columns)
+        source = unnested(table, rows, columns)
         many = (
             postgresql.insert(cast(Table, table))
             .from_select(columns, select(*(source.c[c] for c in columns)))
@@ -149,7 +149,7 @@ def update_many(session: Session, table: FromClause, rows: Sequence[dict[str, An
         return 0
     columns = [c for c in rows[0] if c != key]
     if _is_postgresql(session):
-        source = _unnested(table, rows, [key, *columns])
+        source = unnested(table, rows, [key, *columns])
         stmt: Any = (
             update(cast(Table, table))
             .where(table.c[key] == source.c[key])
@@ -206,3 +206,10 @@ def utc_day(dialect: str, col: Any) -> Any:
     if dialect == "sqlite":
         return func.strftime("%Y-%m-%d", col)
     return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
+
+
+def utc_time_of_day(session: Session, instant: Any) -> ColumnElement[str]:
+    """A timestamp's UTC time of day as "HH:MM:SS" text, on PostgreSQL and SQLite alike (naive UTC text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", instant), "HH24:MI:SS", type_=String)
+    return func.substr(instant, 12, 8)

@@ -1,6 +1,6 @@
 """Pending `wait_for` steps at scale: `python -m tests.bench.waits [--customers N] [--waits W]`.
 
-On the benchmark's data set (its own database, dropped at the end), with the
+On the benchmark's data set (a copy of the kept one, `tests.bench.prepared`), with the
 benchmark's journeys plus one abandoned-cart journey: the idle tick before any
 wait, the tick that parks W checkouts at a `wait_for`, the idle tick with the
 W waits pending (the figure the issue bounds: the last benchmark's idle tick),
@@ -13,6 +13,7 @@ Writes tests/bench/results/waits.json and waits.md. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -28,11 +29,11 @@ from sqlalchemy import Engine, event, func, select
 from automation.config import load_settings
 from automation.ingest.load import ingest
 from automation.processes.runtime import build_runtime, make_broker, run_tick
-from automation.store import db
 from automation.store.models import EnrollmentWait
+from tests.bench import prepared
 from tests.bench.data import customer_id
-from tests.bench.phases import HERE, Config, clear_namespace, run_phase
-from tests.bench.run import ROOT, _database, load_average, machine, publish
+from tests.bench.phases import HERE, Config, clear_namespace
+from tests.bench.run import ROOT, load_average, machine, publish
 
 CART = """id: bench_cart
 name: Abandoned cart (benchmark)
@@ -152,40 +153,36 @@ def main() -> None:
     args = parser.parse_args()
     load = load_average()
     run = uuid.uuid4().hex[:8]
-    url = _database(f"automation_bench_{run}", create=True)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     namespace = f"automation-bench-{run}"
     results: dict[str, Any] = {"customers": args.customers, "waits": args.waits}
+    cfg = Config(
+        db_url="",
+        redis_url=redis_url,
+        namespace=namespace,
+        data_file="",
+        workdir="",
+        customers=args.customers,
+        seed=args.seed,
+        now="2026-11-22T12:00:00+00:00",
+        spike=0,
+        worker_messages=0,
+        slow_messages=0,
+        campaign=0,
+        processes=1,
+        threads=1,
+    )
+    kept, results["data_set"] = prepared.ensure(cfg)
     try:
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-        engine.dispose()
-        with tempfile.TemporaryDirectory(prefix="automation-bench-") as work:
-            cfg = Config(
-                db_url=url,
-                redis_url=redis_url,
-                namespace=namespace,
-                data_file=str(Path(work) / "records.jsonl"),
-                workdir=work,
-                customers=args.customers,
-                seed=args.seed,
-                now="2026-11-22T12:00:00+00:00",
-                spike=0,
-                worker_messages=0,
-                slow_messages=0,
-                campaign=0,
-                processes=1,
-                threads=1,
-            )
-            for phase in ("generate", "ingest"):
-                results[phase] = run_phase(phase, cfg)
-                print(f"{phase}: {results[phase]['seconds']:.1f} s", flush=True)
+        with (
+            prepared.copy_of(kept, f"automation_waits_{run}") as url,
+            tempfile.TemporaryDirectory(prefix="automation-bench-") as work,
+        ):
             journeys = Path(work) / "journeys"
             shutil.copytree(HERE / "journeys", journeys)
             (journeys / "cart.yaml").write_text(CART, encoding="utf-8")
-            results["ticks"] = measure(cfg, args.waits, journeys)
+            results["ticks"] = measure(dataclasses.replace(cfg, db_url=url), args.waits, journeys)
     finally:
-        _database(f"automation_bench_{run}", create=False)
         clear_namespace(redis_url, namespace)
     results["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     results["machine"] = machine(args.note, load)

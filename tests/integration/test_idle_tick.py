@@ -43,15 +43,36 @@ def test_an_enrolled_anniversary_is_not_read_again(flow: Flow) -> None:
             ),
         ]
     )
+    # Signed up late on Nov 21 UTC, which was Nov 22 in Tokyo and in Auckland; early on Nov 23 UTC,
+    # still Nov 22 in Honolulu (a day before its 09:00 there comes, so not yet due).
+    flow.ingest(
+        [
+            identify(
+                cid,
+                "2024-01-01T00:00:00Z",
+                email=f"{cid}@example.com",
+                email_opt_in=True,
+                timezone=zone,
+                signed_up_at=at,
+            )
+            for cid, zone, at in (
+                ("t", "Asia/Tokyo", "2023-11-21T23:30:00Z"),
+                ("n", "Pacific/Auckland", "2022-11-21T13:00:00Z"),
+                ("h", "Pacific/Honolulu", "2023-11-23T05:00:00Z"),
+            )
+        ]
+    )
     journey = flow.runtime.catalog.journeys["bench_signup_anniversary"]
     now = utc("2026-11-22T12:00:00Z")
+    scope = flow.runtime.catalog.scope("UTC")
     with flow.runtime.sessions() as s:
-        assert {r.id for r in s.execute(anniversary.KIND.statement(journey, now))} == {"a", "b"}
+        read = {r.id for r in s.execute(anniversary.KIND.statement(s, journey, now, scope))}
+    assert {"a", "b", "t", "n"} <= read and "h" not in read
 
-    assert flow.tick("2026-11-22T12:00:00Z").enrolled["bench_signup_anniversary"] == 2
+    assert flow.tick("2026-11-22T12:00:00Z").enrolled["bench_signup_anniversary"] == 4
     later = utc("2026-11-22T12:01:00Z")
     with flow.runtime.sessions() as s:
-        assert list(s.execute(anniversary.KIND.statement(journey, later))) == []
+        assert list(s.execute(anniversary.KIND.statement(s, journey, later, scope))) == []
     assert flow.tick("2026-11-22T12:01:00Z").enrolled["bench_signup_anniversary"] == 0
 
 

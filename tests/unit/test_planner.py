@@ -80,10 +80,50 @@ def test_min_years_can_be_set() -> None:
     assert planner.anniversary_due(fifth, dt.date(2021, 1, 10), ZoneInfo("UTC"), utc("2026-01-10T09:00"))
 
 
-def test_anniversary_candidates_cover_every_zone_and_feb_29() -> None:
-    days = planner.anniversary_candidates(utc("2027-02-28T12:00"), dt.timedelta(days=1))
-    assert {227, 228, 229, 301} <= set(days)
-    assert 305 not in days
+def test_anniversary_days_are_those_due_in_the_zone_within_the_look_back() -> None:
+    day = dt.timedelta(days=1)
+    # 12:00 UTC: 09:00 has passed in Paris today (Nov 22) and yesterday is within the look-back
+    # only before 08:00 UTC; in Tokyo 09:00 of Nov 22 was at 00:00 UTC, of Nov 23 is still to come.
+    at = dt.time(9)
+    now = utc("2026-11-22T12:00")
+    assert planner.anniversary_days(at, ZoneInfo("Europe/Paris"), now, day) == {1122}
+    assert planner.anniversary_days(at, ZoneInfo("Asia/Tokyo"), now, day) == {1122}
+    assert planner.anniversary_days(at, ZoneInfo("America/Los_Angeles"), now, day) == {1121}
+    assert planner.anniversary_days(at, ZoneInfo("UTC"), utc("2026-11-22T09:00"), day) == {1121, 1122}
+    assert planner.anniversary_days(at, ZoneInfo("UTC"), now, day, shift=-1) == {1121}
+
+
+def test_offset_bounds_span_the_zone_history_and_an_hour() -> None:
+    hour = dt.timedelta(hours=1)
+    assert planner.offset_bounds(ZoneInfo("UTC")) == (-hour, hour)
+    least, greatest = planner.offset_bounds(ZoneInfo("Asia/Tokyo"))
+    assert least <= 8 * hour and greatest >= 10 * hour
+    least, greatest = planner.offset_bounds(ZoneInfo("America/New_York"))
+    assert least <= -6 * hour and greatest >= -3 * hour
+
+
+def test_anniversary_days_bring_feb_29_with_feb_28_and_mar_1() -> None:
+    day = dt.timedelta(days=1)
+    assert planner.anniversary_days(dt.time(9), ZoneInfo("UTC"), utc("2027-02-28T12:00"), day) == {228, 229}
+    assert planner.anniversary_days(dt.time(9), ZoneInfo("UTC"), utc("2027-03-01T12:00"), day) == {301, 229}
+
+
+def test_anniversary_days_cover_every_due_moment() -> None:
+    """Whatever the zone, date, hour and look-back, a due anniversary's day is among the days read."""
+    trigger = AnniversaryTrigger(trait="birthday", lookback=dt.timedelta(hours=30))
+    for zone_name in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/London", "Australia/Lord_Howe"):
+        tz = ZoneInfo(zone_name)
+        for hour in range(0, 24 * 4, 5):
+            now = utc("2027-02-26T00:00") + dt.timedelta(hours=hour)
+            days = planner.anniversary_days(trigger.at, tz, now, trigger.lookback)
+            for origin in (
+                dt.date(2000, 2, 29),
+                dt.date(1999, 2, 27),
+                dt.date(1999, 2, 28),
+                dt.date(1999, 3, 1),
+            ):
+                due = planner.anniversary_due(trigger, origin, tz, now) is not None
+                assert not due or origin.month * 100 + origin.day in days, (zone_name, now, origin)
 
 
 def test_next_anniversary_for_previews() -> None:
