@@ -140,6 +140,24 @@ def _waits_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _curve_rows(r: dict[str, Any]) -> list[Row]:
+    points = sorted(r["points"].items(), key=lambda kv: int(kv[0]))
+    found = [
+        Row(
+            f"tick at {int(n):,} customers: nothing due / a spike of {p['spike_enrolled']:,} due",
+            f"{p['idle_s']:.3f} s / {p['spike_s']:.2f} s (bare INSERT + enqueue {p['bare_spike_s']:.2f} s)",
+            "<= 0.10 s / <= 2 s at 1M",
+            int(n) != 1_000_000 or (p["idle_s"] <= 0.10 and p["spike_s"] <= 2),
+        )
+        for n, p in points
+    ]
+    by_size = dict(points)
+    if "1000000" in by_size and "3000000" in by_size:
+        growth = by_size["3000000"]["idle_s"] / by_size["1000000"]["idle_s"]
+        found.append(Row("idle tick, 3M customers vs 1M", f"{growth:.2f}x", "<= 1.5x", growth <= 1.5))
+    return found
+
+
 BENCHES = (
     Bench("fast_lane", lambda n, _q: ["--backlog", str(n)], _fast_lane_rows),
     Bench("insight", lambda n, _q: ["--customers", str(n), "--orders", str(5 * n)], _insight_rows),
@@ -147,6 +165,7 @@ BENCHES = (
     Bench("loyalty", lambda n, _q: ["--customers", str(n), "--orders", str(5 * n)], _loyalty_rows),
     Bench("live", lambda n, q: ["--customers", str(n), "--seconds", "20" if q else "60"], _live_rows),
     Bench("waits", lambda n, _q: ["--customers", str(n), "--waits", str(n // 20)], _waits_rows),
+    Bench("curve", lambda n, q: ["--customers", str(n) if q else f"{n // 10},{n},{3 * n}"], _curve_rows),
 )
 
 
