@@ -132,7 +132,9 @@ def test_scrapes_read_the_ledger_at_most_once_per_max_age(
     reads = ledger_reads(engine)
     for _ in range(5):
         assert client.get("/metrics").status_code == 200
-    assert len(reads) == 4  # one read each: deliveries, provider events, coupons by pool, coupons left
+    # One pass: the two tallies folded, then one read each: deliveries, provider events, coupons by
+    # pool, coupons left.
+    assert len(reads) == 6
 
 
 def test_the_ledger_cache_expires_after_its_max_age(engine: Engine, sessions: sessionmaker[Session]) -> None:
