@@ -6,16 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.errors import DatabaseUnavailable, UserError
+from automation.store.schema_head import HEAD
 from automation.store.suppressions import sql_address_hash
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -90,26 +87,29 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config(engine: Engine) -> Config:
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision; returns that revision.
+
+    Alembic (with Mako and Pygments behind it, about 12 MB) is imported here only, so that the
+    always-on processes, which merely check the schema, never load it.
+    """
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
-    return cfg
-
-
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the newest revision; returns that revision."""
-    cfg = _alembic_config(engine)
     command.upgrade(cfg, "head")
-    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+    return HEAD
 
 
 def require_schema(engine: Engine) -> None:
     """Refuse to run against a database whose schema is missing or behind."""
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current != head:
+        current = None
+        if inspect(conn).has_table("alembic_version"):
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current != HEAD:
         raise UserError(
             f"the database schema is {'missing' if current is None else 'out of date'}; "
             "run `automation db upgrade` first"

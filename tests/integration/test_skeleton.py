@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from automation.config import Settings
 from automation.processes.runtime import QUEUE
@@ -278,6 +278,20 @@ def test_missing_schema_is_one_line(env: dict[str, str], empty_pg_url: str) -> N
     result = cli("tick", "--now", NOW, env={**env, "DATABASE_URL": empty_pg_url})
     assert result.returncode == 1
     assert result.stderr.strip() == "error: the database schema is missing; run `automation db upgrade` first"
+
+
+def test_schema_behind_the_code_is_one_line(env: dict[str, str], empty_pg_url: str) -> None:
+    assert cli("db", "upgrade", env={**env, "DATABASE_URL": empty_pg_url}).returncode == 0
+    engine = create_engine(empty_pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'dash21'"))
+    engine.dispose()
+    result = cli("tick", "--now", NOW, env={**env, "DATABASE_URL": empty_pg_url})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "error: the database schema is out of date; run `automation db upgrade` first"
+    )
 
 
 def test_bad_now_and_missing_file(env: dict[str, str]) -> None:
