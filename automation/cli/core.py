@@ -15,6 +15,7 @@ import typer
 
 from automation.cli.app import app, console, err_console, parse_now
 from automation.cli.options import instant
+from automation.cli.output import warning_summary
 from automation.config import load_settings, require_safe_to_send
 from automation.definitions.loader import load_programme
 from automation.errors import JourneyError, UserError
@@ -55,16 +56,16 @@ def ingest(
             lines_of(stream), source, sessions, parse_now(None), settings.order_event, programme=programme
         )
     else:
-        path = Path(file)
+        source, path = file, Path(file)
         try:
             handle = path.open("rb")
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
             result = run_ingest(
-                lines_of(handle), file, sessions, parse_now(None), settings.order_event, programme=programme
+                lines_of(handle), source, sessions, parse_now(None), settings.order_event, programme=programme
             )
-    for problem in [*result.warnings, *result.rejected]:
+    for problem in [*warning_summary(result.warnings, source), *result.rejected]:
         err_console.print(problem, highlight=False, markup=False)
     warned = f", {len(result.warnings)} with a warning" if result.warnings else ""
     console.print(

@@ -36,6 +36,31 @@ def clean(text: str) -> str:
     return UNSAFE.sub("", text)
 
 
+#: Lines of one repeated warning an ingest summary names before it counts the rest.
+WARNING_LINES_SHOWN = 10
+
+
+def warning_summary(warnings: list[str], source: str) -> list[str]:
+    """`FILE:LINE: warning: TEXT` lines, each TEXT shown at its first few lines and then counted.
+
+    Importing a file of a million customers whose `tier` the programme owns must not print a
+    million identical lines: the first ten name where, one more line says how many others.
+    """
+    shown: list[str] = []
+    seen: dict[str, int] = {}
+    for line in warnings:
+        text = line.split(": warning: ", 1)[-1]
+        seen[text] = seen.get(text, 0) + 1
+        if seen[text] <= WARNING_LINES_SHOWN:
+            shown.append(line)
+    shown += [
+        f"{source}: warning: {count - WARNING_LINES_SHOWN:,} more lines: {text}"
+        for text, count in seen.items()
+        if count > WARNING_LINES_SHOWN
+    ]
+    return shown
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"

@@ -69,3 +69,20 @@ def test_the_loyalty_commands_on_ingested_orders(env: dict[str, str], tmp_path: 
     refused = cli("loyalty", "simulate", "--file", str(broken), env=env)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert f"{broken}:3:3: unknown key 'pendnig' (did you mean 'pending'?)" in refused.stderr
+
+
+def test_a_warning_repeated_on_many_lines_is_named_ten_times_then_counted(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    data = write(
+        tmp_path / "tiers.jsonl",
+        [identify(f"c{n}", "2026-01-01T00:00:00Z", email=f"c{n}@example.com", tier="gold") for n in range(13)],
+    )
+    ingested = cli("ingest", str(data), env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    owned = "tier is set by the loyalty programme (loyalty.yaml): the ingested tier is ignored"
+    assert ingested.stderr.splitlines() == [
+        *(f"{data}:{line}: warning: {owned}" for line in range(1, 11)),
+        f"{data}: warning: 3 more lines: {owned}",
+    ]
+    assert "applied 13 (0 new events), rejected 0, 13 with a warning" in ingested.stdout
