@@ -76,7 +76,10 @@ def test_a_warning_repeated_on_many_lines_is_named_ten_times_then_counted(
 ) -> None:
     data = write(
         tmp_path / "tiers.jsonl",
-        [identify(f"c{n}", "2026-01-01T00:00:00Z", email=f"c{n}@example.com", tier="gold") for n in range(13)],
+        [
+            identify(f"c{n}", "2026-01-01T00:00:00Z", email=f"c{n}@example.com", tier="gold")
+            for n in range(13)
+        ],
     )
     ingested = cli("ingest", str(data), env=env)
     assert ingested.returncode == 0, ingested.stderr
