@@ -142,7 +142,7 @@ def check_catalog(
     for item in loaded:
         problems.extend(_template_problems(item, renderer))
         problems.extend(_filter_problems(item, traits))
-        problems.extend(kind_of(item.journey).problems(item.journey, item.where, tiers))
+        problems.extend(kind_of(item.journey).problems(item.journey, item.where, programme))
         problems.extend(_topic_problems(item, topics))
     if problems:
         return None, problems

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.journeys import Journey
 from automation.core.planner import Occurrence
-from automation.core.programme import Tiers
+from automation.core.programme import Programme, Tiers
 from automation.errors import UserError
 from automation.store.models import Customer
 
@@ -100,8 +100,11 @@ class TriggerKind(ABC, Generic[M]):
         """The local day a dated occasion falls on (its message is stale after it); None if undated."""
         return None
 
-    def problems(self, journey: Journey, where: Where, tier_order: tuple[str, ...]) -> list[str]:
-        """`file:line:col: message` for settings only the catalog can judge (known tiers, ...)."""
+    def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
+        """`file:line:col: message` for settings only the catalog can judge (known tiers, ...).
+
+        `programme` is `loyalty.yaml`'s (None when there is none).
+        """
         return []
 
     def candidates(

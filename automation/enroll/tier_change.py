@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from automation.core import planner
 from automation.core.journeys import Journey, TierChangeTrigger
+from automation.core.programme import DEFAULT_TIERS, Programme
 from automation.enroll import lookup, policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind, Where
 from automation.store.models import Customer, Event
@@ -33,7 +34,8 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
     defaults: ClassVar[dict[str, Any]] = {"old_tier": None, "new_tier": None}
     set_based = True
 
-    def problems(self, journey: Journey, where: Where, tier_order: tuple[str, ...]) -> list[str]:
+    def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
+        tier_order = programme.tier_order() if programme is not None else DEFAULT_TIERS
         return [
             f"{where('trigger', 'tier_change', 'to')}: unknown tier {tier!r} (tiers: {', '.join(tier_order)})"
             for tier in self.settings(journey).to or []

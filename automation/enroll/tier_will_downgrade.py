@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from automation.core import entry, planner
 from automation.core.journeys import Journey, TierWillDowngradeTrigger
 from automation.core.planner import Occurrence
-from automation.core.programme import Tiers
+from automation.core.programme import Programme, Tiers
 from automation.core.tiering import TierState, at_risk
 from automation.enroll import lookup
-from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
+from automation.enroll.kind import Candidate, Found, Scope, TriggerKind, Where
 from automation.loyalty.accounts import lots_of
 from automation.store.models import Customer, LoyaltyAccount
 
@@ -74,6 +74,16 @@ class TierWillDowngradeKind(TriggerKind[TierWillDowngradeTrigger]):
         "downgrade_on": None,
         "keep_tier_by": 0,
     }
+
+    def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
+        """A journey that could never fire is an error at load time, not a silent no-op."""
+        tiers = programme.tiers if programme is not None else None
+        if tiers is not None and tiers.downgrade.at == "tier_anniversary":
+            return []
+        return [
+            f"{where('trigger', self.name)}: tier_will_downgrade needs tiers that are reviewed on their "
+            "anniversary (`tiers.downgrade.at: tier_anniversary` in loyalty.yaml)"
+        ]
 
     def candidates(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.errors import DatabaseUnavailable, UserError
 from automation.store.schema_head import HEAD
 from automation.store.suppressions import sql_address_hash
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: URL schemes hosting platforms set; both mean PostgreSQL through psycopg 3.
@@ -87,19 +90,25 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the newest revision; returns that revision.
+def alembic_config(engine: Engine) -> Config:
+    """Alembic's configuration for this schema on `engine` (tests also migrate to older revisions).
 
     Alembic (with Mako and Pygments behind it, about 12 MB) is imported here only, so that the
     always-on processes, which merely check the schema, never load it.
     """
-    from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
-    command.upgrade(cfg, "head")
+    return cfg
+
+
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision; returns that revision."""
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), "head")
     return HEAD
 
 

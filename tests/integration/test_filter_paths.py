@@ -60,7 +60,7 @@ def test_trait_names_match_the_same_customers_on_both_databases(
 
 def test_sqlite_traits_stored_escaped_are_rewritten_by_the_migration(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path}/old.db")
-    cfg = db._alembic_config(engine)
+    cfg = db.alembic_config(engine)
     command.upgrade(cfg, "sqlite_unescaped_traits-1")
     with engine.begin() as conn:
         conn.execute(

@@ -78,7 +78,7 @@ def test_the_migration_fills_the_facts_of_accounts_written_before_it(
 ) -> None:
     for url in (request.getfixturevalue("empty_pg_url"), f"sqlite:///{tmp_path}/old.db"):
         engine = db.make_engine(url)
-        cfg = db._alembic_config(engine)
+        cfg = db.alembic_config(engine)
         command.upgrade(cfg, "coupons")
         at = dt.datetime(2026, 3, 1, 12)
         with engine.begin() as conn:

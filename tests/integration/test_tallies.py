@@ -163,7 +163,7 @@ def test_the_migration_tallies_the_ledger_written_before_it_and_its_downgrade_re
 ) -> None:
     for url in (request.getfixturevalue("empty_pg_url"), f"sqlite:///{tmp_path}/old.db"):
         engine = db.make_engine(url)
-        cfg = db._alembic_config(engine)
+        cfg = db.alembic_config(engine)
         command.upgrade(cfg, "waitfor")
         sessions = db.sessions(engine)
         _write(sessions)

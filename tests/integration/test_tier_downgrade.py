@@ -70,6 +70,8 @@ def test_with_downgrade_immediately_the_tick_downgrades_once_the_sliding_window_
     text = loyalty.read_text()
     assert "downgrade: {at: tier_anniversary, one_step: true}" in text
     loyalty.write_text(text.replace("{at: tier_anniversary, one_step: true}", "{at: immediately}"))
+    # Without a review date the warning before one could never fire: the catalog refuses that journey.
+    (journeys / "tier_at_risk.yaml").unlink()
     catalog = load_catalog(journeys, ROOT / "templates")
     records = [
         identify("w1", "2026-01-01T00:00:00Z", email="w1@example.com"),

@@ -113,6 +113,41 @@ def test_shipped_journeys_are_valid() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("programme", "expected"),
+    [
+        (
+            None,
+            [
+                "points_expiring.yaml:9:3: points_expiring needs points that expire (`points.expire` in loyalty.yaml)",
+                "tier_at_risk.yaml:9:3: tier_will_downgrade needs tiers that are reviewed on their anniversary "
+                "(`tiers.downgrade.at: tier_anniversary` in loyalty.yaml)",
+            ],
+        ),
+        (
+            "points:\n  earn: [{event: order_placed, per_currency_unit: 1, amount_property: total}]\n"
+            "tiers:\n  levels: [{name: bronze, min: 0}, {name: gold, min: 500}]\n  downgrade: {at: immediately}\n",
+            [
+                "points_expiring.yaml:9:3: points_expiring needs points that expire (`points.expire` in loyalty.yaml)",
+                "tier_at_risk.yaml:9:3: tier_will_downgrade needs tiers that are reviewed on their anniversary "
+                "(`tiers.downgrade.at: tier_anniversary` in loyalty.yaml)",
+            ],
+        ),
+    ],
+)
+def test_a_loyalty_trigger_the_programme_can_never_fire_is_a_load_error(
+    tmp_path: Path, programme: str | None, expected: list[str]
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(ROOT / "journeys", journeys)
+    (journeys / "loyalty.yaml").unlink()
+    if programme is not None:
+        (journeys / "loyalty.yaml").write_text(programme)
+    catalog, problems = check_catalog(journeys, ROOT / "templates")
+    assert catalog is None
+    assert [p.removeprefix(f"{journeys}/") for p in problems if "needs" in p] == expected
+
+
 def test_the_shipped_marketing_journeys_name_their_topics() -> None:
     catalog, _ = check_catalog(ROOT / "journeys", ROOT / "templates")
     assert catalog is not None

@@ -5,16 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
-from automation.store.db import MIGRATIONS
+from automation.store.db import alembic_config
 from automation.store.schema_head import HEAD
 
 
 def test_the_head_constant_is_the_newest_migration() -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = alembic_config(create_engine("sqlite://"))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
 
 
