@@ -48,6 +48,11 @@ def relevant(programme: Programme, event: str) -> bool:
     return event in named or points.rule_for(event) is not None
 
 
+def takes_any(programme: Programme | None, tracks: Sequence[Track]) -> bool:
+    """Whether the programme's ledger takes any of these events (`apply_tracks` reads accounts then)."""
+    return programme is not None and any(relevant(programme, t.event) for t in tracks)
+
+
 def owned_traits(programme: Programme | None, records: Sequence[Record]) -> list[Record]:
     """The records with the traits the programme owns (`tier`, when it defines tiers) left out."""
     if programme is None or programme.tiers is None:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.ingest import load as ingest_module
+from automation.ingest import postgres
 from automation.ingest.load import ingest, lane_of
 from automation.store import db
 from automation.store.models import Customer, CustomerEventStat, Event
@@ -79,9 +80,16 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
     return {"customers": customers, "events": events, "tiers": tiers, "stats": stats}
 
 
+@pytest.mark.parametrize("json_events", [postgres.JSON_EVENTS, 0], ids=["events-as-json", "events-copied"])
 def test_bulk_path_matches_the_orm_path_and_is_idempotent(
-    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    json_events: int,
 ) -> None:
+    """Both stagings of a batch's events (one JSON parameter, or COPY above `JSON_EVENTS`) agree."""
+    monkeypatch.setattr(postgres, "JSON_EVENTS", json_events)
     lines = mixed_records()
     lite = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
     db.upgrade(lite)
