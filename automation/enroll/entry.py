@@ -55,7 +55,8 @@ def enroll_due(session: Session, journey: Journey, now: dt.datetime, scope: Scop
 
 def enroll_set(session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> int:
     """PostgreSQL: enroll the kind's due statement under the policy in one INSERT; returns how many."""
-    due = kind_of(journey).due_statement(session, journey, now, scope)
+    kind = kind_of(journey)
+    due = kind.due_statement(session, journey, now, scope)
     if due is None:
         return 0
     rows = policy.under_policy(journey, lookup.in_audience(journey, due), now).subquery("rows")
@@ -76,7 +77,9 @@ def enroll_set(session: Session, journey: Journey, now: dt.datetime, scope: Scop
         .on_conflict_do_nothing(index_elements=UNIQUE)
     )
     inserted = stmt.returning(Enrollment.id).cte("inserted")
-    return int(session.scalar(select(func.count()).select_from(inserted)) or 0)
+    added = int(session.scalar(select(func.count()).select_from(inserted)) or 0)
+    kind.after_enrolling(session, journey, now, scope, added)
+    return added
 
 
 def insert_enrollments(

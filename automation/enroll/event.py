@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.journeys import EventTrigger, Journey
 from automation.core.planner import Occurrence
-from automation.enroll import lookup, policy
+from automation.enroll import lookup, marks, policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.store.models import Customer, Event
 from automation.store.sqlutil import iso_utc
@@ -58,7 +58,10 @@ class EventKind(TriggerKind[EventTrigger]):
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
     ) -> Select[Any]:
         trig = self.settings(journey)
-        fresh = self._not_enrolled(journey, now)
+        unread = self._unread(journey, now, Event.customer_id, Event.event_key, Event.occurred_at, Event.name)
+        among = marks.read(unread.where(Event.occurred_at <= now), journey, marks.pool(session, journey, now))
+        # OFFSET 0 keeps it a plan of its own: the table is read only for the properties of what it returns.
+        fresh = among.offset(0).subquery("fresh")
         # Read by key for each event not yet enrolled: none, on an idle tick.
         stored = select(Event.properties).where(Event.event_key == fresh.c.event_key).scalar_subquery()
         props = func.coalesce(stored, func.cast(literal("{}"), JSONB))
@@ -78,22 +81,22 @@ class EventKind(TriggerKind[EventTrigger]):
             ctx.label("context"),
         ).where(*where)
 
-    def _not_enrolled(self, journey: Journey, now: dt.datetime) -> Any:
-        """The events in the look-back not yet enrolled, found on the covering index alone.
+    def after_enrolling(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, added: int
+    ) -> None:
+        """Keep the events read and not enrolled, and move the journey's mark (`enroll.marks`)."""
+        among = marks.pool(session, journey, now)
+        unread = self._unread(journey, now, Event.id, Event.occurred_at)
+        lookback = self.settings(journey).lookback
+        marks.keep(session, journey, now, among, unread, lookback, scope.events_committed, added)
 
-        OFFSET 0 keeps it a plan of its own, so that the table is read only for the
-        properties of the events it returns.
-        """
+    def _unread(self, journey: Journey, now: dt.datetime, *columns: Any) -> Select[Any]:
+        """The journey's events not yet enrolled, from the look-back's start on; on the covering index."""
         trig = self.settings(journey)
-        return (
-            select(Event.customer_id, Event.event_key, Event.occurred_at, Event.name)
-            .where(
-                Event.name == trig.name,
-                *policy.in_lookback(Event.occurred_at, now, trig.lookback),
-                policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
-            )
-            .offset(0)
-            .subquery("fresh")
+        return select(*columns).where(
+            Event.name == trig.name,
+            policy.since_lookback_start(Event.occurred_at, now, trig.lookback),
+            policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
         )
 
     def latest(

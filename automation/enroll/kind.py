@@ -39,6 +39,9 @@ class Scope:
     default_tz: str
     #: The programme's tiers (None without `tiers:` in loyalty.yaml).
     tiers: Tiers | None = None
+    #: An event id at or below which every event was committed when the tick began
+    #: (`enroll.marks.frontier`); None when unknown.
+    events_committed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ class TriggerKind(ABC, Generic[M]):
 
     #: Whether `due_statement` is written (PostgreSQL then enrolls in one statement).
     set_based: ClassVar[bool] = False
+
+    def after_enrolling(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, added: int
+    ) -> None:
+        """PostgreSQL, after the set-based INSERT and in its transaction: what the kind keeps of it."""
 
     @abstractmethod
     def latest(

@@ -22,7 +22,12 @@ from automation.store.models import Enrollment
 
 def in_lookback(col: Any, now: dt.datetime, lookback: dt.timedelta) -> list[ColumnElement[bool]]:
     """`col` within the look-back at `now` (`entry.within_lookback`)."""
-    return [col >= entry.lookback_start(now, lookback), col <= now]
+    return [since_lookback_start(col, now, lookback), col <= now]
+
+
+def since_lookback_start(col: Any, now: dt.datetime, lookback: dt.timedelta) -> ColumnElement[bool]:
+    """`col` not older than the look-back allows at `now`; it may still lie ahead of `now`."""
+    return col >= entry.lookback_start(now, lookback)
 
 
 def key(journey: Journey, raw: Any) -> Any:
