@@ -38,6 +38,13 @@ def _json(value: Any) -> Any:
     return func.cast(literal(json.dumps(value)), JSONB)
 
 
+def _matching(trigger: EventTrigger, props: Any) -> list[Any]:
+    """SQL of `matches`: the event's properties `props` satisfy the trigger's `where`."""
+    return [
+        func.coalesce(props.op("->")(k), _json(None)) == _json(v) for k, v in (trigger.where or {}).items()
+    ]
+
+
 class EventKind(TriggerKind[EventTrigger]):
     name = "event"
     model = EventTrigger
@@ -65,9 +72,7 @@ class EventKind(TriggerKind[EventTrigger]):
         # Read by key for each event not yet enrolled: none, on an idle tick.
         stored = select(Event.properties).where(Event.event_key == fresh.c.event_key).scalar_subquery()
         props = func.coalesce(stored, func.cast(literal("{}"), JSONB))
-        where = [
-            func.coalesce(props.op("->")(k), _json(None)) == _json(v) for k, v in (trig.where or {}).items()
-        ]
+        where = _matching(trig, props)
         ctx = func.jsonb_build_object(
             "event",
             props.op("||")(
@@ -85,10 +90,12 @@ class EventKind(TriggerKind[EventTrigger]):
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, added: int
     ) -> None:
         """Keep the events read and not enrolled, and move the journey's mark (`enroll.marks`)."""
+        trig = self.settings(journey)
         among = marks.pool(session, journey, now)
-        unread = self._unread(journey, now, Event.id, Event.occurred_at)
-        lookback = self.settings(journey).lookback
-        marks.keep(session, journey, now, among, unread, lookback, scope.events_committed, added)
+        # An event its `where` turns away never enters (its properties never change): not kept.
+        props = func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
+        unread = self._unread(journey, now, Event.id, Event.occurred_at).where(*_matching(trig, props))
+        marks.keep(session, journey, now, among, unread, trig.lookback, scope.events_committed, added)
 
     def _unread(self, journey: Journey, now: dt.datetime, *columns: Any) -> Select[Any]:
         """The journey's events not yet enrolled, from the look-back's start on; on the covering index."""

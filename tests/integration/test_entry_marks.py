@@ -193,3 +193,16 @@ def test_an_event_committed_after_a_later_id_is_not_lost(world: World) -> None:
 
 def test_the_frontier_is_the_newest_event_when_no_writer_is_in_flight(engine: Engine) -> None:
     assert marks.frontier(engine) == 0
+
+
+@pytest.mark.parametrize("world", [""], indirect=True)
+def test_an_event_its_where_turns_away_is_not_kept(world: World) -> None:
+    world.load(JOURNEY.format(policy="").replace("lookback: 3d}", "lookback: 3d, where: {channel: web}}"))
+    world.ingest([_customer("x", False)], T0)
+    web, shop = ("2026-11-22T11:00:00Z", "web-1"), ("2026-11-22T11:10:00Z", "shop-1")
+    world.ingest([track("x", "order_placed", *web, channel="web"), track("x", "order_placed", *shop)], T0)
+    assert world.tick(T0) == 0
+    assert world.pending() == 1  # web-1, outside the audience; shop-1 never matches
+    world.ingest([identify("x", "2026-11-22T12:01:00Z", email_opt_in=True)], T0)
+    assert world.tick(T0 + dt.timedelta(minutes=2)) == 1
+    assert world.enrolled() == {("x", "web-1")} and world.pending() == 0
