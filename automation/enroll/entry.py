@@ -58,6 +58,7 @@ def enroll_set(session: Session, journey: Journey, now: dt.datetime, scope: Scop
     kind = kind_of(journey)
     due = kind.due_statement(session, journey, now, scope)
     if due is None:
+        kind.after_enrolling(session, journey, now, scope, 0)
         return 0
     rows = policy.under_policy(journey, lookup.in_audience(journey, due), now).subquery("rows")
     chosen = select(

@@ -61,10 +61,11 @@ def frontier(engine: Engine) -> int | None:
     return int(newest or 0)
 
 
-def rules(journey: Journey) -> str:
-    """A digest of what decides who enters: the trigger, the audience and the re-entry policy."""
+def rules(journey: Journey, extra: Any = None) -> str:
+    """A digest of what decides who enters: the trigger, the audience, the re-entry policy, and the
+    kind's `extra` (the tier order, for a tier change)."""
     body = journey.model_dump(mode="json", include={"trigger", "audience", "re_entry"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([body, extra], sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ class Pool:
     after: int | None
 
 
-def pool(session: Session, journey: Journey, now: dt.datetime) -> Pool:
-    """What this journey's tick at `now` reads, from its mark."""
+def pool(session: Session, journey: Journey, now: dt.datetime, extra: Any = None) -> Pool:
+    """What this journey's tick at `now` reads, from its mark (`extra` as for `rules`)."""
     mark = session.get(EntryMark, journey.id)
-    if mark is None or mark.rules != rules(journey) or now < mark.read_at:
+    if mark is None or mark.rules != rules(journey, extra) or now < mark.read_at:
         return Pool(None)
     return Pool(mark.last_id)
 
@@ -107,6 +108,7 @@ def keep(
     lookback: dt.timedelta,
     reached: int | None,
     added: int,
+    extra: Any = None,
 ) -> None:
     """After enrolling: the pool's events still unread become the pending ones, the mark moves on.
 
@@ -133,6 +135,6 @@ def keep(
     if last is None:
         session.execute(delete(EntryMark).where(EntryMark.journey_id == journey.id))
         return
-    values = {"journey_id": journey.id, "rules": rules(journey), "last_id": last, "read_at": now}
+    values = {"journey_id": journey.id, "rules": rules(journey, extra), "last_id": last, "read_at": now}
     stmt = insert(cast(Table, EntryMark.__table__)).values(values)
     session.execute(stmt.on_conflict_do_update(index_elements=["journey_id"], set_=values))

@@ -206,3 +206,32 @@ def test_an_event_its_where_turns_away_is_not_kept(world: World) -> None:
     world.ingest([identify("x", "2026-11-22T12:01:00Z", email_opt_in=True)], T0)
     assert world.tick(T0 + dt.timedelta(minutes=2)) == 1
     assert world.enrolled() == {("x", "web-1")} and world.pending() == 0
+
+
+@pytest.mark.parametrize("world", [""], indirect=True)
+def test_a_tier_change_read_and_left_out_enters_once_its_customer_is_in_the_audience(world: World) -> None:
+    world.load(
+        JOURNEY.format(policy="").replace(
+            "event: {name: order_placed, lookback: 3d}", "tier_change: {direction: up, lookback: 3d}"
+        )
+    )
+    world.ingest([_customer("u", False), _customer("d", False)], T0)
+    world.ingest(
+        [
+            identify("u", "2026-11-21T09:00:00Z", tier="bronze"),
+            identify("d", "2026-11-21T09:00:00Z", tier="gold"),
+        ],
+        T0,
+    )
+    world.ingest(
+        [
+            identify("u", "2026-11-22T09:00:00Z", tier="gold"),
+            identify("d", "2026-11-22T09:00:00Z", tier="silver"),
+        ],
+        T0,
+    )
+    assert world.tick(T0) == 0
+    assert world.pending() == 1  # u's change up, outside the audience; d's down never enters
+    world.ingest([identify(c, "2026-11-22T12:01:00Z", email_opt_in=True) for c in ("u", "d")], T0)
+    assert world.tick(T0 + dt.timedelta(minutes=2)) == 1
+    assert world.customers() == {"u"} and world.pending() == 0
