@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, func, literal, select
@@ -45,6 +45,10 @@ def _matching(trigger: EventTrigger, props: Any) -> list[Any]:
     ]
 
 
+def _props() -> Any:
+    return func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
+
+
 class EventKind(TriggerKind[EventTrigger]):
     name = "event"
     model = EventTrigger
@@ -61,22 +65,31 @@ class EventKind(TriggerKind[EventTrigger]):
             if matches(trig, props or {}):
                 yield Candidate(cid, key, at, context(name, props or {}, at))
 
+    def gather(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> None:
+        """Add the unread events past the journey's mark to its pending ones (`enroll.marks`).
+
+        An event its `where` turns away never enters (its properties never change): not kept.
+        """
+        trig = self.settings(journey)
+        unread = marks.unread(journey, trig.name, now, trig.lookback, Event.id, Event.occurred_at)
+        marks.gather(
+            session, journey, marks.pool(session, journey, now), unread.where(*_matching(trig, _props()))
+        )
+
     def due_statement(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
     ) -> Select[Any]:
+        """The pending events that have occurred, with their contexts."""
         trig = self.settings(journey)
-        unread = self._unread(journey, now, Event.customer_id, Event.event_key, Event.occurred_at, Event.name)
-        among = marks.read(unread.where(Event.occurred_at <= now), journey, marks.pool(session, journey, now))
-        # OFFSET 0 keeps it a plan of its own: the table is read only for the properties of what it returns.
-        fresh = among.offset(0).subquery("fresh")
-        # Read by key for each event not yet enrolled: none, on an idle tick.
-        stored = select(Event.properties).where(Event.event_key == fresh.c.event_key).scalar_subquery()
-        props = func.coalesce(stored, func.cast(literal("{}"), JSONB))
-        where = _matching(trig, props)
+        columns = (Event.customer_id, Event.event_key, Event.occurred_at, _props().label("properties"))
+        unread = marks.unread(journey, trig.name, now, trig.lookback, *columns)
+        fresh = marks.pending(journey, unread.where(Event.occurred_at <= now)).subquery("fresh")
         ctx = func.jsonb_build_object(
             "event",
-            props.op("||")(
-                func.jsonb_build_object("name", fresh.c.name, "occurred_at", iso_utc(fresh.c.occurred_at))
+            fresh.c.properties.op("||")(
+                func.jsonb_build_object(
+                    "name", literal(trig.name), "occurred_at", iso_utc(fresh.c.occurred_at)
+                )
             ),
         )
         return select(
@@ -84,27 +97,15 @@ class EventKind(TriggerKind[EventTrigger]):
             policy.key(journey, fresh.c.event_key).label("occurrence_key"),
             fresh.c.occurred_at.label("occurred_at"),
             ctx.label("context"),
-        ).where(*where)
+        )
 
     def after_enrolling(
-        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, added: int
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
     ) -> None:
-        """Keep the events read and not enrolled, and move the journey's mark (`enroll.marks`)."""
-        trig = self.settings(journey)
+        """Those who entered leave the pending events; the journey's mark moves (`enroll.marks`)."""
+        lookback = self.settings(journey).lookback
         among = marks.pool(session, journey, now)
-        # An event its `where` turns away never enters (its properties never change): not kept.
-        props = func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
-        unread = self._unread(journey, now, Event.id, Event.occurred_at).where(*_matching(trig, props))
-        marks.keep(session, journey, now, among, unread, trig.lookback, scope.events_committed, added)
-
-    def _unread(self, journey: Journey, now: dt.datetime, *columns: Any) -> Select[Any]:
-        """The journey's events not yet enrolled, from the look-back's start on; on the covering index."""
-        trig = self.settings(journey)
-        return select(*columns).where(
-            Event.name == trig.name,
-            policy.since_lookback_start(Event.occurred_at, now, trig.lookback),
-            policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
-        )
+        marks.keep(session, journey, now, among, lookback, scope.events_committed, entered)
 
     def latest(
         self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope

@@ -8,10 +8,10 @@ against the declared tier order. Templates get `old_tier` and `new_tier`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_
 from sqlalchemy.orm import Session
 
 from automation.core import planner
@@ -54,70 +54,51 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
             if planner.tier_change_matches(trig, old, new, scope.tier_order):
                 yield Candidate(cid, key, at, context(old, new))
 
+    def gather(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> None:
+        """Add the unread changes past the journey's mark that match to its pending ones (`enroll.marks`).
+
+        The planner judges each distinct (from, to) pair of them once; SQL picks their events.
+        """
+        trig = self.settings(journey)
+        among = marks.pool(session, journey, now, scope.tier_order)
+        old, new = _pair()
+        fresh = marks.unread(journey, EVENT, now, trig.lookback, old.label("old"), new.label("new"))
+        if among.after is not None:
+            fresh = fresh.where(Event.id > among.after)
+        chosen = [
+            and_(old.is_(None) if a is None else old == a, new == b)
+            for a, b in session.execute(fresh.distinct()).all()
+            if planner.tier_change_matches(trig, a, b, scope.tier_order)
+        ]
+        unread = marks.unread(journey, EVENT, now, trig.lookback, Event.id, Event.occurred_at)
+        marks.gather(session, journey, among, unread.where(or_(false(), *chosen)))
+
     def due_statement(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
-    ) -> Select[Any] | None:
-        """The planner judges each distinct (from, to) pair of the unread events once; SQL picks them.
-
-        The events read are those of the journey's pool (`enroll.marks`), not the whole look-back.
-        """
-        among = marks.pool(session, journey, now, self._rules(scope))
-        chosen = self._chosen(session, journey, now, scope, among)
-        if chosen is None:
-            return None
+    ) -> Select[Any]:
+        """The pending changes that have occurred, with their contexts."""
+        trig = self.settings(journey)
         old, new = _pair()
         key = policy.key(journey, Event.event_key)
-        due = self._unread(
+        unread = marks.unread(
             journey,
+            EVENT,
             now,
+            trig.lookback,
             Event.customer_id.label("customer_id"),
             key.label("occurrence_key"),
             Event.occurred_at.label("occurred_at"),
             func.jsonb_build_object("old_tier", old, "new_tier", new).label("context"),
-        ).where(Event.occurred_at <= now, chosen)
-        return marks.read(due, journey, among)
+        )
+        return marks.pending(journey, unread.where(Event.occurred_at <= now))
 
     def after_enrolling(
-        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, added: int
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
     ) -> None:
-        """Keep the unread changes that match, and move the journey's mark (`enroll.marks`)."""
-        rules = self._rules(scope)
-        among = marks.pool(session, journey, now, rules)
-        chosen = self._chosen(session, journey, now, scope, among)
-        unread = self._unread(journey, now, Event.id, Event.occurred_at).where(
-            false() if chosen is None else chosen
-        )
+        """Those who entered leave the pending changes; the journey's mark moves (`enroll.marks`)."""
         lookback = self.settings(journey).lookback
-        marks.keep(session, journey, now, among, unread, lookback, scope.events_committed, added, rules)
-
-    def _chosen(
-        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, among: marks.Pool
-    ) -> ColumnElement[bool] | None:
-        """Which of the pool's unread changes match (those not yet occurred too), as SQL on their
-        (from, to); None when none does."""
-        trig = self.settings(journey)
-        old, new = _pair()
-        unread = self._unread(journey, now, old.label("old"), new.label("new"))
-        pairs = session.execute(marks.read(unread, journey, among).distinct()).all()
-        chosen = [
-            and_(old.is_(None) if a is None else old == a, new == b)
-            for a, b in pairs
-            if planner.tier_change_matches(trig, a, b, scope.tier_order)
-        ]
-        return or_(*chosen) if chosen else None
-
-    def _unread(self, journey: Journey, now: dt.datetime, *columns: Any) -> Select[Any]:
-        """The journey's tier changes not yet enrolled, from the look-back's start on."""
-        return select(*columns).where(
-            Event.name == EVENT,
-            policy.since_lookback_start(Event.occurred_at, now, self.settings(journey).lookback),
-            policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
-        )
-
-    @staticmethod
-    def _rules(scope: Scope) -> tuple[str, ...]:
-        """Beyond the journey, the tier order decides which changes enter."""
-        return scope.tier_order
+        among = marks.pool(session, journey, now, scope.tier_order)
+        marks.keep(session, journey, now, among, lookback, scope.events_committed, entered, scope.tier_order)
 
     def latest(
         self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope
