@@ -82,8 +82,7 @@ class EventKind(TriggerKind[EventTrigger]):
         """The pending events that have occurred, with their contexts."""
         trig = self.settings(journey)
         columns = (Event.customer_id, Event.event_key, Event.occurred_at, _props().label("properties"))
-        unread = marks.unread(journey, trig.name, now, trig.lookback, *columns)
-        fresh = marks.pending(journey, unread.where(Event.occurred_at <= now)).subquery("fresh")
+        fresh = marks.pending(journey, now, trig.lookback, *columns).subquery("fresh")
         ctx = func.jsonb_build_object(
             "event",
             fresh.c.properties.op("||")(

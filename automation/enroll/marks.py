@@ -117,13 +117,23 @@ def gather(session: Session, journey: Journey, among: Pool, events: Select[Any])
     session.execute(stmt.on_conflict_do_nothing())
 
 
-def pending(journey: Journey, events: Select[Any]) -> Select[Any]:
-    """The rows of `events` (a SELECT from events) whose event is pending for the journey.
+def pending(journey: Journey, now: dt.datetime, lookback: dt.timedelta, *columns: Any) -> Select[Any]:
+    """`columns` of the journey's pending events in the look-back at `now`.
 
-    Read by the pending rows' primary key, then the events' own: never the look-back.
+    Driven from the pending rows, the events read by primary key: no condition on
+    the events themselves, so no plan reads the look-back, whatever the statistics
+    say. The pending events are unread by construction (gathered unread, removed
+    once entered): this SELECT need not probe the enrollments its INSERT is
+    writing, which a plan for a journey that had none would do once per row.
     """
-    return events.join(EntryPending, EntryPending.event_id == Event.id).where(
-        EntryPending.journey_id == journey.id
+    return (
+        select(*columns)
+        .select_from(EntryPending)
+        .join(Event, Event.id == EntryPending.event_id)
+        .where(
+            EntryPending.journey_id == journey.id,
+            *policy.in_lookback(EntryPending.occurred_at, now, lookback),
+        )
     )
 
 

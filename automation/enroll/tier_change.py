@@ -80,9 +80,8 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
         trig = self.settings(journey)
         old, new = _pair()
         key = policy.key(journey, Event.event_key)
-        unread = marks.unread(
+        return marks.pending(
             journey,
-            EVENT,
             now,
             trig.lookback,
             Event.customer_id.label("customer_id"),
@@ -90,7 +89,6 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
             Event.occurred_at.label("occurred_at"),
             func.jsonb_build_object("old_tier", old, "new_tier", new).label("context"),
         )
-        return marks.pending(journey, unread.where(Event.occurred_at <= now))
 
     def after_enrolling(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
