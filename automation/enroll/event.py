@@ -71,10 +71,8 @@ class EventKind(TriggerKind[EventTrigger]):
         An event its `where` turns away never enters (its properties never change): not kept.
         """
         trig = self.settings(journey)
-        unread = marks.unread(journey, trig.name, now, trig.lookback, Event.id, Event.occurred_at)
-        marks.gather(
-            session, journey, marks.pool(session, journey, now), unread.where(*_matching(trig, _props()))
-        )
+        among = marks.pool(session, journey, now)
+        marks.gather(session, journey, among, trig.name, now, trig.lookback, *_matching(trig, _props()))
 
     def due_statement(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

@@ -29,7 +29,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Engine, Select, String, Table, delete, func, literal, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Select,
+    String,
+    Table,
+    delete,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -103,17 +115,28 @@ def unread(
     )
 
 
-def gather(session: Session, journey: Journey, among: Pool, events: Select[Any]) -> None:
-    """Add to the journey's pending events those of `events` (a SELECT of events' id and
-    occurred_at, unread) that lie past the mark; all of them, when the pool is the whole look-back."""
+def gather(
+    session: Session,
+    journey: Journey,
+    among: Pool,
+    name: str,
+    now: dt.datetime,
+    lookback: dt.timedelta,
+    *where: ColumnElement[bool],
+) -> None:
+    """Add to the journey's pending events its unread `name` events that also meet `where` and lie
+    past the mark; all of them in the look-back, when the pool is the whole look-back."""
     mine = EntryPending.journey_id == journey.id
+    events = unread(journey, name, now, lookback, Event.id, Event.customer_id, Event.occurred_at).where(
+        *where
+    )
     if among.after is None:
         session.execute(delete(EntryPending).where(mine))
     else:
         events = events.where(Event.id > among.after)
     rows = select(literal(journey.id), events.subquery())
     table = cast(Table, EntryPending.__table__)
-    stmt = insert(table).from_select(["journey_id", "event_id", "occurred_at"], rows)
+    stmt = insert(table).from_select(["journey_id", "event_id", "customer_id", "occurred_at"], rows)
     session.execute(stmt.on_conflict_do_nothing())
 
 

@@ -70,8 +70,7 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
             for a, b in session.execute(fresh.distinct()).all()
             if planner.tier_change_matches(trig, a, b, scope.tier_order)
         ]
-        unread = marks.unread(journey, EVENT, now, trig.lookback, Event.id, Event.occurred_at)
-        marks.gather(session, journey, among, unread.where(or_(false(), *chosen)))
+        marks.gather(session, journey, among, EVENT, now, trig.lookback, or_(false(), *chosen))
 
     def due_statement(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

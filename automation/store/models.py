@@ -711,6 +711,7 @@ class EntryPending(Base):
 
     journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

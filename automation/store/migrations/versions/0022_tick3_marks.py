@@ -32,6 +32,7 @@ def upgrade() -> None:
         "entry_pending",
         string("journey_id", 128),
         ref("event_id"),
+        string("customer_id", 128),
         instant("occurred_at"),
         key=("journey_id", "event_id"),
     )
