@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from automation.core import entry
 from automation.core.journeys import Journey
-from automation.enroll import policy
+from automation.enroll import lookup, policy
 from automation.store.models import EntryMark, EntryPending, Event
 
 #: How long the frontier waits for the events' writers in flight; past it the mark stays where it is.
@@ -156,6 +156,8 @@ def pending(journey: Journey, now: dt.datetime, lookback: dt.timedelta, *columns
         .where(
             EntryPending.journey_id == journey.id,
             *policy.in_lookback(EntryPending.occurred_at, now, lookback),
+            # Before the event is read: most pending events an idle tick sees are outside the audience.
+            lookup.member(journey, EntryPending.customer_id),
         )
     )
 
