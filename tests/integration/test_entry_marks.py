@@ -28,6 +28,7 @@ from automation.enroll.kinds import kind_of
 from automation.ingest.load import ingest
 from automation.processes.runtime import open_database
 from automation.processes.tick import tick
+from automation.store.erasure import forget
 from automation.store.models import Enrollment, EntryMark, EntryPending, Event
 from tests.harness import identify, track, utc
 
@@ -235,3 +236,16 @@ def test_a_tier_change_read_and_left_out_enters_once_its_customer_is_in_the_audi
     world.ingest([identify(c, "2026-11-22T12:01:00Z", email_opt_in=True) for c in ("u", "d")], T0)
     assert world.tick(T0 + dt.timedelta(minutes=2)) == 1
     assert world.customers() == {"u"} and world.pending() == 0
+
+
+@pytest.mark.parametrize("world", [""], indirect=True)
+def test_erasing_a_customer_forgets_their_pending_events(world: World) -> None:
+    world.ingest([_customer("gone", False), _order("gone", "2026-11-22T11:00:00Z", "gone-1")], T0)
+    world.ingest([_customer("kept", False), _order("kept", "2026-11-22T11:00:00Z", "kept-1")], T0)
+    assert world.tick(T0) == 0
+    assert world.pending() == 2
+    with world.sessions.begin() as s:
+        forget(s, "gone", T0)
+    assert world.pending() == 1
+    world.ingest([identify("gone", "2026-11-22T12:01:00Z", email_opt_in=True)], T0)
+    assert world.tick(T0 + dt.timedelta(minutes=1)) == 0  # a new profile: the old event went with the old one
