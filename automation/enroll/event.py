@@ -46,6 +46,7 @@ def _matching(trigger: EventTrigger, props: Any) -> list[Any]:
 
 
 def _props() -> Any:
+    """The event's properties, `{}` when it has none."""
     return func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
 
 

@@ -193,7 +193,8 @@ def test_an_event_committed_after_a_later_id_is_not_lost(world: World) -> None:
 
 
 def test_the_frontier_is_the_newest_event_when_no_writer_is_in_flight(engine: Engine) -> None:
-    assert marks.frontier(engine) == 0
+    # Past psycopg's threshold for preparing a statement that repeats: one round trip each time.
+    assert [marks.frontier(engine) for _ in range(8)] == [0] * 8
 
 
 @pytest.mark.parametrize("world", [""], indirect=True)
