@@ -111,7 +111,7 @@ def unread(
     return select(*columns).where(
         Event.name == name,
         policy.since_lookback_start(Event.occurred_at, now, lookback),
-        policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
+        policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key), per_row=True),
     )
 
 
