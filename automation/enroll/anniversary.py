@@ -144,7 +144,7 @@ class AnniversaryKind(TriggerKind[AnniversaryTrigger]):
         # those who already have it, so an idle tick reads few rows.
         keys = {entry.occurrence_key(journey, str(y)) for y in planner.anniversary_years(now, trig.lookback)}
         if len(keys) == 1:
-            stmt = stmt.where(policy.not_enrolled(journey, Customer.id, literal(keys.pop())))
+            stmt = stmt.where(policy.not_enrolled(journey, Customer.id, literal(keys.pop()), per_row=True))
         return stmt
 
     def candidates(

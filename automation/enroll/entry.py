@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, func, literal, select, update
+from sqlalchemy import Table, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -55,8 +55,11 @@ def enroll_due(session: Session, journey: Journey, now: dt.datetime, scope: Scop
 
 def enroll_set(session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> int:
     """PostgreSQL: enroll the kind's due statement under the policy in one INSERT; returns how many."""
-    due = kind_of(journey).due_statement(session, journey, now, scope)
+    kind = kind_of(journey)
+    kind.gather(session, journey, now, scope)
+    due = kind.due_statement(session, journey, now, scope)
     if due is None:
+        kind.after_enrolling(session, journey, now, scope, [])
         return 0
     rows = policy.under_policy(journey, lookup.in_audience(journey, due), now).subquery("rows")
     chosen = select(
@@ -75,8 +78,9 @@ def enroll_set(session: Session, journey: Journey, now: dt.datetime, scope: Scop
         .from_select(COLUMNS, chosen)
         .on_conflict_do_nothing(index_elements=UNIQUE)
     )
-    inserted = stmt.returning(Enrollment.id).cte("inserted")
-    return int(session.scalar(select(func.count()).select_from(inserted)) or 0)
+    entered = session.execute(stmt.returning(Enrollment.customer_id, Enrollment.occurrence_key)).all()
+    kind.after_enrolling(session, journey, now, scope, entered)
+    return len(entered)
 
 
 def insert_enrollments(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, func, literal, select
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from automation.core.journeys import EventTrigger, Journey
 from automation.core.planner import Occurrence
-from automation.enroll import lookup, policy
+from automation.enroll import lookup, marks, policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.store.models import Customer, Event
 from automation.store.sqlutil import iso_utc
@@ -38,6 +38,18 @@ def _json(value: Any) -> Any:
     return func.cast(literal(json.dumps(value)), JSONB)
 
 
+def _matching(trigger: EventTrigger, props: Any) -> list[Any]:
+    """SQL of `matches`: the event's properties `props` satisfy the trigger's `where`."""
+    return [
+        func.coalesce(props.op("->")(k), _json(None)) == _json(v) for k, v in (trigger.where or {}).items()
+    ]
+
+
+def _props() -> Any:
+    """The event's properties, `{}` when it has none."""
+    return func.coalesce(Event.properties, func.cast(literal("{}"), JSONB))
+
+
 class EventKind(TriggerKind[EventTrigger]):
     name = "event"
     model = EventTrigger
@@ -54,21 +66,28 @@ class EventKind(TriggerKind[EventTrigger]):
             if matches(trig, props or {}):
                 yield Candidate(cid, key, at, context(name, props or {}, at))
 
+    def gather(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> None:
+        """Add the unread events past the journey's mark to its pending ones (`enroll.marks`).
+
+        An event its `where` turns away never enters (its properties never change): not kept.
+        """
+        trig = self.settings(journey)
+        among = marks.pool(session, journey, now)
+        marks.gather(session, journey, among, trig.name, now, trig.lookback, *_matching(trig, _props()))
+
     def due_statement(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
     ) -> Select[Any]:
+        """The pending events that have occurred, with their contexts."""
         trig = self.settings(journey)
-        fresh = self._not_enrolled(journey, now)
-        # Read by key for each event not yet enrolled: none, on an idle tick.
-        stored = select(Event.properties).where(Event.event_key == fresh.c.event_key).scalar_subquery()
-        props = func.coalesce(stored, func.cast(literal("{}"), JSONB))
-        where = [
-            func.coalesce(props.op("->")(k), _json(None)) == _json(v) for k, v in (trig.where or {}).items()
-        ]
+        columns = (Event.customer_id, Event.event_key, Event.occurred_at, _props().label("properties"))
+        fresh = marks.pending(journey, now, trig.lookback, *columns).subquery("fresh")
         ctx = func.jsonb_build_object(
             "event",
-            props.op("||")(
-                func.jsonb_build_object("name", fresh.c.name, "occurred_at", iso_utc(fresh.c.occurred_at))
+            fresh.c.properties.op("||")(
+                func.jsonb_build_object(
+                    "name", literal(trig.name), "occurred_at", iso_utc(fresh.c.occurred_at)
+                )
             ),
         )
         return select(
@@ -76,25 +95,15 @@ class EventKind(TriggerKind[EventTrigger]):
             policy.key(journey, fresh.c.event_key).label("occurrence_key"),
             fresh.c.occurred_at.label("occurred_at"),
             ctx.label("context"),
-        ).where(*where)
-
-    def _not_enrolled(self, journey: Journey, now: dt.datetime) -> Any:
-        """The events in the look-back not yet enrolled, found on the covering index alone.
-
-        OFFSET 0 keeps it a plan of its own, so that the table is read only for the
-        properties of the events it returns.
-        """
-        trig = self.settings(journey)
-        return (
-            select(Event.customer_id, Event.event_key, Event.occurred_at, Event.name)
-            .where(
-                Event.name == trig.name,
-                *policy.in_lookback(Event.occurred_at, now, trig.lookback),
-                policy.not_enrolled(journey, Event.customer_id, policy.key(journey, Event.event_key)),
-            )
-            .offset(0)
-            .subquery("fresh")
         )
+
+    def after_enrolling(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
+    ) -> None:
+        """Those who entered leave the pending events; the journey's mark moves (`enroll.marks`)."""
+        lookback = self.settings(journey).lookback
+        among = marks.pool(session, journey, now)
+        marks.keep(session, journey, now, among, lookback, scope.events_committed, entered)
 
     def latest(
         self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope

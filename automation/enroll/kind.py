@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -39,6 +39,9 @@ class Scope:
     default_tz: str
     #: The programme's tiers (None without `tiers:` in loyalty.yaml).
     tiers: Tiers | None = None
+    #: An event id at or below which every event was committed when the tick began
+    #: (`enroll.marks.frontier`); None when unknown.
+    events_committed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,15 @@ class TriggerKind(ABC, Generic[M]):
 
     #: Whether `due_statement` is written (PostgreSQL then enrolls in one statement).
     set_based: ClassVar[bool] = False
+
+    def gather(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> None:
+        """PostgreSQL, before `due_statement` and in its transaction: what the kind reads first."""
+
+    def after_enrolling(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
+    ) -> None:
+        """PostgreSQL, after the set-based INSERT and in its transaction: what the kind keeps of it,
+        given the (customer id, occurrence key) of those who `entered`."""
 
     @abstractmethod
     def latest(

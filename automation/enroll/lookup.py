@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
 from automation.core.journeys import Journey
@@ -45,8 +45,13 @@ def in_audience(journey: Journey, due: Select[Any]) -> Select[Any]:
     enrolled, and only the others need their customer looked up.
     """
     rows = due.offset(0).subquery("due")
-    member = select(compile_filter(journey.audience)).where(Customer.id == rows.c.customer_id)
-    return select(rows).where(func.coalesce(member.scalar_subquery(), false()))
+    return select(rows).where(member(journey, rows.c.customer_id))
+
+
+def member(journey: Journey, customer_id: Any) -> ColumnElement[bool]:
+    """The customer `customer_id` exists and is in the journey's audience: one primary-key lookup."""
+    found = select(compile_filter(journey.audience)).where(Customer.id == customer_id).scalar_subquery()
+    return func.coalesce(found, false())
 
 
 def recent_events(

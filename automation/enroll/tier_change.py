@@ -8,16 +8,16 @@ against the declared tier order. Templates get `old_tier` and `new_tier`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_
 from sqlalchemy.orm import Session
 
 from automation.core import planner
 from automation.core.journeys import Journey, TierChangeTrigger
 from automation.core.programme import DEFAULT_TIERS, Programme
-from automation.enroll import lookup, policy
+from automation.enroll import lookup, marks, policy
 from automation.enroll.kind import Candidate, Found, Scope, TriggerKind, Where
 from automation.store.models import Customer, Event
 
@@ -26,6 +26,11 @@ EVENT = "tier_changed"
 
 def context(old: str | None, new: str | None) -> dict[str, Any]:
     return {"old_tier": old, "new_tier": new}
+
+
+def _pair() -> tuple[Any, Any]:
+    """A tier change's `from` and `to`, as SQL."""
+    return Event.properties.op("->>")("from"), Event.properties.op("->>")("to")
 
 
 class TierChangeKind(TriggerKind[TierChangeTrigger]):
@@ -51,28 +56,48 @@ class TierChangeKind(TriggerKind[TierChangeTrigger]):
             if planner.tier_change_matches(trig, old, new, scope.tier_order):
                 yield Candidate(cid, key, at, context(old, new))
 
-    def due_statement(
-        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
-    ) -> Select[Any] | None:
-        """The planner judges each distinct (from, to) pair in the window once; SQL picks their events."""
+    def gather(self, session: Session, journey: Journey, now: dt.datetime, scope: Scope) -> None:
+        """Add the unread changes past the journey's mark that match to its pending ones (`enroll.marks`).
+
+        The planner judges each distinct (from, to) pair of them once; SQL picks their events.
+        """
         trig = self.settings(journey)
-        old, new = Event.properties.op("->>")("from"), Event.properties.op("->>")("to")
-        window = [Event.name == EVENT, *policy.in_lookback(Event.occurred_at, now, trig.lookback)]
-        pairs = session.execute(select(old, new).where(*window).distinct()).all()
+        among = marks.pool(session, journey, now, scope.tier_order)
+        old, new = _pair()
+        fresh = marks.unread(journey, EVENT, now, trig.lookback, old.label("old"), new.label("new"))
+        if among.after is not None:
+            fresh = fresh.where(Event.id > among.after)
         chosen = [
             and_(old.is_(None) if a is None else old == a, new == b)
-            for a, b in pairs
+            for a, b in session.execute(fresh.distinct()).all()
             if planner.tier_change_matches(trig, a, b, scope.tier_order)
         ]
-        if not chosen:
-            return None
+        marks.gather(session, journey, among, EVENT, now, trig.lookback, or_(false(), *chosen))
+
+    def due_statement(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
+    ) -> Select[Any]:
+        """The pending changes that have occurred, with their contexts."""
+        trig = self.settings(journey)
+        old, new = _pair()
         key = policy.key(journey, Event.event_key)
-        return select(
+        return marks.pending(
+            journey,
+            now,
+            trig.lookback,
             Event.customer_id.label("customer_id"),
             key.label("occurrence_key"),
             Event.occurred_at.label("occurred_at"),
             func.jsonb_build_object("old_tier", old, "new_tier", new).label("context"),
-        ).where(*window, or_(*chosen), policy.not_enrolled(journey, Event.customer_id, key))
+        )
+
+    def after_enrolling(
+        self, session: Session, journey: Journey, now: dt.datetime, scope: Scope, entered: Sequence[Any]
+    ) -> None:
+        """Those who entered leave the pending changes; the journey's mark moves (`enroll.marks`)."""
+        lookback = self.settings(journey).lookback
+        among = marks.pool(session, journey, now, scope.tier_order)
+        marks.keep(session, journey, now, among, lookback, scope.events_committed, entered, scope.tier_order)
 
     def latest(
         self, session: Session, journey: Journey, customer: Customer, now: dt.datetime, scope: Scope

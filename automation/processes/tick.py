@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import ColumnElement, Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from automation.campaigns import queued as queued_campaigns
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.enroll import entry as enroll
-from automation.enroll import removed
+from automation.enroll import marks, removed
 from automation.enroll.kinds import kind_of
 from automation.loyalty.tick import advance_accounts, birthday_points
 from automation.store import statistics
@@ -167,6 +167,7 @@ def tick(
         report.enrolled.update(queued_campaigns.enroll_pending(session_factory, catalog, now))
         report.loyalty = advance_accounts(session_factory, catalog.programme, now)
         birthday_points(session_factory, catalog.programme, now)
+        scope = replace(catalog.scope(default_tz), events_committed=marks.frontier(engine))
         for journey in catalog.active():
             # Each journey in its own transaction: one journey's failure is its own.
             try:
@@ -174,7 +175,7 @@ def tick(
                     _without_jit(session)
                     exited = enroll.exits(session, journey, now)
                     if kind_of(journey).enrolls_at_tick:
-                        added = enroll.enroll_due(session, journey, now, catalog.scope(default_tz))
+                        added = enroll.enroll_due(session, journey, now, scope)
                         statistics.keep_up(session, Enrollment.__tablename__, added)
                         report.enrolled[journey.id] = added
                 report.exited += exited

@@ -33,6 +33,7 @@ from automation.store.models import (
     Delivery,
     Enrollment,
     EnrollmentWait,
+    EntryPending,
     Event,
     LoyaltyAccount,
     LoyaltyLot,
@@ -114,6 +115,7 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
         ),
     )
     s.execute(delete(EnrollmentWait).where(EnrollmentWait.customer_id == customer_id))
+    s.execute(delete(EntryPending).where(EntryPending.customer_id == customer_id))
     done["deliveries_skipped"] = _count(
         s,
         update(Delivery)

@@ -685,6 +685,36 @@ class Watermark(Base):
     last_id: Mapped[int] = mapped_column(BigId)
 
 
+class EntryMark(Base):
+    """How far an event journey's tick has read the events (`enroll.marks`), under which entry rules.
+
+    `last_id` is an id below which every event was committed when it was read;
+    `read_at` the `now` of that tick. A change of the rules or an earlier `now`
+    reads the whole look-back again.
+    """
+
+    __tablename__ = "entry_marks"
+
+    journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rules: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[int] = mapped_column(BigId)
+    read_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class EntryPending(Base):
+    """An event an event journey has read and not enrolled (audience, cool-down, not yet occurred).
+
+    Read again by every tick until it enrolls or leaves the look-back.
+    """
+
+    __tablename__ = "entry_pending"
+
+    journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class DeliveryTally(Numbered, Base):
     """Changes of the ledger's counts per key, appended by a trigger (`automation.store.tallies`)."""
 
