@@ -5,7 +5,8 @@ experiment's send step (`core.arms.Design`); its arm is the one recorded on that
 delivery, held out or not. It converted when the journey's goal event followed
 within the goal window after the step fell due (the same instant for every arm,
 so a held-out entrant is measured exactly like a messaged one); its revenue is
-the sum of those goal events' `total`. Sent, delivered, opened and clicked count
+the sum of those goal events' `total`. Both are read from the conversion ledger
+(`automation.store.conversions`, where that rule is written). Sent, delivered, opened and clicked count
 entrants whose message (or its retry) got that far. Customers of the global
 control group are no arm of any journey's experiment: they are counted apart.
 """
@@ -25,10 +26,11 @@ from automation.core.journeys import Goal, Journey
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
-from automation.insight.reporting import feedback_sql, plus
+from automation.insight.reporting import feedback_sql, fold_conversions
 from automation.store.filter_sql import json_typed
-from automation.store.models import Delivery, Enrollment, SplitDecision
+from automation.store.models import Conversion, Delivery, Enrollment, SplitDecision
 from automation.store.models import Event as EventRow
+from automation.store.sqlutil import plus
 
 
 @dataclass
@@ -123,21 +125,14 @@ def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str
             row = rows[arm]
             row.sent, row.delivered, row.opened, row.clicked = n_sent, n_delivered, n_opened, n_clicked
     if journey.goal is not None:
-        goal = journey.goal
-        window = _goal_window(s, goal, first.c.customer_id, first.c.anchor)
-        for arm, n in s.execute(
-            select(first.c.arm, func.count()).where(exists().where(window)).group_by(first.c.arm)
+        c = Conversion
+        for arm, n, revenue in s.execute(
+            select(c.arm, func.count(), func.sum(c.revenue))
+            .where(c.journey_id == journey.id, c.step_id == design.step_id, c.anchored)
+            .group_by(c.arm)
         ):
             if arm in rows:
-                rows[arm].converted = n
-        total = json_typed("total", "number", EventRow.properties)
-        for arm, revenue in s.execute(
-            select(first.c.arm, func.coalesce(func.sum(total), 0))
-            .join(EventRow, window)
-            .group_by(first.c.arm)
-        ):
-            if arm in rows:
-                rows[arm].revenue = float(revenue)
+                rows[arm].converted, rows[arm].revenue = n, float(revenue or 0)
     return rows, control
 
 
@@ -231,9 +226,10 @@ def result(
 
 
 def results(
-    sessions: sessionmaker[Session], journey: Journey, global_holdout_pct: float = 0.0
+    sessions: sessionmaker[Session], catalog: Catalog, journey: Journey, global_holdout_pct: float = 0.0
 ) -> list[ExperimentResult]:
-    """Every experiment of `journey` with its figures (none when it has no experiment)."""
+    """Every experiment of `journey` (of `catalog`) with its figures (none when it has no experiment)."""
+    fold_conversions(sessions, catalog)
     with sessions() as s:
         return [result(s, journey, d, global_holdout_pct) for d in arms.designs(journey)]
 
@@ -249,7 +245,7 @@ def show(
         raise UserError(
             f"journey {journey_id!r} has no experiment: no `holdout`, no send with `variants`, no `split`"
         )
-    return results(sessions, journey, global_holdout_pct)
+    return results(sessions, catalog, journey, global_holdout_pct)
 
 
 def listing(catalog: Catalog) -> list[tuple[Journey, arms.Design]]:
