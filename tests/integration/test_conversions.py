@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.journeys import Goal
 from automation.core.statuses import DeliveryStatus
+from automation.insight import reporting
 from automation.store import conversions
 from automation.store.models import Conversion, ConversionQueue, Delivery, Enrollment, Event
 from tests.harness import utc
@@ -26,6 +27,7 @@ T0 = utc("2026-11-01T00:00:00Z")
 JOURNEYS = ("thanks", "welcome", "nogoal")
 STATUSES = (DeliveryStatus.SENT, DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED)
 CUSTOMERS = [f"c{i}" for i in range(12)]
+RANGES = ((None, None), (T0 + dt.timedelta(days=3), T0 + dt.timedelta(days=12)))
 
 
 def _minutes(rng: random.Random, parity: int) -> dt.datetime:
@@ -71,9 +73,21 @@ def _check(sessions: sessionmaker[Session], goals: Mapping[str, Goal]) -> dict[i
     with sessions.begin() as s:
         conversions.fold(s, goals)
     with sessions() as s:
-        direct = _direct(s.scalars(select(Delivery)), s.scalars(select(Event)), goals)
+        found = list(s.scalars(select(Delivery)))
+        direct = _direct(found, s.scalars(select(Event)), goals)
         expected = {k: (c, a, None if r is None else round(r, 6)) for k, (c, a, r) in direct.items()}
         assert _ledger(s) == expected
+        for since, until in RANGES:  # what `automation status` counts: converted enrollments
+            for jid in goals:
+                converted = {
+                    d.enrollment_id
+                    for d in found
+                    if d.journey_id == jid
+                    and direct.get(d.id, (False,))[0]
+                    and (since is None or d.due_at >= since)
+                    and (until is None or d.due_at < until)
+                }
+                assert reporting._conversions(s, jid, since, until) == len(converted)
     return expected
 
 
