@@ -214,7 +214,7 @@ def run_demo(
     stats = reporting.status(runtime.sessions, catalog)
     journey = catalog.journeys.get(EXPERIMENT)
     found = (
-        experiments.results(runtime.sessions, journey, settings.global_holdout_pct)
+        experiments.results(runtime.sessions, catalog, journey, settings.global_holdout_pct)
         if journey is not None
         else []
     )

@@ -5,18 +5,18 @@ experiment's send step (`core.arms.Design`); its arm is the one recorded on that
 delivery, held out or not. It converted when the journey's goal event followed
 within the goal window after the step fell due (the same instant for every arm,
 so a held-out entrant is measured exactly like a messaged one); its revenue is
-the sum of those goal events' `total`. Sent, delivered, opened and clicked count
+the sum of those goal events' `total`. Both are read from the conversion ledger
+(`automation.store.conversions`, where that rule is written). Sent, delivered, opened and clicked count
 entrants whose message (or its retry) got that far. Customers of the global
 control group are no arm of any journey's experiment: they are counted apart.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import arms, assignment
@@ -25,10 +25,12 @@ from automation.core.journeys import Goal, Journey
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
-from automation.insight.reporting import feedback_sql, plus
+from automation.insight.reporting import feedback_sql, fold_conversions
+from automation.store import tallies
 from automation.store.filter_sql import json_typed
-from automation.store.models import Delivery, Enrollment, SplitDecision
+from automation.store.models import Conversion, Delivery, Enrollment, SplitDecision
 from automation.store.models import Event as EventRow
+from automation.store.sqlutil import plus
 
 
 @dataclass
@@ -76,16 +78,6 @@ class ExperimentResult:
         return out
 
 
-def _first(journey: Journey, step_id: str) -> Select[int, str, str | None, dt.datetime]:
-    """Each entrant's first delivery at the step: enrollment, customer, arm, the instant it fell due."""
-    return select(
-        Delivery.enrollment_id,
-        Delivery.customer_id,
-        Delivery.arm,
-        func.coalesce(Delivery.first_due_at, Delivery.due_at).label("anchor"),
-    ).where(Delivery.journey_id == journey.id, Delivery.step_id == step_id, Delivery.retry_of.is_(None))
-
-
 def _goal_window(s: Session, goal: Goal, customer_id: Any, anchor: Any) -> ColumnElement[bool]:
     """The customer's goal events within the goal window after `anchor`."""
     return and_(
@@ -96,48 +88,64 @@ def _goal_window(s: Session, goal: Goal, customer_id: Any, anchor: Any) -> Colum
     )
 
 
+#: What an experiment counts per arm at its step: entrants, then those sent, delivered, opened, clicked.
+REACH = ("entrants", "sent", "delivered", "opened", "clicked")
+
+
+def _reach(s: Session, journey_id: str, step_id: str) -> dict[str | None, list[int]]:
+    """Per arm, `REACH` at the step: summed from the ledger's tallies, where a row is an entrant,
+    then corrected over the enrollments with a retry there (one entrant, several rows)."""
+    out: dict[str | None, list[int]] = {}
+    at_step = {"journey_id": journey_id, "step_id": step_id}
+    for (arm, status), c in tallies.counted(s, tallies.DELIVERIES, ("arm", "status"), match=at_step).items():
+        sent = status == DeliveryStatus.SENT
+        got = (c["n"], c["n"] if sent else 0, c["delivered"] if sent else 0, c["opened"], c["clicked"])
+        out[arm] = [a + b for a, b in zip(out.get(arm, [0] * len(REACH)), got, strict=True)]
+    here = and_(Delivery.journey_id == journey_id, Delivery.step_id == step_id)
+    retried = select(Delivery.enrollment_id).where(here, Delivery.retry_of.is_not(None))
+    sent = Delivery.status == DeliveryStatus.SENT
+    flags = (
+        Delivery.retry_of.is_not(None),
+        sent,
+        and_(sent, feedback_sql()["delivered"]),
+        Delivery.opened_at.is_not(None),
+        Delivery.clicked_at.is_not(None),
+    )
+    chains: dict[tuple[int, str | None], list[Any]] = {}
+    for eid, arm, *flagged in s.execute(
+        select(Delivery.enrollment_id, Delivery.arm, *(case((f, 1), else_=0) for f in flags)).where(
+            here, Delivery.enrollment_id.in_(retried)
+        )
+    ):
+        chains.setdefault((eid, arm), []).append(flagged)
+    for (_, arm), chain in chains.items():
+        fix = out.setdefault(arm, [0] * len(REACH))
+        fix[0] -= sum(row[0] for row in chain)  # a retry is no new entrant
+        for i in range(1, len(REACH)):  # one entrant, however many of its rows got there
+            fix[i] += max(row[i] for row in chain) - sum(row[i] for row in chain)
+    return out
+
+
 def _counts(s: Session, journey: Journey, design: arms.Design) -> tuple[dict[str, ArmResult], int]:
     rows = {arm: ArmResult(arm, weight) for arm, weight in design.arms}
-    first = _first(journey, design.step_id).subquery()
     control = 0
-    for arm, n in s.execute(select(first.c.arm, func.count()).group_by(first.c.arm)):
-        if arm in rows:
-            rows[arm].entrants = n
-        elif arm == assignment.GLOBAL_CONTROL:
-            control = n
-    reached = feedback_sql()["delivered"]
-    sent = Delivery.status == DeliveryStatus.SENT
-    entrant = Delivery.enrollment_id
-    for arm, n_sent, n_delivered, n_opened, n_clicked in s.execute(
-        select(
-            Delivery.arm,
-            func.count(func.distinct(case((sent, entrant)))),
-            func.count(func.distinct(case((and_(sent, reached), entrant)))),
-            func.count(func.distinct(case((Delivery.opened_at.is_not(None), entrant)))),
-            func.count(func.distinct(case((Delivery.clicked_at.is_not(None), entrant)))),
-        )
-        .where(Delivery.journey_id == journey.id, Delivery.step_id == design.step_id)
-        .group_by(Delivery.arm)
-    ):
+    reach = _reach(s, journey.id, design.step_id)
+    for arm, (entrants, n_sent, n_delivered, n_opened, n_clicked) in reach.items():
         if arm in rows:
             row = rows[arm]
-            row.sent, row.delivered, row.opened, row.clicked = n_sent, n_delivered, n_opened, n_clicked
+            row.entrants, row.sent, row.delivered = entrants, n_sent, n_delivered
+            row.opened, row.clicked = n_opened, n_clicked
+        elif arm == assignment.GLOBAL_CONTROL:
+            control = entrants
     if journey.goal is not None:
-        goal = journey.goal
-        window = _goal_window(s, goal, first.c.customer_id, first.c.anchor)
-        for arm, n in s.execute(
-            select(first.c.arm, func.count()).where(exists().where(window)).group_by(first.c.arm)
+        c = Conversion
+        for arm, n, revenue in s.execute(
+            select(c.arm, func.count(), func.sum(c.revenue))
+            .where(c.journey_id == journey.id, c.step_id == design.step_id, c.anchored)
+            .group_by(c.arm)
         ):
             if arm in rows:
-                rows[arm].converted = n
-        total = json_typed("total", "number", EventRow.properties)
-        for arm, revenue in s.execute(
-            select(first.c.arm, func.coalesce(func.sum(total), 0))
-            .join(EventRow, window)
-            .group_by(first.c.arm)
-        ):
-            if arm in rows:
-                rows[arm].revenue = float(revenue)
+                rows[arm].converted, rows[arm].revenue = n, float(revenue or 0)
     return rows, control
 
 
@@ -231,9 +239,10 @@ def result(
 
 
 def results(
-    sessions: sessionmaker[Session], journey: Journey, global_holdout_pct: float = 0.0
+    sessions: sessionmaker[Session], catalog: Catalog, journey: Journey, global_holdout_pct: float = 0.0
 ) -> list[ExperimentResult]:
-    """Every experiment of `journey` with its figures (none when it has no experiment)."""
+    """Every experiment of `journey` (of `catalog`) with its figures (none when it has no experiment)."""
+    fold_conversions(sessions, catalog)
     with sessions() as s:
         return [result(s, journey, d, global_holdout_pct) for d in arms.designs(journey)]
 
@@ -249,7 +258,7 @@ def show(
         raise UserError(
             f"journey {journey_id!r} has no experiment: no `holdout`, no send with `variants`, no `split`"
         )
-    return results(sessions, journey, global_holdout_pct)
+    return results(sessions, catalog, journey, global_holdout_pct)
 
 
 def listing(catalog: Catalog) -> list[tuple[Journey, arms.Design]]:

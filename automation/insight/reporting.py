@@ -3,8 +3,9 @@
 Every figure is one grouped query over the ledger. A delivery belongs to a time
 range by its `due_at`, the instant it was (or will be) judged and sent. A
 conversion is an enrollment with a sent delivery followed, within the
-journey's goal window, by the goal event; exits by the goal event are counted
-beside it. What the provider said about a message is one word
+journey's goal window, by the goal event (counted over the conversion ledger,
+`automation.store.conversions`, where that rule is written); exits by the goal
+event are counted beside it. What the provider said about a message is one word
 (`automation.core.outcomes`); `said_sql` is the same rule in SQL. Delivered,
 bounced, complained and unsubscribed rates are shares of the messages sent.
 """
@@ -16,21 +17,20 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, Select, and_, case, exists, func, literal, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, func, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core import outcomes
-from automation.core.journeys import Goal
 from automation.core.records import WELL_KNOWN
 from automation.core.statuses import REPORTED, UNSETTLED, DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
 from automation.insight import funnel
 from automation.insight.position import position
+from automation.store import conversions as ledger
 from automation.store import engagement, tallies
 from automation.store import topics as topic_choices
-from automation.store.models import Coupon, Customer, CustomerEventStat, Delivery, Enrollment
-from automation.store.models import Event as EventRow
+from automation.store.models import Conversion, Coupon, Customer, CustomerEventStat, Delivery, Enrollment
 
 FEEDBACK = engagement.FEEDBACK
 
@@ -117,13 +117,6 @@ def _in_range(col: Any, since: dt.datetime | None, until: dt.datetime | None) ->
     return and_(*parts)
 
 
-def plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
-    """`col + delta` in SQL on PostgreSQL and SQLite."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
-    return col + literal(delta, Interval())
-
-
 def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, JourneyStats]:
     out = {
         jid: JourneyStats(jid, j.name, goal=j.goal.event if j.goal else None, paused=not j.enabled)
@@ -136,18 +129,21 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
     return out
 
 
-def _conversions(s: Session, journey_id: str, goal: Goal, due: ColumnElement[bool]) -> int:
-    """Enrollments with a sent delivery (`due` selects which) followed by the goal within its window."""
-    converted = exists().where(
-        EventRow.customer_id == Delivery.customer_id,
-        EventRow.name == goal.event,
-        EventRow.occurred_at > Delivery.due_at,
-        EventRow.occurred_at <= plus(s, Delivery.due_at, goal.within),
-    )
+def fold_conversions(sessions: sessionmaker[Session], catalog: Catalog) -> None:
+    """Bring the conversion ledger up to date with the catalog's goals: what every reader of it does first."""
+    goals = {jid: j.goal for jid, j in catalog.journeys.items() if j.goal is not None}
+    with sessions.begin() as s:
+        ledger.fold(s, goals)
+
+
+def _conversions(s: Session, journey_id: str, since: dt.datetime | None, until: dt.datetime | None) -> int:
+    """Enrollments with a sent delivery due in the range followed by the goal within its window."""
     return int(
         s.scalar(
-            select(func.count(func.distinct(Delivery.enrollment_id))).where(
-                Delivery.journey_id == journey_id, Delivery.status == DeliveryStatus.SENT, due, converted
+            select(func.count(func.distinct(Conversion.enrollment_id))).where(
+                Conversion.journey_id == journey_id,
+                Conversion.converted,
+                _in_range(Conversion.due_at, since, until),
             )
         )
         or 0
@@ -162,14 +158,14 @@ def conversions(
     journey_id: str | None = None,
 ) -> int:
     """The conversions `status` counts over every journey of the catalog (or the one named), nothing else."""
+    fold_conversions(sessions, catalog)
     with sessions() as s:
-        due = _in_range(Delivery.due_at, since, until)
         goals = [
-            (jid, j.goal)
+            jid
             for jid, j in sorted(catalog.journeys.items())
             if j.goal is not None and journey_id in (None, jid)
         ]
-        return sum(_conversions(s, jid, goal, due) for jid, goal in goals)
+        return sum(_conversions(s, jid, since, until) for jid in goals)
 
 
 def status(
@@ -180,6 +176,7 @@ def status(
     journey_id: str | None = None,
 ) -> list[JourneyStats]:
     """Per journey (or the one named): active enrollments now; deliveries, feedback and conversions."""
+    fold_conversions(sessions, catalog)
     with sessions() as s:
         stats = _stats(s, catalog, journey_id)
         for jid, count in s.execute(
@@ -230,7 +227,7 @@ def status(
                 row.steps = funnel.steps(s, journey, binned)
             if journey is None or journey.goal is None:
                 continue
-            row.conversions = _conversions(s, journey.id, journey.goal, due)
+            row.conversions = _conversions(s, journey.id, since, until)
             row.goal_exits = int(
                 s.scalar(
                     select(func.count()).where(

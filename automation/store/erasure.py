@@ -28,6 +28,8 @@ from automation.core.statuses import PENDING, DeliveryStatus, EnrollmentState
 from automation.store.models import (
     AnonymousEvent,
     AnonymousId,
+    Conversion,
+    ConversionQueue,
     Customer,
     CustomerEventStat,
     Delivery,
@@ -150,4 +152,8 @@ def forget(s: Session, customer_id: str, now: dt.datetime) -> Forgotten:
     if customer is not None:
         s.delete(customer)
         done["profile"] = 1
+    # The conversion ledger and its queue copy the id: its rows go now, not at the next fold
+    # (which would find nothing of it either; the pseudonym is queued in its place).
+    s.execute(delete(Conversion).where(Conversion.customer_id == customer_id))
+    s.execute(delete(ConversionQueue).where(ConversionQueue.customer_id == customer_id))
     return done

@@ -735,6 +735,50 @@ class DeliveryTally(Numbered, Base):
     unsubscribed: Mapped[int] = mapped_column(BigInteger)
 
 
+class Conversion(Base):
+    """A delivery that a goal event of its journey followed (the rules: `automation.store.conversions`)."""
+
+    __tablename__ = "conversions"
+
+    delivery_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    journey_id: Mapped[str] = mapped_column(String(128))
+    step_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(64))
+    enrollment_id: Mapped[int] = mapped_column(BigId)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Sent, and a goal event followed within the window after `due_at` (`automation status`).
+    converted: Mapped[bool] = mapped_column(Boolean)
+    #: The step's first delivery, and a goal event followed within the window after the step fell due.
+    anchored: Mapped[bool] = mapped_column(Boolean)
+    #: The `total` of the goal events that anchored it (an experiment's revenue).
+    revenue: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index(None, "journey_id", "due_at"),
+        Index(None, "journey_id", "step_id", "arm"),
+        Index(None, "customer_id"),
+    )
+
+
+class ConversionGoal(Base):
+    """The goal each journey's conversions were last computed for: another goal recomputes them."""
+
+    __tablename__ = "conversion_goals"
+
+    journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event: Mapped[str] = mapped_column(String(128))
+    within_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConversionQueue(Numbered, Base):
+    """A customer whose deliveries or events changed since the last fold, appended by triggers."""
+
+    __tablename__ = "conversion_queue"
+
+    customer_id: Mapped[str] = mapped_column(String(128))
+
+
 class ProviderEventTally(Numbered, Base):
     """Changes of the count of provider events per UTC day, provider and type, appended by a trigger."""
 

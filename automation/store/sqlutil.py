@@ -9,12 +9,14 @@ default) they fall back to the row-by-row forms, which are fast enough there.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    Interval,
     String,
     Table,
     any_,
@@ -213,3 +215,10 @@ def utc_time_of_day(session: Session, instant: Any) -> ColumnElement[str]:
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", instant), "HH24:MI:SS", type_=String)
     return func.substr(instant, 12, 8)
+
+
+def plus(session: Session, col: Any, delta: dt.timedelta) -> Any:
+    """`col + delta` in SQL on PostgreSQL and SQLite."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{int(delta.total_seconds())} seconds")
+    return col + literal(delta, Interval())

@@ -20,6 +20,8 @@ from sqlalchemy import func, select
 from automation.config import load_settings
 from automation.store import retention
 from automation.store.models import (
+    Conversion,
+    ConversionQueue,
     Customer,
     CustomerEventStat,
     Delivery,
@@ -138,6 +140,8 @@ def test_forget_during_a_journey_skips_its_queued_message_and_a_new_identify_sta
         assert s.scalar(select(func.count()).select_from(Event)) == 0
         assert s.scalar(select(func.count()).select_from(CustomerEventStat)) == 0
         assert s.scalar(select(func.count()).select_from(TopicChoice)) == 0
+        for copied in (Conversion.customer_id, ConversionQueue.customer_id):
+            assert s.scalar(select(func.count()).where(copied == "c1")) == 0
         [suppression] = s.scalars(select(Suppression))
         assert suppression.address == address_hash("ada@example.com")
 

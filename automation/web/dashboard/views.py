@@ -72,7 +72,7 @@ class Views:
                 "flow": flow(journey),
                 "counts": counts,
                 "funnel": journey_stats.funnel(self.sessions, catalog, journey_id),
-                "experiments": experiments.results(self.sessions, journey),
+                "experiments": experiments.results(self.sessions, catalog, journey),
                 "yaml": source.read_text(encoding="utf-8"),
                 "source": source.name,
                 "page": "journeys",
