@@ -13,6 +13,7 @@ from automation.config import load_settings
 from automation.core.clv import FitError
 from automation.errors import UserError
 from automation.insight.refresh import refresh as run_refresh
+from automation.insight.reporting import fold_conversions
 from automation.insight.validation import validate as run_validate
 from automation.processes.runtime import build_runtime
 
@@ -26,10 +27,15 @@ app.add_typer(insight_app, name="insight")
 def refresh(
     now: Annotated[str | None, instant("Predict as of this instant (default: now).")] = None,
 ) -> None:
-    """Recompute every customer's RFM scores and segment, p_alive, expected orders and predicted value."""
+    """Recompute every customer's RFM scores and segment, p_alive, expected orders and predicted value.
+
+    The conversion ledger is folded first, as the daily run in the scheduler does.
+    """
     at = parse_now(now)
     settings = load_settings()
-    done = run_refresh(build_runtime(settings).sessions, settings.order_event, at)
+    runtime = build_runtime(settings)
+    fold_conversions(runtime.sessions, runtime.catalogs.current)
+    done = run_refresh(runtime.sessions, settings.order_event, at)
     console.print(done.summary())
 
 

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.clv import predict
@@ -118,9 +118,16 @@ def test_the_commands_refresh_and_validate(pg_url: str) -> None:
     _load(db.sessions(engine))
     engine.dispose()
     env = {"DATABASE_URL": pg_url}
+    engine = db.make_engine(pg_url)
+    queued = text("SELECT count(*) FROM conversion_queue")
+    with engine.connect() as conn:
+        assert conn.scalar(queued) != 0
     done = cli("insight", "refresh", "--now", "2026-07-01T00:00:00Z", env=env)
     assert done.returncode == 0, done.stderr
     assert "RFM scores for 10 customers; predictions for 10" in done.stdout
+    with engine.connect() as conn:
+        assert conn.scalar(queued) == 0
+    engine.dispose()
     later = [
         track(f"c{i}", "order_placed", "2026-06-15T09:00:00Z", f"later-{i}", total=20)
         for i in (0, 2, 4, 6, 8)
