@@ -10,6 +10,7 @@ default) they fall back to the row-by-row forms, which are fast enough there.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -123,7 +124,8 @@ def upsert_many(
             f"SELECT {names}, 0 AS copied_n FROM {target.name} WITH NO DATA"
         )
     )
-    copied = [(*(r[c] for c in columns), n) for n, r in enumerate(rows)]
+    values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
+    copied = [(*values(r), n) for n, r in enumerate(rows)]
     copy_into(session, staged, [*columns, "copied_n"], copied)
     sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in conflict)
     action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
