@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 #: Sorts lots without expiry after every lot that has one.
 _NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -43,9 +44,12 @@ class NotEnoughPoints(ValueError):
     """A redemption larger than the spendable balance; nothing was changed."""
 
 
-@dataclass(frozen=True)
-class Txn:
-    """One appended transaction: `points` is signed (what the customer's total gains or loses)."""
+class Txn(NamedTuple):
+    """One appended transaction: `points` is signed (what the customer's total gains or loses).
+
+    A named tuple: ingest and `recompute` make one or two for every event, and a tuple is made
+    several times faster than a frozen dataclass.
+    """
 
     key: str
     kind: TxnKind

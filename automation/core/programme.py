@@ -95,7 +95,16 @@ class Points(_Strict):
         return multipliers
 
     def rule_for(self, event: str) -> EarnRule | None:
-        return next((r for r in self.earn if r.event == event), None)
+        return self._rules.get(event)
+
+    @cached_property
+    def _rules(self) -> dict[str, EarnRule]:
+        """Looked up on every event a ledger applies: the first rule of each event, once (frozen)."""
+        rules: dict[str, EarnRule] = {}
+        for rule in self.earn:
+            if rule.event is not None:
+                rules.setdefault(rule.event, rule)
+        return rules
 
     def birthday_points(self) -> int:
         return next((r.birthday for r in self.earn if r.birthday is not None), 0)

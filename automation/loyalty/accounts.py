@@ -56,7 +56,7 @@ def lots_of(session: Session, wanted: list[str]) -> dict[str, list[Lot]]:
     money = [_LOT_FIELDS.index(name) for name in _MONEY]
     lots: dict[str, list[Lot]] = {cid: [] for cid in wanted}
     query = select(*columns).where(among(session, table.c.customer_id, wanted))
-    for cid, *values in session.execute(query):
+    for cid, *values in session.execute(query).all():
         for n in money:
             values[n] = float(values[n])
         lots[cid].append(Lot(*values))
@@ -108,7 +108,8 @@ def next_at(account: Account) -> dt.datetime | None:
 
 
 def _lot_row(cid: str, lot: Lot) -> dict[str, Any]:
-    row: dict[str, Any] = {"customer_id": cid, **{name: getattr(lot, name) for name in _LOT_FIELDS}}
+    # A lot's __dict__ holds exactly its fields (a plain dataclass): copied whole, not field by field.
+    row: dict[str, Any] = {"customer_id": cid, **lot.__dict__}
     for name in _MONEY:
         row[name] = Decimal(str(round(row[name], 2)))
     return row

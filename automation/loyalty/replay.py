@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,7 +32,7 @@ from automation.core.records import Track
 from automation.core.tiering import TierState
 from automation.errors import PointsRefusal
 from automation.loyalty.accounts import Account
-from automation.loyalty.events import Outcome, apply_one, relevant, retier
+from automation.loyalty.events import Outcome, apply_one, retier
 from automation.store.models import Customer, Event, LoyaltyAccount, LoyaltyLot, LoyaltyTransaction
 
 #: Rows fetched per round trip of each stream.
@@ -105,7 +106,14 @@ def _causes(session: Session, programme: Programme, customer: str | None) -> Ite
         t.id,
     )
     tracks = ((cid, at, n, Track(cid, name, key, at, props)) for cid, at, n, name, key, props in events)
-    adjusts = ((cid, at, n, _Adjustment(cid, key, points, at)) for cid, at, n, key, points in adjustments)
+    first = next(adjustments, None)
+    if first is None:  # the usual case: no manual adjustments, so nothing to merge row by row
+        yield from tracks
+        return
+    adjusts = (
+        (cid, at, n, _Adjustment(cid, key, points, at))
+        for cid, at, n, key, points in itertools.chain([first], adjustments)
+    )
     yield from heapq.merge(tracks, adjusts, key=lambda c: (c[0], c[1], c[2]))
 
 
@@ -163,7 +171,7 @@ def _rebuilt(
         if isinstance(cause, _Adjustment):
             until = points.expire.expires_at(cause.at) if points.expire else None
             account.ledger.adjust(cause.key.removeprefix("adjust:"), cause.points, cause.at, until, "")
-        elif relevant(programme, cause.event):
+        else:
             try:
                 apply_one(programme, account, cause, out)
             except PointsRefusal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -125,7 +126,8 @@ def upsert_many(
             f"SELECT {names}, 0 AS copied_n FROM {target.name} WITH NO DATA"
         )
     )
-    copied = [(*(r[c] for c in columns), n) for n, r in enumerate(rows)]
+    values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
+    copied = [(*values(r), n) for n, r in enumerate(rows)]
     copy_into(session, staged, [*columns, "copied_n"], copied)
     sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in conflict)
     action = f"DO UPDATE SET {sets}" if update else "DO NOTHING"
