@@ -106,9 +106,15 @@ class TriggerKind(ABC, Generic[M]):
     def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
         """`file:line:col: message` for settings only the catalog can judge (known tiers, ...).
 
-        `programme` is `loyalty.yaml`'s (None when there is none).
+        `programme` is `loyalty.yaml`'s (None when there is none). A journey its programme could
+        never fire is an error at load time, not a silent no-op.
         """
-        return []
+        lacking = self.lacking(programme)
+        return [] if lacking is None else [f"{where('trigger', self.name)}: {self.name} needs {lacking}"]
+
+    def lacking(self, programme: Programme | None) -> str | None:
+        """What the kind needs from `loyalty.yaml` that `programme` lacks; None when nothing."""
+        return None
 
     def candidates(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

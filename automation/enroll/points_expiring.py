@@ -23,7 +23,7 @@ from automation.core.journeys import Journey, PointsExpiringTrigger
 from automation.core.planner import Occurrence
 from automation.core.programme import Programme
 from automation.enroll import lookup
-from automation.enroll.kind import Candidate, Found, Scope, TriggerKind, Where
+from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.store.models import Customer, LoyaltyLot
 
 
@@ -69,15 +69,10 @@ class PointsExpiringKind(TriggerKind[PointsExpiringTrigger]):
     model = PointsExpiringTrigger
     defaults: ClassVar[dict[str, Any]] = {"expiring_points": 0, "expiring_on": None}
 
-    def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
-        """A journey that could never fire is an error at load time, not a silent no-op."""
+    def lacking(self, programme: Programme | None) -> str | None:
         points = programme.points if programme is not None else None
-        if points is not None and points.expire is not None:
-            return []
-        return [
-            f"{where('trigger', self.name)}: points_expiring needs points that expire "
-            "(`points.expire` in loyalty.yaml)"
-        ]
+        expiring = points is not None and points.expire is not None
+        return None if expiring else "points that expire (`points.expire` in loyalty.yaml)"
 
     def candidates(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope

@@ -23,7 +23,7 @@ from automation.core.planner import Occurrence
 from automation.core.programme import Programme, Tiers
 from automation.core.tiering import TierState, at_risk
 from automation.enroll import lookup
-from automation.enroll.kind import Candidate, Found, Scope, TriggerKind, Where
+from automation.enroll.kind import Candidate, Found, Scope, TriggerKind
 from automation.loyalty.accounts import lots_of
 from automation.store.models import Customer, LoyaltyAccount
 
@@ -75,15 +75,14 @@ class TierWillDowngradeKind(TriggerKind[TierWillDowngradeTrigger]):
         "keep_tier_by": 0,
     }
 
-    def problems(self, journey: Journey, where: Where, programme: Programme | None) -> list[str]:
-        """A journey that could never fire is an error at load time, not a silent no-op."""
+    def lacking(self, programme: Programme | None) -> str | None:
         tiers = programme.tiers if programme is not None else None
         if tiers is not None and tiers.downgrade.at == "tier_anniversary":
-            return []
-        return [
-            f"{where('trigger', self.name)}: tier_will_downgrade needs tiers that are reviewed on their "
-            "anniversary (`tiers.downgrade.at: tier_anniversary` in loyalty.yaml)"
-        ]
+            return None
+        return (
+            "tiers that are reviewed on their anniversary "
+            "(`tiers.downgrade.at: tier_anniversary` in loyalty.yaml)"
+        )
 
     def candidates(
         self, session: Session, journey: Journey, now: dt.datetime, scope: Scope
