@@ -193,7 +193,13 @@ def settle(session: Session, delivery_ids: Iterable[int] | None = None) -> None:
         ids = list(delivery_ids)
         if not ids:
             return
-        stmt = stmt.where(Enrollment.id.in_(select(Delivery.enrollment_id).where(Delivery.id.in_(ids))))
+        theirs = Enrollment.id.in_(select(Delivery.enrollment_id).where(Delivery.id.in_(ids)))
+        if session.get_bind().dialect.name == "postgresql":
+            # Two workers recording the last two messages of one enrollment at once would each
+            # see the other's as unsettled and leave it active until the tick's sweep. Locked
+            # first (in id order), the second one's check runs after the first one's commit.
+            session.execute(select(Enrollment.id).where(theirs).order_by(Enrollment.id).with_for_update())
+        stmt = stmt.where(theirs)
     session.execute(
         stmt.values(state=EnrollmentState.COMPLETED), execution_options={"synchronize_session": False}
     )
