@@ -57,11 +57,12 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_customers (
     created_at timestamptz, updated_at timestamptz
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS ingest_events (
-    event_key text, customer_id text, name text, occurred_at timestamptz, properties text, total numeric
+    ord bigint, event_key text, customer_id text, name text, occurred_at timestamptz, properties text,
+    total numeric
 ) ON COMMIT DELETE ROWS;
 """
-_EVENT_COLUMNS = ("event_key", "customer_id", "name", "occurred_at", "properties", "total")
-_EVENT_TYPES = ("text", "text", "text", "timestamptz", "text", "numeric")
+_EVENT_COLUMNS = ("ord", "event_key", "customer_id", "name", "occurred_at", "properties", "total")
+_EVENT_TYPES = ("int8", "text", "text", "text", "timestamptz", "text", "numeric")
 _LOAD = text(
     "SELECT id, " + ", ".join(WELL_KNOWN) + ", traits, trait_times, created_at, updated_at "
     "FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
@@ -76,14 +77,19 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # and customers not staged (orders only, already known) get their facts updated.
 # A batch that read no customers (`_unread`) inserts its unknown ones as empty rows
 # (`missing`), as `_add_new` makes them, and leaves the known ones unlocked and unwritten.
-# Events go in key order, so the unique index is written leaf by leaf rather than at random;
-# customers, then statistics, are written in key order too, so that batches which do not
+# Events go in key order, so the unique index is written leaf by leaf rather than at random,
+# but take their ids in the order they came (`ord`, numbered before the insert sorts them):
+# the ledger applied them in that order, and `loyalty recompute` replays events of one instant
+# by id, so it must see them in that order too. Customers, then statistics, are written in key order too, so that batches which do not
 # lock their customers first cannot deadlock each other or one that does.
 _APPLY = (
     """
-    WITH {staged}ins AS (
-        INSERT INTO events (event_key, customer_id, name, occurred_at, properties, received_at)
-        SELECT event_key, customer_id, name, occurred_at, properties::jsonb, :now FROM ingest_events
+    WITH {staged}numbered AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id, s.*
+        FROM (SELECT * FROM ingest_events ORDER BY ord) AS s
+    ), ins AS (
+        INSERT INTO events (id, event_key, customer_id, name, occurred_at, properties, received_at)
+        SELECT id, event_key, customer_id, name, occurred_at, properties::jsonb, :now FROM numbered
         ORDER BY event_key
         ON CONFLICT (event_key) DO NOTHING
         RETURNING event_key, customer_id, name, occurred_at
@@ -151,9 +157,9 @@ _APPLY_COPIED = text(_APPLY.replace("{staged}", ""))
 _APPLY_JSON = text(
     _APPLY.replace(
         "{staged}",
-        "ingest_events AS (SELECT e->>0 AS event_key, e->>1 AS customer_id, e->>2 AS name, "
+        "ingest_events AS (SELECT ord, e->>0 AS event_key, e->>1 AS customer_id, e->>2 AS name, "
         "CAST(e->>3 AS timestamptz) AS occurred_at, e->4 AS properties, CAST(e->>5 AS numeric) AS total "
-        "FROM jsonb_array_elements(CAST(:events AS jsonb)) AS e), ",
+        "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS a(e, ord)), ",
     )
 )
 
@@ -374,6 +380,7 @@ def _write(session: Session, records: list[Record], states: dict[str, _State], a
         statement = _APPLY_COPIED
         rows = [
             (
+                n,
                 t.event_key,
                 t.customer_id,
                 t.event,
@@ -381,7 +388,7 @@ def _write(session: Session, records: list[Record], states: dict[str, _State], a
                 json.dumps(t.properties),
                 total(t),
             )
-            for t in tracks.values()
+            for n, t in enumerate(tracks.values())
         ]
         copy_into(session, "ingest_events", _EVENT_COLUMNS, rows, _EVENT_TYPES)
     topic_choices.record_identifies(session, records, applying.how)

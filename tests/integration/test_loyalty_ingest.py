@@ -291,3 +291,27 @@ def test_a_batch_of_thousands_of_orders_stores_every_lot_and_balance(
         lots = s.scalar(select(func.count()).select_from(LoyaltyLot))
         points = s.scalar(select(func.sum(LoyaltyAccount.pending_points)))
     assert (lots, points) == (2500, sum(10 + n % 7 for n in range(2500)))
+
+
+@pytest.mark.parametrize("others", [0, 1500], ids=["small batch", "copied batch"])
+def test_orders_of_one_instant_are_replayed_in_the_order_they_came(
+    store: sessionmaker[Session], programme: Programme, others: int
+) -> None:
+    """Two orders at one instant cross silver: the first came as bronze, the second made silver.
+
+    Their keys sort the other way round ("o-10" before "o-9"), as the database writes them;
+    recompute must still replay them as they came, or the second order's points would differ.
+    """
+    padding = [order(f"p{n}", f"p-{n}", "2026-01-03T10:00:00Z", 10) for n in range(others)]
+    run(
+        store,
+        programme,
+        order("c6", "o-1", "2026-01-02T10:00:00Z", 150),
+        *padding,
+        order("c6", "o-9", "2026-01-05T10:00:00Z", 30),
+        order("c6", "o-10", "2026-01-05T10:00:00Z", 60),
+    )
+    lots = {lot.key: lot.points for lot in account(store, "c6").ledger.lots}
+    assert lots == {"o-1": 150, "o-9": 30, "o-10": 60}
+    [(rebuilt, stored)] = replay(store, programme, utc("2026-01-06T00:00:00Z"), "c6")
+    assert differences(rebuilt, stored) == []
