@@ -80,8 +80,9 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # Events go in key order, so the unique index is written leaf by leaf rather than at random,
 # but take their ids in the order they came (`ord`, numbered before the insert sorts them):
 # the ledger applied them in that order, and `loyalty recompute` replays events of one instant
-# by id, so it must see them in that order too. Customers, then statistics, are written in key order too, so that batches which do not
-# lock their customers first cannot deadlock each other or one that does.
+# by id, so it must see them in that order too. Customers, then statistics, are written in key
+# order too, so that batches which do not lock their customers first cannot deadlock each other
+# or one that does.
 _APPLY = (
     """
     WITH {staged}numbered AS MATERIALIZED (
