@@ -48,9 +48,14 @@ def relevant(programme: Programme, event: str) -> bool:
     return event in named or points.rule_for(event) is not None
 
 
+def taken(programme: Programme, tracks: Sequence[Track]) -> set[str]:
+    """The names of these events the programme's ledger takes, each name judged once (a batch repeats few)."""
+    return {name for name in {t.event for t in tracks} if relevant(programme, name)}
+
+
 def takes_any(programme: Programme | None, tracks: Sequence[Track]) -> bool:
     """Whether the programme's ledger takes any of these events (`apply_tracks` reads accounts then)."""
-    return programme is not None and any(relevant(programme, t.event) for t in tracks)
+    return programme is not None and bool(taken(programme, tracks))
 
 
 def owned_traits(programme: Programme | None, records: Sequence[Record]) -> list[Record]:
@@ -137,7 +142,8 @@ def apply_tracks(
     out = Outcome()
     if programme is None or programme.points is None:
         return out
-    mine = [t for t in tracks if relevant(programme, t.event)]
+    names = taken(programme, tracks)
+    mine = [t for t in tracks if t.event in names]
     if not mine:
         return out
     accounts = load(session, {t.customer_id: zones.get(t.customer_id) for t in mine})

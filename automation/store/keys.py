@@ -54,14 +54,16 @@ def revoke(session: Session, name: str, now: dt.datetime) -> None:
     )
 
 
+_KEYS = WriteKey.__table__.c
+# On the table's columns, not the entity's: no ORM compilation for each tracking request (a third
+# of a batch's client-side cost).
+_LIVE = select(_KEYS.name, _KEYS.key_hash).where(_KEYS.revoked_at.is_(None))
+
+
 def valid(session: Session, key: str) -> str | None:
     """The name of the live key `key` is, or None."""
     wanted = digest(key)
-    row = session.execute(
-        select(WriteKey.name, WriteKey.key_hash).where(
-            WriteKey.key_hash == wanted, WriteKey.revoked_at.is_(None)
-        )
-    ).first()
+    row = session.execute(_LIVE.where(_KEYS.key_hash == wanted)).first()
     if row is None or not hmac.compare_digest(row.key_hash, wanted):
         return None
     return str(row.name)
