@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
@@ -74,7 +75,7 @@ class WebApp:
         self.twilio = SignedTwilioRequests(token, settings.public_url)
         self.sessions = sessions
         self.clock = clock
-        catalogs = CatalogView(settings.journeys_dir, settings.templates_dir)
+        self.catalogs = catalogs = CatalogView(settings.journeys_dir, settings.templates_dir)
         self.preferences = preferences.PreferenceCentre(
             sessions,
             lambda: catalogs.current()[0],
@@ -233,9 +234,19 @@ def create_app(settings: Settings, sessions: sessionmaker[Session], clock: Clock
     from automation.web.dashboard.app import MAX_UPLOAD_BYTES, Dashboard
 
     dashboard = Dashboard(settings, sessions, clock)
+    web = WebApp(settings, sessions, clock)
     limits = {**BODY_LIMITS, "/app/": MAX_UPLOAD_BYTES + 64 * 1024}  # an upload and its multipart framing
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The journeys (and the loyalty programme the tracking API applies) are read before the
+        # server listens, not by its first tracking request, which would wait that long.
+        await run_in_threadpool(web.catalogs.current)
+        yield
+
     return Starlette(
-        routes=[*WebApp(settings, sessions, clock).routes(), *dashboard.routes()],
+        routes=[*web.routes(), *dashboard.routes()],
+        lifespan=lifespan,
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BodyLimit, limits=limits, default=DEFAULT_BODY_LIMIT, answers={"/v1/": too_large}),
