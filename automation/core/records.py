@@ -102,7 +102,13 @@ def _check_values(data: Any) -> None:
 
 
 def parse_instant(value: Any, what: str) -> dt.datetime:
-    """ISO 8601 to an aware UTC datetime; a date alone means midnight UTC."""
+    """ISO 8601 to an aware UTC datetime; a date alone means midnight UTC.
+
+    An aware datetime is taken as it is: a tracking call's time, parsed and corrected
+    already (`core.segment`), is not written out as text to be parsed again.
+    """
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
     if not isinstance(value, str) or not value.strip():
         raise RecordError(f"{what} must be an ISO 8601 string")
     try:
@@ -314,8 +320,13 @@ def tier_event(customer_id: str, old: str | None, new: str, at: dt.datetime) -> 
     )
 
 
+def _canonical_value(value: Any) -> str:
+    """A datetime as ISO 8601, the text the same instant has in a line (so its key is the same)."""
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
 def record_hash(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_canonical_value)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 

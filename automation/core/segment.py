@@ -130,7 +130,7 @@ def parse_call(
     context = {**(batch_context or {}), **_object(item, "context")}
     if correction:
         context["clock_correction_ms"] = int(correction / dt.timedelta(milliseconds=1))
-    data: dict[str, Any] = {"customer_id": cid, "timestamp": at.isoformat()}
+    data: dict[str, Any] = {"customer_id": cid, "timestamp": at}
     if kind == "identify":
         # RudderStack's clients send an identify's traits in `context.traits` only.
         known = {**_object(context, "traits"), **_object(item, "traits")}

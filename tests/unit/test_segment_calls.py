@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from automation.core.records import Identify, RecordError, Track
+from automation.core.records import Identify, RecordError, Track, parse_record
 from automation.core.segment import parse_call
 
 RECEIVED = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -30,6 +30,16 @@ def test_an_event_id_property_wins_over_the_message_id() -> None:
         RECEIVED,
     )
     assert isinstance(call.record, Track) and call.record.event_key == "o-9"
+
+
+def test_a_call_without_a_message_id_is_keyed_as_the_same_line_of_a_file() -> None:
+    """The call's time reaches the record as a datetime, yet its key hashes the ISO 8601 text."""
+    item = {"userId": "c1", "event": "e", "timestamp": "2026-11-22T11:00:00+00:00"}
+    call = parse_call("track", item, RECEIVED)
+    line = '{"customer_id": "c1", "timestamp": "2026-11-22T11:00:00+00:00", "type": "track", '
+    line += '"event": "e", "properties": {}}'
+    assert isinstance(call.record, Track)
+    assert call.record == parse_record(line, RECEIVED)
 
 
 def test_the_client_clock_is_corrected_by_the_difference_between_sent_at_and_received() -> None:
