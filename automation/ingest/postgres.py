@@ -82,11 +82,12 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # the ledger applied them in that order, and `loyalty recompute` replays events of one instant
 # by id, so it must see them in that order too. Customers, then statistics, are written in key
 # order too, so that batches which do not lock their customers first cannot deadlock each other
-# or one that does.
+# or one that does. The sequence is named as the column's default names it: a literal is resolved
+# once, where `pg_get_serial_sequence` searched the catalog for every event (a seventh of the batch).
 _APPLY = (
     """
     WITH {staged}numbered AS MATERIALIZED (
-        SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id, s.*
+        SELECT nextval('events_id_seq') AS id, s.*
         FROM (SELECT * FROM ingest_events ORDER BY ord) AS s
     ), ins AS (
         INSERT INTO events (id, event_key, customer_id, name, occurred_at, properties, received_at)
