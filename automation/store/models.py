@@ -788,3 +788,43 @@ class ProviderEventTally(Numbered, Base):
     provider: Mapped[str] = mapped_column(String(16))
     event_type: Mapped[str] = mapped_column(String(32))
     n: Mapped[int] = mapped_column(BigInteger)
+
+
+class Reach(Base):
+    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel, kept in
+    place by triggers (`automation.store.tallies.REACHED`): a stage holds the enrollment when above 0."""
+
+    __tablename__ = "reach"
+
+    journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    opened: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    clicked: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    converted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ReachTally(Numbered, Base):
+    """Changes of the count of enrollments at each stage of the funnel per journey, appended by a trigger."""
+
+    __tablename__ = "reach_tallies"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    n: Mapped[int] = mapped_column(BigInteger)
+    sent: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    opened: Mapped[int] = mapped_column(BigInteger)
+    clicked: Mapped[int] = mapped_column(BigInteger)
+    converted: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnrollmentTally(Numbered, Base):
+    """Changes of the count of enrollments per journey, state and UTC day of entry, appended by a trigger."""
+
+    __tablename__ = "enrollment_tallies"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    day: Mapped[str] = mapped_column(String(10))  # of `entered_at`, UTC
+    n: Mapped[int] = mapped_column(BigInteger)

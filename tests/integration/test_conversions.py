@@ -88,6 +88,14 @@ def _check(sessions: sessionmaker[Session], goals: Mapping[str, Goal]) -> dict[i
                     and (until is None or d.due_at < until)
                 }
                 assert reporting._conversions(s, jid, since, until) == len(converted)
+        sent = {
+            jid: len(
+                {d.enrollment_id for d in found if d.journey_id == jid and d.status == DeliveryStatus.SENT}
+            )
+            for jid in JOURNEYS
+        }
+        reached = reporting.reached(s)
+        assert {jid: reached.get(jid, {}).get("sent", 0) for jid in JOURNEYS} == sent
     return expected
 
 
