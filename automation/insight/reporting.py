@@ -132,15 +132,18 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
     return out
 
 
-def fold_conversions(sessions: sessionmaker[Session], catalog: Catalog) -> None:
-    """Bring the conversion ledger up to date with the catalog's goals: what every reader of it does first."""
+def fold_ledgers(sessions: sessionmaker[Session], catalog: Catalog) -> None:
+    """Bring the conversion ledger up to date with the catalog's goals, then the reach with both
+    ledgers' changes: what every reader of them does first."""
     goals = {jid: j.goal for jid, j in catalog.journeys.items() if j.goal is not None}
     with sessions.begin() as s:
         ledger.fold(s, goals)
+        tallies.fold_reach(s)
 
 
 def reached(s: Session, journey_id: str | None = None) -> dict[str, dict[str, int]]:
-    """Per journey (or the one named), the enrollments at each of `tallies.STAGES` over the whole ledger."""
+    """Per journey (or the one named), the enrollments at each of `tallies.STAGES` over the whole ledger,
+    as of the last `fold_ledgers`."""
     match = None if journey_id is None else {"journey_id": journey_id}
     return {jid: c for (jid,), c in tallies.counted(s, tallies.FUNNEL, ("journey_id",), match=match).items()}
 
@@ -181,7 +184,7 @@ def conversions(
     journey_id: str | None = None,
 ) -> int:
     """The conversions `status` counts over every journey of the catalog (or the one named), nothing else."""
-    fold_conversions(sessions, catalog)
+    fold_ledgers(sessions, catalog)
     with sessions() as s:
         goals = [
             jid
@@ -215,7 +218,7 @@ def status(
     journey_id: str | None = None,
 ) -> list[JourneyStats]:
     """Per journey (or the one named): active enrollments now; deliveries, feedback and conversions."""
-    fold_conversions(sessions, catalog)
+    fold_ledgers(sessions, catalog)
     with sessions() as s:
         stats = _stats(s, catalog, journey_id)
         for jid, count in enrolled(s, state=EnrollmentState.ACTIVE.value).items():

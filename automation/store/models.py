@@ -791,13 +791,27 @@ class ProviderEventTally(Numbered, Base):
 
 
 class Reach(Base):
-    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel, kept in
-    place by triggers (`automation.store.tallies.REACHED`): a stage holds the enrollment when above 0."""
+    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel (a stage
+    holds the enrollment when above 0): `ReachChange` rows folded in place (`automation.store.tallies`)."""
 
     __tablename__ = "reach"
 
     journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     enrollment_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    opened: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    clicked: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    converted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ReachChange(Numbered, Base):
+    """Changes of `reach` per journey and enrollment, appended by triggers on deliveries and conversions."""
+
+    __tablename__ = "reach_changes"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    enrollment_id: Mapped[int] = mapped_column(BigId)
     sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
     delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
     opened: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -16,11 +16,12 @@ On PostgreSQL the triggers are per statement over its transition tables; on
 SQLite, per row.
 
 A count of distinct enrollments (how many reached a stage of the funnel) is
-kept in two levels: a *merged* tally (`REACHED`, `CONVERTED`) adds each change
-in place to one row per journey and enrollment (`reach`), and a plain tally
-over that table (`FUNNEL`) counts, per journey, the rows above zero at each
-stage. Both follow every write in its transaction, so the count is exact.
-Merged rows are upserted in key order, so two writers lock them in one order.
+kept in two levels. Triggers append the changes per journey and enrollment
+(`REACHED`, `CONVERTED`) to `reach_changes`, and `fold_reach` adds them in
+place, in key order, to one row per journey and enrollment (`reach`); a plain
+tally over that table (`FUNNEL`) counts, per journey, the rows above zero at
+each stage. Writers still only append; a read of `FUNNEL` after a fold is
+exact, and every reader folds first (`compact` does).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from automation.store.models import (
     ProviderEvent,
     ProviderEventTally,
     Reach,
+    ReachChange,
     ReachTally,
     Watermark,
 )
@@ -81,7 +83,7 @@ class _Pseudo:
 @dataclass(frozen=True)
 class Tally:
     """What one table of counts keeps: the source table, its key columns and its counts, each per row
-    (the first, `n`, counts the rows themselves, except in a merged tally)."""
+    (the first, `n`, counts the rows themselves, except in a tally folded `into` another table)."""
 
     model: type[Any]
     #: The counted table's model.
@@ -90,8 +92,8 @@ class Tally:
     watched: tuple[str, ...]
     keys: Callable[[Row, str], dict[str, ColumnElement[Any]]]
     counts: Callable[[Row], dict[str, ColumnElement[Any]]]
-    #: One row per key, each change added to it in place, instead of changes appended and compacted.
-    merged: bool = False
+    #: The table its changes are folded into, one row per key (`fold_reach`); None: compacted in place.
+    into: type[Any] | None = None
 
     @property
     def name(self) -> str:
@@ -99,8 +101,8 @@ class Tally:
 
     @property
     def trigger(self) -> str:
-        """What its triggers are named after: a merged table has one tally per source."""
-        return f"{self.name}_{self.source}" if self.merged else self.name
+        """What its triggers are named after: a table of changes to fold has one tally per source."""
+        return f"{self.name}_{self.source}" if self.into is not None else self.name
 
     @property
     def source(self) -> str:
@@ -188,20 +190,20 @@ def _per_enrollment(r: Row, dialect: str) -> dict[str, ColumnElement[Any]]:
 
 
 REACHED = Tally(
-    Reach,
+    ReachChange,
     Delivery,
     ("journey_id", "enrollment_id", "status", "provider_status", "opened_at", "clicked_at"),
     _per_enrollment,
     _reached,
-    merged=True,
+    into=Reach,
 )
 CONVERTED = Tally(
-    Reach,
+    ReachChange,
     Conversion,
     ("journey_id", "enrollment_id", "converted"),
     _per_enrollment,
     lambda c: {"converted": _flag(c.converted)},
-    merged=True,
+    into=Reach,
 )
 #: The funnel's stages after entry, in order: an enrollment is at a stage when one of its deliveries is.
 STAGES = ("sent", "delivered", "opened", "clicked", "converted")
@@ -238,15 +240,7 @@ def _change(tally: Tally, dialect: str, parts: Sequence[tuple[Row, int]]) -> Any
     summed = (
         select(*keys, *sums).group_by(*keys).having(or_(*(func.sum(changed.c[s.name]) != 0 for s in sums)))
     )
-    table = tally.model.__table__
-    if not tally.merged:
-        return insert(table).from_select(tally.columns, summed)
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    added = upsert.from_select(tally.columns, summed.order_by(*keys))
-    return added.on_conflict_do_update(
-        index_elements=tally.key_names,
-        set_={c: table.c[c] + added.excluded[c] for c in tally.count_names},
-    )
+    return insert(tally.model.__table__).from_select(tally.columns, summed)
 
 
 def _sql(stmt: Any, dialect: Dialect) -> str:
@@ -262,7 +256,11 @@ def _postgresql(tally: Tally) -> list[str]:
         "INSERT": _sql(_change(tally, "postgresql", [(new, 1)]), d),
         "UPDATE": _sql(_change(tally, "postgresql", [(old, -1), (new, 1)]), d),
         "DELETE": _sql(_change(tally, "postgresql", [(old, -1)]), d),
-        "TRUNCATE": f"UPDATE {tally.name} SET {emptied}" if tally.merged else f"DELETE FROM {tally.name}",
+        "TRUNCATE": (
+            f"UPDATE {tally.name} SET {emptied}; UPDATE {tally.into.__tablename__} SET {emptied}"
+            if tally.into is not None
+            else f"DELETE FROM {tally.name}"
+        ),
     }
     branches = "\n".join(
         f"  {'IF' if i == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n    {sql};"
@@ -343,8 +341,9 @@ def compact(s: Session) -> None:
     sees and inserts the sums, so a change committed meanwhile is neither lost nor counted
     twice (a row it did not see is folded by a later pass); SQLite has one writer at a time.
     """
+    fold_reach(s)
     for tally in (*TALLIES, *REACH):
-        if tally.merged:
+        if tally.into is not None:
             continue
         t = tally.model.__table__
         mark = s.scalar(select(Watermark.last_id).where(Watermark.name == tally.name)) or 0
@@ -380,6 +379,40 @@ def compact(s: Session) -> None:
         s.execute(
             stmt.on_conflict_do_update(index_elements=["name"], set_={"last_id": stmt.excluded.last_id})
         )
+
+
+def fold_reach(s: Session) -> None:
+    """Add the appended changes of `reach` to its rows, in key order, and drop them.
+
+    On PostgreSQL one statement deletes what its snapshot sees and adds it, so a change committed
+    meanwhile waits for the next fold; a second fold at once waits on the rows the first deletes,
+    then finds them gone. SQLite has one writer at a time, and a bound on the id does the same.
+    """
+    changes, into = ReachChange.__tablename__, Reach.__tablename__
+    keys, counts = REACHED.key_names, list(STAGES)
+    cols, by = ", ".join((*keys, *counts)), ", ".join(keys)
+    sums = ", ".join(f"sum({c})" for c in counts)
+    moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
+    added = ", ".join(f"{c} = {into}.{c} + excluded.{c}" for c in counts)
+    upsert = f"ON CONFLICT ({by}) DO UPDATE SET {added}"
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(
+            text(
+                f"WITH gone AS (DELETE FROM {changes} RETURNING {cols}) "
+                f"INSERT INTO {into} ({cols}) SELECT {by}, {sums} FROM gone "
+                f"GROUP BY {by} HAVING {moved} ORDER BY {by} {upsert}"
+            )
+        )
+        return
+    last = s.scalar(select(func.max(ReachChange.id))) or 0
+    s.execute(
+        text(
+            f"INSERT INTO {into} ({cols}) SELECT {by}, {sums} FROM {changes} WHERE id <= :last "
+            f"GROUP BY {by} HAVING {moved} {upsert}"
+        ),
+        {"last": last},
+    )
+    s.execute(text(f"DELETE FROM {changes} WHERE id <= :last"), {"last": last})
 
 
 def sums(s: Session, tally: Tally, by: Sequence[str], *where: ColumnElement[bool]) -> list[Any]:

@@ -68,6 +68,7 @@ def _scanned_reach(s: Session) -> dict[str, list[int]]:
 
 
 def _reached(s: Session) -> dict[str, list[int]]:
+    tallies.fold_reach(s)  # what every reader does first
     stages = ("sent", "delivered", "opened", "clicked")
     found = {jid: [c[stage] for stage in stages] for jid, c in reporting.reached(s).items()}
     return {jid: counts for jid, counts in found.items() if any(counts)}

@@ -27,6 +27,13 @@ def upgrade() -> None:
         key=("journey_id", "enrollment_id"),
     )
     ddl.table(
+        "reach_changes",
+        ident(),
+        string("journey_id", 128),
+        ref("enrollment_id"),
+        *(sa.Column(stage, COUNT, nullable=False, server_default="0") for stage in tallies.STAGES),
+    )
+    ddl.table(
         "reach_tallies",
         ident(),
         string("journey_id", 128),
@@ -41,7 +48,7 @@ def upgrade() -> None:
         sa.Column("n", COUNT, nullable=False),
     )
     dialect = op.get_bind().dialect.name
-    # The triggers first: filling `reach` is what fills its own tally.
+    # What the ledger holds lands in `reach_changes`: the first reader folds it into `reach`.
     filled = [t for t in tallies.REACH if t is not tallies.FUNNEL]
     for sql in (*tallies.create(dialect, tallies.REACH), *tallies.fill(dialect, filled)):
         op.execute(sql)
@@ -52,4 +59,5 @@ def downgrade() -> None:
         op.execute(sql)
     op.drop_table("enrollment_tallies")
     op.drop_table("reach_tallies")
+    op.drop_table("reach_changes")
     op.drop_table("reach")
