@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -790,25 +791,8 @@ class ProviderEventTally(Numbered, Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
-class Reach(Base):
-    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel (a stage
-    holds the enrollment when above 0): `ReachChange` rows folded in place (`automation.store.tallies`)."""
-
-    __tablename__ = "reach"
-
-    journey_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    enrollment_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    opened: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    clicked: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    converted: Mapped[int] = mapped_column(BigInteger, server_default="0")
-
-
-class ReachChange(Numbered, Base):
-    """Changes of `reach` per journey and enrollment, appended by triggers on deliveries and conversions."""
-
-    __tablename__ = "reach_changes"
+class Stages:
+    """Per journey and enrollment, a count for each stage of the funnel after entry."""
 
     journey_id: Mapped[str] = mapped_column(String(128))
     enrollment_id: Mapped[int] = mapped_column(BigId)
@@ -817,6 +801,20 @@ class ReachChange(Numbered, Base):
     opened: Mapped[int] = mapped_column(BigInteger, server_default="0")
     clicked: Mapped[int] = mapped_column(BigInteger, server_default="0")
     converted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class Reach(Stages, Base):
+    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel (a stage
+    holds the enrollment when above 0): `ReachChange` rows folded in place (`automation.store.tallies`)."""
+
+    __tablename__ = "reach"
+    __table_args__ = (PrimaryKeyConstraint("journey_id", "enrollment_id"),)
+
+
+class ReachChange(Numbered, Stages, Base):
+    """Changes of `reach` per journey and enrollment, appended by triggers on deliveries and conversions."""
+
+    __tablename__ = "reach_changes"
 
 
 class ReachTally(Numbered, Base):

@@ -333,6 +333,13 @@ def _key_sql(keys: Sequence[str]) -> str:
     return ", ".join(f"coalesce({k}, '')" for k in keys)
 
 
+def _summed(keys: Sequence[str], counts: Sequence[str]) -> tuple[str, str, str, str]:
+    """The SQL of a fold: its columns, its GROUP BY, its sums, and the HAVING that keeps a key that moved."""
+    sums = ", ".join(f"sum({c})" for c in counts)
+    moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
+    return ", ".join((*keys, *counts)), ", ".join(keys), sums, moved
+
+
 def compact(s: Session) -> None:
     """Fold the changes appended since the last fold into one row per key they touch.
 
@@ -347,10 +354,8 @@ def compact(s: Session) -> None:
             continue
         t = tally.model.__table__
         mark = s.scalar(select(Watermark.last_id).where(Watermark.name == tally.name)) or 0
-        keys, counts = tally.key_names, tally.count_names
-        sums = ", ".join(f"sum({c})" for c in counts)
-        moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
-        cols, by, key = ", ".join(tally.columns), ", ".join(keys), _key_sql(keys)
+        cols, by, sums, moved = _summed(tally.key_names, tally.count_names)
+        key = _key_sql(tally.key_names)
         fresh = f"SELECT DISTINCT {key} FROM {tally.name} WHERE id > :mark"
         if s.get_bind().dialect.name == "postgresql":
             s.execute(
@@ -389,11 +394,8 @@ def fold_reach(s: Session) -> None:
     then finds them gone. SQLite has one writer at a time, and a bound on the id does the same.
     """
     changes, into = ReachChange.__tablename__, Reach.__tablename__
-    keys, counts = REACHED.key_names, list(STAGES)
-    cols, by = ", ".join((*keys, *counts)), ", ".join(keys)
-    sums = ", ".join(f"sum({c})" for c in counts)
-    moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
-    added = ", ".join(f"{c} = {into}.{c} + excluded.{c}" for c in counts)
+    cols, by, sums, moved = _summed(REACHED.key_names, STAGES)
+    added = ", ".join(f"{c} = {into}.{c} + excluded.{c}" for c in STAGES)
     upsert = f"ON CONFLICT ({by}) DO UPDATE SET {added}"
     if s.get_bind().dialect.name == "postgresql":
         s.execute(
