@@ -13,7 +13,7 @@ from automation.config import load_settings
 from automation.core.clv import FitError
 from automation.errors import UserError
 from automation.insight.refresh import refresh as run_refresh
-from automation.insight.reporting import fold_conversions
+from automation.insight.reporting import fold_ledgers
 from automation.insight.validation import validate as run_validate
 from automation.processes.runtime import build_runtime
 
@@ -34,7 +34,7 @@ def refresh(
     at = parse_now(now)
     settings = load_settings()
     runtime = build_runtime(settings)
-    fold_conversions(runtime.sessions, runtime.catalogs.current)
+    fold_ledgers(runtime.sessions, runtime.catalogs.current)
     done = run_refresh(runtime.sessions, settings.order_event, at)
     console.print(done.summary())
 

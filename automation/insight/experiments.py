@@ -25,7 +25,7 @@ from automation.core.journeys import Goal, Journey
 from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import Catalog
 from automation.errors import UserError
-from automation.insight.reporting import feedback_sql, fold_conversions
+from automation.insight.reporting import feedback_sql, fold_ledgers
 from automation.store import tallies
 from automation.store.filter_sql import json_typed
 from automation.store.models import Conversion, Delivery, Enrollment, SplitDecision
@@ -242,7 +242,7 @@ def results(
     sessions: sessionmaker[Session], catalog: Catalog, journey: Journey, global_holdout_pct: float = 0.0
 ) -> list[ExperimentResult]:
     """Every experiment of `journey` (of `catalog`) with its figures (none when it has no experiment)."""
-    fold_conversions(sessions, catalog)
+    fold_ledgers(sessions, catalog)
     with sessions() as s:
         return [result(s, journey, d, global_holdout_pct) for d in arms.designs(journey)]
 

@@ -8,6 +8,9 @@ journey's goal window, by the goal event (counted over the conversion ledger,
 event are counted beside it. What the provider said about a message is one word
 (`automation.core.outcomes`); `said_sql` is the same rule in SQL. Delivered,
 bounced, complained and unsubscribed rates are shares of the messages sent.
+Enrollments are counted from their tally, and over the whole ledger the enrollments
+that were sent a message or converted from the funnel's (`automation.store.tallies`);
+over a range of due instants those two are counted from the ledger itself.
 """
 
 from __future__ import annotations
@@ -129,15 +132,38 @@ def _stats(s: Session, catalog: Catalog, journey_id: str | None) -> dict[str, Jo
     return out
 
 
-def fold_conversions(sessions: sessionmaker[Session], catalog: Catalog) -> None:
-    """Bring the conversion ledger up to date with the catalog's goals: what every reader of it does first."""
+def fold_ledgers(sessions: sessionmaker[Session], catalog: Catalog) -> None:
+    """Bring the conversion ledger up to date with the catalog's goals, then the reach with both
+    ledgers' changes: what every reader of them does first."""
     goals = {jid: j.goal for jid, j in catalog.journeys.items() if j.goal is not None}
     with sessions.begin() as s:
         ledger.fold(s, goals)
+        tallies.fold_reach(s)
+
+
+def reached(s: Session, journey_id: str | None = None) -> dict[str, dict[str, int]]:
+    """Per journey (or the one named), the enrollments at each of `tallies.STAGES` over the whole ledger,
+    as of the last `fold_ledgers`."""
+    match = None if journey_id is None else {"journey_id": journey_id}
+    return {jid: c for (jid,), c in tallies.counted(s, tallies.FUNNEL, ("journey_id",), match=match).items()}
+
+
+def enrolled(
+    s: Session,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    **match: str,
+) -> dict[str, int]:
+    """Per journey, the enrollments that entered in the range and whose keys `match` (journey_id, state)."""
+    binned = tallies.span(Enrollment.entered_at, since, until)
+    counts = tallies.counted(s, tallies.ENROLLED, ("journey_id",), *binned, match=match)
+    return {jid: c["n"] for (jid,), c in counts.items()}
 
 
 def _conversions(s: Session, journey_id: str, since: dt.datetime | None, until: dt.datetime | None) -> int:
     """Enrollments with a sent delivery due in the range followed by the goal within its window."""
+    if since is None and until is None:
+        return reached(s, journey_id).get(journey_id, {}).get("converted", 0)
     return int(
         s.scalar(
             select(func.count(func.distinct(Conversion.enrollment_id))).where(
@@ -158,7 +184,7 @@ def conversions(
     journey_id: str | None = None,
 ) -> int:
     """The conversions `status` counts over every journey of the catalog (or the one named), nothing else."""
-    fold_conversions(sessions, catalog)
+    fold_ledgers(sessions, catalog)
     with sessions() as s:
         goals = [
             jid
@@ -166,6 +192,22 @@ def conversions(
             if j.goal is not None and journey_id in (None, jid)
         ]
         return sum(_conversions(s, jid, since, until) for jid in goals)
+
+
+def _sent_enrollments(
+    s: Session, due: ColumnElement[bool], since: dt.datetime | None, until: dt.datetime | None
+) -> dict[str, int]:
+    """Per journey, the enrollments with a sent delivery that `due` selects (the whole ledger: its tally)."""
+    if since is None and until is None:
+        return {jid: c["sent"] for jid, c in reached(s).items()}
+    return {
+        jid: count
+        for jid, count in s.execute(
+            select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
+            .where(due, Delivery.status == DeliveryStatus.SENT)
+            .group_by(Delivery.journey_id)
+        )
+    }
 
 
 def status(
@@ -176,14 +218,10 @@ def status(
     journey_id: str | None = None,
 ) -> list[JourneyStats]:
     """Per journey (or the one named): active enrollments now; deliveries, feedback and conversions."""
-    fold_conversions(sessions, catalog)
+    fold_ledgers(sessions, catalog)
     with sessions() as s:
         stats = _stats(s, catalog, journey_id)
-        for jid, count in s.execute(
-            select(Enrollment.journey_id, func.count())
-            .where(Enrollment.state == EnrollmentState.ACTIVE)
-            .group_by(Enrollment.journey_id)
-        ):
+        for jid, count in enrolled(s, state=EnrollmentState.ACTIVE.value).items():
             if jid in stats:
                 stats[jid].active = count
         due = _in_range(Delivery.due_at, since, until)
@@ -201,12 +239,9 @@ def status(
             row.clicked += counts["clicked"]
             if st == DeliveryStatus.SENT:
                 row.feedback = {name: counts[name] for name in FEEDBACK}
-        for jid, count in s.execute(
-            select(Delivery.journey_id, func.count(func.distinct(Delivery.enrollment_id)))
-            .where(due, Delivery.status == DeliveryStatus.SENT)
-            .group_by(Delivery.journey_id)
-        ):
-            stats[jid].sent_enrollments = count
+        for jid, count in _sent_enrollments(s, due, since, until).items():
+            if jid in stats:
+                stats[jid].sent_enrollments = count
         for jid, count in s.execute(
             select(Delivery.journey_id, func.count())
             .join(Coupon, Coupon.delivery_id == Delivery.id)
@@ -214,11 +249,7 @@ def status(
             .group_by(Delivery.journey_id)
         ):
             stats[jid].coupons_redeemed = count
-        for jid, count in s.execute(
-            select(Enrollment.journey_id, func.count())
-            .where(_in_range(Enrollment.entered_at, since, until))
-            .group_by(Enrollment.journey_id)
-        ):
+        for jid, count in enrolled(s, since, until).items():
             if jid in stats:
                 stats[jid].entered = count
         for jid, row in stats.items():

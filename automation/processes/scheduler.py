@@ -33,7 +33,7 @@ from prometheus_client import Histogram, start_http_server
 from automation.errors import UserError
 from automation.insight.metrics import ledger_registry, redis_client, tick_histogram
 from automation.insight.refresh import refresh
-from automation.insight.reporting import fold_conversions
+from automation.insight.reporting import fold_ledgers
 from automation.processes.runtime import Runtime, drain, run_tick
 from automation.processes.wakeup import Wakeups
 from automation.store import retention
@@ -122,7 +122,7 @@ def run_scheduler(runtime: Runtime, broker: dramatiq.Broker, embedded: bool) -> 
             try:
                 # The conversion queue grows with every event until a reader folds it: once a day
                 # bounds it on a deployment where nobody opens the dashboard or runs a report.
-                fold_conversions(runtime.sessions, runtime.catalogs.current)
+                fold_ledgers(runtime.sessions, runtime.catalogs.current)
                 done = refresh(runtime.sessions, s.order_event, dt.datetime.now(dt.UTC))
             except Exception as exc:
                 log.error("insight refresh failed with %s; it runs again tomorrow", type(exc).__name__)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -787,4 +788,55 @@ class ProviderEventTally(Numbered, Base):
     day: Mapped[str] = mapped_column(String(10))
     provider: Mapped[str] = mapped_column(String(16))
     event_type: Mapped[str] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class Stages:
+    """Per journey and enrollment, a count for each stage of the funnel after entry."""
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    enrollment_id: Mapped[int] = mapped_column(BigId)
+    sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    opened: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    clicked: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    converted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class Reach(Stages, Base):
+    """Per journey and enrollment, how many of its deliveries reached each stage of the funnel (a stage
+    holds the enrollment when above 0): `ReachChange` rows folded in place (`automation.store.tallies`)."""
+
+    __tablename__ = "reach"
+    __table_args__ = (PrimaryKeyConstraint("journey_id", "enrollment_id"),)
+
+
+class ReachChange(Numbered, Stages, Base):
+    """Changes of `reach` per journey and enrollment, appended by triggers on deliveries and conversions."""
+
+    __tablename__ = "reach_changes"
+
+
+class ReachTally(Numbered, Base):
+    """Changes of the count of enrollments at each stage of the funnel per journey, appended by a trigger."""
+
+    __tablename__ = "reach_tallies"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    n: Mapped[int] = mapped_column(BigInteger)
+    sent: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    opened: Mapped[int] = mapped_column(BigInteger)
+    clicked: Mapped[int] = mapped_column(BigInteger)
+    converted: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnrollmentTally(Numbered, Base):
+    """Changes of the count of enrollments per journey, state and UTC day of entry, appended by a trigger."""
+
+    __tablename__ = "enrollment_tallies"
+
+    journey_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    day: Mapped[str] = mapped_column(String(10))  # of `entered_at`, UTC
     n: Mapped[int] = mapped_column(BigInteger)

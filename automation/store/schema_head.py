@@ -3,4 +3,4 @@
 A test compares it with the head that Alembic finds in migrations/versions/: a new migration updates it.
 """
 
-HEAD = "dash3conversions"
+HEAD = "dash_reach"

@@ -14,6 +14,14 @@ expression builds the triggers, fills the table from existing rows and is
 what a scan of the ledger would count (`automation.store.engagement`).
 On PostgreSQL the triggers are per statement over its transition tables; on
 SQLite, per row.
+
+A count of distinct enrollments (how many reached a stage of the funnel) is
+kept in two levels. Triggers append the changes per journey and enrollment
+(`REACHED`, `CONVERTED`) to `reach_changes`, and `fold_reach` adds them in
+place, in key order, to one row per journey and enrollment (`reach`); a plain
+tally over that table (`FUNNEL`) counts, per journey, the rows above zero at
+each stage. Writers still only append; a read of `FUNNEL` after a fold is
+exact, and every reader folds first (`compact` does).
 """
 
 from __future__ import annotations
@@ -41,8 +49,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from automation.core import outcomes
+from automation.core.statuses import DeliveryStatus
 from automation.store import engagement
-from automation.store.models import Delivery, DeliveryTally, ProviderEvent, ProviderEventTally, Watermark
+from automation.store.models import (
+    Conversion,
+    Delivery,
+    DeliveryTally,
+    Enrollment,
+    EnrollmentTally,
+    ProviderEvent,
+    ProviderEventTally,
+    Reach,
+    ReachChange,
+    ReachTally,
+    Watermark,
+)
 from automation.store.sqlutil import insert_for, utc_day
 
 #: A row's columns by name: attribute access on a table, a transition table or SQLite's NEW/OLD.
@@ -62,7 +83,7 @@ class _Pseudo:
 @dataclass(frozen=True)
 class Tally:
     """What one table of counts keeps: the source table, its key columns and its counts, each per row
-    (the first, `n`, counts the rows themselves)."""
+    (the first, `n`, counts the rows themselves, except in a tally folded `into` another table)."""
 
     model: type[Any]
     #: The counted table's model.
@@ -71,10 +92,17 @@ class Tally:
     watched: tuple[str, ...]
     keys: Callable[[Row, str], dict[str, ColumnElement[Any]]]
     counts: Callable[[Row], dict[str, ColumnElement[Any]]]
+    #: The table its changes are folded into, one row per key (`fold_reach`); None: compacted in place.
+    into: type[Any] | None = None
 
     @property
     def name(self) -> str:
         return str(self.model.__tablename__)
+
+    @property
+    def trigger(self) -> str:
+        """What its triggers are named after: a table of changes to fold has one tally per source."""
+        return f"{self.name}_{self.source}" if self.into is not None else self.name
 
     @property
     def source(self) -> str:
@@ -145,7 +173,57 @@ PROVIDER_EVENTS = Tally(
     },
     lambda e: {"n": literal_column("1")},
 )
+
+
+def _reached(d: Row) -> dict[str, ColumnElement[Any]]:
+    sent = d.status == DeliveryStatus.SENT.value
+    return {
+        "sent": _flag(sent),
+        "delivered": _flag(and_(sent, d.provider_status == "delivered")),
+        "opened": _flag(and_(sent, d.opened_at.is_not(None))),
+        "clicked": _flag(and_(sent, d.clicked_at.is_not(None))),
+    }
+
+
+def _per_enrollment(r: Row, dialect: str) -> dict[str, ColumnElement[Any]]:
+    return {"journey_id": r.journey_id, "enrollment_id": r.enrollment_id}
+
+
+REACHED = Tally(
+    ReachChange,
+    Delivery,
+    ("journey_id", "enrollment_id", "status", "provider_status", "opened_at", "clicked_at"),
+    _per_enrollment,
+    _reached,
+    into=Reach,
+)
+CONVERTED = Tally(
+    ReachChange,
+    Conversion,
+    ("journey_id", "enrollment_id", "converted"),
+    _per_enrollment,
+    lambda c: {"converted": _flag(c.converted)},
+    into=Reach,
+)
+#: The funnel's stages after entry, in order: an enrollment is at a stage when one of its deliveries is.
+STAGES = ("sent", "delivered", "opened", "clicked", "converted")
+FUNNEL = Tally(
+    ReachTally,
+    Reach,
+    ("journey_id", *STAGES),
+    lambda r, dialect: {"journey_id": r.journey_id},
+    lambda r: {"n": literal_column("1"), **{stage: _flag(getattr(r, stage) > 0) for stage in STAGES}},
+)
+ENROLLED = Tally(
+    EnrollmentTally,
+    Enrollment,
+    ("journey_id", "state", "entered_at"),
+    lambda e, dialect: {"journey_id": e.journey_id, "state": e.state, "day": utc_day(dialect, e.entered_at)},
+    lambda e: {"n": literal_column("1")},
+)
+#: What migration dash21 made; `REACH`, what dash_reach added (a migration makes the triggers it names).
 TALLIES = (DELIVERIES, PROVIDER_EVENTS)
+REACH = (REACHED, CONVERTED, FUNNEL, ENROLLED)
 
 
 def _change(tally: Tally, dialect: str, parts: Sequence[tuple[Row, int]]) -> Any:
@@ -172,12 +250,17 @@ def _sql(stmt: Any, dialect: Dialect) -> str:
 def _postgresql(tally: Tally) -> list[str]:
     d = postgresql.dialect()
     new, old = (_columns(tally, "new_rows"), _columns(tally, "old_rows"))
-    fn = f"{tally.name}_count"
+    fn = f"{tally.trigger}_count"
+    emptied = ", ".join(f"{c} = 0" for c in tally.count_names)
     body = {
         "INSERT": _sql(_change(tally, "postgresql", [(new, 1)]), d),
         "UPDATE": _sql(_change(tally, "postgresql", [(old, -1), (new, 1)]), d),
         "DELETE": _sql(_change(tally, "postgresql", [(old, -1)]), d),
-        "TRUNCATE": f"DELETE FROM {tally.name}",
+        "TRUNCATE": (
+            f"UPDATE {tally.name} SET {emptied}; UPDATE {tally.into.__tablename__} SET {emptied}"
+            if tally.into is not None
+            else f"DELETE FROM {tally.name}"
+        ),
     }
     branches = "\n".join(
         f"  {'IF' if i == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n    {sql};"
@@ -196,7 +279,7 @@ def _postgresql(tally: Tally) -> list[str]:
         "TRUNCATE": "",  # no DELETE trigger sees a TRUNCATE: the counts of an empty table are none
     }
     for event, ref in refs.items():
-        name = f"{tally.name}_{event.lower()}"
+        name = f"{tally.trigger}_{event.lower()}"
         head = f"CREATE TRIGGER {name} AFTER {event} ON {tally.source}"
         out.append(" ".join(p for p in (head, ref, f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()") if p))
     return out
@@ -211,7 +294,7 @@ def _sqlite(tally: Tally) -> list[str]:
         "DELETE": [(old, -1)],
     }
     return [
-        f"CREATE TRIGGER {tally.name}_{event.split()[0].lower()} AFTER {event} ON {tally.source} "
+        f"CREATE TRIGGER {tally.trigger}_{event.split()[0].lower()} AFTER {event} ON {tally.source} "
         f"FOR EACH ROW BEGIN {_sql(_change(tally, 'sqlite', parts), d)}; END"
         for event, parts in events.items()
     ]
@@ -222,32 +305,39 @@ def _columns(tally: Tally, name: str) -> Row:
     return table_clause(name, *(column(c) for c in tally.watched)).c
 
 
-def create(dialect: str) -> list[str]:
-    """The DDL of every tally's triggers (and PostgreSQL's trigger functions)."""
+def create(dialect: str, which: Sequence[Tally] = TALLIES) -> list[str]:
+    """The DDL of the tallies' triggers (and PostgreSQL's trigger functions)."""
     make = _postgresql if dialect == "postgresql" else _sqlite
-    return [sql for tally in TALLIES for sql in make(tally)]
+    return [sql for tally in which for sql in make(tally)]
 
 
-def drop(dialect: str) -> list[str]:
+def drop(dialect: str, which: Sequence[Tally] = TALLIES) -> list[str]:
     """The DDL that removes what `create` made (on PostgreSQL the function takes its triggers along)."""
     if dialect == "postgresql":
-        return [f"DROP FUNCTION IF EXISTS {t.name}_count() CASCADE" for t in TALLIES]
+        return [f"DROP FUNCTION IF EXISTS {t.trigger}_count() CASCADE" for t in which]
     return [
-        f"DROP TRIGGER IF EXISTS {t.name}_{event}"
-        for t in TALLIES
+        f"DROP TRIGGER IF EXISTS {t.trigger}_{event}"
+        for t in which
         for event in ("insert", "update", "delete")
     ]
 
 
-def fill(dialect: str) -> list[str]:
+def fill(dialect: str, which: Sequence[Tally] = TALLIES) -> list[str]:
     """INSERTs counting the rows already in each source table (run once, when the triggers are made)."""
     d = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
-    return [_sql(_change(t, dialect, [(_columns(t, t.source), 1)]), d) for t in TALLIES]
+    return [_sql(_change(t, dialect, [(_columns(t, t.source), 1)]), d) for t in which]
 
 
 def _key_sql(keys: Sequence[str]) -> str:
     """The key's columns, a NULL as '' so that equal keys compare equal (and hash) in a row value."""
     return ", ".join(f"coalesce({k}, '')" for k in keys)
+
+
+def _summed(keys: Sequence[str], counts: Sequence[str]) -> tuple[str, str, str, str]:
+    """The SQL of a fold: its columns, its GROUP BY, its sums, and the HAVING that keeps a key that moved."""
+    sums = ", ".join(f"sum({c})" for c in counts)
+    moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
+    return ", ".join((*keys, *counts)), ", ".join(keys), sums, moved
 
 
 def compact(s: Session) -> None:
@@ -258,13 +348,14 @@ def compact(s: Session) -> None:
     sees and inserts the sums, so a change committed meanwhile is neither lost nor counted
     twice (a row it did not see is folded by a later pass); SQLite has one writer at a time.
     """
-    for tally in TALLIES:
+    fold_reach(s)
+    for tally in (*TALLIES, *REACH):
+        if tally.into is not None:
+            continue
         t = tally.model.__table__
         mark = s.scalar(select(Watermark.last_id).where(Watermark.name == tally.name)) or 0
-        keys, counts = tally.key_names, tally.count_names
-        sums = ", ".join(f"sum({c})" for c in counts)
-        moved = " OR ".join(f"sum({c}) <> 0" for c in counts)
-        cols, by, key = ", ".join(tally.columns), ", ".join(keys), _key_sql(keys)
+        cols, by, sums, moved = _summed(tally.key_names, tally.count_names)
+        key = _key_sql(tally.key_names)
         fresh = f"SELECT DISTINCT {key} FROM {tally.name} WHERE id > :mark"
         if s.get_bind().dialect.name == "postgresql":
             s.execute(
@@ -293,6 +384,37 @@ def compact(s: Session) -> None:
         s.execute(
             stmt.on_conflict_do_update(index_elements=["name"], set_={"last_id": stmt.excluded.last_id})
         )
+
+
+def fold_reach(s: Session) -> None:
+    """Add the appended changes of `reach` to its rows, in key order, and drop them.
+
+    On PostgreSQL one statement deletes what its snapshot sees and adds it, so a change committed
+    meanwhile waits for the next fold; a second fold at once waits on the rows the first deletes,
+    then finds them gone. SQLite has one writer at a time, and a bound on the id does the same.
+    """
+    changes, into = ReachChange.__tablename__, Reach.__tablename__
+    cols, by, sums, moved = _summed(REACHED.key_names, STAGES)
+    added = ", ".join(f"{c} = {into}.{c} + excluded.{c}" for c in STAGES)
+    upsert = f"ON CONFLICT ({by}) DO UPDATE SET {added}"
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(
+            text(
+                f"WITH gone AS (DELETE FROM {changes} RETURNING {cols}) "
+                f"INSERT INTO {into} ({cols}) SELECT {by}, {sums} FROM gone "
+                f"GROUP BY {by} HAVING {moved} ORDER BY {by} {upsert}"
+            )
+        )
+        return
+    last = s.scalar(select(func.max(ReachChange.id))) or 0
+    s.execute(
+        text(
+            f"INSERT INTO {into} ({cols}) SELECT {by}, {sums} FROM {changes} WHERE id <= :last "
+            f"GROUP BY {by} HAVING {moved} {upsert}"
+        ),
+        {"last": last},
+    )
+    s.execute(text(f"DELETE FROM {changes} WHERE id <= :last"), {"last": last})
 
 
 def sums(s: Session, tally: Tally, by: Sequence[str], *where: ColumnElement[bool]) -> list[Any]:

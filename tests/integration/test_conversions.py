@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.core.journeys import Goal
 from automation.core.statuses import DeliveryStatus
 from automation.insight import reporting
-from automation.store import conversions
+from automation.store import conversions, tallies
 from automation.store.models import Conversion, ConversionQueue, Delivery, Enrollment, Event
 from tests.harness import utc
 
@@ -72,6 +72,7 @@ def _ledger(s: Session) -> dict[int, tuple[bool, bool, float | None]]:
 def _check(sessions: sessionmaker[Session], goals: Mapping[str, Goal]) -> dict[int, Any]:
     with sessions.begin() as s:
         conversions.fold(s, goals)
+        tallies.fold_reach(s)
     with sessions() as s:
         found = list(s.scalars(select(Delivery)))
         direct = _direct(found, s.scalars(select(Event)), goals)
@@ -88,6 +89,14 @@ def _check(sessions: sessionmaker[Session], goals: Mapping[str, Goal]) -> dict[i
                     and (until is None or d.due_at < until)
                 }
                 assert reporting._conversions(s, jid, since, until) == len(converted)
+        sent = {
+            jid: len(
+                {d.enrollment_id for d in found if d.journey_id == jid and d.status == DeliveryStatus.SENT}
+            )
+            for jid in JOURNEYS
+        }
+        reached = reporting.reached(s)
+        assert {jid: reached.get(jid, {}).get("sent", 0) for jid in JOURNEYS} == sent
     return expected
 
 

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from automation.core.statuses import DeliveryStatus
 from automation.definitions.catalog import load_catalog
 from automation.insight import reporting
 from automation.store.models import Customer, Delivery, Enrollment, Event
@@ -229,3 +231,9 @@ def test_the_dashboard_counts_conversions_as_status_does(ledger: sessionmaker[Se
             continue
         stages = dict(journey_stats.funnel(ledger, catalog, row.journey_id).stages)
         assert (stages["sent"], stages["converted"]) == (row.sent_enrollments, row.conversions)
+        with ledger() as s:  # what the ledger and the enrollments hold, scanned
+            mine = Delivery.journey_id == row.journey_id
+            sent = select(func.count(func.distinct(Delivery.enrollment_id)))
+            entered = select(func.count()).where(Enrollment.journey_id == row.journey_id)
+            assert row.sent_enrollments == s.scalar(sent.where(mine, Delivery.status == DeliveryStatus.SENT))
+            assert stages["entered"] == row.entered == s.scalar(entered)

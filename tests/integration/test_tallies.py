@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, select, text, true, update
+from sqlalchemy import and_, delete, func, select, text, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automation.core.statuses import DeliveryStatus
+from automation.insight import reporting
 from automation.insight.reporting import FEEDBACK, delivery_counts
 from automation.store import db, tallies
 from automation.store.models import Delivery, DeliveryTally, Enrollment, ProviderEvent
@@ -20,10 +21,10 @@ from tests.harness import utc
 T0 = utc("2026-11-01T00:00:00Z")
 
 
-def _delivery(did: int, step: str, due: dt.datetime, **kw: Any) -> Delivery:
+def _delivery(did: int, step: str, due: dt.datetime, enrollment: int | None = None, **kw: Any) -> Delivery:
     return Delivery(
         id=did,
-        enrollment_id=did,
+        enrollment_id=enrollment or did,
         step_id=step,
         journey_id="post_purchase_thanks" if did % 2 else "welcome_series",
         customer_id=f"c{did}",
@@ -48,6 +49,29 @@ def _tallied(s: Session, **span: Any) -> dict[tuple[str, str], list[int]]:
     found = tallies.counted(s, tallies.DELIVERIES, ("journey_id", "status"), **span)
     names = ("n", "opened", "clicked", *FEEDBACK)
     return {key: [c[name] for name in names] for key, c in found.items() if c["n"]}
+
+
+def _scanned_reach(s: Session) -> dict[str, list[int]]:
+    """Per journey, the distinct enrollments at each stage as the dashboard's funnel once scanned them."""
+    per = func.count(func.distinct(Delivery.enrollment_id))
+    sent = Delivery.status == DeliveryStatus.SENT
+    rows = s.execute(
+        select(
+            Delivery.journey_id,
+            per.filter(sent),
+            per.filter(sent, Delivery.provider_status == "delivered"),
+            per.filter(sent, Delivery.opened_at.is_not(None)),
+            per.filter(sent, Delivery.clicked_at.is_not(None)),
+        ).group_by(Delivery.journey_id)
+    )
+    return {jid: list(counts) for jid, *counts in rows if any(counts)}
+
+
+def _reached(s: Session) -> dict[str, list[int]]:
+    tallies.fold_reach(s)  # what every reader does first
+    stages = ("sent", "delivered", "opened", "clicked")
+    found = {jid: [c[stage] for stage in stages] for jid, c in reporting.reached(s).items()}
+    return {jid: counts for jid, counts in found.items() if any(counts)}
 
 
 def _write(sessions: sessionmaker[Session]) -> None:
@@ -90,6 +114,79 @@ def test_the_tallies_follow_every_insert_update_and_delete_of_the_ledger(
     with either_database() as s:
         assert _tallied(s) == _scanned(s)
         assert _tallied(s)[("post_purchase_thanks", "sent")] == [3, 1, 1, 2, 0, 0, 0]
+
+
+def test_the_funnel_counts_the_enrollments_a_scan_of_the_ledger_counts_after_every_kind_of_write(
+    either_database: sessionmaker[Session],
+) -> None:
+    _write(either_database)
+    with either_database() as s:
+        assert (
+            _reached(s)
+            == _scanned_reach(s)
+            == {"post_purchase_thanks": [3, 1, 1, 1], "welcome_series": [2, 0, 0, 0]}
+        )
+    with either_database.begin() as s:  # a second message of enrollment 1, then its first one failed
+        s.add(_delivery(9, "s9", T0, 1, opened_at=T0))
+    with either_database.begin() as s:
+        s.get_one(Delivery, 9).status = DeliveryStatus.SENT
+        s.get_one(Delivery, 1).status = DeliveryStatus.FAILED
+    with either_database() as s:
+        assert _reached(s) == _scanned_reach(s)
+        assert _reached(s)["post_purchase_thanks"] == [3, 0, 1, 1]
+    with either_database.begin() as s:
+        s.execute(delete(Delivery).where(Delivery.id == 9))
+        s.execute(update(Delivery).where(Delivery.id == 3).values(journey_id="welcome_series"))
+    with either_database.begin() as s:
+        tallies.compact(s)
+    with either_database() as s:
+        assert (
+            _reached(s)
+            == _scanned_reach(s)
+            == {"post_purchase_thanks": [1, 0, 0, 0], "welcome_series": [3, 0, 0, 1]}
+        )
+
+
+def test_entered_enrollments_are_counted_by_journey_state_and_range_as_a_scan_counts_them(
+    either_database: sessionmaker[Session],
+) -> None:
+    with either_database.begin() as s:
+        s.add_all(
+            Enrollment(
+                id=i,
+                journey_id=("a", "b")[i % 2],
+                customer_id=f"c{i}",
+                occurrence_key="k",
+                occurred_at=T0,
+                entered_at=T0 + dt.timedelta(hours=5 * i),
+                state=("active", "completed", "exited")[i % 3],
+                context={},
+            )
+            for i in range(1, 21)
+        )
+    with either_database.begin() as s:
+        s.execute(update(Enrollment).where(Enrollment.id <= 6).values(state="completed"))
+        s.execute(delete(Enrollment).where(Enrollment.id == 7))
+        s.get_one(Enrollment, 8).entered_at = T0 + dt.timedelta(days=9)
+    ranges = [(None, None), (T0 + dt.timedelta(hours=13), T0 + dt.timedelta(hours=61)), (T0, None)]
+    with either_database() as s:
+        for since, until in ranges:
+            for state in (None, "active", "completed"):
+                match = {} if state is None else {"state": state}
+                within = and_(
+                    true() if since is None else Enrollment.entered_at >= since,
+                    true() if until is None else Enrollment.entered_at < until,
+                    *(Enrollment.state == v for v in match.values()),
+                )
+                scanned = dict(
+                    s.execute(
+                        select(Enrollment.journey_id, func.count())
+                        .where(within)
+                        .group_by(Enrollment.journey_id)
+                    ).all()
+                )
+                assert reporting.enrolled(s, since, until, **match) == scanned, (since, until, state)
+        assert reporting.enrolled(s) == {"a": 10, "b": 9}
 
 
 def test_compacting_keeps_every_sum_and_leaves_one_row_per_key(
@@ -170,9 +267,12 @@ def test_the_migration_tallies_the_ledger_written_before_it_and_its_downgrade_re
         command.upgrade(cfg, "head")
         with sessions() as s:
             assert _tallied(s) == _scanned(s) != {}
+            assert _reached(s) == _scanned_reach(s) != {}
+            assert reporting.enrolled(s) == {"x": 8}
         command.downgrade(cfg, "waitfor")
         with sessions.begin() as s:
             s.execute(delete(Delivery))  # no trigger left to write to a dropped table
+            s.execute(delete(Enrollment))
         engine.dispose()
 
 
@@ -184,4 +284,5 @@ def test_a_truncated_ledger_leaves_no_counts_on_postgresql(pg_url: str) -> None:
         s.execute(text("TRUNCATE deliveries"))
     with sessions() as s:
         assert _tallied(s) == {}
+        assert _reached(s) == {}
     engine.dispose()

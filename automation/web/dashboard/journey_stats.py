@@ -1,7 +1,8 @@
 """Per journey: entrants, sent and conversion rate; per step: messages by status and who waits there;
 the funnel entered -> sent -> delivered -> opened -> clicked -> converted.
 
-The list reuses `automation.insight.reporting.status`, the figures of `automation status`.
+The list reuses `automation.insight.reporting.status`, the figures of `automation status`; the
+funnel is read from the tallies of enrollments and of their reach (`automation.store.tallies`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from automation.core.statuses import DeliveryStatus, EnrollmentState
 from automation.definitions.catalog import Catalog
 from automation.insight import reporting
 from automation.store import tallies
-from automation.store.models import Delivery, Enrollment
+from automation.store.models import Enrollment
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,10 @@ class Funnel:
     stages: list[tuple[str, int]]
 
 
-def entrants(s: Session, journey_id: str | None = None) -> dict[str, int]:
-    stmt = select(Enrollment.journey_id, func.count()).group_by(Enrollment.journey_id)
-    if journey_id is not None:
-        stmt = stmt.where(Enrollment.journey_id == journey_id)
-    return {jid: int(n) for jid, n in s.execute(stmt)}
-
-
 def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> list[JourneyRow]:
     if catalog is None:
         return []
     stats = reporting.status(sessions, catalog)
-    with sessions() as s:
-        entered = entrants(s)
     out = []
     for st in stats:
         journey = catalog.get(st.journey_id)
@@ -62,7 +54,7 @@ def journey_rows(sessions: sessionmaker[Session], catalog: Catalog | None) -> li
                 st.name,
                 journey.trigger.kind if journey else "-",
                 journey.enabled if journey else False,
-                entered.get(st.journey_id, 0),
+                st.entered,
                 st.deliveries.get(DeliveryStatus.SENT, 0),
                 st.conversion_rate,
             )
@@ -89,26 +81,9 @@ def step_counts(s: Session, journey_id: str) -> dict[str, StepCounts]:
 
 def funnel(sessions: sessionmaker[Session], catalog: Catalog, journey_id: str) -> Funnel:
     """Distinct enrollments reaching each stage; converted as `automation status` counts it."""
-    with sessions() as s:
-        entered = entrants(s, journey_id).get(journey_id, 0)
-        per = func.count(func.distinct(Delivery.enrollment_id))
-        sent = Delivery.status == DeliveryStatus.SENT
-        row = s.execute(
-            select(
-                per.filter(sent),
-                per.filter(sent, Delivery.provider_status == "delivered"),
-                per.filter(sent, Delivery.opened_at.is_not(None)),
-                per.filter(sent, Delivery.clicked_at.is_not(None)),
-            ).where(Delivery.journey_id == journey_id)
-        ).one()
     converted = reporting.conversions(sessions, catalog, journey_id=journey_id)
-    return Funnel(
-        [
-            ("entered", entered),
-            ("sent", int(row[0])),
-            ("delivered", int(row[1])),
-            ("opened", int(row[2])),
-            ("clicked", int(row[3])),
-            ("converted", converted),
-        ]
-    )
+    with sessions() as s:
+        entered = reporting.enrolled(s, journey_id=journey_id).get(journey_id, 0)
+        reached = reporting.reached(s, journey_id).get(journey_id, {})
+    stages = [(stage, reached.get(stage, 0)) for stage in tallies.STAGES if stage != "converted"]
+    return Funnel([("entered", entered), *stages, ("converted", converted)])
