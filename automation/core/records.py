@@ -225,19 +225,23 @@ def _normalise_traits(traits: dict[str, Any]) -> tuple[dict[str, Any], tuple[str
     return out, warnings
 
 
-def may_hold_unstorable(line: str, enclosing: int = 0) -> bool:
-    """Whether the values of a JSON text need the walk of `_check_values`.
+def may_hold_unstorable(line: str | bytes, enclosing: int = 0) -> bool:
+    """Whether the values of a JSON text (or its UTF-8 bytes) need the walk of `_check_values`.
 
     JSON text can only produce a NUL or a lone surrogate through a `\\u` escape (or carry a
     surrogate in the text itself), and only nest as deep as it has brackets (plus the
     `enclosing` levels it will be put in); most lines have neither, and skip the walk,
     which would double the cost of parsing.
     """
-    if "\\u" in line or line.count("{") + line.count("[") + enclosing > MAX_DEPTH:
+    if isinstance(line, bytes):
+        escaped, brackets = b"\\u" in line, line.count(b"{") + line.count(b"[")
+    else:
+        escaped, brackets = "\\u" in line, line.count("{") + line.count("[")
+    if escaped or brackets + enclosing > MAX_DEPTH:
         return True
     try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
+        line.decode("utf-8") if isinstance(line, bytes) else line.encode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
         return True
     return False
 

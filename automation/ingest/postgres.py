@@ -75,8 +75,6 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # (ON CONFLICT DO NOTHING ... RETURNING says which are new) feed the statistics and
 # the order facts; staged customers are upserted with their order facts folded in,
 # and customers not staged (orders only, already known) get their facts updated.
-# A batch that read no customers (`_unread`) inserts its unknown ones as empty rows
-# (`missing`), as `_add_new` makes them, and leaves the known ones unlocked and unwritten.
 # Events go in key order, so the unique index is written leaf by leaf rather than at random,
 # but take their ids in the order they came (`ord`, numbered before the insert sorts them):
 # the ledger applied them in that order, and `loyalty recompute` replays events of one instant
@@ -84,8 +82,7 @@ _TRAIT_COLUMNS = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at", "
 # order too, so that batches which do not lock their customers first cannot deadlock each other
 # or one that does. The sequence is named as the column's default names it: a literal is resolved
 # once, where `pg_get_serial_sequence` searched the catalog for every event (a seventh of the batch).
-_APPLY = (
-    """
+_EVENTS = """
     WITH {staged}numbered AS MATERIALIZED (
         SELECT nextval('events_id_seq') AS id, s.*
         FROM (SELECT * FROM ingest_events ORDER BY ord) AS s
@@ -103,7 +100,10 @@ _APPLY = (
             count = s.count + excluded.count,
             first_at = least(s.first_at, excluded.first_at),
             last_at = greatest(s.last_at, excluded.last_at)
-    ), o AS (
+    )"""
+_APPLY = (
+    _EVENTS
+    + """, o AS (
         SELECT ins.customer_id, count(*) AS n, sum(st.total) AS total, max(ins.occurred_at) AS last_at
         FROM ins JOIN ingest_events st ON st.event_key = ins.event_key
         WHERE ins.name = :order_event
@@ -137,16 +137,25 @@ _APPLY = (
         FROM o
         WHERE c.id = o.customer_id
             AND NOT EXISTS (SELECT 1 FROM ingest_customers s WHERE s.id = o.customer_id)
-    ), missing AS (
+    )
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up)
+    """
+)
+# A batch that read no customers (`_unread`: tracks alone, no order) only adds its events and
+# statistics, and inserts its unknown customers as empty rows, as `_add_new` makes them, leaving
+# the known ones unlocked and unwritten. Planning the whole statement for it cost more than
+# running it.
+_APPLY_TRACKS = (
+    _EVENTS
+    + """, missing AS (
         INSERT INTO customers (id, traits, trait_times, email_opt_in, sms_opt_in, created_at, updated_at,
             order_count, lifetime_value)
         SELECT DISTINCT customer_id, '{}'::jsonb, '{}'::jsonb, false, false, :now, :now, 0, 0
-        FROM ingest_events WHERE CAST(:unread AS boolean)
+        FROM ingest_events
         ORDER BY customer_id
         ON CONFLICT (id) DO NOTHING
-        RETURNING id
     )
-    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up), (SELECT count(*) FROM missing)
+    SELECT (SELECT count(*) FROM ins), 0
     """
 )
 
@@ -155,15 +164,17 @@ _APPLY = (
 # applies them (a CTE named as the staging table, which it hides): one `json.dumps` and no COPY,
 # two round trips fewer. Larger batches (a file's) keep the binary COPY, cheaper by the thousand.
 JSON_EVENTS = 1000
-_APPLY_COPIED = text(_APPLY.replace("{staged}", ""))
-_APPLY_JSON = text(
-    _APPLY.replace(
-        "{staged}",
-        "ingest_events AS (SELECT ord, e->>0 AS event_key, e->>1 AS customer_id, e->>2 AS name, "
-        "CAST(e->>3 AS timestamptz) AS occurred_at, e->4 AS properties, CAST(e->>5 AS numeric) AS total "
-        "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS a(e, ord)), ",
-    )
+_AS_JSON = (
+    "ingest_events AS (SELECT ord, e->>0 AS event_key, e->>1 AS customer_id, e->>2 AS name, "
+    "CAST(e->>3 AS timestamptz) AS occurred_at, e->4 AS properties, CAST(e->>5 AS numeric) AS total "
+    "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS a(e, ord)), "
 )
+# By (events as JSON, customers read).
+_STATEMENTS = {
+    (as_json, read): text(statement.replace("{staged}", _AS_JSON if as_json else ""))
+    for as_json in (True, False)
+    for read, statement in ((True, _APPLY), (False, _APPLY_TRACKS))
+}
 
 
 class _State:
@@ -364,14 +375,15 @@ def _write(session: Session, records: list[Record], states: dict[str, _State], a
         states[cid].updated_at = now
     copy_into(session, "ingest_customers", CUSTOMER_COLUMNS, _customer_rows(states))
     fresh = [cid for cid, state in states.items() if state.fresh]
-    params: dict[str, Any] = {"now": now, "order_event": order_event, "fresh": fresh, "unread": not states}
+    params: dict[str, Any] = {"now": now, "order_event": order_event, "fresh": fresh}
     zero = Decimal(0)
 
     def total(t: Track) -> Decimal:
         return order_total(t.properties) if t.event == order_event else zero
 
-    if len(tracks) <= JSON_EVENTS:
-        statement = _APPLY_JSON
+    as_json = len(tracks) <= JSON_EVENTS
+    statement = _STATEMENTS[as_json, bool(states)]
+    if as_json:
         params["events"] = json.dumps(
             [
                 (t.event_key, t.customer_id, t.event, t.timestamp.isoformat(), t.properties, str(total(t)))
@@ -379,7 +391,6 @@ def _write(session: Session, records: list[Record], states: dict[str, _State], a
             ]
         )
     else:
-        statement = _APPLY_COPIED
         rows = [
             (
                 n,
@@ -395,7 +406,7 @@ def _write(session: Session, records: list[Record], states: dict[str, _State], a
         copy_into(session, "ingest_events", _EVENT_COLUMNS, rows, _EVENT_TYPES)
     topic_choices.record_identifies(session, records, applying.how)
     coupons.redeem_orders(session, tracks.values(), order_event)
-    new_events, written, _missing = session.execute(statement, params).one()
+    new_events, written = session.execute(statement, params).one()
     if written < sum(state.dirty for state in states.values()):
         raise _Raced
     return int(new_events)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,14 +91,18 @@ def _items(kind: str, body: Any) -> tuple[list[tuple[Any, Any]], dict[str, Any]]
     return [(item.get("type") if isinstance(item, dict) else None, item) for item in batch], shared
 
 
-def _compact(value: Any) -> str:
-    """A value as a client would send it: compact JSON, not escaped to ASCII."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _serialised(value: Any) -> bytes:
+    """A value as a client would send it: compact JSON in UTF-8, its size as the 32 KB limit counts it.
 
-
-def _size(text: str) -> int:
-    """The text's size in UTF-8 bytes (a lone surrogate counted, for the call's check to reject)."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    orjson does it a twentieth of the time the standard library takes, which was a tenth of a
+    batch's cost; what it refuses (a lone surrogate, an integer past 64 bits) is written by the
+    standard library instead, the surrogate kept for `may_hold_unstorable` to find.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8", "surrogatepass")
 
 
 # The levels a call's text, and its batch's context, sit under in the record made of them.
@@ -111,13 +116,13 @@ def parse_body(kind: str, body: Any, received: dt.datetime) -> Parsed:
     values need the walk for unstorable ones (`may_hold_unstorable`).
     """
     items, context = _items(kind, body)
-    context_text = _compact(context) if context else ""
+    context_text = _serialised(context) if context else b""
     parsed = Parsed([], [], [])
     for index, (item_kind, item) in enumerate(items):
         plain = False
         if kind == "batch":
-            text = _compact(item)
-            if _size(text) > MAX_CALL_BYTES:
+            text = _serialised(item)
+            if len(text) > MAX_CALL_BYTES:
                 raise Refused(413, f"call {index} is over {MAX_CALL_BYTES // 1024} KB")
             plain = not may_hold_unstorable(text + context_text, ENCLOSING)
         try:
