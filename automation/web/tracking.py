@@ -216,6 +216,8 @@ class Tracking:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise Refused(400, "the body is not JSON") from None
+        except RecursionError:
+            raise Refused(400, "the body is nested too deep") from None
         if not isinstance(body, dict):
             raise Refused(400, "the body must be a JSON object")
         return body

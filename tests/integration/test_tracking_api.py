@@ -162,6 +162,7 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
     big = {"userId": "c1", "event": "e", "properties": {"pad": "x" * 33_000}}
     lone = {"type": "track", "userId": "c1", "event": "e", "properties": {"a": "\ud800"}}
     bomb = gzip.compress(b'{"batch": [' + b" " * 20_000_000 + b"]}")
+    deep = b"[" * 100_000 + b"]" * 100_000
     with httpx.Client(base_url=web.url, timeout=30) as http:
         cases = [
             (http.post("/v1/track", json=good), 401),
@@ -169,6 +170,7 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
             (http.post("/v1/track", json={**good, "writeKey": "wk_wrong"}), 401),
             (http.post("/v1/track", content=b"{nope", headers=web.auth()), 400),
             (http.post("/v1/track", json=[good], headers=web.auth()), 400),
+            (http.post("/v1/batch", content=deep, headers=web.auth()), 400),
             (http.post("/v1/group", json={"userId": "c1", "groupId": "g"}, headers=web.auth()), 400),
             (http.post("/v1/track", json={"userId": "c1"}, headers=web.auth()), 400),
             (http.post("/v1/batch", json={"batch": []}, headers=web.auth()), 400),
@@ -189,8 +191,9 @@ def test_every_bad_request_gets_its_documented_status_and_changes_nothing(
             assert response.status_code == status, response.text
             assert response.json()["success"] is False
         assert counts(sessions) == (0, 0, 0, 0)
-        assert cases[5][0].json()["rejected"] == [{"index": 0, "reason": "group calls are not supported"}]
-        assert cases[6][0].json()["rejected"] == [{"index": 0, "reason": "missing event name"}]
+        assert cases[5][0].json()["message"] == "the body is nested too deep"
+        assert cases[6][0].json()["rejected"] == [{"index": 0, "reason": "group calls are not supported"}]
+        assert cases[7][0].json()["rejected"] == [{"index": 0, "reason": "missing event name"}]
         surrogate = "a text value holds a lone surrogate (invalid Unicode)"
         assert cases[-1][0].json()["rejected"] == [{"index": 0, "reason": surrogate}]
 
