@@ -34,6 +34,7 @@ from automation.ingest.applying import Applying
 from automation.loyalty import coupons
 from automation.loyalty.events import apply_tracks, takes_any
 from automation.store import topics as topic_choices
+from automation.store.db import PREPARED
 from automation.store.sqlutil import copy_into
 
 CUSTOMER_COLUMNS = (
@@ -100,6 +101,7 @@ _EVENTS = """
             count = s.count + excluded.count,
             first_at = least(s.first_at, excluded.first_at),
             last_at = greatest(s.last_at, excluded.last_at)
+        RETURNING s.customer_id, s.xmax = 0 AS created
     )"""
 _APPLY = (
     _EVENTS
@@ -144,14 +146,16 @@ _APPLY = (
 # A batch that read no customers (`_unread`: tracks alone, no order) only adds its events and
 # statistics, and inserts its unknown customers as empty rows, as `_add_new` makes them, leaving
 # the known ones unlocked and unwritten. Planning the whole statement for it cost more than
-# running it.
+# running it. A customer is looked for only where the batch created a statistics row (`created`:
+# a new row has no xmax yet): every customer with a row of statistics exists (erasure deletes
+# both), and the lookups of the others were a tenth of the statement.
 _APPLY_TRACKS = (
     _EVENTS
     + """, missing AS (
         INSERT INTO customers (id, traits, trait_times, email_opt_in, sms_opt_in, created_at, updated_at,
             order_count, lifetime_value)
         SELECT DISTINCT customer_id, '{}'::jsonb, '{}'::jsonb, false, false, :now, :now, 0, 0
-        FROM ingest_events
+        FROM stats WHERE created
         ORDER BY customer_id
         ON CONFLICT (id) DO NOTHING
     )
@@ -169,9 +173,13 @@ _AS_JSON = (
     "CAST(e->>3 AS timestamptz) AS occurred_at, e->4 AS properties, CAST(e->>5 AS numeric) AS total "
     "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS a(e, ord)), "
 )
-# By (events as JSON, customers read).
+# By (events as JSON, customers read). The statement of tracks alone reaches its tables through
+# their unique indexes only, so a plan made once serves every batch: it is prepared (planning it
+# was a tenth of its time). The whole one joins `customers`, whose plan must see the batch's ids.
 _STATEMENTS = {
-    (as_json, read): text(statement.replace("{staged}", _AS_JSON if as_json else ""))
+    (as_json, read): text(statement.replace("{staged}", _AS_JSON if as_json else "")).execution_options(
+        **{PREPARED: not read}
+    )
     for as_json in (True, False)
     for read, statement in ((True, _APPLY), (False, _APPLY_TRACKS))
 }

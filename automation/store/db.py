@@ -46,6 +46,21 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+#: The execution option that has psycopg prepare a statement at once (`_execute_prepared`).
+PREPARED = "automation_prepared"
+#: The threshold of an engine made with `prepare=False`: no statement repeats this often, so
+#: only those run with `PREPARED` are prepared (psycopg's None would refuse even those).
+NEVER = 2**62
+
+
+def _execute_prepared(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    """Run a statement whose execution options ask for it prepared (`PREPARED`), planned once."""
+    if not context.execution_options.get(PREPARED):
+        return None
+    cursor.execute(statement, parameters, prepare=True)
+    return True
+
+
 def make_engine(url: str, pre_ping: bool = True, prepare: bool = True) -> Engine:
     """Build an engine for the URL and check that it connects (one-line error if not).
 
@@ -56,6 +71,8 @@ def make_engine(url: str, pre_ping: bool = True, prepare: bool = True) -> Engine
     connection. Without it every statement is planned with its values: a plan cached while
     `customers` was small kept scanning it, comparing every row with every id of the
     tracking API's batch (40-100 ms a batch at 20k customers), until the next ANALYZE.
+    A statement that only reaches tables through unique indexes can ask to be prepared anyway,
+    with the `PREPARED` execution option.
     """
     try:
         parsed = make_url(url)
@@ -73,8 +90,9 @@ def make_engine(url: str, pre_ping: bool = True, prepare: bool = True) -> Engine
                 pool_pre_ping=pre_ping,
                 pool_size=5,
                 max_overflow=10,
-                connect_args={} if prepare else {"prepare_threshold": None},
+                connect_args={} if prepare else {"prepare_threshold": NEVER},
             )
+            event.listen(engine, "do_execute", _execute_prepared)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise UserError(f"unsupported database URL {safe_url(url)}: {exc}") from None
     try:

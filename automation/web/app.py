@@ -13,6 +13,7 @@ resends later.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -261,4 +262,8 @@ def serve(app: Starlette, host: str, port: int) -> None:
     no-op handler in place a SIGTERM stop exits 0, like the worker and scheduler.
     """
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    # What was built to start (modules, the app, the catalog) lives as long as the process: out of
+    # the collector's sight, a full collection no longer walks it (110 ms each, 3% of the tracking
+    # API's time at 15k events/s).
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, proxy_headers=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automation.ingest import load as ingest_module
 from automation.ingest import postgres
 from automation.ingest.load import ingest, lane_of
-from automation.store import db
+from automation.store import db, erasure
 from automation.store.models import Customer, CustomerEventStat, Event
 from tests.harness import identify, track, utc
 
@@ -132,6 +132,41 @@ def test_a_file_of_tracks_only_keeps_known_customers_traits_as_the_orm_path_does
     assert got == snapshot(lite_sessions)
     assert any(c[2] for c in got["customers"].values()), "known customers keep their first names"
     assert any(c[7] for c in got["customers"].values()), "and gain their order facts"
+    lite.dispose()
+
+
+@pytest.mark.parametrize("json_events", [postgres.JSON_EVENTS, 0], ids=["events-as-json", "events-copied"])
+def test_tracks_without_orders_make_their_unknown_and_forgotten_customers_as_the_orm_path_does(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, json_events: int
+) -> None:
+    """Tracks alone (`_APPLY_TRACKS`, prepared on the web's engine) look for a customer only where
+    they create a row of statistics: a new customer, a new event name of a known one, and a customer
+    forgotten since (erasure deletes their statistics) must all end as the ORM path leaves them."""
+    monkeypatch.setattr(postgres, "JSON_EVENTS", json_events)
+    web = db.make_engine(pg_url, pre_ping=False, prepare=False)
+    lite = db.make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    db.upgrade(lite)
+    both = [db.sessions(web), db.sessions(lite)]
+    known = [json.dumps(identify(f"c{n}", "2026-11-01T00:00:00Z", first_name="Ada")) for n in range(10)]
+    seen = [json.dumps(track(f"c{n}", "page_viewed", "2026-11-02T00:00:00Z", path="/")) for n in range(10)]
+    later = [
+        json.dumps(track(f"c{n}", name, f"2026-11-03T00:{n:02d}:00Z", path=f"/{n}"))
+        for n in range(20)  # c10-c19 are new
+        for name in ("page_viewed", "product_viewed")  # a new name for c0-c9
+    ]
+    for sessions in both:
+        ingest(known + seen, "f.jsonl", sessions, NOW)
+        with sessions.begin() as s:
+            erasure.forget(s, "c3", NOW)
+        for _ in range(2):  # the second time, the prepared statement again, and nothing new
+            ingest(later, "f.jsonl", sessions, NOW)
+
+    got, want = snapshot(both[0]), snapshot(both[1])
+    assert got == want
+    assert set(got["customers"]) == {f"c{n}" for n in range(20)}
+    assert got["customers"]["c3"][2] is None and got["customers"]["c4"][2] == "Ada"
+    assert got["stats"][("c3", "page_viewed")][2] == 1  # its earlier view went with it
+    web.dispose()
     lite.dispose()
 
 

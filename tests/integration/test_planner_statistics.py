@@ -16,7 +16,7 @@ from automation.advance.send import Queued
 from automation.campaigns import campaign as campaigns
 from automation.definitions.catalog import load_catalog
 from automation.processes.tick import tick
-from automation.store import statistics
+from automation.store import db, statistics
 from automation.store.db import upgrade
 from tests.conftest import ROOT
 from tests.harness import utc
@@ -62,3 +62,17 @@ def test_small_writes_and_sqlite_leave_the_statistics_alone(engine: Engine, sess
     upgrade(lite)
     with sessionmaker(lite).begin() as s:
         assert not statistics.keep_up(s, "deliveries", 10 * statistics.MIN_ROWS)
+
+
+def test_an_engine_made_without_prepare_prepares_only_the_statements_that_ask(pg_url: str) -> None:
+    """The web's engine plans each statement with its values, but keeps one plan for those marked
+    `PREPARED` (lookups through unique indexes), on every connection that runs them."""
+    engine = db.make_engine(pg_url, pre_ping=False, prepare=False)
+    asks = text("SELECT 2 AS asked").execution_options(**{db.PREPARED: True})
+    with engine.connect() as conn:
+        for _ in range(20):  # well past psycopg's usual threshold of 5
+            assert conn.execute(text("SELECT 1 AS plain")).scalar() == 1
+            assert conn.execute(asks).scalar() == 2
+        prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars().all()
+    engine.dispose()
+    assert prepared == ["SELECT 2 AS asked"]
