@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,16 +57,19 @@ def revoke(session: Session, name: str, now: dt.datetime) -> None:
 
 _KEYS = WriteKey.__table__.c
 # On the table's columns, not the entity's: no ORM compilation for each tracking request (a third
-# of a batch's client-side cost). Prepared: a lookup by the key's digest, planned once.
+# of a batch's client-side cost); built once, its digest bound at each run, not built and given a
+# cache key per request (a quarter of the lookup); prepared: a lookup by digest, planned once.
 _LIVE = (
-    select(_KEYS.name, _KEYS.key_hash).where(_KEYS.revoked_at.is_(None)).execution_options(**{PREPARED: True})
+    select(_KEYS.name, _KEYS.key_hash)
+    .where(_KEYS.revoked_at.is_(None), _KEYS.key_hash == bindparam("digest"))
+    .execution_options(**{PREPARED: True})
 )
 
 
 def valid(session: Session, key: str) -> str | None:
     """The name of the live key `key` is, or None."""
     wanted = digest(key)
-    row = session.execute(_LIVE.where(_KEYS.key_hash == wanted)).first()
+    row = session.execute(_LIVE, {"digest": wanted}).first()
     if row is None or not hmac.compare_digest(row.key_hash, wanted):
         return None
     return str(row.name)
