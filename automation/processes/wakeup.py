@@ -19,6 +19,10 @@ import redis
 log = logging.getLogger("automation.processes.wakeup")
 
 RETRY_S = 1.0
+#: The least time between two publishes: under a stream of requests a publish (a Redis round trip
+#: in its own thread) per request was a twentieth of the web process's time, and the scheduler
+#: ticks once per burst anyway. A wake waits this long at most.
+GAP_S = 0.05
 
 
 def channel(namespace: str) -> str:
@@ -29,9 +33,9 @@ class Waker:
     """The web process's side: publish a wake, never failing (nor delaying) the request that asked.
 
     `wake` only marks that one is wanted; a publisher thread sends one wake per burst of
-    marks. A mark made while a wake is being published gets another after it, so every
-    commit is followed by a publish that began after it, at one Redis call per burst
-    rather than one per request.
+    marks, and waits `GAP_S` after each. A mark made while a wake is being published, or
+    during the gap, gets another after it, so every commit is followed by a publish that
+    began after it, at one Redis call per burst rather than one per request.
     """
 
     def __init__(self, url: str, namespace: str) -> None:
@@ -52,6 +56,7 @@ class Waker:
             if self.closing:
                 return
             self._publish()
+            time.sleep(GAP_S)
 
     def _publish(self) -> None:
         try:
